@@ -1,0 +1,350 @@
+//! Orchestration: resolve the configuration, run the command, render, and pick the exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::catalog::{Catalog, Group, Selection};
+use crate::cli::{
+    Cli, Command, DiffArgs, EndpointsArgs, EndpointsFormat, LookupArgs, LookupFormat,
+    RangesCommand, ReportFormat, UpdateArgs,
+};
+use crate::config::{self, Config};
+use crate::error::{Error, ExitCode, Result};
+use crate::ranges::{self, Snapshot, query};
+use crate::report::{self, Check, Kind, Reason, Report, Status, Target};
+
+/// The process environment, read through one function so tests can replace it.
+fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let env: &dyn Fn(&str) -> Option<String> = &process_env;
+    let profile = config::load_profile(cli.profile.as_deref(), env)?;
+    let target = match &cli.command {
+        Command::Endpoints(args) => Some(&args.target),
+        Command::Ranges(_) => None,
+    };
+    let config = Config::from_cli(&cli, target, env, profile)?;
+    let mut warnings = Vec::new();
+    let code = match &cli.command {
+        Command::Endpoints(args) => endpoints(&config, args, &mut warnings),
+        Command::Ranges(RangesCommand::Info { format }) => {
+            ranges_info(&config, *format, &mut warnings)
+        }
+        Command::Ranges(RangesCommand::Lookup(args)) => ranges_lookup(&config, args, &mut warnings),
+        Command::Ranges(RangesCommand::Update(args)) => ranges_update(&config, args, &mut warnings),
+        Command::Ranges(RangesCommand::Diff(args)) => ranges_diff(&config, args),
+    };
+    if !config.quiet {
+        let mut stderr = std::io::stderr().lock();
+        for warning in &warnings {
+            let _ = writeln!(stderr, "connect-preflight: warning: {warning}");
+        }
+    }
+    code
+}
+
+/// Writes the output to `--output` atomically, or to stdout. A closed pipe is not an error.
+fn emit(config: &Config, text: &str) -> Result<()> {
+    if let Some(path) = &config.output {
+        return crate::output::write_atomically(path, text.as_bytes());
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {
+            path: PathBuf::from("<stdout>"),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn endpoints(
+    config: &Config,
+    args: &EndpointsArgs,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
+    let catalog = config.catalog()?;
+    let selection = config.selection(&catalog)?;
+    let requirements = catalog.requirements(&selection)?;
+    let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
+    let provenance = snapshot.provenance(now());
+    if provenance.age_days > ranges::NOTICE_DAYS {
+        warnings.push(stale_remedy(&provenance.create_date, provenance.age_days));
+    }
+    let region_name = catalog.region(&selection.region).map(|r| r.name.as_str());
+    let listing = crate::endpoints::Listing::new(&requirements, region_name, &snapshot, provenance);
+    let text = match args.format {
+        EndpointsFormat::Text => crate::endpoints::text(&listing),
+        EndpointsFormat::Json => crate::endpoints::json(&listing),
+        EndpointsFormat::Csv => crate::endpoints::csv(&listing),
+        EndpointsFormat::Domains => crate::endpoints::domains(&listing),
+        EndpointsFormat::Cidrs => crate::endpoints::cidrs(&listing),
+    };
+    emit(config, &text)?;
+    Ok(ExitCode::Ready)
+}
+
+fn stale_remedy(create_date: &str, age_days: i64) -> String {
+    format!(
+        "the IP ranges in use were published {create_date}, {age_days} days ago, past AWS's {}-day notice window; \
+         run `connect-preflight ranges update` (or pass --ip-ranges with a current ip-ranges.json)",
+        ranges::NOTICE_DAYS
+    )
+}
+
+/// The check every report carries about the snapshot it used.
+pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
+    let age = snapshot.age_days(at);
+    let source = match snapshot.source.path() {
+        Some(path) => format!("{} copy at {}", snapshot.source.label(), path.display()),
+        None => "embedded copy".to_owned(),
+    };
+    let check = if age > ranges::NOTICE_DAYS {
+        Check::new(
+            "ranges/snapshot",
+            Kind::Ranges,
+            Status::Warn,
+            Reason::SnapshotStale,
+            format!(
+                "the IP ranges in use ({source}) were published {}, {age} days ago",
+                snapshot.create_date
+            ),
+        )
+        .remedy(stale_remedy(&snapshot.create_date, age))
+    } else {
+        Check::new(
+            "ranges/snapshot",
+            Kind::Ranges,
+            Status::Pass,
+            Reason::Ok,
+            format!(
+                "the IP ranges in use ({source}) were published {}, {age} days ago",
+                snapshot.create_date
+            ),
+        )
+    };
+    let v4 = snapshot
+        .entries()
+        .iter()
+        .filter(|e| e.net.addr().is_ipv4())
+        .count();
+    check
+        .evidence("create_date", &snapshot.create_date)
+        .evidence("sync_token", &snapshot.sync_token)
+        .evidence("age_days", age)
+        .evidence("source", snapshot.source.label())
+        .evidence("ipv4_prefixes", v4)
+        .evidence("ipv6_prefixes", snapshot.entries().len() - v4)
+}
+
+fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
+    let text = match format {
+        ReportFormat::Json => report::json::render(report),
+        ReportFormat::Text => {
+            let color = config.output.is_none() && config.color.for_stdout();
+            report::text::render(report, report::text::Palette::new(color))
+        }
+    };
+    emit(config, &text)
+}
+
+fn ranges_info(
+    config: &Config,
+    format: ReportFormat,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
+    let started = now();
+    let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
+    let check = snapshot_check(&snapshot, started);
+    let mut report = Report::new(
+        "ranges info",
+        Target::default(),
+        rfc3339(started),
+        vec![check],
+    );
+    report.ranges = Some(snapshot.provenance(started));
+    render_report(config, &report, format)?;
+    Ok(report.verdict.into())
+}
+
+/// The named address sets of a Region's Connect rules, for lookups and diffs.
+fn needed_sets(
+    catalog: &Catalog,
+    selection: &Selection,
+    snapshot: &Snapshot,
+) -> Result<query::Needed> {
+    let requirements = catalog.requirements(selection)?;
+    let rules = requirements
+        .rules
+        .iter()
+        .map(|rule| {
+            let ports: Vec<String> = rule.ports.iter().map(ToString::to_string).collect();
+            (
+                format!("{} {}", ports.join(","), rule.describe(snapshot)),
+                rule.space(snapshot),
+            )
+        })
+        .collect();
+    Ok(query::Needed {
+        region: Some(selection.region.clone()),
+        rules,
+    })
+}
+
+fn ranges_lookup(
+    config: &Config,
+    args: &LookupArgs,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
+    let mut addrs = query::parse_arguments(&args.addresses)?;
+    if let Some(file) = &args.file {
+        if file == Path::new("-") {
+            addrs.extend(query::read_addresses(
+                std::io::stdin().lock(),
+                Path::new("<stdin>"),
+            )?);
+        } else {
+            let reader = std::fs::File::open(file).map_err(|source| Error::Read {
+                path: file.clone(),
+                source,
+            })?;
+            addrs.extend(query::read_addresses(
+                std::io::BufReader::with_capacity(1 << 16, reader),
+                file,
+            )?);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(Error::usage(
+            "give addresses to look up, or --file FILE (`-` for stdin)",
+        ));
+    }
+    let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
+    let needed = match &args.region {
+        Some(region) => {
+            let catalog = config.catalog()?;
+            let selection = Selection {
+                region: region.clone(),
+                features: config.features.clone(),
+                stateless: config.stateless,
+                ..Selection::default()
+            };
+            needed_sets(&catalog, &selection, &snapshot)?
+        }
+        None => query::Needed::default(),
+    };
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        match args.format {
+            LookupFormat::Text => query::write_text(&mut out, &snapshot, &needed, &addrs)?,
+            LookupFormat::Csv => query::write_csv(&mut out, &snapshot, &needed, &addrs)?,
+            LookupFormat::Json => query::write_json(&mut out, &snapshot, &needed, &addrs)?,
+        }
+        out.flush()
+    };
+    if let Some(path) = &config.output {
+        let mut buffer = Vec::new();
+        write(&mut buffer).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        crate::output::write_atomically(path, &buffer)?;
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        match write(&mut stdout) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(Error::Write {
+                    path: PathBuf::from("<stdout>"),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(ExitCode::Ready)
+}
+
+fn ranges_update(
+    config: &Config,
+    args: &UpdateArgs,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
+    let cache_dir = ranges::cache_dir().ok_or_else(|| {
+        Error::usage("no cache folder is known for this user; set CONNECT_PREFLIGHT_CACHE_DIR")
+    })?;
+    let in_use = ranges::load(None, warnings)?;
+    if args.from.starts_with("http://") {
+        warnings.push(format!(
+            "{} is plain HTTP: nothing proves the file came from AWS unaltered",
+            args.from
+        ));
+    }
+    let text = ranges::update::fetch(&args.from, Duration::from_secs(args.timeout.max(1)))?;
+    let message = match ranges::update::install(&text, &args.from, in_use, &cache_dir, args.force)?
+    {
+        ranges::update::Outcome::Cached { path, snapshot } => format!(
+            "cached the IP ranges published {} (syncToken {}, {} prefixes) at {}; later commands use them\n",
+            snapshot.create_date,
+            snapshot.sync_token,
+            snapshot.entries().len(),
+            path.display()
+        ),
+        ranges::update::Outcome::AlreadyCurrent { in_use } => format!(
+            "already up to date: the {} copy in use has syncToken {} ({})\n",
+            in_use.source.label(),
+            in_use.sync_token,
+            in_use.create_date
+        ),
+    };
+    emit(config, &message)?;
+    Ok(ExitCode::Ready)
+}
+
+fn ranges_diff(config: &Config, args: &DiffArgs) -> Result<ExitCode> {
+    let old = Snapshot::read(&args.old, ranges::Source::File(args.old.clone()))?;
+    let new = Snapshot::read(&args.new, ranges::Source::File(args.new.clone()))?;
+    let rules = match &args.region {
+        Some(region) => {
+            let catalog = config.catalog()?;
+            let features = args
+                .target
+                .with
+                .iter()
+                .copied()
+                .filter(|g| *g != Group::Gr)
+                .collect();
+            let selection = Selection {
+                region: region.clone(),
+                features,
+                stateless: args.target.stateless,
+                ..Selection::default()
+            };
+            catalog.requirements(&selection)?.rules
+        }
+        None => Vec::new(),
+    };
+    let diff = ranges::diff::diff(&old, &new, args.region.as_deref(), &rules);
+    let text = match args.format {
+        ReportFormat::Text => ranges::diff::text(&diff),
+        ReportFormat::Json => ranges::diff::json(&diff),
+    };
+    emit(config, &text)?;
+    Ok(ExitCode::Ready)
+}

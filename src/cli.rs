@@ -1,0 +1,208 @@
+//! The command line exactly as users type it. No logic here: [`crate::config`] gives it meaning.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::catalog::Group;
+use crate::output::ColorChoice;
+
+/// Can this workstation run the Amazon Connect CCP and its softphone? If not, what exactly must
+/// the network team change?
+#[derive(Debug, Parser)]
+#[command(name = "connect-preflight", version, about, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 ready, 1 degraded (warnings only), 2 not ready, 64 usage error, \
+65 bad input data, 70 internal error, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Site profile (TOML) with instance, Region, features and files [default: one beside the
+    /// executable, else in the user's config folder]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+
+    /// Use this ip-ranges.json instead of the embedded or cached snapshot
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ip_ranges: Option<PathBuf>,
+
+    /// Write the output to FILE (atomically) instead of stdout
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// When to colour the text output
+    #[arg(long, global = true, value_name = "WHEN")]
+    pub color: Option<ColorChoice>,
+
+    /// Print nothing on stderr but errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The domain allow-list and IP rules a Region and instance need, for the network team
+    Endpoints(EndpointsArgs),
+    /// AWS's published IP ranges: the snapshot in use, lookups, updates and diffs
+    #[command(subcommand)]
+    Ranges(RangesCommand),
+}
+
+/// Which instance, Region and features: shared by every command that needs the catalog.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Connect Region of the instance, e.g. eu-central-1
+    #[arg(short, long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Instance alias, CCP URL (https://acme.my.connect.aws/ccp-v2/) or domain
+    #[arg(short, long, value_name = "ALIAS|URL")]
+    pub instance: Option<String>,
+
+    /// Feature groups the agents use, comma-separated
+    #[arg(short, long, value_name = "GROUP", value_delimiter = ',')]
+    pub with: Vec<Group>,
+
+    /// Global Resiliency partner Region [default: the Region's documented partner]
+    #[arg(long, value_name = "REGION")]
+    pub partner_region: Option<String>,
+
+    /// Instance ID, for the Global Resiliency sign-in host
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
+
+    /// Chat attachments bucket name
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+
+    /// The firewall is stateless: also list the inbound rules for returning media
+    #[arg(long)]
+    pub stateless: bool,
+
+    /// Use this catalog (same shape as ranges/catalog.toml) instead of the built-in one
+    #[arg(long, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EndpointsArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Output format: `domains` is one allow-list entry a line, `cidrs` the minimal CIDRs per port
+    #[arg(short, long, value_enum, default_value_t = EndpointsFormat::Text)]
+    pub format: EndpointsFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EndpointsFormat {
+    Text,
+    Json,
+    Csv,
+    Domains,
+    Cidrs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RangesCommand {
+    /// Which snapshot is in use, how old it is, and whether it is past AWS's 30-day notice window
+    Info {
+        #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+    /// Every published prefix containing each address, longest first
+    Lookup(LookupArgs),
+    /// Download ip-ranges.json, validate it, and cache it for later commands
+    Update(UpdateArgs),
+    /// What changed between two ip-ranges.json files; with --region, what the firewall must add
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    /// Addresses to look up (IPv4 or IPv6)
+    #[arg(value_name = "IP")]
+    pub addresses: Vec<String>,
+
+    /// Read addresses from FILE, one a line (`-` for stdin); blank lines and `#` comments are skipped
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Say whether each address is inside a range Connect needs in this Region
+    #[arg(short, long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    #[arg(short, long, value_enum, default_value_t = LookupFormat::Text)]
+    pub format: LookupFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LookupFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Where to get ip-ranges.json: an https URL or a local file
+    #[arg(long, value_name = "URL|FILE", default_value = crate::ranges::update::DEFAULT_URL)]
+    pub from: String,
+
+    /// Cache it even if its syncToken is not newer than the snapshot in use
+    #[arg(long)]
+    pub force: bool,
+
+    /// Give up on the download after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older ip-ranges.json
+    pub old: PathBuf,
+    /// The newer ip-ranges.json
+    pub new: PathBuf,
+
+    /// Limit the diff to what Connect's rules use in this Region
+    #[arg(short, long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    #[command(flatten)]
+    pub target: DiffTarget,
+
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// The catalog options of `ranges diff` (a subset of the target options).
+#[derive(Debug, Args, Default)]
+pub struct DiffTarget {
+    /// Feature groups whose rules to include, comma-separated
+    #[arg(short, long, value_name = "GROUP", value_delimiter = ',')]
+    pub with: Vec<Group>,
+
+    /// Include the inbound rules of a stateless firewall
+    #[arg(long)]
+    pub stateless: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

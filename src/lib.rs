@@ -1,0 +1,17 @@
+//! connect-preflight: can this workstation run the Amazon Connect CCP and its softphone, and if
+//! not, what exactly must the network team change?
+//!
+//! The program is one straight pipeline: command line and profile → [`config::Config`] → the
+//! requirements of the [`catalog`] → (probes, or an audit of the customer's lists) → a
+//! [`report::Report`] → a renderer → an exit code. Everything but the probes is a pure function.
+
+pub mod app;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod output;
+pub mod ranges;
+pub mod report;
+pub mod sanitize;

@@ -1,0 +1,507 @@
+//! The report: one model, many renderers.
+//!
+//! Every command that judges something (`check`, `audit`, `ranges info`) produces a [`Report`]. The
+//! JSON form (`connect-preflight/report/v1`) is a contract for image pipelines: fields are
+//! snake_case, numbers carry their unit in their name, and a [`Reason`] code is never renamed.
+
+pub mod json;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The `schema` field of every JSON report.
+pub const SCHEMA: &str = "connect-preflight/report/v1";
+
+/// What one check concluded. Ordered by severity, so the worst of a set is its `max()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A fact worth showing that is neither good nor bad.
+    Info,
+    /// The requirement is met.
+    Pass,
+    /// Not run: excluded by the user, or nothing concrete to test.
+    Skip,
+    /// Works, but something will bite later or under load.
+    Warn,
+    /// The CCP or the softphone will not work as it is.
+    Fail,
+}
+
+impl Status {
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Info => "INFO",
+            Self::Pass => "PASS",
+            Self::Skip => "SKIP",
+            Self::Warn => "WARN",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+/// What kind of evidence a check rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Dns,
+    Tcp,
+    Tls,
+    Https,
+    Websocket,
+    Stun,
+    Turn,
+    Media,
+    Ranges,
+    Allowlist,
+    System,
+}
+
+impl Kind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Https => "https",
+            Self::Websocket => "websocket",
+            Self::Stun => "stun",
+            Self::Turn => "turn",
+            Self::Media => "media",
+            Self::Ranges => "ranges",
+            Self::Allowlist => "allowlist",
+            Self::System => "system",
+        }
+    }
+}
+
+/// Transport protocol of a requirement or a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! reasons {
+    ($( $(#[doc = $doc:literal])+ $variant:ident = $code:literal ),+ $(,)?) => {
+        /// Why a check has its status: a stable code, the same in every format.
+        ///
+        /// Codes are added as the tool learns new diagnoses and are never renamed; `docs/reasons.md`
+        /// lists each with its meaning (a test keeps the two in step).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Reason {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
+
+        impl Reason {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant),+];
+
+            /// The wire form of the code.
+            pub const fn code(self) -> &'static str {
+                match self { $(Reason::$variant => $code,)+ }
+            }
+
+            /// One line on what the code means.
+            pub fn meaning(self) -> &'static str {
+                match self { $(Reason::$variant => concat!($($doc),+).trim(),)+ }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// The requirement is met.
+    Ok = "ok",
+    /// The name does not exist (DNS NXDOMAIN).
+    Nxdomain = "nxdomain",
+    /// The name exists but has no address of the asked type.
+    NoAnswer = "no_answer",
+    /// The resolver failed to answer (SERVFAIL).
+    Servfail = "servfail",
+    /// Nothing answered within the time allowed.
+    Timeout = "timeout",
+    /// The peer or the resolver actively refused (TCP RST, DNS REFUSED).
+    Refused = "refused",
+    /// The network said there is no route (ICMP unreachable).
+    Unreachable = "unreachable",
+    /// A DNS answer lies outside every published AWS range: a sinkhole, block page or hijack.
+    OutsideRanges = "outside_ranges",
+    /// A DNS answer is a private or special-use address: split-horizon DNS.
+    PrivateAddress = "private_address",
+    /// The TLS chain verifies only against the OS store: a TLS-inspection proxy.
+    Intercepted = "intercepted",
+    /// The TLS chain verifies against no trusted root.
+    UntrustedCertificate = "untrusted_certificate",
+    /// The certificate does not name the host.
+    HostnameMismatch = "hostname_mismatch",
+    /// The certificate is expired or not yet valid.
+    ExpiredCertificate = "expired_certificate",
+    /// The server offers only TLS 1.1 or older; Connect requires TLS 1.2.
+    OldTls = "old_tls",
+    /// The proxy refused the request (HTTP 403 or a CONNECT failure).
+    ProxyDenied = "proxy_denied",
+    /// The proxy asks for credentials (HTTP 407).
+    ProxyAuthRequired = "proxy_auth_required",
+    /// The server answered with a status that does not prove the service.
+    HttpError = "http_error",
+    /// The WebSocket upgrade was refused or stripped.
+    WebsocketRejected = "websocket_rejected",
+    /// A TURN server answered 401 with a realm and nonce: the UDP path works both ways.
+    AuthChallenge = "auth_challenge",
+    /// A TURN allocation failed with an error code.
+    AllocationFailed = "allocation_failed",
+    /// Round-trip time, jitter or loss is past AWS's guidance.
+    PoorQuality = "poor_quality",
+    /// The local clock differs from the server's.
+    ClockSkew = "clock_skew",
+    /// A required domain is not covered by the allow-list.
+    MissingDomain = "missing_domain",
+    /// Required address space is not covered by the whitelist.
+    MissingCidr = "missing_cidr",
+    /// Part of the required address space is covered, part is not.
+    PartialCidr = "partial_cidr",
+    /// The address space is covered, but not for the protocol or port needed.
+    WrongPort = "wrong_port",
+    /// An entry opens far more than Connect needs.
+    OverbroadEntry = "overbroad_entry",
+    /// An entry is no longer needed: unpublished space, a retired name, a duplicate.
+    StaleEntry = "stale_entry",
+    /// The IP-ranges snapshot in use is older than AWS's 30-day notice window.
+    SnapshotStale = "snapshot_stale",
+    /// The check did not run: nothing concrete to test, or the run was stopped first.
+    NotTested = "not_tested",
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// Stable within a report, e.g. `dns/acme.my.connect.aws` or `allowlist/domain/participant...`.
+    pub id: String,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Proto>,
+    pub status: Status,
+    pub reason: Reason,
+    /// One human sentence saying what was found.
+    pub detail: String,
+    /// What to change, present whenever the check does not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// Typed facts behind the verdict (addresses, issuer, figures, covering lines).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub evidence: BTreeMap<String, serde_json::Value>,
+}
+
+impl Check {
+    pub fn new(
+        id: impl Into<String>,
+        kind: Kind,
+        status: Status,
+        reason: Reason,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            host: None,
+            port: None,
+            proto: None,
+            status,
+            reason,
+            detail: detail.into(),
+            remedy: None,
+            duration_ms: 0,
+            evidence: BTreeMap::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    #[must_use]
+    pub fn endpoint(mut self, port: u16, proto: Proto) -> Self {
+        self.port = Some(port);
+        self.proto = Some(proto);
+        self
+    }
+
+    #[must_use]
+    pub fn remedy(mut self, remedy: impl Into<String>) -> Self {
+        self.remedy = Some(remedy.into());
+        self
+    }
+
+    #[must_use]
+    pub fn evidence(mut self, key: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.evidence.insert(key.to_owned(), value);
+        self
+    }
+}
+
+/// The overall answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ready,
+    Degraded,
+    NotReady,
+}
+
+impl Verdict {
+    /// The worst status decides: any failure is not ready, any warning is degraded.
+    pub fn of<'a>(checks: impl IntoIterator<Item = &'a Check>) -> Self {
+        match checks.into_iter().map(|c| c.status).max() {
+            Some(Status::Fail) => Self::NotReady,
+            Some(Status::Warn) => Self::Degraded,
+            _ => Self::Ready,
+        }
+    }
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Ready => "READY",
+            Self::Degraded => "DEGRADED",
+            Self::NotReady => "NOT READY",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Self {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_region: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+}
+
+/// Where the IP ranges in use came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangesProvenance {
+    /// `embedded`, `cache` or `file`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub create_date: String,
+    pub sync_token: String,
+    pub age_days: i64,
+}
+
+/// The entries the network team must add, gathered from every check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fixes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cidrs: Vec<CidrFix>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Fixes {
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty() && self.cidrs.is_empty() && self.notes.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CidrFix {
+    pub cidr: String,
+    pub proto: Proto,
+    pub port: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub info: usize,
+}
+
+impl Counts {
+    pub fn of<'a>(checks: impl IntoIterator<Item = &'a Check>) -> Self {
+        let mut counts = Self::default();
+        for check in checks {
+            match check.status {
+                Status::Pass => counts.pass += 1,
+                Status::Warn => counts.warn += 1,
+                Status::Fail => counts.fail += 1,
+                Status::Skip => counts.skip += 1,
+                Status::Info => counts.info += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: Tool,
+    /// The command that produced it: `check`, `audit`, `ranges info`.
+    pub command: String,
+    pub target: Target,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<RangesProvenance>,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub verdict: Verdict,
+    pub counts: Counts,
+    pub checks: Vec<Check>,
+    #[serde(default, skip_serializing_if = "Fixes::is_empty")]
+    pub fixes: Fixes,
+}
+
+impl Report {
+    /// Builds a report; the verdict and counts follow from the checks.
+    pub fn new(command: &str, target: Target, started_at: String, checks: Vec<Check>) -> Self {
+        Self {
+            schema: SCHEMA.to_owned(),
+            tool: Tool::default(),
+            command: command.to_owned(),
+            target,
+            ranges: None,
+            started_at,
+            duration_ms: 0,
+            verdict: Verdict::of(&checks),
+            counts: Counts::of(&checks),
+            checks,
+            fixes: Fixes::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_is_the_worst_status() {
+        let check = |status| Check::new("x", Kind::Dns, status, Reason::Ok, "");
+        assert_eq!(Verdict::of(&[]), Verdict::Ready);
+        assert_eq!(
+            Verdict::of(&[
+                check(Status::Pass),
+                check(Status::Info),
+                check(Status::Skip)
+            ]),
+            Verdict::Ready
+        );
+        assert_eq!(
+            Verdict::of(&[check(Status::Pass), check(Status::Warn)]),
+            Verdict::Degraded
+        );
+        assert_eq!(
+            Verdict::of(&[
+                check(Status::Warn),
+                check(Status::Fail),
+                check(Status::Pass)
+            ]),
+            Verdict::NotReady
+        );
+    }
+
+    #[test]
+    fn reason_codes_are_snake_case_on_the_wire_and_match_code() {
+        for reason in Reason::ALL {
+            let wire = serde_json::to_value(reason).unwrap();
+            assert_eq!(wire, serde_json::Value::String(reason.code().to_owned()));
+            assert!(
+                reason
+                    .code()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{reason:?}"
+            );
+            assert!(!reason.meaning().is_empty());
+        }
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let checks = vec![
+            Check::new(
+                "dns/a.example",
+                Kind::Dns,
+                Status::Fail,
+                Reason::Nxdomain,
+                "a.example does not exist",
+            )
+            .host("a.example")
+            .endpoint(443, Proto::Tcp)
+            .remedy("fix it")
+            .evidence("rtt_ms", 12.5),
+        ];
+        let report = Report::new(
+            "check",
+            Target::default(),
+            "2026-11-24T00:00:00Z".into(),
+            checks,
+        );
+        let json = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        assert_eq!(back.verdict, Verdict::NotReady);
+        assert_eq!(back.counts.fail, 1);
+    }
+}
