@@ -48,6 +48,8 @@ pub enum Command {
     /// AWS's published IP ranges: the snapshot in use, lookups, updates and diffs
     #[command(subcommand)]
     Ranges(RangesCommand),
+    /// Compare the customer's domain allow-list and firewall whitelist with what Connect needs (offline)
+    Audit(AuditArgs),
 }
 
 /// Which instance, Region and features: shared by every command that needs the catalog.
@@ -103,6 +105,68 @@ pub enum EndpointsFormat {
     Csv,
     Domains,
     Cidrs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The domain allow-list: one host, `*.suffix`, `.suffix` or URL a line, or a squid.conf
+    #[arg(long, value_name = "FILE")]
+    pub domains: Option<PathBuf>,
+
+    /// The firewall whitelist: CIDRs, CSV, iptables-save, nft list ruleset, or security-group JSON
+    #[arg(long, value_name = "FILE")]
+    pub cidrs: Option<PathBuf>,
+
+    /// Syntax of the domain allow-list [default: detected]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub domains_format: Option<DomainsFormat>,
+
+    /// Syntax of the CIDR whitelist [default: detected]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub cidrs_format: Option<CidrsFormat>,
+
+    /// Report lines that cannot be read as warnings and go on, instead of stopping (exit 65)
+    #[arg(long)]
+    pub lenient: bool,
+
+    /// Write a copy of the list with the missing entries added, in its own syntax
+    #[arg(long, value_name = "FILE")]
+    pub fix_output: Option<PathBuf>,
+
+    #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DomainsFormat {
+    /// One entry a line: `host`, `*.suffix`, `.suffix` or a URL
+    Plain,
+    /// A squid configuration with `acl NAME dstdomain ...` lines
+    Squid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CidrsFormat {
+    /// One CIDR, address or range a line, optionally with `udp/3478` or `tcp 443`
+    Plain,
+    /// CSV with a header naming the address, protocol and port columns
+    Csv,
+    /// `iptables-save` or `ip6tables-save` output
+    Iptables,
+    /// `nft list ruleset` output
+    Nft,
+    /// `aws ec2 describe-security-groups` JSON
+    AwsSg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Text,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]

@@ -296,6 +296,7 @@ mod tests {
         });
         let target = match &cli.command {
             Command::Endpoints(args) => Some(args.target.clone()),
+            Command::Audit(args) => Some(args.target.clone()),
             Command::Ranges(_) => None,
         };
         Config::from_cli(&cli, target.as_ref(), &lookup, profile)

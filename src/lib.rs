@@ -5,7 +5,9 @@
 //! requirements of the [`catalog`] → (probes, or an audit of the customer's lists) → a
 //! [`report::Report`] → a renderer → an exit code. Everything but the probes is a pure function.
 
+pub mod allowlist;
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod config;

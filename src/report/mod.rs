@@ -191,6 +191,8 @@ reasons! {
     SnapshotStale = "snapshot_stale",
     /// The check did not run: nothing concrete to test, or the run was stopped first.
     NotTested = "not_tested",
+    /// An allow-list line was not used: unreadable (with `--lenient`), not a domain, or a rule whose effect cannot be told.
+    SkippedEntry = "skipped_entry",
 }
 
 impl fmt::Display for Reason {
