@@ -188,14 +188,34 @@ pub fn audit_domains(list: &DomainList, requirements: &[DomainRequirement]) -> F
                 ))
                 .evidence("covered_by", &lines)
             } else {
-                Check::new(
-                    id,
-                    Kind::Allowlist,
-                    Status::Fail,
-                    Reason::MissingDomain,
-                    format!("{} ({}) is not in {file}", req.host, req.purpose),
-                )
-                .remedy(format!("add `{entry}` to {file}"))
+                // Names under a wildcard requirement do not cover it: say so.
+                let near: Vec<String> = match &req.host {
+                    HostPattern::Wildcard(suffix) => lines_of(
+                        list.entries
+                            .iter()
+                            .filter(|e| match &e.pattern {
+                                Pattern::Exact(h) => h.ends_with(&format!(".{suffix}")),
+                                Pattern::Below(s) | Pattern::AtOrBelow(s) => {
+                                    s.ends_with(&format!(".{suffix}"))
+                                }
+                            })
+                            .map(|e| (&e.span, e.text.as_str())),
+                    ),
+                    HostPattern::Exact(_) => Vec::new(),
+                };
+                let detail = if near.is_empty() {
+                    format!("{} ({}) is not in {file}", req.host, req.purpose)
+                } else {
+                    format!(
+                        "{} ({}) is not in {file}: {} name only some hosts under it, and the hosts change",
+                        req.host,
+                        req.purpose,
+                        named(&near)
+                    )
+                };
+                Check::new(id, Kind::Allowlist, Status::Fail, Reason::MissingDomain, detail)
+                    .remedy(format!("add `{entry}` to {file}"))
+                    .evidence("too_narrow", &near)
             }
             .evidence("add", &entry)
         };
@@ -935,7 +955,11 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
         AuditFormat::Csv => csv(&outcome.report),
         AuditFormat::Text => {
             let color = config.output.is_none() && config.color.for_stdout();
-            let mut text = report::text::render(&outcome.report, report::text::Palette::new(color));
+            // The generic "What to fix" block gives way to the lines to paste, in the list's
+            // own syntax.
+            let mut shown = outcome.report.clone();
+            shown.fixes = report::Fixes::default();
+            let mut text = report::text::render(&shown, report::text::Palette::new(color));
             text.push_str(&what_to_add(&outcome));
             text
         }

@@ -1315,7 +1315,9 @@ fn nft_rule(
                 i = end;
                 continue;
             }
-            ("iifname" | "oifname", Some(v)) if v.trim_matches('"') == "lo" => return Ok(()),
+            ("iifname" | "oifname" | "iif" | "oif", Some(v)) if v.trim_matches('"') == "lo" => {
+                return Ok(());
+            }
             ("ip" | "ip6", Some(key)) if key == addr_key => {
                 if negated {
                     return issues.push(Issue::unusable(

@@ -1,1 +1,3 @@
+//! Tests of the binary as users and pipelines run it.
 
+mod audit;
