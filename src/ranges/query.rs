@@ -104,48 +104,45 @@ struct JsonAddress<'a> {
     connect: Option<Vec<&'a str>>,
 }
 
-/// Text: one line per (address, prefix), longest prefix first; an address in no range gets one
-/// line saying so.
+/// Text: the address on a line of its own, then each containing prefix, longest first, then
+/// whether Connect's rules of the Region need it.
 pub fn write_text(
     out: &mut impl Write,
     snapshot: &Snapshot,
     needed: &Needed,
     addrs: &[IpAddr],
 ) -> std::io::Result<()> {
-    let mut addr_text = String::with_capacity(48);
     let mut net_text = String::with_capacity(48);
     for &addr in addrs {
         use std::fmt::Write as _;
-        addr_text.clear();
-        let _ = write!(addr_text, "{addr}");
-        let connect = needed.region.as_ref().map(|region| {
-            let names = needed.names(addr);
-            if names.is_empty() {
-                format!("  not used by Connect in {region}")
-            } else {
-                format!("  Connect {region}: {}", names.join(", "))
-            }
-        });
+        writeln!(out, "{addr}")?;
         let mut any = false;
         for e in snapshot.containing(addr) {
             any = true;
             net_text.clear();
             let _ = write!(net_text, "{}", e.net);
-            writeln!(
-                out,
-                "{addr_text:<16} {net_text:<20} {:<22} {:<16} {}{}",
-                snapshot.service(e),
-                snapshot.region(e),
-                snapshot.network_border_group(e),
-                connect.as_deref().unwrap_or_default()
-            )?;
+            let nbg = snapshot.network_border_group(e);
+            let region = snapshot.region(e);
+            if nbg == region {
+                writeln!(out, "  {net_text:<22} {:<24} {region}", snapshot.service(e))?;
+            } else {
+                writeln!(
+                    out,
+                    "  {net_text:<22} {:<24} {region} (border group {nbg})",
+                    snapshot.service(e)
+                )?;
+            }
         }
         if !any {
-            writeln!(
-                out,
-                "{addr_text:<16} -                    not in any published AWS range{}",
-                connect.as_deref().unwrap_or_default()
-            )?;
+            writeln!(out, "  not in any published AWS range")?;
+        }
+        if let Some(region) = &needed.region {
+            let names = needed.names(addr);
+            if names.is_empty() {
+                writeln!(out, "  not in any range Connect uses in {region}")?;
+            } else {
+                writeln!(out, "  Connect in {region} uses it: {}", names.join("; "))?;
+            }
         }
     }
     Ok(())

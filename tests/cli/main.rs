@@ -1,1 +1,5 @@
+//! Tests of the built binary: its command line, outputs, errors and exit codes.
 
+mod common;
+mod core;
+mod docs;
