@@ -449,15 +449,33 @@ fn lookup_reads_files_and_stdin_and_names_bad_lines() {
         .assert()
         .code(0)
         .stdout(contains("2600:f0f2:7101::/48"));
+    // Streamed: a bad line stops the run; --output then writes no file at all.
     let bad = s.write("bad.txt", "15.193.4.10\n\n999.1.1.1\n");
+    let out = s.path("out.csv");
     s.cmd()
-        .args(["ranges", "lookup", "--file", bad.to_str().unwrap()])
+        .args([
+            "-o",
+            out.to_str().unwrap(),
+            "ranges",
+            "lookup",
+            "--file",
+            bad.to_str().unwrap(),
+        ])
         .assert()
         .code(65)
-        .stdout("")
         .stderr(contains(
             "bad.txt:3:1: expected an IPv4 or IPv6 address, found \"999.1.1.1\"",
         ));
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with(".connect-preflight-")),
+        "{left:?}"
+    );
     s.cmd()
         .args(["ranges", "lookup", "15.193.4.300"])
         .assert()
