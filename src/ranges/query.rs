@@ -164,7 +164,10 @@ impl<'a, W: Write> Writer<'a, W> {
                     )?;
                 }
                 if !any {
-                    writeln!(out, "{token},,,,,{connect}")?;
+                    out.write_all(token.as_bytes())?;
+                    out.write_all(b",,,,,")?;
+                    out.write_all(connect.as_bytes())?;
+                    out.write_all(b"\n")?;
                 }
             }
             Format::Json => {
