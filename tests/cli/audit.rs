@@ -15,12 +15,9 @@ fn data(name: &str) -> PathBuf {
 /// The binary with no user profile, cache or environment settings leaking in.
 fn bin(home: &Path) -> Command {
     let mut cmd = Command::cargo_bin("connect-preflight").unwrap();
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("CONNECT_PREFLIGHT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", home)
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("NO_COLOR", "1")

@@ -1,3 +1,6 @@
-//! Tests of the binary as users and pipelines run it.
+//! Tests of the built binary: its command line, outputs, errors and exit codes.
 
 mod audit;
+mod common;
+mod core;
+mod docs;
