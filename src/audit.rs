@@ -375,46 +375,59 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
         }
         first_seen.insert(key, entry);
     }
-    // Shadowed: an entry another (narrower than over-broad) entry already allows.
-    if list.entries.len() <= 20_000 {
-        for entry in &list.entries {
-            let needs = as_requirements(&entry.pattern);
-            let shadow = list.entries.iter().find(|other| {
+    // Shadowed: an entry another (narrower than over-broad) wildcard already allows. Wildcards
+    // are indexed by suffix, so each entry looks up only the suffixes of its own name.
+    let mut wildcards: HashMap<&str, Vec<&DomainEntry>> = HashMap::new();
+    for other in &list.entries {
+        if let Some(s) = other.pattern.suffix() {
+            if s.contains('.') && !BROAD_SUFFIXES.iter().any(|(b, _)| *b == s) {
+                wildcards.entry(s).or_default().push(other);
+            }
+        }
+    }
+    for entry in &list.entries {
+        let needs = as_requirements(&entry.pattern);
+        let name = match &entry.pattern {
+            Pattern::Exact(h) | Pattern::Below(h) | Pattern::AtOrBelow(h) => h.as_str(),
+        };
+        let suffixes =
+            std::iter::successors(Some(name), |n| n.split_once('.').map(|(_, rest)| rest));
+        let shadow = suffixes
+            .filter_map(|suffix| wildcards.get(suffix))
+            .flatten()
+            .copied()
+            .find(|other| {
                 other.pattern != entry.pattern
                     && other.port.is_none_or(|p| entry.port == Some(p))
                     && other
                         .path
                         .as_deref()
                         .is_none_or(|p| entry.path.as_deref().is_some_and(|q| q.starts_with(p)))
-                    && other.pattern.suffix().is_some_and(|s| {
-                        s.contains('.') && !BROAD_SUFFIXES.iter().any(|(b, _)| *b == s)
-                    })
                     && needs.iter().all(|n| other.pattern.covers(n))
             });
-            if let Some(other) = shadow {
-                let at = entry.span.at_line();
-                checks.push(
-                    Check::new(
-                        format!("allowlist/entry/{}/shadowed", entry.span),
-                        Kind::Allowlist,
-                        Status::Info,
-                        Reason::StaleEntry,
-                        format!(
-                            "`{}` at {at} is already allowed by `{}` at {}",
-                            entry.text,
-                            other.text,
-                            other.span.at_line()
-                        ),
-                    )
-                    .remedy(format!(
-                        "remove line {} of {}",
-                        entry.span.line,
-                        entry.span.path.display()
-                    ))
-                    .evidence("line", &at)
-                    .evidence("shadowed_by", other.span.at_line()),
-                );
-            }
+        if let Some(other) = shadow {
+            let at = entry.span.at_line();
+            checks.push(
+                Check::new(
+                    format!("allowlist/entry/{}/shadowed", entry.span),
+                    Kind::Allowlist,
+                    Status::Info,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` at {at} is already allowed by `{}` at {}",
+                        entry.text,
+                        other.text,
+                        other.span.at_line()
+                    ),
+                )
+                .remedy(format!(
+                    "remove line {} of {}",
+                    entry.span.line,
+                    entry.span.path.display()
+                ))
+                .evidence("line", &at)
+                .evidence("shadowed_by", other.span.at_line()),
+            );
         }
     }
     checks
@@ -428,6 +441,40 @@ fn direction_word(direction: Direction) -> &'static str {
         Direction::Outbound => "outbound to",
         Direction::Inbound => "inbound from",
     }
+}
+
+/// The union of many entries' spaces in one pass (folding unions would be quadratic).
+fn union_of<'a>(entries: impl IntoIterator<Item = &'a CidrEntry>) -> IpSet {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for e in entries {
+        v4.extend_from_slice(e.space.v4.spans());
+        v6.extend_from_slice(e.space.v6.spans());
+    }
+    IpSet {
+        v4: crate::ranges::set::Intervals::from_spans(v4),
+        v6: crate::ranges::set::Intervals::from_spans(v6),
+    }
+}
+
+/// The lowest and highest address of a set, per family, for cheap containment pre-checks.
+fn bounds(set: &IpSet) -> [Option<(u128, u128)>; 2] {
+    let v4 = set.v4.spans();
+    let v6 = set.v6.spans();
+    [
+        v4.first()
+            .zip(v4.last())
+            .map(|(a, b)| (u128::from(a.0), u128::from(b.1))),
+        v6.first().zip(v6.last()).map(|(a, b)| (a.0, b.1)),
+    ]
+}
+
+fn within(inner: &[Option<(u128, u128)>; 2], outer: &[Option<(u128, u128)>; 2]) -> bool {
+    inner.iter().zip(outer).all(|(i, o)| match (i, o) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(i), Some(o)) => o.0 <= i.0 && i.1 <= o.1,
+    })
 }
 
 fn cidr_strings(set: &IpSet) -> Vec<String> {
@@ -452,9 +499,7 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
                 .copied()
                 .filter(|e| e.allows(port))
                 .collect();
-            let allowed = on_port
-                .iter()
-                .fold(IpSet::new(), |acc, e| acc.union(&e.space));
+            let allowed = union_of(on_port.iter().copied());
             let missing = needed.difference(&allowed);
             let covering: Vec<&CidrEntry> = on_port
                 .iter()
@@ -690,7 +735,9 @@ fn cidr_entry_checks(
     }
     // Duplicates and entries inside another entry with the same or more ports.
     let mut first_seen: HashMap<(Vec<String>, String, u8), usize> = HashMap::new();
-    let small = list.entries.len() <= 5_000;
+    let small = list.entries.len() <= 20_000;
+    let all_bounds: Vec<[Option<(u128, u128)>; 2]> =
+        list.entries.iter().map(|e| bounds(&e.space)).collect();
     for (i, entry) in list.entries.iter().enumerate() {
         let key = (
             cidr_strings(&entry.space),
@@ -725,6 +772,7 @@ fn cidr_entry_checks(
         }
         let shadow = list.entries.iter().enumerate().find(|(j, other)| {
             *j != i
+                && within(&all_bounds[i], &all_bounds[*j])
                 && !overbroad_lines.contains(j)
                 && other.direction == entry.direction
                 && entry.ports.iter().all(|p| other.allows(p))
