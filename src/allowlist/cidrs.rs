@@ -1002,7 +1002,10 @@ fn parse_iptables_rule(
             direction,
         }),
         Some((col, value)) => {
+            let mut part_col = col;
             for part in value.split(',') {
+                let col = part_col;
+                part_col += part.chars().count() + 1;
                 match parse_space(part) {
                     Ok(space) => list.entries.push(CidrEntry {
                         span: Span::new(path, number, col),
@@ -1700,7 +1703,7 @@ mod tests {
             [
                 "12:14 15.193.0.0/19 udp/3478",
                 "13:14 3.64.0.0/12 tcp/443,tcp/8443",
-                "13:14 18.184.0.0/15 tcp/443,tcp/8443",
+                "13:26 18.184.0.0/15 tcp/443,tcp/8443",
                 "14:14 10.0.0.0/8 any port",
                 "17:13 15.193.0.0/19 udp/49152-65535 in",
             ]
