@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use crate::allowlist::cidrs::{Addition, CidrEntry, CidrList};
 use crate::allowlist::domains::{DomainEntry, DomainList, Pattern};
-use crate::allowlist::{Issue, IssueKind, Strictness};
+use crate::allowlist::{Issue, IssueKind, Strictness, pac};
 use crate::catalog::{Direction, DomainRequirement, HostPattern, PortSpec, RangeRequirement};
 use crate::cli::{AuditArgs, AuditFormat, CidrsFormat, DomainsFormat};
 use crate::config::Config;
@@ -434,6 +434,95 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
 }
 
 // ---------------------------------------------------------------------------------------------
+// PAC scripts
+
+/// Where a PAC script sends each required host. Routing is not coverage: every answer is
+/// information, except a script that fails for a host.
+pub fn audit_pac(
+    text: &str,
+    path: &Path,
+    requirements: &[DomainRequirement],
+) -> Result<Vec<Check>> {
+    let file = path.display().to_string();
+    let names: Vec<String> = requirements
+        .iter()
+        .map(|r| match (&r.host, r.concrete_host()) {
+            (_, Some(host)) => host.to_owned(),
+            (HostPattern::Wildcard(suffix), None) => format!("probe.{suffix}"),
+            (HostPattern::Exact(host), None) => host.clone(),
+        })
+        .collect();
+    let requests: Vec<(String, String)> = requirements
+        .iter()
+        .zip(&names)
+        .map(|(r, name)| {
+            let path = r.paths.first().map_or("/", String::as_str);
+            (format!("https://{name}{path}"), name.clone())
+        })
+        .collect();
+    let routes = pac::evaluate(text, path, &requests)?;
+    let mut checks = Vec::new();
+    for ((req, (url, name)), route) in requirements.iter().zip(&requests).zip(routes) {
+        let id = format!("allowlist/pac/{}", req.id);
+        let udp = req
+            .ports
+            .iter()
+            .all(|p| p.proto == crate::report::Proto::Udp);
+        let stand_in = if name == &req.host.to_string() {
+            String::new()
+        } else {
+            format!(" (standing in for {})", req.host)
+        };
+        let mut check = match route {
+            _ if udp => Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Info,
+                Reason::Ok,
+                format!(
+                    "{} carries UDP media, which no proxy relays: the firewall must pass {} to it whatever {file} says",
+                    req.host,
+                    ports_label(&req.ports)
+                ),
+            ),
+            Ok(route) => {
+                let how = if route.is_direct() {
+                    "DIRECT".to_owned()
+                } else {
+                    format!("through {}", route.first)
+                };
+                let mut detail = format!("{file} sends {url}{stand_in} {how}");
+                if req.websocket && !route.is_direct() {
+                    detail.push_str(
+                        "; it carries a WebSocket, which some proxies break: test it through the proxy, or send it DIRECT",
+                    );
+                }
+                Check::new(id, Kind::Allowlist, Status::Info, Reason::Ok, detail)
+                    .evidence("pac_result", &route.raw)
+                    .evidence("url", url)
+            }
+            Err(message) => Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Warn,
+                Reason::SkippedEntry,
+                format!("FindProxyForURL in {file} failed for {url}{stand_in}: {message}"),
+            )
+            .remedy(format!(
+                "fix {file} so FindProxyForURL returns a route for {}; browsers fall back in ways that differ",
+                req.host
+            )),
+        };
+        check = check.host(req.host.to_string());
+        if let Some(port) = req.ports.first() {
+            check = check.endpoint(port.first, port.proto);
+        }
+        checks.push(check.evidence("requirement", &req.id));
+    }
+    Ok(checks)
+}
+
+// ---------------------------------------------------------------------------------------------
 // CIDRs
 
 fn direction_word(direction: Direction) -> &'static str {
@@ -849,12 +938,32 @@ pub fn audit(
     let mut fixes = report::Fixes::default();
     let domains = match &domains_path {
         Some(path) => {
-            let squid = args.domains_format.map(|f| f == DomainsFormat::Squid);
-            let list = DomainList::read(path, squid, strictness)?;
-            let found = audit_domains(&list, &requirements.domains);
-            checks.extend(found.checks);
-            fixes.domains.clone_from(&found.domains);
-            Some((list, found.domains))
+            let text = crate::allowlist::read_text(path)?;
+            let format = args.domains_format.unwrap_or_else(|| {
+                if pac::looks_like_pac(&text) {
+                    DomainsFormat::Pac
+                } else if crate::allowlist::domains::looks_like_squid(&text) {
+                    DomainsFormat::Squid
+                } else {
+                    DomainsFormat::Plain
+                }
+            });
+            if format == DomainsFormat::Pac {
+                if args.fix_output.is_some() {
+                    return Err(Error::usage(
+                        "--fix-output cannot edit a PAC script: it is a program, not a list",
+                    ));
+                }
+                checks.extend(audit_pac(&text, path, &requirements.domains)?);
+                None
+            } else {
+                let squid = Some(format == DomainsFormat::Squid);
+                let list = DomainList::parse(&text, path, squid, strictness)?;
+                let found = audit_domains(&list, &requirements.domains);
+                checks.extend(found.checks);
+                fixes.domains.clone_from(&found.domains);
+                Some((list, found.domains))
+            }
         }
         None => None,
     };

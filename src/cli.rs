@@ -112,7 +112,7 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// The domain allow-list: one host, `*.suffix`, `.suffix` or URL a line, or a squid.conf
+    /// The domain allow-list: one host, `*.suffix`, `.suffix` or URL a line, a squid.conf, or a PAC file
     #[arg(long, value_name = "FILE")]
     pub domains: Option<PathBuf>,
 
@@ -146,6 +146,8 @@ pub enum DomainsFormat {
     Plain,
     /// A squid configuration with `acl NAME dstdomain ...` lines
     Squid,
+    /// A proxy auto-config script: which hosts go DIRECT, which through a proxy
+    Pac,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

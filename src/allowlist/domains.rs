@@ -148,11 +148,21 @@ impl DomainList {
     /// Reads a list, detecting squid configurations unless `squid` says.
     pub fn read(path: &Path, squid: Option<bool>, strictness: Strictness) -> Result<Self> {
         let text = read_text(path)?;
-        let squid = squid.unwrap_or_else(|| looks_like_squid(&text));
+        Self::parse(&text, path, squid, strictness)
+    }
+
+    /// [`Self::read`] on text already read.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        squid: Option<bool>,
+        strictness: Strictness,
+    ) -> Result<Self> {
+        let squid = squid.unwrap_or_else(|| looks_like_squid(text));
         if squid {
-            parse_squid(&text, path, strictness)
+            parse_squid(text, path, strictness)
         } else {
-            parse_plain(&text, path, strictness)
+            parse_plain(text, path, strictness)
         }
     }
 
@@ -267,7 +277,7 @@ pub fn insert_after(original: &str, after: Option<usize>, block: &str) -> String
     out
 }
 
-fn looks_like_squid(text: &str) -> bool {
+pub fn looks_like_squid(text: &str) -> bool {
     numbered_lines(text).any(|(_, line)| {
         let mut words = strip_comment(line).split_whitespace();
         matches!(

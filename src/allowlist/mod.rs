@@ -6,6 +6,7 @@
 
 pub mod cidrs;
 pub mod domains;
+pub mod pac;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -449,3 +449,51 @@ fn the_profile_names_the_lists_when_flags_do_not() {
         .code(1)
         .stdout(predicate::str::contains("fw.nft:32"));
 }
+
+#[test]
+fn a_pac_script_says_direct_or_proxy_per_host_without_dns() {
+    let home = tempfile::tempdir().unwrap();
+    let out = audit(home.path())
+        .arg("--domains")
+        .arg(data("proxy.pac"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report = json_of(&out.stdout);
+    let route = |id: &str| -> String {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}"))["evidence"]["pac_result"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(route("allowlist/pac/instance/eu-central-1"), "DIRECT");
+    assert_eq!(
+        route("allowlist/pac/participant/eu-central-1"),
+        "PROXY proxy01.cc.example.net:3128; PROXY proxy02.cc.example.net:3128"
+    );
+    audit(home.path())
+        .arg("--domains")
+        .arg(data("proxy.pac"))
+        .arg("--fix-output")
+        .arg(home.path().join("x.pac"))
+        .assert()
+        .code(64);
+    let broken = home.path().join("broken.pac");
+    std::fs::write(
+        &broken,
+        "function FindProxyForURL(url, host) {\n  return \"DIRECT\"\n  if (\n}\n",
+    )
+    .unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(&broken)
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains(format!("{}:4", broken.display())));
+}
