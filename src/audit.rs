@@ -566,6 +566,18 @@ fn within(inner: &[Option<(u128, u128)>; 2], outer: &[Option<(u128, u128)>; 2]) 
     })
 }
 
+/// Whether two sets share an address, without building their intersection: each span of the
+/// (usually one-span) `a` is looked up in `b` by binary search.
+fn intersects(a: &IpSet, b: &IpSet) -> bool {
+    fn spans_meet<T: Ord + Copy>(a: &[(T, T)], b: &[(T, T)]) -> bool {
+        a.iter().any(|&(lo, hi)| {
+            let i = b.partition_point(|&(_, end)| end < lo);
+            b.get(i).is_some_and(|&(start, _)| start <= hi)
+        })
+    }
+    spans_meet(a.v4.spans(), b.v4.spans()) || spans_meet(a.v6.spans(), b.v6.spans())
+}
+
 fn cidr_strings(set: &IpSet) -> Vec<String> {
     set.to_cidrs().iter().map(ToString::to_string).collect()
 }
@@ -593,7 +605,7 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
             let covering: Vec<&CidrEntry> = on_port
                 .iter()
                 .copied()
-                .filter(|e| !e.space.intersection(&needed).is_empty())
+                .filter(|e| intersects(&e.space, &needed))
                 .collect();
             let covering_lines = lines_of(covering.iter().map(|e| (&e.span, e.text.as_str())));
             let id = format!("allowlist/cidr/{}/{}", rule.id, port);
@@ -620,7 +632,7 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
                 let wrong: Vec<&CidrEntry> = same_dir
                     .iter()
                     .copied()
-                    .filter(|e| !e.allows(port) && !e.space.intersection(&missing).is_empty())
+                    .filter(|e| !e.allows(port) && intersects(&e.space, &missing))
                     .collect();
                 let add = format!(
                     "add {port} {} {} in {file}",
@@ -739,8 +751,28 @@ fn cidr_entry_checks(
         if !relevant(entry) {
             continue;
         }
+        // Only a span of at least a /8 (a /16 of IPv6) can hold a prefix that short.
+        let wide = entry
+            .space
+            .v4
+            .spans()
+            .iter()
+            .any(|(a, b)| b - a >= (1 << 24) - 1)
+            || entry
+                .space
+                .v6
+                .spans()
+                .iter()
+                .any(|(a, b)| b - a >= (1 << 112) - 1);
+        if !wide && entry.any_port() {
+            continue;
+        }
         let at = entry.span.at_line();
-        let nets = entry.space.to_cidrs();
+        let nets = if wide {
+            entry.space.to_cidrs()
+        } else {
+            Vec::new()
+        };
         if nets.iter().any(too_short) {
             overbroad_lines.insert(i);
             let count: u128 = nets
@@ -823,14 +855,16 @@ fn cidr_entry_checks(
         }
     }
     // Duplicates and entries inside another entry with the same or more ports.
-    let mut first_seen: HashMap<(Vec<String>, String, u8), usize> = HashMap::new();
+    type Key = (Vec<(u32, u32)>, Vec<(u128, u128)>, Vec<PortSpec>, u8);
+    let mut first_seen: HashMap<Key, usize> = HashMap::new();
     let small = list.entries.len() <= 20_000;
     let all_bounds: Vec<[Option<(u128, u128)>; 2]> =
         list.entries.iter().map(|e| bounds(&e.space)).collect();
     for (i, entry) in list.entries.iter().enumerate() {
         let key = (
-            cidr_strings(&entry.space),
-            entry.ports_label(),
+            entry.space.v4.spans().to_vec(),
+            entry.space.v6.spans().to_vec(),
+            entry.ports.clone(),
             u8::from(entry.direction == Direction::Inbound),
         );
         let at = entry.span.at_line();
@@ -1346,6 +1380,21 @@ mod tests {
                     && c.proto == Some(crate::report::Proto::Tcp))
                 .all(|c| c.status == Status::Pass)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn intersects_agrees_with_the_intersection(
+            a in proptest::collection::vec((0u32..4096, 0u32..64), 0..6),
+            b in proptest::collection::vec((0u32..4096, 0u32..64), 0..6),
+        ) {
+            let set = |spans: &[(u32, u32)]| IpSet {
+                v4: crate::ranges::set::Intervals::from_spans(spans.iter().map(|&(lo, len)| (lo, lo + len))),
+                v6: crate::ranges::set::Intervals::default(),
+            };
+            let (a, b) = (set(&a), set(&b));
+            proptest::prop_assert_eq!(intersects(&a, &b), !a.intersection(&b).is_empty());
+        }
     }
 
     #[test]
