@@ -611,7 +611,18 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
             let id = format!("allowlist/cidr/{}/{}", rule.id, port);
             let needed_count = needed.to_cidrs().len();
             let what = format!("{} {from} on {port}", direction_word(rule.direction));
-            let check = if missing.is_empty() {
+            let check = if needed.is_empty() {
+                Check::new(
+                    id,
+                    Kind::Allowlist,
+                    Status::Skip,
+                    Reason::NotTested,
+                    format!(
+                        "{what}: the IP ranges of {} publish no address for it, so there is nothing to allow",
+                        snapshot.create_date
+                    ),
+                )
+            } else if missing.is_empty() {
                 Check::new(
                     id,
                     Kind::Allowlist,
@@ -639,8 +650,11 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
                     direction_word(rule.direction),
                     named(&missing_cidrs)
                 );
+                let mut add = add;
                 let check = if covering.is_empty() && !wrong.is_empty() {
                     let lines = lines_of(wrong.iter().map(|e| (&e.span, e.text.as_str())));
+                    let at: Vec<String> = wrong.iter().map(|e| e.span.at_line()).collect();
+                    add = format!("{add} (or extend the rule at {} to {port})", named(&at));
                     let theirs: BTreeSet<String> = wrong.iter().map(|e| e.ports_label()).collect();
                     Check::new(
                         id,
@@ -1331,12 +1345,13 @@ mod tests {
             "{}",
             found.checks[0].detail
         );
-        assert_eq!(
-            found.checks[0]
-                .remedy
-                .as_deref()
-                .map(|r| r.starts_with("add udp/3478 outbound to 15.193.0.0/19")),
-            Some(true)
+        let remedy = found.checks[0].remedy.as_deref().unwrap();
+        assert!(
+            remedy.starts_with("add udp/3478 outbound to 15.193.0.0/19")
+                && remedy.ends_with(
+                    "(or extend the rule at fw.txt:1, fw.txt:2, fw.txt:3, fw.txt:4 to udp/3478)"
+                ),
+            "{remedy}"
         );
         // Nothing: missing.
         let list = cidr_list("10.0.0.0/8 tcp/443\n");

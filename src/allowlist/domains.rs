@@ -498,8 +498,17 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
             ))?;
             continue;
         };
-        if words.get(2).map(|w| w.1) != Some("dstdomain") {
-            continue;
+        match words.get(2).map(|w| w.1) {
+            Some("dstdomain") => {}
+            Some(kind @ ("dstdom_regex" | "ssl::server_name" | "ssl::server_name_regex")) => {
+                issues.push(Issue::unusable(
+                    Span::new(path, number, words[2].0),
+                    line.trim(),
+                    format!("{kind} ACLs are not evaluated; only dstdomain entries are audited"),
+                ))?;
+                continue;
+            }
+            _ => continue,
         }
         if list.acl.is_none() {
             list.acl = Some(name.to_owned());
@@ -825,6 +834,15 @@ mod tests {
         let lines: Vec<&str> = fixed.lines().collect();
         assert_eq!(lines[5], "acl connect dstdomain .static.connect.aws");
         assert_eq!(lines[6], "http_access allow localnet connect");
+        // Regular-expression ACLs cannot be audited: said, not ignored.
+        let list = parse_squid(
+            "acl c dstdom_regex -i connect\\.aws$\n",
+            &conf,
+            Strictness::Strict,
+        )
+        .unwrap();
+        assert_eq!(list.issues.len(), 1);
+        assert!(list.issues[0].expected.contains("dstdom_regex"));
         // A missing referenced file is reported, not fatal.
         let list = parse_squid(
             "acl c dstdomain \"/nonexistent/x\"\n",
