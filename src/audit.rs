@@ -1093,6 +1093,16 @@ pub fn what_to_add(outcome: &Outcome) -> String {
     out
 }
 
+/// The text report, whose generic "What to fix" block gives way to the lines to paste in each
+/// list's own syntax.
+pub fn text(outcome: &Outcome, palette: report::text::Palette) -> String {
+    let mut shown = outcome.report.clone();
+    shown.fixes = report::Fixes::default();
+    let mut out = report::text::render(&shown, palette);
+    out.push_str(&what_to_add(outcome));
+    out
+}
+
 /// One row per check.
 pub fn csv(report: &Report) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -1160,13 +1170,7 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
         AuditFormat::Csv => csv(&outcome.report),
         AuditFormat::Text => {
             let color = config.output.is_none() && config.color.for_stdout();
-            // The generic "What to fix" block gives way to the lines to paste, in the list's
-            // own syntax.
-            let mut shown = outcome.report.clone();
-            shown.fixes = report::Fixes::default();
-            let mut text = report::text::render(&shown, report::text::Palette::new(color));
-            text.push_str(&what_to_add(&outcome));
-            text
+            text(&outcome, report::text::Palette::new(color))
         }
     };
     crate::app::emit(config, &text)?;
@@ -1395,6 +1399,42 @@ mod tests {
                     && c.proto == Some(crate::report::Proto::Tcp))
                 .all(|c| c.status == Status::Pass)
         );
+    }
+
+    #[test]
+    fn text_report_ends_with_lines_to_paste() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("bypass.txt");
+        std::fs::write(
+            &list,
+            "acme.my.connect.aws\n*.cloudfront.net\n*.amazonaws.com\n10.0.0.1\n*.awsglobalaccelerator.com\n",
+        )
+        .unwrap();
+        let config = Config {
+            region: Some("eu-central-1".into()),
+            instance: Some(Instance::parse("acme").unwrap()),
+            ..Config::default()
+        };
+        let args = AuditArgs {
+            target: crate::cli::TargetArgs::default(),
+            domains: Some(list),
+            cidrs: None,
+            domains_format: None,
+            cidrs_format: None,
+            lenient: false,
+            fix_output: None,
+            format: AuditFormat::Text,
+        };
+        let outcome = audit(
+            &config,
+            &args,
+            &Snapshot::embedded(),
+            "2026-11-24T00:00:00Z".into(),
+        )
+        .unwrap();
+        let text = text(&outcome, report::text::Palette::plain())
+            .replace(&dir.path().display().to_string(), "<dir>");
+        insta::assert_snapshot!(text);
     }
 
     proptest::proptest! {
