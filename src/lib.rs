@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod endpoints;
 pub mod error;
+pub mod media;
 pub mod output;
 pub mod ranges;
 pub mod report;
