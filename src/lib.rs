@@ -16,3 +16,4 @@ pub mod output;
 pub mod ranges;
 pub mod report;
 pub mod sanitize;
+pub mod system;
