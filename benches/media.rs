@@ -5,6 +5,8 @@
 //! core (an upper bound: the relays run in the same process); the measured RTT is within 1 ms of
 //! the delay the relays applied. Run: `cargo bench --bench media [-- SECONDS DELAY_MS]`.
 
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
