@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, Group, Selection};
 use crate::cli::{
-    Cli, Command, DiffArgs, EndpointsArgs, EndpointsFormat, LookupArgs, LookupFormat,
+    Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat, LookupArgs, LookupFormat,
     RangesCommand, ReportFormat, UpdateArgs,
 };
 use crate::config::{self, Config};
@@ -157,6 +157,8 @@ pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
 fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
     let text = match format {
         ReportFormat::Json => report::json::render(report),
+        ReportFormat::Html => report::html::render(report),
+        ReportFormat::Junit => report::junit::render(report),
         ReportFormat::Text => {
             let color = config.output.is_none() && config.color.for_stdout();
             report::text::render(report, report::text::Palette::new(color))
@@ -371,8 +373,8 @@ fn ranges_diff(config: &Config, args: &DiffArgs) -> Result<ExitCode> {
     };
     let diff = ranges::diff::diff(&old, &new, args.region.as_deref(), &rules);
     let text = match args.format {
-        ReportFormat::Text => ranges::diff::text(&diff),
-        ReportFormat::Json => ranges::diff::json(&diff),
+        DiffFormat::Text => ranges::diff::text(&diff),
+        DiffFormat::Json => ranges::diff::json(&diff),
     };
     emit(config, &text)?;
     Ok(ExitCode::Ready)

@@ -174,8 +174,14 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub target: DiffTarget,
 
-    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 /// The catalog options of `ranges diff` (a subset of the target options).
@@ -190,10 +196,17 @@ pub struct DiffTarget {
     pub stateless: bool,
 }
 
+/// The forms of a report: every command that judges offers them all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// For people at a terminal
     Text,
+    /// The `connect-preflight/report/v1` contract, for pipelines
     Json,
+    /// A self-contained page to open or send to support
+    Html,
+    /// JUnit XML, one test case per check, for CI dashboards
+    Junit,
 }
 
 #[cfg(test)]

@@ -4,7 +4,11 @@
 //! JSON form (`connect-preflight/report/v1`) is a contract for image pipelines: fields are
 //! snake_case, numbers carry their unit in their name, and a [`Reason`] code is never renamed.
 
+pub mod html;
 pub mod json;
+pub mod junit;
+#[cfg(test)]
+pub(crate) mod samples;
 pub mod text;
 
 use std::collections::BTreeMap;
