@@ -9,18 +9,22 @@ pub mod json;
 pub mod junit;
 #[cfg(test)]
 pub(crate) mod samples;
+pub mod schema;
 pub mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The `schema` field of every JSON report.
 pub const SCHEMA: &str = "connect-preflight/report/v1";
 
 /// What one check concluded. Ordered by severity, so the worst of a set is its `max()`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// A fact worth showing that is neither good nor bad.
@@ -48,7 +52,9 @@ impl Status {
 }
 
 /// What kind of evidence a check rests on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Dns,
@@ -83,7 +89,9 @@ impl Kind {
 }
 
 /// Transport protocol of a requirement or a probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Proto {
     Tcp,
@@ -111,7 +119,7 @@ macro_rules! reasons {
         ///
         /// Codes are added as the tool learns new diagnoses and are never renamed; `docs/reasons.md`
         /// lists each with its meaning (a test keeps the two in step).
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum Reason {
             $( $(#[doc = $doc])+ $variant, )+
@@ -204,7 +212,7 @@ impl fmt::Display for Reason {
 }
 
 /// One finding.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Check {
     /// Stable within a report, e.g. `dns/acme.my.connect.aws` or `allowlist/domain/participant...`.
     pub id: String,
@@ -280,7 +288,9 @@ impl Check {
 }
 
 /// The overall answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Ready,
@@ -307,7 +317,7 @@ impl Verdict {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -322,7 +332,7 @@ impl Default for Tool {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
@@ -337,7 +347,7 @@ pub struct Target {
 }
 
 /// Where the IP ranges in use came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RangesProvenance {
     /// `embedded`, `cache` or `file`.
     pub source: String,
@@ -349,7 +359,7 @@ pub struct RangesProvenance {
 }
 
 /// The entries the network team must add, gathered from every check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Fixes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
@@ -365,14 +375,14 @@ impl Fixes {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct CidrFix {
     pub cidr: String,
     pub proto: Proto,
     pub port: String,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
     pub pass: usize,
     pub warn: usize,
@@ -397,8 +407,10 @@ impl Counts {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
+    /// Always `connect-preflight/report/v1` for this version of the contract.
+    #[schemars(extend("const" = "connect-preflight/report/v1"))]
     pub schema: String,
     pub tool: Tool,
     /// The command that produced it: `check`, `audit`, `ranges info`.
