@@ -618,6 +618,114 @@ mod tests {
         assert!(!page.contains("<svg"));
     }
 
+    /// The first Chromium found, or `None`.
+    fn chromium() -> Option<std::path::PathBuf> {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.is_file())
+    }
+
+    /// Runs headless Chromium on a page with `extra` arguments; returns (stdout, stderr).
+    fn browse(
+        chromium: &std::path::Path,
+        page: &std::path::Path,
+        extra: &[&str],
+    ) -> (String, String) {
+        let profile = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("timeout")
+            .arg("120")
+            .arg(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("chromium runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "chromium failed: {stderr}");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    }
+
+    /// Console errors, script errors and CSP refusals, as Chromium logs them.
+    fn browser_errors(stderr: &str) -> Vec<&str> {
+        stderr
+            .lines()
+            .filter(|l| {
+                l.contains("Uncaught")
+                    || l.contains("Refused")
+                    || l.contains("CONSOLE")
+                    || l.contains("console")
+            })
+            .collect()
+    }
+
+    /// A real browser opens the page: no console error, no refused fetch, no script in the DOM,
+    /// and a screenshot. `UPDATE_SCREENSHOT=1` copies it to `docs/images/report.png` (then shrink
+    /// it with `pngquant --quality 70-95` to keep the repository small).
+    #[test]
+    fn a_real_browser_renders_the_page_cleanly() {
+        let Some(chromium) = chromium() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "chromium is not installed, and CI must run the browser test: apt-get install chromium"
+            );
+            eprintln!(
+                "\n*** SKIPPED a_real_browser_renders_the_page_cleanly: chromium is not installed \
+                 (apt-get install chromium); CI=true makes this a failure ***\n"
+            );
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (name, report) in [("sample.html", sample()), ("hostile.html", hostile())] {
+            let page = dir.path().join(name);
+            std::fs::write(&page, render(&report)).unwrap();
+
+            let (dom, stderr) = browse(&chromium, &page, &["--dump-dom"]);
+            assert!(browser_errors(&stderr).is_empty(), "{name}: {stderr}");
+            let lower = dom.to_ascii_lowercase();
+            assert!(
+                !lower.contains("<script"),
+                "{name}: a script element in the DOM"
+            );
+            assert!(lower.contains("<svg"), "{name}: the chart is missing");
+            assert_eq!(lower.matches("<style").count(), 1, "{name}");
+
+            let png = dir.path().join(name.replace(".html", ".png"));
+            let (_, stderr) = browse(
+                &chromium,
+                &page,
+                &[
+                    &format!("--screenshot={}", png.display()),
+                    "--window-size=1024,1500",
+                    "--hide-scrollbars",
+                ],
+            );
+            assert!(browser_errors(&stderr).is_empty(), "{name}: {stderr}");
+            let bytes = std::fs::read(&png).unwrap();
+            assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
+            if name == "sample.html"
+                && std::env::var_os("UPDATE_SCREENSHOT").is_some_and(|v| v == "1")
+            {
+                let target =
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images/report.png");
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::write(target, &bytes).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn axis_ceilings_are_round() {
         assert_eq!(nice_ceiling(11.0), 20.0);
