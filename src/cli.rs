@@ -48,6 +48,9 @@ pub enum Command {
     /// AWS's published IP ranges: the snapshot in use, lookups, updates and diffs
     #[command(subcommand)]
     Ranges(RangesCommand),
+    /// Many JSON reports in one view: problems by machines and sites, media figures per site, and
+    /// one change list for the network team
+    Summarize(SummarizeArgs),
 }
 
 /// Which instance, Region and features: shared by every command that needs the catalog.
@@ -194,6 +197,25 @@ pub struct DiffTarget {
     /// Include the inbound rules of a stateless firewall
     #[arg(long)]
     pub stateless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// JSON report files, or folders searched (recursively) for *.json reports
+    #[arg(value_name = "DIR|FILE", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format: `csv` is one row per problem and site
+    #[arg(short, long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Html,
+    Csv,
+    Json,
 }
 
 /// The forms of a report: every command that judges offers them all.

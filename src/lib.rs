@@ -15,3 +15,4 @@ pub mod output;
 pub mod ranges;
 pub mod report;
 pub mod sanitize;
+pub mod summary;

@@ -29,7 +29,8 @@ const MAX_RTT_MS: f64 = 60_000.0;
 /// AWS's guidance: a round-trip time above this is abnormal for the softphone.
 const RTT_LIMIT_MS: f64 = 300.0;
 
-const CSS: &str = r#"
+/// The page's styles, shared with the fleet summary's page.
+pub(crate) const CSS: &str = r#"
 :root { color-scheme: light; --ok: #1a7f37; --warn: #9a6700; --fail: #cf222e; --muted: #59636e; --line: #d1d9e0; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; background: #f6f8fa; }

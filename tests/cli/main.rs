@@ -5,3 +5,4 @@ mod core;
 mod docs;
 mod reports;
 mod schema;
+mod summarize;
