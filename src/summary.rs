@@ -480,7 +480,10 @@ fn clean(text: &str) -> String {
 }
 
 fn figures_text(f: Option<&Figures>) -> String {
-    f.map_or_else(|| "-".to_owned(), |f| format!("{} / {}", f.p50, f.p95))
+    f.map_or_else(
+        || "-".to_owned(),
+        |f| format!("{:.1} / {:.1}", f.p50, f.p95),
+    )
 }
 
 fn sites_text(sites: &[SiteCount]) -> String {
@@ -548,12 +551,11 @@ pub fn text(summary: &Summary) -> String {
     out.push_str("\nSites (media figures p50 / p95)\n");
     let _ = writeln!(
         out,
-        "  {:<24} {:>7} {:>6} {:>8} {:>9}  {:<15} {:<15} {:<15}",
-        "site", "reports", "ready", "degraded", "not ready", "RTT ms", "jitter ms", "loss %"
+        "  {:<24} {:>7} {:>6} {:>8} {:>9}  {:<15} {:<15} loss %",
+        "site", "reports", "ready", "degraded", "not ready", "RTT ms", "jitter ms"
     );
     for s in &summary.sites {
-        let _ = writeln!(
-            out,
+        let line = format!(
             "  {:<24} {:>7} {:>6} {:>8} {:>9}  {:<15} {:<15} {:<15}",
             clean(&s.site),
             s.reports,
@@ -564,6 +566,7 @@ pub fn text(summary: &Summary) -> String {
             figures_text(s.jitter_ms.as_ref()),
             figures_text(s.loss_pct.as_ref())
         );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
