@@ -479,6 +479,14 @@ fn clean(text: &str) -> String {
     for_terminal(text, MAX_FIELD)
 }
 
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn figures_text(f: Option<&Figures>) -> String {
     f.map_or_else(
         || "-".to_owned(),
@@ -500,10 +508,10 @@ pub fn text(summary: &Summary) -> String {
     let v = &summary.verdicts;
     let _ = writeln!(
         out,
-        "Fleet summary: {} reports from {} sites ({} files skipped)",
-        summary.reports,
-        summary.sites.len(),
-        summary.skipped_files
+        "Fleet summary: {} from {} ({} skipped)",
+        plural(summary.reports, "report"),
+        plural(summary.sites.len() as u64, "site"),
+        plural(summary.skipped_files, "file")
     );
     let _ = writeln!(
         out,
@@ -648,8 +656,8 @@ pub fn html(summary: &Summary) -> String {
                 main {
                     section.verdict.(if v.not_ready > 0 { "not_ready" } else if v.degraded > 0 { "degraded" } else { "ready" }) {
                         h1 { "Fleet summary" }
-                        p.lead { (summary.reports) " reports from " (summary.sites.len()) " sites" }
-                        p { (v.ready) " ready · " (v.degraded) " degraded · " (v.not_ready) " not ready · " (summary.skipped_files) " files skipped" }
+                        p.lead { (plural(summary.reports, "report")) " from " (plural(summary.sites.len() as u64, "site")) }
+                        p { (v.ready) " ready · " (v.degraded) " degraded · " (v.not_ready) " not ready · " (plural(summary.skipped_files, "file")) " skipped" }
                     }
                     section.fixes {
                         h2 { "Change list for the network team" }
