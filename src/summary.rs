@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use maud::{DOCTYPE, PreEscaped, html as markup};
 use serde::{Deserialize, Serialize};
 
-use crate::report::{CidrFix, Kind, Report, SCHEMA as REPORT_SCHEMA, Status, Verdict};
+use crate::report::{CidrFix, Kind, Report, SCHEMA as REPORT_SCHEMA, Status, Tool, Verdict};
 use crate::sanitize::for_terminal;
 
 /// The `schema` field of the JSON summary.
@@ -264,6 +264,7 @@ impl Fleet {
         });
         Summary {
             schema: SCHEMA.to_owned(),
+            tool: Tool::default(),
             reports: self.reports,
             skipped_files: self.skipped,
             verdicts: self.verdicts,
@@ -292,6 +293,8 @@ impl Fleet {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema: String,
+    /// The tool that summarised (each report names the one that wrote it).
+    pub tool: Tool,
     pub reports: u64,
     pub skipped_files: u64,
     pub verdicts: Verdicts,
@@ -713,7 +716,7 @@ pub fn html(summary: &Summary) -> String {
                         }
                     }
                 }
-                footer { p { "connect-preflight " (env!("CARGO_PKG_VERSION")) " · summary schema " code { (SCHEMA) } } }
+                footer { p { (clean(&summary.tool.name)) " " (clean(&summary.tool.version)) " · summary schema " code { (clean(&summary.schema)) } } }
             }
         }
     };
