@@ -1,15 +1,17 @@
 //! The JSON Schema of the report, generated from the model so the two cannot drift apart.
 //!
 //! `docs/report.schema.json` is this schema as committed; a test regenerates it and fails when the
-//! model changed without it (`UPDATE_SCHEMA=1 cargo test --lib report::schema` rewrites it).
-
-use super::{Report, SCHEMA};
+//! model changed without it (`UPDATE_SCHEMA=1 cargo test --lib report::schema` rewrites it). The
+//! model derives `JsonSchema` only in tests, so the binary carries no schema generator.
 
 /// Where the schema is published in the repository, relative to its root.
 pub const PATH: &str = "docs/report.schema.json";
 
-/// The schema of a [`Report`], pretty-printed, ending in a newline.
+/// The schema of a [`super::Report`], pretty-printed, ending in a newline.
+#[cfg(test)]
 pub fn render() -> String {
+    use super::{Report, SCHEMA};
+
     let mut schema = schemars::schema_for!(Report);
     schema.insert("$id".to_owned(), format!("urn:{SCHEMA}").into());
     schema.insert("title".to_owned(), "connect-preflight report".into());
