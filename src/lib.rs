@@ -16,4 +16,5 @@ pub mod output;
 pub mod ranges;
 pub mod report;
 pub mod sanitize;
+pub mod summary;
 pub mod system;

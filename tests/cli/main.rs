@@ -3,3 +3,6 @@
 mod common;
 mod core;
 mod docs;
+mod reports;
+mod schema;
+mod summarize;
