@@ -4,3 +4,6 @@ mod audit;
 mod common;
 mod core;
 mod docs;
+mod reports;
+mod schema;
+mod summarize;
