@@ -1168,6 +1168,8 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
     let text = match args.format {
         AuditFormat::Json => report::json::render(&outcome.report),
         AuditFormat::Csv => csv(&outcome.report),
+        AuditFormat::Html => report::html::render(&outcome.report),
+        AuditFormat::Junit => report::junit::render(&outcome.report),
         AuditFormat::Text => {
             let color = config.output.is_none() && config.color.for_stdout();
             text(&outcome, report::text::Palette::new(color))

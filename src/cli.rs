@@ -169,9 +169,16 @@ pub enum CidrsFormat {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
+    /// For people at a terminal, ending with the lines to paste into the list
     Text,
+    /// The `connect-preflight/report/v1` contract, for pipelines
     Json,
+    /// One row per check, for a spreadsheet
     Csv,
+    /// A self-contained page to send to the network team
+    Html,
+    /// JUnit XML, one test case per check, for CI dashboards
+    Junit,
 }
 
 #[derive(Debug, Subcommand)]

@@ -497,3 +497,23 @@ fn a_pac_script_says_direct_or_proxy_per_host_without_dns() {
         .code(65)
         .stderr(predicate::str::contains(format!("{}:4", broken.display())));
 }
+
+#[test]
+fn html_and_junit_reports_carry_the_findings() {
+    let home = tempfile::tempdir().unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(data("web-gateway-bypass.txt"))
+        .args(["--format", "junit"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::starts_with("<?xml"))
+        .stdout(predicate::str::contains("missing_domain"));
+    audit(home.path())
+        .arg("--domains")
+        .arg(data("web-gateway-bypass.txt"))
+        .args(["--format", "html"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("*.static.connect.aws"));
+}
