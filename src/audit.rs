@@ -1282,6 +1282,47 @@ mod tests {
     }
 
     #[test]
+    fn url_entries_cover_only_their_paths_and_ports() {
+        let req = requirements();
+        let instance = |text: &str| {
+            let list = parse_plain(text, Path::new("u.txt"), Strictness::Strict).unwrap();
+            let found = audit_domains(&list, &req.domains);
+            found
+                .checks
+                .into_iter()
+                .find(|c| c.id == "allowlist/domain/instance/eu-central-1")
+                .unwrap()
+        };
+        let only_ccp = instance("https://acme.my.connect.aws/ccp-v2/*\n");
+        assert_eq!(only_ccp.reason, Reason::MissingDomain);
+        assert_eq!(
+            only_ccp.evidence["missing_paths"],
+            serde_json::json!(["/api", "/auth/authorize"])
+        );
+        assert_eq!(
+            only_ccp.remedy.as_deref(),
+            Some(
+                "add `https://acme.my.connect.aws/*` to u.txt so every path of acme.my.connect.aws is allowed"
+            )
+        );
+        let all_three = instance(
+            "https://acme.my.connect.aws/ccp-v2/*\nhttps://acme.my.connect.aws/api\nhttps://acme.my.connect.aws/auth/authorize\n",
+        );
+        assert_eq!(all_three.status, Status::Pass, "{all_three:#?}");
+        assert_eq!(
+            instance("https://acme.my.connect.aws/\n").status,
+            Status::Pass
+        );
+        let other_port = instance("https://acme.my.connect.aws:8443/\n");
+        assert_eq!(other_port.reason, Reason::WrongPort);
+        assert!(
+            other_port.detail.contains("tcp/8443"),
+            "{}",
+            other_port.detail
+        );
+    }
+
+    #[test]
     fn retired_and_legacy_names_are_stale() {
         let req = requirements();
         let list = parse_plain(
