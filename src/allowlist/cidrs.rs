@@ -676,6 +676,9 @@ fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()>
     list.layout.csv_header = header;
     list.layout.csv_columns = Some(columns.clone());
     let lines: Vec<&str> = text.lines().collect();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(blanked.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
@@ -686,9 +689,7 @@ fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()>
             // The position can be that of blank lines before the record.
             let rest = blanked.get(offset..).unwrap_or("");
             let offset = offset + rest.len() - rest.trim_start_matches(['\n', '\r']).len();
-            Location::from_offset(&path, &blanked, offset)
-                .line
-                .unwrap_or(1)
+            line_starts.partition_point(|&start| start <= offset)
         });
         let raw_line = lines.get(number.saturating_sub(1)).copied().unwrap_or("");
         let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("");
@@ -1505,18 +1506,38 @@ fn parse_aws_sg(text: &str, list: &mut CidrList) -> Result<()> {
         }
     };
     list.layout.group_id = groups.iter().find_map(|g| g.group_id.clone());
-    // serde gives no positions of values: find each CIDR string in document order.
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    // serde gives no positions of values: one pass finds every `"CidrIp": "..."` value, and each
+    // CIDR read takes the next place its text appears (values come in document order).
+    let mut places: HashMap<&str, std::collections::VecDeque<usize>> = HashMap::new();
+    for key in ["\"CidrIp\"", "\"CidrIpv6\""] {
+        for (at, _) in text.match_indices(key) {
+            let rest = text[at + key.len()..].trim_start();
+            let Some(value) = rest
+                .strip_prefix(':')
+                .map(str::trim_start)
+                .and_then(|v| v.strip_prefix('"'))
+            else {
+                continue;
+            };
+            if let Some(end) = value.find('"') {
+                let offset = text.len() - value.len();
+                places.entry(&value[..end]).or_default().push_back(offset);
+            }
+        }
+    }
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let mut locate = |cidr: &str| -> (usize, usize) {
-        let needle = format!("\"{cidr}\"");
-        let nth = seen.entry(cidr.to_owned()).or_insert(0);
-        let offset = text
-            .match_indices(&needle)
-            .nth(*nth)
-            .map_or(0, |(o, _)| o + 1);
-        *nth += 1;
-        let loc = Location::from_offset(&path, text, offset);
-        (loc.line.unwrap_or(1), loc.column.unwrap_or(1))
+        let Some(offset) = places
+            .get_mut(cidr)
+            .and_then(std::collections::VecDeque::pop_front)
+        else {
+            return (1, 1);
+        };
+        let line = line_starts.partition_point(|&start| start <= offset);
+        let start = line_starts[line - 1];
+        (line, text[start..offset].chars().count() + 1)
     };
     for group in &groups {
         for (direction, perms) in [
