@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
-use crate::allowlist::cidrs::{Addition, CidrEntry, CidrList};
+use crate::allowlist::cidrs::{Addition, CidrEntry, CidrFormat, CidrList};
 use crate::allowlist::domains::{DomainEntry, DomainList, Pattern};
 use crate::allowlist::{Issue, IssueKind, Strictness, pac};
 use crate::catalog::{Direction, DomainRequirement, HostPattern, PortSpec, RangeRequirement};
@@ -716,6 +716,19 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
     out
 }
 
+/// `16777216` as `16,777,216`.
+fn grouped(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Whether a prefix is short enough to call over-broad on its own.
 fn too_short(net: &IpNet) -> bool {
     match net {
@@ -802,7 +815,7 @@ fn cidr_entry_checks(
             let opens = if nets.iter().any(|n| n.prefix_len() == 0) {
                 "every address".to_owned()
             } else {
-                format!("{count} addresses")
+                format!("{} addresses", grouped(count))
             };
             checks.push(
                 Check::new(
@@ -1018,11 +1031,11 @@ pub fn audit(
     let cidrs = match &cidrs_path {
         Some(path) => {
             let format = args.cidrs_format.map(|f| match f {
-                CidrsFormat::Plain => crate::allowlist::cidrs::CidrFormat::Plain,
-                CidrsFormat::Csv => crate::allowlist::cidrs::CidrFormat::Csv,
-                CidrsFormat::Iptables => crate::allowlist::cidrs::CidrFormat::Iptables,
-                CidrsFormat::Nft => crate::allowlist::cidrs::CidrFormat::Nft,
-                CidrsFormat::AwsSg => crate::allowlist::cidrs::CidrFormat::AwsSg,
+                CidrsFormat::Plain => CidrFormat::Plain,
+                CidrsFormat::Csv => CidrFormat::Csv,
+                CidrsFormat::Iptables => CidrFormat::Iptables,
+                CidrsFormat::Nft => CidrFormat::Nft,
+                CidrsFormat::AwsSg => CidrFormat::AwsSg,
             });
             let list = CidrList::read(path, format, strictness)?;
             let found = audit_cidrs(&list, &requirements.rules, snapshot);
@@ -1035,6 +1048,27 @@ pub fn audit(
                         port: a.port.ports(),
                     });
                 }
+            }
+            let v6 = found
+                .additions
+                .iter()
+                .flat_map(|a| &a.nets)
+                .filter(|n| n.addr().is_ipv6())
+                .count();
+            let v6_elsewhere = match list.format {
+                CidrFormat::Iptables => !list.layout.ipv6,
+                CidrFormat::Nft => list
+                    .layout
+                    .nft_table
+                    .as_ref()
+                    .is_some_and(|(f, _)| f == "ip"),
+                _ => false,
+            };
+            if v6 > 0 && v6_elsewhere {
+                fixes.notes.push(format!(
+                    "{v6} of the CIDRs to add are IPv6, which {} does not filter: they are written as comments; add them to the IPv6 rules (ip6tables, or an ip6/inet nft table)",
+                    path.display()
+                ));
             }
             Some((list, found.additions))
         }
@@ -1097,7 +1131,10 @@ pub fn what_to_add(outcome: &Outcome) -> String {
 /// list's own syntax.
 pub fn text(outcome: &Outcome, palette: report::text::Palette) -> String {
     let mut shown = outcome.report.clone();
-    shown.fixes = report::Fixes::default();
+    shown.fixes = report::Fixes {
+        notes: outcome.report.fixes.notes.clone(),
+        ..report::Fixes::default()
+    };
     let mut out = report::text::render(&shown, palette);
     out.push_str(&what_to_add(outcome));
     out
@@ -1279,6 +1316,14 @@ mod tests {
             list.addition_lines(&found.domains[..1]),
             ["acl connect dstdomain acme.my.connect.aws"]
         );
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(16_777_216), "16,777,216");
+        assert_eq!(grouped(4_294_967_296), "4,294,967,296");
     }
 
     #[test]

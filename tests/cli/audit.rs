@@ -219,6 +219,11 @@ fn iptables_dump_gaps_stale_space_and_fix_before_commit() {
             .iter()
             .any(|c| c["detail"].as_str().unwrap().contains("18.184.2.0/25"))
     );
+    let note = report["fixes"]["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("are IPv6") && note.contains("ip6tables"),
+        "{note}"
+    );
     let text = std::fs::read_to_string(&fixed).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let commit = lines.iter().rposition(|l| *l == "COMMIT").unwrap();
