@@ -25,12 +25,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let env: &dyn Fn(&str) -> Option<String> = &process_env;
     let profile = config::load_profile(cli.profile.as_deref(), env)?;
     let target = match &cli.command {
+        Command::Check(args) => Some(&args.target),
         Command::Endpoints(args) => Some(&args.target),
         Command::Ranges(_) => None,
     };
     let config = Config::from_cli(&cli, target, env, profile)?;
     let mut warnings = Vec::new();
     let code = match &cli.command {
+        Command::Check(args) => crate::check::run(&config, args, env, &mut warnings),
         Command::Endpoints(args) => endpoints(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Info { format }) => {
             ranges_info(&config, *format, &mut warnings)
@@ -49,7 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Writes the output to `--output` atomically, or to stdout. A closed pipe is not an error.
-fn emit(config: &Config, text: &str) -> Result<()> {
+pub(crate) fn emit(config: &Config, text: &str) -> Result<()> {
     if let Some(path) = &config.output {
         return crate::output::write_atomically(path, text.as_bytes());
     }
@@ -66,11 +68,11 @@ fn emit(config: &Config, text: &str) -> Result<()> {
     }
 }
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -154,7 +156,7 @@ pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
         .evidence("ipv6_prefixes", snapshot.entries().len() - v4)
 }
 
-fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
+pub(crate) fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
     let text = match format {
         ReportFormat::Json => report::json::render(report),
         ReportFormat::Text => {

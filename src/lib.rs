@@ -7,11 +7,16 @@
 
 pub mod app;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod endpoints;
 pub mod error;
 pub mod output;
+pub mod plan;
+pub mod probe;
 pub mod ranges;
+pub mod remedy;
 pub mod report;
+pub mod run;
 pub mod sanitize;

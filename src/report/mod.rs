@@ -191,6 +191,8 @@ reasons! {
     SnapshotStale = "snapshot_stale",
     /// The check did not run: nothing concrete to test, or the run was stopped first.
     NotTested = "not_tested",
+    /// The TLS handshake was cut off or refused by an alert: often a firewall filtering by server name (SNI).
+    HandshakeFailed = "handshake_failed",
 }
 
 impl fmt::Display for Reason {

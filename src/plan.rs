@@ -1,0 +1,410 @@
+//! The catalog's requirements turned into the ordered list of checks a live run makes. Pure: no
+//! network, no clock, so `check --list` can show it and tests can read it.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use crate::catalog::{Direction, DomainRequirement, Requirements};
+use crate::cli::CheckKind;
+use crate::ranges::Snapshot;
+use crate::report::{Kind, Proto};
+
+/// One live check that will be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The check's id in the report.
+    pub id: String,
+    pub kind: Kind,
+    /// The HTTP path of an `https` or `websocket` step.
+    pub path: Option<String>,
+}
+
+/// Everything the run does for one concrete host, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPlan {
+    pub host: String,
+    pub port: u16,
+    pub proto: Proto,
+    /// The catalog requirement this host comes from.
+    pub requirement: String,
+    /// The allow-list line that covers the host.
+    pub allowlist: String,
+    pub purpose: String,
+    /// The published address space the host should resolve into, for people.
+    pub expected: String,
+    pub steps: Vec<Step>,
+}
+
+/// A requirement the run reports without contacting anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Untested {
+    pub id: String,
+    pub kind: Kind,
+    pub host: String,
+    pub port: u16,
+    pub proto: Proto,
+    pub allowlist: String,
+    pub purpose: String,
+    pub why: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub hosts: Vec<HostPlan>,
+    pub untested: Vec<Untested>,
+}
+
+impl Plan {
+    /// Every check id in report order: the hosts' steps, then what is not tested.
+    pub fn check_count(&self) -> usize {
+        self.hosts.iter().map(|h| h.steps.len()).sum::<usize>() + self.untested.len()
+    }
+}
+
+/// Which kinds `--only` and `--skip` leave in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selected(BTreeSet<CheckKind>);
+
+impl Selected {
+    pub fn new(only: &[CheckKind], skip: &[CheckKind]) -> Self {
+        let all = [
+            CheckKind::Dns,
+            CheckKind::Tcp,
+            CheckKind::Tls,
+            CheckKind::Https,
+            CheckKind::Websocket,
+            CheckKind::Media,
+        ];
+        let mut set: BTreeSet<CheckKind> = if only.is_empty() {
+            all.into_iter().collect()
+        } else {
+            only.iter().copied().collect()
+        };
+        for kind in skip {
+            set.remove(kind);
+        }
+        Self(set)
+    }
+
+    pub fn has(&self, kind: CheckKind) -> bool {
+        self.0.contains(&kind)
+    }
+}
+
+impl Default for Selected {
+    fn default() -> Self {
+        Self::new(&[], &[])
+    }
+}
+
+/// The address space a requirement on `port`/`proto` should resolve into, from the outbound
+/// IP-range rules that serve that port: `EC2 eu-central-1 or CLOUDFRONT all Regions`.
+fn expected_space(
+    requirements: &Requirements,
+    port: u16,
+    proto: Proto,
+    snapshot: &Snapshot,
+) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for rule in &requirements.rules {
+        let serves = rule.direction == Direction::Outbound
+            && rule
+                .ports
+                .iter()
+                .any(|p| p.proto == proto && p.first <= port && port <= p.last);
+        let name = rule.describe(snapshot);
+        if serves && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        "a published AWS range".to_owned()
+    } else {
+        names.join(" or ")
+    }
+}
+
+fn host_plan(
+    requirements: &Requirements,
+    req: &DomainRequirement,
+    host: &str,
+    snapshot: &Snapshot,
+    selected: &Selected,
+) -> HostPlan {
+    let tcp = req.ports.iter().find(|p| p.proto == Proto::Tcp);
+    let (port, proto) = match tcp {
+        Some(p) => (p.first, Proto::Tcp),
+        None => req
+            .ports
+            .first()
+            .map_or((443, Proto::Tcp), |p| (p.first, p.proto)),
+    };
+    let mut steps = Vec::new();
+    if selected.has(CheckKind::Dns) {
+        steps.push(Step {
+            id: format!("dns/{host}"),
+            kind: Kind::Dns,
+            path: None,
+        });
+    }
+    if proto == Proto::Tcp {
+        if selected.has(CheckKind::Tcp) {
+            steps.push(Step {
+                id: format!("tcp/{host}:{port}"),
+                kind: Kind::Tcp,
+                path: None,
+            });
+        }
+        if selected.has(CheckKind::Tls) {
+            steps.push(Step {
+                id: format!("tls/{host}:{port}"),
+                kind: Kind::Tls,
+                path: None,
+            });
+        }
+        if selected.has(CheckKind::Https) {
+            let paths: Vec<String> = if req.paths.is_empty() {
+                vec!["/".to_owned()]
+            } else {
+                req.paths.clone()
+            };
+            for path in paths {
+                steps.push(Step {
+                    id: format!("https/{host}:{port}{path}"),
+                    kind: Kind::Https,
+                    path: Some(path),
+                });
+            }
+        }
+        if req.websocket && selected.has(CheckKind::Websocket) {
+            steps.push(Step {
+                id: format!("websocket/{host}:{port}/"),
+                kind: Kind::Websocket,
+                path: Some("/".to_owned()),
+            });
+        }
+    }
+    HostPlan {
+        host: host.to_owned(),
+        port,
+        proto,
+        requirement: req.id.clone(),
+        allowlist: req.allowlist.to_string(),
+        purpose: req.purpose.clone(),
+        expected: expected_space(requirements, port, proto, snapshot),
+        steps,
+    }
+}
+
+/// Builds the plan: each concrete host gets DNS, then TCP, TLS, HTTPS (one per path the CCP uses)
+/// and WebSocket where the requirement has them; wildcards without a concrete name and the UDP
+/// media path are listed as not tested.
+pub fn build(requirements: &Requirements, snapshot: &Snapshot, selected: &Selected) -> Plan {
+    let mut plan = Plan::default();
+    let mut seen = BTreeSet::new();
+    for req in &requirements.domains {
+        let udp = req.ports.iter().find(|p| p.proto == Proto::Udp);
+        match req.concrete_host() {
+            Some(host) => {
+                if seen.insert(host.to_owned()) {
+                    let host_plan = host_plan(requirements, req, host, snapshot, selected);
+                    if !host_plan.steps.is_empty() {
+                        plan.hosts.push(host_plan);
+                    }
+                }
+                if let (Some(udp), true) = (udp, selected.has(CheckKind::Media)) {
+                    plan.untested.push(Untested {
+                        id: format!("media/{host}:{}", udp.first),
+                        kind: Kind::Turn,
+                        host: host.to_owned(),
+                        port: udp.first,
+                        proto: Proto::Udp,
+                        allowlist: req.allowlist.to_string(),
+                        purpose: req.purpose.clone(),
+                        why: format!(
+                            "UDP {} (STUN/TURN media) is not tested by this version",
+                            udp.first
+                        ),
+                    });
+                }
+            }
+            None => {
+                let tcp = req.ports.iter().any(|p| p.proto == Proto::Tcp);
+                let wanted = (tcp
+                    && [
+                        CheckKind::Dns,
+                        CheckKind::Tcp,
+                        CheckKind::Tls,
+                        CheckKind::Https,
+                    ]
+                    .into_iter()
+                    .any(|k| selected.has(k)))
+                    || (udp.is_some() && selected.has(CheckKind::Media));
+                if !wanted {
+                    continue;
+                }
+                let first = req.ports.first();
+                plan.untested.push(Untested {
+                    id: format!("untested/{}", req.id),
+                    kind: if tcp { Kind::Dns } else { Kind::Turn },
+                    host: req.host.to_string(),
+                    port: first.map_or(443, |p| p.first),
+                    proto: first.map_or(Proto::Tcp, |p| p.proto),
+                    allowlist: req.allowlist.to_string(),
+                    purpose: req.purpose.clone(),
+                    why: "a wildcard with no concrete name known to test".to_owned(),
+                });
+            }
+        }
+    }
+    plan
+}
+
+/// `check --list`: what would be contacted, and why.
+pub fn describe(plan: &Plan, resolver: &str, path: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} checks: {} hosts to contact, {} requirements not tested",
+        plan.check_count(),
+        plan.hosts.len(),
+        plan.untested.len()
+    );
+    let _ = writeln!(out, "DNS: {resolver}");
+    let _ = writeln!(out, "path: {path}");
+    for host in &plan.hosts {
+        let _ = writeln!(
+            out,
+            "\n{} {}/{} ({}; allow-list line {}; expected in {})",
+            host.host, host.proto, host.port, host.purpose, host.allowlist, host.expected
+        );
+        for step in &host.steps {
+            let _ = writeln!(out, "  {:<10} {}", step.kind.as_str(), step.id);
+        }
+    }
+    if !plan.untested.is_empty() {
+        let _ = writeln!(out, "\nnot tested:");
+        for u in &plan.untested {
+            let _ = writeln!(
+                out,
+                "  {} {}/{}: {} ({})",
+                u.host, u.proto, u.port, u.why, u.purpose
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Instance, Selection};
+
+    fn requirements(instance: Option<&str>) -> Requirements {
+        let catalog = Catalog::embedded();
+        let selection = Selection {
+            region: "eu-central-1".to_owned(),
+            instance: instance.map(|i| Instance::parse(i).unwrap()),
+            ..Selection::default()
+        };
+        catalog.requirements(&selection).unwrap()
+    }
+
+    #[test]
+    fn concrete_hosts_get_every_step_in_order_and_wildcards_are_not_tested() {
+        let snapshot = Snapshot::embedded();
+        let plan = build(&requirements(Some("acme")), &snapshot, &Selected::default());
+        let instance = plan
+            .hosts
+            .iter()
+            .find(|h| h.host == "acme.my.connect.aws")
+            .unwrap();
+        let ids: Vec<&str> = instance.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "dns/acme.my.connect.aws",
+                "tcp/acme.my.connect.aws:443",
+                "tls/acme.my.connect.aws:443",
+                "https/acme.my.connect.aws:443/ccp-v2/",
+                "https/acme.my.connect.aws:443/api",
+                "https/acme.my.connect.aws:443/auth/authorize",
+            ]
+        );
+        assert!(
+            instance.expected.contains("EC2 eu-central-1"),
+            "{}",
+            instance.expected
+        );
+        // The WebSocket host is a wildcard with no known name: listed, never passing.
+        let transport = plan
+            .untested
+            .iter()
+            .find(|u| u.host.contains("transport"))
+            .unwrap();
+        assert_eq!(
+            transport.allowlist,
+            "*.transport.connect.eu-central-1.amazonaws.com"
+        );
+        // TURN hosts get DNS only, and their media path is listed as not tested.
+        let turn = plan.hosts.iter().find(|h| h.proto == Proto::Udp).unwrap();
+        assert_eq!(turn.steps.len(), 1);
+        assert_eq!(turn.steps[0].kind, Kind::Dns);
+        assert!(
+            turn.expected.contains("AMAZON_CONNECT"),
+            "{}",
+            turn.expected
+        );
+        assert!(
+            plan.untested
+                .iter()
+                .any(|u| u.host == turn.host && u.proto == Proto::Udp)
+        );
+    }
+
+    #[test]
+    fn only_and_skip_select_kinds() {
+        let snapshot = Snapshot::embedded();
+        let reqs = requirements(Some("acme"));
+        let plan = build(&reqs, &snapshot, &Selected::new(&[CheckKind::Dns], &[]));
+        assert!(
+            plan.hosts
+                .iter()
+                .all(|h| h.steps.iter().all(|s| s.kind == Kind::Dns))
+        );
+        assert!(plan.untested.iter().all(|u| u.proto == Proto::Tcp));
+        let plan = build(
+            &reqs,
+            &snapshot,
+            &Selected::new(&[], &[CheckKind::Https, CheckKind::Media]),
+        );
+        assert!(
+            plan.hosts
+                .iter()
+                .all(|h| h.steps.iter().all(|s| s.kind != Kind::Https))
+        );
+        assert!(plan.untested.iter().all(|u| u.proto == Proto::Tcp));
+    }
+
+    #[test]
+    fn without_an_instance_the_instance_domain_is_a_wildcard() {
+        let snapshot = Snapshot::embedded();
+        let plan = build(&requirements(None), &snapshot, &Selected::default());
+        assert!(
+            plan.untested
+                .iter()
+                .any(|u| u.allowlist == "*.my.connect.aws")
+        );
+        assert!(
+            !plan
+                .hosts
+                .iter()
+                .any(|h| h.host.ends_with("my.connect.aws"))
+        );
+        let text = describe(&plan, "system", "direct");
+        assert!(
+            text.contains("participant.connect.eu-central-1.amazonaws.com tcp/443"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,507 @@
+//! The runner: the plan's hosts concurrently (a limit), each step under a per-probe timeout, the
+//! whole run under one deadline, Ctrl-C giving a partial report. Progress goes to stderr.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::check::Settings;
+use crate::error::{Error, Result};
+use crate::plan::{HostPlan, Plan, Step};
+use crate::probe::http::{self, PathFailure, Proxy};
+use crate::probe::{Context, dns, millis, tcp, tls};
+use crate::ranges::Snapshot;
+use crate::remedy;
+use crate::report::{Check, Kind, Proto, Reason, Status};
+
+/// At most this many hosts are probed at once.
+pub const CONCURRENCY: usize = 8;
+
+/// What a run produced.
+pub struct Outcome {
+    /// In plan order.
+    pub checks: Vec<Check>,
+    pub snapshot: Arc<Snapshot>,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+/// Finished checks by id, shared by the host tasks, so a stopped run keeps what it has.
+#[derive(Clone)]
+struct Sink {
+    checks: Arc<Mutex<HashMap<String, Check>>>,
+    clock: Arc<Mutex<Option<Check>>>,
+    progress: ProgressBar,
+}
+
+impl Sink {
+    fn push(&self, check: Check) {
+        self.progress.inc(1);
+        self.checks
+            .lock()
+            .expect("not poisoned")
+            .insert(check.id.clone(), check);
+    }
+
+    fn clock(&self, check: Check) {
+        let mut slot = self.clock.lock().expect("not poisoned");
+        if slot.is_none() {
+            *slot = Some(check);
+        }
+    }
+}
+
+fn progress_bar(total: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    let template = if cfg!(windows) {
+        "{spinner} checking {pos}/{len} {wide_msg}"
+    } else {
+        "{spinner:.cyan} checking {pos}/{len} {wide_msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        let style = if cfg!(windows) {
+            style.tick_chars("-\\|/ ")
+        } else {
+            style
+        };
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+enum Stop {
+    Done,
+    Deadline,
+    Interrupted,
+}
+
+/// Runs the plan. Builds its own runtime so that exit is bounded however probes end.
+pub fn execute(
+    plan: &Plan,
+    settings: &Settings,
+    snapshot: Snapshot,
+    ca_roots: Vec<CertificateDer<'static>>,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let trust = tls::Trust::load(ca_roots)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::anyhow!("starting the async runtime: {e}")))?;
+    let snapshot = Arc::new(snapshot);
+    let total = plan.check_count();
+    let sink = Sink {
+        checks: Arc::default(),
+        clock: Arc::default(),
+        progress: progress_bar(total, settings.progress),
+    };
+    let stop = runtime.block_on(async {
+        let ctx = Arc::new(Context {
+            resolver: dns::Resolver::new(&settings.dns_servers, settings.per_probe),
+            snapshot: snapshot.clone(),
+            tls: trust,
+            per_probe: settings.per_probe,
+        });
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut set = JoinSet::new();
+        for host in &plan.hosts {
+            let ctx = ctx.clone();
+            let limit = limit.clone();
+            let sink = sink.clone();
+            let host = host.clone();
+            let proxy = settings.proxy_for(&host.host).cloned();
+            set.spawn(async move {
+                let Ok(_permit) = limit.acquire().await else {
+                    return;
+                };
+                sink.progress.set_message(host.host.clone());
+                run_host(&ctx, &host, proxy.as_ref(), &sink).await;
+            });
+        }
+        let all = async {
+            while let Some(joined) = set.join_next().await {
+                // A panicking probe loses only its host's remaining checks, which are then
+                // reported as not tested.
+                let _ = joined;
+            }
+        };
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(started + settings.deadline);
+        let stop = tokio::select! {
+            () = all => Stop::Done,
+            () = tokio::time::sleep_until(deadline) => Stop::Deadline,
+            () = ctrl_c => Stop::Interrupted,
+        };
+        set.abort_all();
+        stop
+    });
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    sink.progress.finish_and_clear();
+
+    let why_not = match stop {
+        Stop::Done => "the probe ended unexpectedly".to_owned(),
+        Stop::Deadline => format!(
+            "the run's deadline ({} s, --timeout) passed first",
+            settings.deadline.as_secs_f32()
+        ),
+        Stop::Interrupted => "the run was interrupted (Ctrl-C)".to_owned(),
+    };
+    let mut done = std::mem::take(&mut *sink.checks.lock().expect("not poisoned"));
+    let mut checks = Vec::with_capacity(total + 1);
+    for host in &plan.hosts {
+        for step in &host.steps {
+            checks.push(
+                done.remove(&step.id)
+                    .unwrap_or_else(|| not_run(host, step, &why_not)),
+            );
+        }
+    }
+    for u in &plan.untested {
+        checks.push(
+            Check::new(
+                u.id.clone(),
+                u.kind,
+                Status::Skip,
+                Reason::NotTested,
+                format!("{} {}/{} not tested: {}", u.host, u.proto, u.port, u.why),
+            )
+            .host(u.host.clone())
+            .endpoint(u.port, u.proto)
+            .remedy(remedy::untestable(&u.allowlist))
+            .evidence("allowlist", &u.allowlist)
+            .evidence("purpose", &u.purpose),
+        );
+    }
+    if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
+        checks.push(clock);
+    }
+    Ok(Outcome {
+        checks,
+        snapshot,
+        elapsed: started.elapsed(),
+        interrupted: matches!(stop, Stop::Interrupted),
+    })
+}
+
+fn not_run(host: &HostPlan, step: &Step, why: &str) -> Check {
+    let mut check = Check::new(
+        step.id.clone(),
+        step.kind,
+        Status::Skip,
+        Reason::NotTested,
+        format!("not tested: {why}"),
+    )
+    .host(host.host.clone())
+    .evidence("allowlist", &host.allowlist);
+    if step.kind != Kind::Dns {
+        check = check.endpoint(host.port, host.proto);
+    }
+    check
+}
+
+/// How the steps after DNS reach the host.
+enum Route<'a> {
+    Direct(SocketAddr),
+    Proxy(&'a Proxy),
+    None(PathFailure),
+}
+
+impl Route<'_> {
+    fn via(&self) -> String {
+        match self {
+            Self::Direct(addr) => format!("direct to {addr}"),
+            Self::Proxy(p) => format!("through the proxy {p}"),
+            Self::None(_) => "no path".to_owned(),
+        }
+    }
+
+    async fn open(
+        &self,
+        host: &HostPlan,
+        limit: Duration,
+    ) -> std::result::Result<TcpStream, PathFailure> {
+        match self {
+            Self::Direct(addr) => tcp::connect(*addr, limit)
+                .await
+                .map_err(|f| PathFailure::Direct(*addr, f)),
+            Self::Proxy(p) => http::tunnel(p, &host.host, host.port, limit).await,
+            Self::None(f) => Err(f.clone()),
+        }
+    }
+}
+
+/// Runs `f`, timed, under the per-probe limit; a timeout becomes `on_timeout`.
+async fn timed<F: std::future::Future<Output = Check>>(
+    limit: Duration,
+    f: F,
+    on_timeout: impl FnOnce() -> Check,
+) -> Check {
+    let started = Instant::now();
+    let mut check = tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| on_timeout());
+    check.duration_ms = millis(started.elapsed());
+    check
+}
+
+fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
+    Check::new(
+        step.id.clone(),
+        step.kind,
+        Status::Fail,
+        Reason::Timeout,
+        format!(
+            "{} {} took longer than {} s",
+            step.kind.as_str(),
+            host.host,
+            limit.as_secs_f32()
+        ),
+    )
+    .host(host.host.clone())
+    .endpoint(host.port, host.proto)
+    .remedy(remedy::tcp_timeout(
+        &host.host,
+        host.port,
+        None,
+        &host.allowlist,
+    ))
+    .evidence("allowlist", &host.allowlist)
+}
+
+async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &Sink) {
+    let limit = ctx.per_probe;
+    let step_of = |kind: Kind| host.steps.iter().find(|s| s.kind == kind);
+    let connects = host.steps.iter().any(|s| s.kind != Kind::Dns);
+
+    // DNS, when asked for or when a direct connection needs the addresses.
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    let implicit_dns = Step {
+        id: format!("dns/{}", host.host),
+        kind: Kind::Dns,
+        path: None,
+    };
+    let dns_step = step_of(Kind::Dns).or((connects && proxy.is_none()).then_some(&implicit_dns));
+    if let Some(step) = dns_step {
+        let started = Instant::now();
+        let outcome =
+            tokio::time::timeout(limit, dns::resolve(&ctx.resolver, &ctx.snapshot, host)).await;
+        let mut check = match outcome {
+            Ok(o) => {
+                addresses = o.addresses;
+                o.check
+            }
+            Err(_) => timeout_check(host, step, limit).remedy(remedy::dns_timeout(
+                &host.host,
+                &host.allowlist,
+                &ctx.resolver.describe,
+            )),
+        };
+        check.duration_ms = millis(started.elapsed());
+        if let Some(p) = proxy {
+            if check.status == Status::Fail {
+                // The browser asks the proxy, which resolves names itself.
+                check.status = Status::Warn;
+                check.detail = format!(
+                    "{}; the browser reaches it through the proxy {p}, which resolves it itself",
+                    check.detail
+                );
+            }
+        }
+        if step_of(Kind::Dns).is_some() {
+            sink.push(check);
+        }
+    }
+    if !connects {
+        return;
+    }
+
+    // TCP: every address directly, or the CONNECT tunnel through the proxy.
+    let route = if let Some(p) = proxy {
+        let step = Step {
+            id: format!("tcp/{}:{}", host.host, host.port),
+            kind: Kind::Tcp,
+            path: None,
+        };
+        let via = format!("through the proxy {p}");
+        let mut failure = None;
+        let check = timed(
+            limit,
+            async {
+                match http::tunnel(p, &host.host, host.port, limit).await {
+                    Ok(_) => Check::new(
+                        step.id.clone(),
+                        Kind::Tcp,
+                        Status::Pass,
+                        Reason::Ok,
+                        format!(
+                            "the proxy {p} opens a tunnel to {}:{}",
+                            host.host, host.port
+                        ),
+                    )
+                    .host(host.host.clone())
+                    .endpoint(host.port, Proto::Tcp)
+                    .evidence("via", &via),
+                    Err(f) => {
+                        let check =
+                            http::path_check(step.id.clone(), Kind::Tcp, host, &p.to_string(), &f);
+                        failure = Some(f);
+                        check
+                    }
+                }
+            },
+            || timeout_check(host, &step, limit),
+        )
+        .await;
+        let route = match failure {
+            Some(f) => Route::None(f),
+            None if check.status == Status::Pass => Route::Proxy(p),
+            None => Route::None(PathFailure::ProxyBroken),
+        };
+        if step_of(Kind::Tcp).is_some() {
+            sink.push(check);
+        }
+        route
+    } else if addresses.is_empty() {
+        if let Some(step) = step_of(Kind::Tcp) {
+            sink.push(not_run(
+                host,
+                step,
+                &format!("{} has no address", host.host),
+            ));
+        }
+        Route::None(PathFailure::NoAddress)
+    } else {
+        let step = Step {
+            id: format!("tcp/{}:{}", host.host, host.port),
+            kind: Kind::Tcp,
+            path: None,
+        };
+        let started = Instant::now();
+        let outcome =
+            tokio::time::timeout(limit, tcp::probe(&ctx.snapshot, host, &addresses, limit)).await;
+        let (reachable, mut check) = match outcome {
+            Ok(o) => (o.reachable, o.check),
+            Err(_) => (None, timeout_check(host, &step, limit)),
+        };
+        check.duration_ms = millis(started.elapsed());
+        if step_of(Kind::Tcp).is_some() {
+            sink.push(check);
+        }
+        match reachable {
+            Some(addr) => Route::Direct(addr),
+            None => Route::None(PathFailure::NoAddress),
+        }
+    };
+    let via = route.via();
+    let later: Vec<&Step> = host
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kind, Kind::Dns | Kind::Tcp))
+        .collect();
+    if let Route::None(_) = route {
+        for step in later {
+            sink.push(not_run(host, step, "the TCP connection failed"));
+        }
+        return;
+    }
+
+    // TLS: the handshake and the trust verdict.
+    let step = Step {
+        id: format!("tls/{}:{}", host.host, host.port),
+        kind: Kind::Tls,
+        path: None,
+    };
+    let mut tls_usable = false;
+    let mut intercepted = false;
+    let check = timed(
+        limit,
+        async {
+            match route.open(host, limit).await {
+                Ok(stream) => {
+                    let result = tls::handshake(&ctx.tls, &host.host, stream, limit).await;
+                    if let Ok(h) = &result {
+                        intercepted = h.verdict == tls::Verdict::Intercepted;
+                        tls_usable =
+                            matches!(h.verdict, tls::Verdict::Public | tls::Verdict::Intercepted);
+                    }
+                    tls::judge(host, &via, &result)
+                }
+                Err(f) => http::path_check(step.id.clone(), Kind::Tls, host, &via, &f),
+            }
+        },
+        || timeout_check(host, &step, limit),
+    )
+    .await;
+    if step_of(Kind::Tls).is_some() {
+        sink.push(check);
+    }
+    let later: Vec<&Step> = later.into_iter().filter(|s| s.kind != Kind::Tls).collect();
+    if !tls_usable {
+        for step in later {
+            sink.push(not_run(host, step, "the TLS check failed"));
+        }
+        return;
+    }
+
+    // HTTPS and WebSocket, each on its own connection.
+    for step in later {
+        let path = step.path.clone().unwrap_or_else(|| "/".to_owned());
+        let check = timed(
+            limit,
+            async {
+                let stream = match route.open(host, limit).await {
+                    Ok(s) => s,
+                    Err(f) => return http::path_check(step.id.clone(), step.kind, host, &via, &f),
+                };
+                let mut h = match tls::handshake(&ctx.tls, &host.host, stream, limit).await {
+                    Ok(h) => h,
+                    Err(f) => {
+                        let mut c = tls::judge(host, &via, &Err(f));
+                        c.id = step.id.clone();
+                        c.kind = step.kind;
+                        return c;
+                    }
+                };
+                if step.kind == Kind::Websocket {
+                    let key = http::websocket_key();
+                    let extra = format!(
+                        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+                    );
+                    let result = http::request(&mut h.stream, &host.host, &path, &extra).await;
+                    http::judge_websocket(host, &path, &via, &key, intercepted, &result)
+                } else {
+                    let result =
+                        http::request(&mut h.stream, &host.host, &path, "Connection: close\r\n").await;
+                    if let Ok(head) = &result {
+                        if let Some(date) = head.header("date") {
+                            if let Some(clock) =
+                                http::judge_clock(&host.host, date, time::OffsetDateTime::now_utc())
+                            {
+                                sink.clock(clock);
+                            }
+                        }
+                    }
+                    http::judge_https(host, &path, &via, &result)
+                }
+            },
+            || timeout_check(host, step, limit),
+        )
+        .await;
+        sink.push(check);
+    }
+}
