@@ -23,6 +23,8 @@ use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// At most this many hosts are probed at once.
 pub const CONCURRENCY: usize = 8;
+/// How long after the deadline the runner waits for probes to report their own timeouts.
+const DEADLINE_GRACE: Duration = Duration::from_millis(300);
 
 /// What a run produced.
 pub struct Outcome {
@@ -112,6 +114,7 @@ pub fn execute(
             snapshot: snapshot.clone(),
             tls: trust,
             per_probe: settings.per_probe,
+            deadline: tokio::time::Instant::from_std(started + settings.deadline),
         });
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let mut set = JoinSet::new();
@@ -141,7 +144,8 @@ pub fn execute(
                 std::future::pending::<()>().await;
             }
         };
-        let deadline = tokio::time::Instant::from_std(started + settings.deadline);
+        // Probes stop themselves at the deadline; the grace lets them report it as a timeout.
+        let deadline = ctx.deadline + DEADLINE_GRACE;
         let stop = tokio::select! {
             () = all => Stop::Done,
             () = tokio::time::sleep_until(deadline) => Stop::Deadline,
@@ -189,6 +193,29 @@ pub fn execute(
     }
     if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
         checks.push(clock);
+    }
+    if matches!(stop, Stop::Deadline) {
+        let untested = checks
+            .iter()
+            .filter(|c| c.reason == Reason::NotTested && c.detail.contains("deadline"))
+            .count();
+        checks.push(
+            Check::new(
+                "system/deadline",
+                Kind::System,
+                Status::Warn,
+                Reason::Timeout,
+                format!(
+                    "the run's deadline ({} s) passed before {untested} checks finished",
+                    settings.deadline.as_secs_f32()
+                ),
+            )
+            .remedy(
+                "run again with a longer --timeout; if it recurs, a firewall is silently dropping \
+                 traffic to the hosts not tested",
+            )
+            .evidence("not_tested", untested),
+        );
     }
     Ok(Outcome {
         checks,
@@ -284,7 +311,8 @@ fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
 }
 
 async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &Sink) {
-    let limit = ctx.per_probe;
+    // Each step gets the per-probe limit, cut short by the run's deadline.
+    let limit = || ctx.limit();
     let step_of = |kind: Kind| host.steps.iter().find(|s| s.kind == kind);
     let connects = host.steps.iter().any(|s| s.kind != Kind::Dns);
 
@@ -298,14 +326,15 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     let dns_step = step_of(Kind::Dns).or((connects && proxy.is_none()).then_some(&implicit_dns));
     if let Some(step) = dns_step {
         let started = Instant::now();
+        let l = limit();
         let outcome =
-            tokio::time::timeout(limit, dns::resolve(&ctx.resolver, &ctx.snapshot, host)).await;
+            tokio::time::timeout(l, dns::resolve(&ctx.resolver, &ctx.snapshot, host)).await;
         let mut check = match outcome {
             Ok(o) => {
                 addresses = o.addresses;
                 o.check
             }
-            Err(_) => timeout_check(host, step, limit).remedy(remedy::dns_timeout(
+            Err(_) => timeout_check(host, step, l).remedy(remedy::dns_timeout(
                 &host.host,
                 &host.allowlist,
                 &ctx.resolver.describe,
@@ -339,10 +368,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         };
         let via = format!("through the proxy {p}");
         let mut failure = None;
+        let l = limit();
         let check = timed(
-            limit,
+            l,
             async {
-                match http::tunnel(p, &host.host, host.port, limit).await {
+                match http::tunnel(p, &host.host, host.port, limit()).await {
                     Ok(_) => Check::new(
                         step.id.clone(),
                         Kind::Tcp,
@@ -364,7 +394,7 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
                     }
                 }
             },
-            || timeout_check(host, &step, limit),
+            || timeout_check(host, &step, l),
         )
         .await;
         let route = match failure {
@@ -392,11 +422,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
             path: None,
         };
         let started = Instant::now();
-        let outcome =
-            tokio::time::timeout(limit, tcp::probe(&ctx.snapshot, host, &addresses, limit)).await;
+        let l = limit();
+        let outcome = tokio::time::timeout(l, tcp::probe(&ctx.snapshot, host, &addresses, l)).await;
         let (reachable, mut check) = match outcome {
             Ok(o) => (o.reachable, o.check),
-            Err(_) => (None, timeout_check(host, &step, limit)),
+            Err(_) => (None, timeout_check(host, &step, l)),
         };
         check.duration_ms = millis(started.elapsed());
         if step_of(Kind::Tcp).is_some() {
@@ -428,12 +458,13 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     };
     let mut tls_usable = false;
     let mut intercepted = false;
+    let l = limit();
     let check = timed(
-        limit,
+        l,
         async {
-            match route.open(host, limit).await {
+            match route.open(host, limit()).await {
                 Ok(stream) => {
-                    let result = tls::handshake(&ctx.tls, &host.host, stream, limit).await;
+                    let result = tls::handshake(&ctx.tls, &host.host, stream, limit()).await;
                     if let Ok(h) = &result {
                         intercepted = h.verdict == tls::Verdict::Intercepted;
                         tls_usable =
@@ -444,7 +475,7 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
                 Err(f) => http::path_check(step.id.clone(), Kind::Tls, host, &via, &f),
             }
         },
-        || timeout_check(host, &step, limit),
+        || timeout_check(host, &step, l),
     )
     .await;
     if step_of(Kind::Tls).is_some() {
@@ -461,14 +492,15 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     // HTTPS and WebSocket, each on its own connection.
     for step in later {
         let path = step.path.clone().unwrap_or_else(|| "/".to_owned());
+        let l = limit();
         let check = timed(
-            limit,
+            l,
             async {
-                let stream = match route.open(host, limit).await {
+                let stream = match route.open(host, limit()).await {
                     Ok(s) => s,
                     Err(f) => return http::path_check(step.id.clone(), step.kind, host, &via, &f),
                 };
-                let mut h = match tls::handshake(&ctx.tls, &host.host, stream, limit).await {
+                let mut h = match tls::handshake(&ctx.tls, &host.host, stream, limit()).await {
                     Ok(h) => h,
                     Err(f) => {
                         let mut c = tls::judge(host, &via, &Err(f));
@@ -499,7 +531,7 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
                     http::judge_https(host, &path, &via, &result)
                 }
             },
-            || timeout_check(host, step, limit),
+            || timeout_check(host, step, l),
         )
         .await;
         sink.push(check);

@@ -20,6 +20,18 @@ pub struct Context {
     pub tls: tls::Trust,
     /// The longest a single probe may take.
     pub per_probe: Duration,
+    /// When the whole run ends.
+    pub deadline: tokio::time::Instant,
+}
+
+impl Context {
+    /// The time the next probe may take: the per-probe limit, cut short by the deadline.
+    pub fn limit(&self) -> Duration {
+        self.per_probe.min(
+            self.deadline
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
+    }
 }
 
 /// The longest published prefix containing `addr`, as `15.193.4.0/24 (AMAZON_CONNECT eu-central-1)`
