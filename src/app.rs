@@ -215,29 +215,28 @@ fn ranges_lookup(
     args: &LookupArgs,
     warnings: &mut Vec<String>,
 ) -> Result<ExitCode> {
-    let mut addrs = query::parse_arguments(&args.addresses)?;
-    if let Some(file) = &args.file {
-        if file == Path::new("-") {
-            addrs.extend(query::read_addresses(
-                std::io::stdin().lock(),
-                Path::new("<stdin>"),
-            )?);
-        } else {
-            let reader = std::fs::File::open(file).map_err(|source| Error::Read {
-                path: file.clone(),
-                source,
-            })?;
-            addrs.extend(query::read_addresses(
-                std::io::BufReader::with_capacity(1 << 16, reader),
-                file,
-            )?);
-        }
-    }
-    if addrs.is_empty() {
+    let from_args = query::parse_arguments(&args.addresses)?;
+    if from_args.is_empty() && args.file.is_none() {
         return Err(Error::usage(
             "give addresses to look up, or --file FILE (`-` for stdin)",
         ));
     }
+    let input: Option<(Box<dyn std::io::BufRead>, PathBuf)> = match &args.file {
+        None => None,
+        Some(file) if file == Path::new("-") => {
+            Some((Box::new(std::io::stdin().lock()), PathBuf::from("<stdin>")))
+        }
+        Some(file) => {
+            let reader = std::fs::File::open(file).map_err(|source| Error::Read {
+                path: file.clone(),
+                source,
+            })?;
+            Some((
+                Box::new(std::io::BufReader::with_capacity(1 << 16, reader)),
+                file.clone(),
+            ))
+        }
+    };
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let needed = match &args.region {
         Some(region) => {
@@ -252,35 +251,65 @@ fn ranges_lookup(
         }
         None => query::Needed::default(),
     };
-    let write = |out: &mut dyn Write| -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-        match args.format {
-            LookupFormat::Text => query::write_text(&mut out, &snapshot, &needed, &addrs)?,
-            LookupFormat::Csv => query::write_csv(&mut out, &snapshot, &needed, &addrs)?,
-            LookupFormat::Json => query::write_json(&mut out, &snapshot, &needed, &addrs)?,
-        }
-        out.flush()
+    let format = match args.format {
+        LookupFormat::Text => query::Format::Text,
+        LookupFormat::Csv => query::Format::Csv,
+        LookupFormat::Json => query::Format::Json,
     };
-    if let Some(path) = &config.output {
-        let mut buffer = Vec::new();
-        write(&mut buffer).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-        crate::output::write_atomically(path, &buffer)?;
-    } else {
-        let mut stdout = std::io::stdout().lock();
-        match write(&mut stdout) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                return Err(Error::Write {
-                    path: PathBuf::from("<stdout>"),
-                    source: e,
-                });
+    // Stream: to a temporary file that replaces --output only on success, or to stdout.
+    let mut file = config
+        .output
+        .as_deref()
+        .map(crate::output::AtomicFile::create)
+        .transpose()?;
+    let out_path = config
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("<stdout>"));
+    let stdout = std::io::stdout();
+    let sink: Box<dyn Write + '_> = match &mut file {
+        Some(f) => Box::new(f.file()),
+        None => Box::new(stdout.lock()),
+    };
+    let write_err = |source: std::io::Error| Error::Write {
+        path: out_path.clone(),
+        source,
+    };
+    let mut writer = query::Writer::new(
+        std::io::BufWriter::with_capacity(1 << 16, sink),
+        &snapshot,
+        &needed,
+        format,
+    )
+    .map_err(write_err)?;
+    let streamed = || -> Result<(), query::LookupError> {
+        for (token, addr) in args.addresses.iter().zip(&from_args) {
+            writer
+                .write(token.trim(), *addr)
+                .map_err(query::LookupError::Output)?;
+        }
+        if let Some((reader, origin)) = input {
+            writer.write_lines(reader, &origin)?;
+        }
+        Ok(())
+    };
+    let outcome = streamed();
+    let finished = writer.finish().map(drop);
+    match (outcome, finished) {
+        (Err(query::LookupError::Input(e)), _) => Err(e),
+        (Err(query::LookupError::Output(e)), _) | (Ok(()), Err(e))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(ExitCode::Ready)
+        }
+        (Err(query::LookupError::Output(e)), _) | (Ok(()), Err(e)) => Err(write_err(e)),
+        (Ok(()), Ok(())) => {
+            if let Some(f) = file {
+                f.commit()?;
             }
-            _ => {}
+            Ok(ExitCode::Ready)
         }
     }
-    Ok(ExitCode::Ready)
 }
 
 fn ranges_update(

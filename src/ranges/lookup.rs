@@ -71,15 +71,6 @@ impl<T: Copy + Ord> Family<T> {
             node = self.parents[node as usize]?;
         }
     }
-
-    fn chain(&self, addr: T) -> impl Iterator<Item = usize> + '_ {
-        std::iter::successors(self.innermost(addr), |&n| self.parents[n as usize]).flat_map(|n| {
-            let (a, b) = self.member_range[n as usize];
-            self.members[a as usize..b as usize]
-                .iter()
-                .map(|&m| m as usize)
-        })
-    }
 }
 
 /// The lookup structure over a snapshot's entries.
@@ -117,10 +108,66 @@ impl Index {
     }
 
     /// Indexes of the entries containing `addr`, longest prefix first.
-    pub fn containing(&self, addr: IpAddr) -> Box<dyn Iterator<Item = usize> + '_> {
-        match addr {
-            IpAddr::V4(a) => Box::new(self.v4.chain(u32::from(a))),
-            IpAddr::V6(a) => Box::new(self.v6.chain(u128::from(a))),
+    pub fn containing(&self, addr: IpAddr) -> Containing<'_> {
+        let (node, family) = match addr {
+            IpAddr::V4(a) => (self.v4.innermost(u32::from(a)), FamilyRef::V4(&self.v4)),
+            IpAddr::V6(a) => (self.v6.innermost(u128::from(a)), FamilyRef::V6(&self.v6)),
+        };
+        let next = node.map_or((0, 0), |n| family.members_of(n));
+        Containing { family, node, next }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum FamilyRef<'a> {
+    V4(&'a Family<u32>),
+    V6(&'a Family<u128>),
+}
+
+impl FamilyRef<'_> {
+    fn members_of(self, node: u32) -> (u32, u32) {
+        match self {
+            Self::V4(f) => f.member_range[node as usize],
+            Self::V6(f) => f.member_range[node as usize],
+        }
+    }
+
+    fn parent(self, node: u32) -> Option<u32> {
+        match self {
+            Self::V4(f) => f.parents[node as usize],
+            Self::V6(f) => f.parents[node as usize],
+        }
+    }
+
+    fn member(self, i: u32) -> usize {
+        (match self {
+            Self::V4(f) => f.members[i as usize],
+            Self::V6(f) => f.members[i as usize],
+        }) as usize
+    }
+}
+
+/// Walks from the innermost containing block up to the outermost, without allocating.
+#[derive(Clone, Debug)]
+pub struct Containing<'a> {
+    family: FamilyRef<'a>,
+    node: Option<u32>,
+    next: (u32, u32),
+}
+
+impl Iterator for Containing<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            let node = self.node?;
+            if self.next.0 < self.next.1 {
+                let member = self.family.member(self.next.0);
+                self.next.0 += 1;
+                return Some(member);
+            }
+            self.node = self.family.parent(node);
+            self.next = self.node.map_or((0, 0), |n| self.family.members_of(n));
         }
     }
 }

@@ -150,7 +150,7 @@ impl Snapshot {
     }
 
     /// Every published entry whose prefix contains `addr`, longest prefix first.
-    pub fn containing(&self, addr: IpAddr) -> impl Iterator<Item = &Entry> + '_ {
+    pub fn containing(&self, addr: IpAddr) -> impl Iterator<Item = &Entry> + Clone + '_ {
         self.index.containing(addr).map(|i| &self.entries[i])
     }
 

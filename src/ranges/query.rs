@@ -27,54 +27,19 @@ impl Needed {
     }
 }
 
-/// Parses one address token; `None` for blank lines and comments.
-fn parse_token(raw: &[u8]) -> std::result::Result<Option<IpAddr>, String> {
+/// Parses one address token; `None` for blank lines and comments. Returns the trimmed token too,
+/// so output can echo the user's spelling without formatting the address again.
+fn parse_token(raw: &[u8]) -> std::result::Result<Option<(&str, IpAddr)>, String> {
     let text = std::str::from_utf8(raw)
         .map_err(|_| "expected an IP address, found bytes that are not UTF-8".to_owned())?;
     let text = text.split('#').next().unwrap_or_default().trim();
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse::<IpAddr>()
-        .map(Some)
-        .map_err(|_| format!("expected an IPv4 or IPv6 address, found {text:?}"))
-}
-
-/// Reads addresses one a line from `reader`, naming `origin:line` for a token that doesn't parse.
-pub fn read_addresses(mut reader: impl BufRead, origin: &Path) -> Result<Vec<IpAddr>> {
-    let mut out = Vec::new();
-    let mut line = Vec::with_capacity(64);
-    let mut number = 0;
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|source| Error::Read {
-                path: origin.to_owned(),
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        if line.ends_with(b"\n") {
-            line.pop();
-        }
-        if line.ends_with(b"\r") {
-            line.pop();
-        }
-        match parse_token(&line) {
-            Ok(Some(addr)) => out.push(addr),
-            Ok(None) => {}
-            Err(message) => {
-                return Err(Error::bad_input(
-                    Location::at(origin, number, Some(1)),
-                    message,
-                ));
-            }
-        }
+    match text.parse::<IpAddr>() {
+        Ok(addr) => Ok(Some((text, addr))),
+        Err(_) => Err(format!("expected an IPv4 or IPv6 address, found {text:?}")),
     }
-    Ok(out)
 }
 
 /// Parses addresses given on the command line, naming the one that doesn't parse.
@@ -86,6 +51,13 @@ pub fn parse_arguments(args: &[String]) -> Result<Vec<IpAddr>> {
                 .map_err(|_| Error::usage(format!("expected an IPv4 or IPv6 address, found {a:?}")))
         })
         .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Csv,
+    Json,
 }
 
 #[derive(Serialize)]
@@ -104,142 +76,219 @@ struct JsonAddress<'a> {
     connect: Option<Vec<&'a str>>,
 }
 
-/// Text: one line per (address, prefix), longest prefix first; an address in no range gets one
-/// line saying so.
-pub fn write_text(
-    out: &mut impl Write,
-    snapshot: &Snapshot,
-    needed: &Needed,
-    addrs: &[IpAddr],
-) -> std::io::Result<()> {
-    let mut addr_text = String::with_capacity(48);
-    let mut net_text = String::with_capacity(48);
-    for &addr in addrs {
+/// Writes lookups one address at a time, so a million addresses need no more memory than one.
+pub struct Writer<'a, W: Write> {
+    out: W,
+    snapshot: &'a Snapshot,
+    needed: &'a Needed,
+    format: Format,
+    count: usize,
+    scratch: String,
+}
+
+impl<'a, W: Write> Writer<'a, W> {
+    pub fn new(
+        out: W,
+        snapshot: &'a Snapshot,
+        needed: &'a Needed,
+        format: Format,
+    ) -> std::io::Result<Self> {
+        let mut writer = Self {
+            out,
+            snapshot,
+            needed,
+            format,
+            count: 0,
+            scratch: String::with_capacity(64),
+        };
+        match format {
+            Format::Csv => writer
+                .out
+                .write_all(b"address,prefix,service,region,network_border_group,connect\n")?,
+            Format::Json => writer.out.write_all(b"[")?,
+            Format::Text => {}
+        }
+        Ok(writer)
+    }
+
+    /// One address; `token` is how the user wrote it.
+    pub fn write(&mut self, token: &str, addr: IpAddr) -> std::io::Result<()> {
         use std::fmt::Write as _;
-        addr_text.clear();
-        let _ = write!(addr_text, "{addr}");
-        let connect = needed.region.as_ref().map(|region| {
-            let names = needed.names(addr);
-            if names.is_empty() {
-                format!("  not used by Connect in {region}")
-            } else {
-                format!("  Connect {region}: {}", names.join(", "))
+        let (snapshot, needed) = (self.snapshot, self.needed);
+        let out = &mut self.out;
+        match self.format {
+            Format::Text => {
+                out.write_all(token.as_bytes())?;
+                out.write_all(b"\n")?;
+                let mut any = false;
+                for e in snapshot.containing(addr) {
+                    any = true;
+                    self.scratch.clear();
+                    let _ = write!(self.scratch, "{}", e.net);
+                    let (region, nbg) = (snapshot.region(e), snapshot.network_border_group(e));
+                    write!(
+                        out,
+                        "  {:<22} {:<24} {region}",
+                        self.scratch,
+                        snapshot.service(e)
+                    )?;
+                    if nbg != region {
+                        write!(out, " (border group {nbg})")?;
+                    }
+                    out.write_all(b"\n")?;
+                }
+                if !any {
+                    out.write_all(b"  not in any published AWS range\n")?;
+                }
+                if let Some(region) = &needed.region {
+                    let names = needed.names(addr);
+                    if names.is_empty() {
+                        writeln!(out, "  not in any range Connect uses in {region}")?;
+                    } else {
+                        writeln!(out, "  Connect in {region} uses it: {}", names.join("; "))?;
+                    }
+                }
             }
-        });
-        let mut any = false;
-        for e in snapshot.containing(addr) {
-            any = true;
-            net_text.clear();
-            let _ = write!(net_text, "{}", e.net);
-            writeln!(
-                out,
-                "{addr_text:<16} {net_text:<20} {:<22} {:<16} {}{}",
-                snapshot.service(e),
-                snapshot.region(e),
-                snapshot.network_border_group(e),
-                connect.as_deref().unwrap_or_default()
-            )?;
+            Format::Csv => {
+                let connect = needed.names(addr).join("; ");
+                let mut any = false;
+                for e in snapshot.containing(addr) {
+                    any = true;
+                    writeln!(
+                        out,
+                        "{token},{},{},{},{},{connect}",
+                        e.net,
+                        snapshot.service(e),
+                        snapshot.region(e),
+                        snapshot.network_border_group(e)
+                    )?;
+                }
+                if !any {
+                    out.write_all(token.as_bytes())?;
+                    out.write_all(b",,,,,")?;
+                    out.write_all(connect.as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Format::Json => {
+                let item = JsonAddress {
+                    address: addr,
+                    matches: snapshot
+                        .containing(addr)
+                        .map(|e| JsonMatch {
+                            prefix: e.net.to_string(),
+                            service: snapshot.service(e),
+                            region: snapshot.region(e),
+                            network_border_group: snapshot.network_border_group(e),
+                        })
+                        .collect(),
+                    connect: needed.region.as_ref().map(|_| needed.names(addr)),
+                };
+                out.write_all(if self.count == 0 { b"\n  " } else { b",\n  " })?;
+                serde_json::to_writer(&mut *out, &item)?;
+            }
         }
-        if !any {
-            writeln!(
-                out,
-                "{addr_text:<16} -                    not in any published AWS range{}",
-                connect.as_deref().unwrap_or_default()
-            )?;
-        }
+        self.count += 1;
+        Ok(())
     }
-    Ok(())
-}
 
-pub fn write_csv(
-    out: &mut impl Write,
-    snapshot: &Snapshot,
-    needed: &Needed,
-    addrs: &[IpAddr],
-) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let header = [
-        "address",
-        "prefix",
-        "service",
-        "region",
-        "network_border_group",
-        "connect",
-    ];
-    w.write_record(header)?;
-    let mut addr_text = String::new();
-    for &addr in addrs {
-        addr_text.clear();
-        {
-            use std::fmt::Write as _;
-            let _ = write!(addr_text, "{addr}");
-        }
-        let connect = needed.names(addr).join(" ");
-        let mut any = false;
-        for e in snapshot.containing(addr) {
-            any = true;
-            let net = e.net.to_string();
-            w.write_record([
-                &addr_text,
-                &net,
-                snapshot.service(e),
-                snapshot.region(e),
-                snapshot.network_border_group(e),
-                &connect,
-            ])?;
-        }
-        if !any {
-            w.write_record([addr_text.as_str(), "", "", "", "", &connect])?;
-        }
-    }
-    w.flush()
-}
-
-pub fn write_json(
-    out: &mut impl Write,
-    snapshot: &Snapshot,
-    needed: &Needed,
-    addrs: &[IpAddr],
-) -> std::io::Result<()> {
-    let list: Vec<JsonAddress<'_>> = addrs
-        .iter()
-        .map(|&address| JsonAddress {
-            address,
-            matches: snapshot
-                .containing(address)
-                .map(|e| JsonMatch {
-                    prefix: e.net.to_string(),
-                    service: snapshot.service(e),
-                    region: snapshot.region(e),
-                    network_border_group: snapshot.network_border_group(e),
+    /// Streams the addresses of `reader`, one a line, naming `origin:line` for a token that does
+    /// not parse. Blank lines and `#` comments are skipped.
+    pub fn write_lines(
+        &mut self,
+        mut reader: impl BufRead,
+        origin: &Path,
+    ) -> Result<(), LookupError> {
+        let mut line = Vec::with_capacity(64);
+        let mut number = 0;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(|source| {
+                LookupError::Input(Error::Read {
+                    path: origin.to_owned(),
+                    source,
                 })
-                .collect(),
-            connect: needed.region.as_ref().map(|_| needed.names(address)),
-        })
-        .collect();
-    serde_json::to_writer_pretty(&mut *out, &list)?;
-    writeln!(out)
+            })?;
+            if n == 0 {
+                return Ok(());
+            }
+            number += 1;
+            match parse_token(&line) {
+                Ok(Some((token, addr))) => self.write(token, addr).map_err(LookupError::Output)?,
+                Ok(None) => {}
+                Err(message) => {
+                    return Err(LookupError::Input(Error::bad_input(
+                        Location::at(origin, number, Some(1)),
+                        message,
+                    )));
+                }
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> std::io::Result<W> {
+        if self.format == Format::Json {
+            self.out
+                .write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Why a streamed lookup stopped: bad input, or an output that can't be written.
+#[derive(Debug)]
+pub enum LookupError {
+    Input(Error),
+    Output(std::io::Error),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn run(input: &[u8], format: Format) -> (String, Result<(), LookupError>) {
+        let snapshot = Snapshot::embedded();
+        let needed = Needed::default();
+        let mut w = Writer::new(Vec::new(), &snapshot, &needed, format).unwrap();
+        let result = w.write_lines(input, Path::new("list.txt"));
+        let out = w.finish().unwrap();
+        (String::from_utf8(out).unwrap(), result)
+    }
+
     #[test]
     fn address_files_skip_comments_and_name_bad_lines() {
-        let input = b"# header\n15.193.4.10\n\n  2600:f0f2:7103::1  # TURN\r\nnot-an-ip\n";
-        let err = read_addresses(&input[..], Path::new("list.txt")).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "list.txt:5:1: expected an IPv4 or IPv6 address, found \"not-an-ip\""
+        let (out, result) = run(
+            b"# header\n15.193.4.10\n\n  2600:f0f2:7103::1  # TURN\r\nnot-an-ip\n",
+            Format::Csv,
         );
-        let good = read_addresses(&input[..input.len() - 10], Path::new("list.txt")).unwrap();
-        assert_eq!(
-            good,
-            [
-                "15.193.4.10".parse::<IpAddr>().unwrap(),
-                "2600:f0f2:7103::1".parse().unwrap()
-            ]
+        match result {
+            Err(LookupError::Input(e)) => assert_eq!(
+                e.to_string(),
+                "list.txt:5:1: expected an IPv4 or IPv6 address, found \"not-an-ip\""
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            out.contains("15.193.4.10,15.193.4.0/24,AMAZON_CONNECT,eu-central-1,eu-central-1,\n"),
+            "{out}"
         );
+        assert!(
+            out.contains("2600:f0f2:7103::1,2600:f0f2:7100::/40,AMAZON_CONNECT,GLOBAL,GLOBAL,\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn json_stream_is_one_valid_array() {
+        for input in [&b""[..], b"192.0.2.1\n", b"192.0.2.1\n15.193.4.10\n"] {
+            let (out, result) = run(input, Format::Json);
+            assert!(result.is_ok());
+            let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(
+                value.as_array().unwrap().len(),
+                input.iter().filter(|&&b| b == b'\n').count()
+            );
+        }
     }
 }
