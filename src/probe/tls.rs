@@ -352,11 +352,12 @@ pub async fn handshake(
         (None, _) => Verdict::Untrusted(Untrusted::UnknownIssuer),
     };
     let (_, conn) = stream.get_ref();
-    let version = conn
-        .protocol_version()
-        .and_then(|v| v.as_str())
-        .unwrap_or("unknown")
-        .to_owned();
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_owned(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".to_owned(),
+    };
     let cipher_suite = conn
         .negotiated_cipher_suite()
         .and_then(|s| s.suite().as_str())

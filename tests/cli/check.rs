@@ -95,8 +95,18 @@ fn lab_args(
     catalog: &Path,
     dns: std::net::SocketAddr,
 ) {
+    lab_args_as(cmd, dir, catalog, dns, "json");
+}
+
+fn lab_args_as(
+    cmd: &mut std::process::Command,
+    dir: &Path,
+    catalog: &Path,
+    dns: std::net::SocketAddr,
+    format: &str,
+) {
     cmd.arg("check")
-        .args(["--region", "lab-1", "--format", "json"])
+        .args(["--region", "lab-1", "--format", format])
         .arg("--endpoints")
         .arg(catalog)
         .arg("--ip-ranges")
@@ -210,7 +220,7 @@ fn tls_inspection_bad_certificates_old_tls_and_refusals_are_told_apart() {
         tls["evidence"]["version"]
             .as_str()
             .unwrap()
-            .starts_with("TLSv1_")
+            .starts_with("TLS 1.")
     );
     expect(&report, "system/clock", "pass", "ok");
 
@@ -589,4 +599,39 @@ fn ctrl_c_gives_a_partial_report_and_exit_130() {
         https["detail"].as_str().unwrap().contains("interrupted"),
         "{https:#}"
     );
+}
+
+#[test]
+fn the_text_report_names_each_fix_and_nothing_else_reaches_a_pipe() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["good.lab.test"], false);
+    let good = lab.tls_site(chain, key, Site::ok());
+    let refused = lab.closed_port();
+    let dns = lab.dns(lab::loopback_zone(&["good.lab.test", "refused.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("good", "good.lab.test", good),
+            Endpoint::new("refused", "refused.lab.test", refused),
+        ],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, "text");
+    cmd.arg("--no-proxy").arg("--ca-file").arg(&ca_file);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stdout).unwrap();
+    if std::env::var_os("SHOW_REPORT").is_some() {
+        eprintln!("{text}");
+    }
+    assert!(text.starts_with("NOT READY"), "{text}");
+    assert!(
+        text.contains("fix: a firewall or the network rejects TCP"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "colour on a pipe: {text}");
+    // Progress goes to stderr only on a terminal; here stderr stays empty.
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
