@@ -269,6 +269,62 @@ fn fixes(report: &Report) -> Fixes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn settings(argv: &[&str], env: &[(&str, &str)], profile_proxy: Option<&str>) -> Settings {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Command::Check(args) = &cli.command else {
+            panic!("not check")
+        };
+        let mut config = Config::default();
+        config.profile.proxy = profile_proxy.map(str::to_owned);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        Settings::resolve(&config, args, &lookup).unwrap()
+    }
+
+    #[test]
+    fn the_proxy_comes_from_the_flag_then_the_environment_then_the_profile() {
+        let from_profile = settings(&["cp", "check"], &[], Some("http://profile.example:3128"));
+        assert_eq!(from_profile.proxy.unwrap().host, "profile.example");
+        let env = [
+            ("HTTPS_PROXY", "http://env.example:8080"),
+            ("NO_PROXY", "internal.example,.corp.example"),
+        ];
+        let from_env = settings(&["cp", "check"], &env, Some("http://profile.example:3128"));
+        assert_eq!(from_env.proxy.as_ref().unwrap().host, "env.example");
+        assert!(from_env.proxy_for("acme.my.connect.aws").is_some());
+        assert!(from_env.proxy_for("internal.example").is_none());
+        assert!(from_env.proxy_for("a.internal.example").is_none());
+        assert!(from_env.proxy_for("x.corp.example").is_none());
+        assert!(from_env.proxy_for("notinternal.example").is_some());
+        let flag = settings(&["cp", "check", "--proxy", "flag.example:1"], &env, None);
+        assert_eq!(flag.proxy.as_ref().unwrap().host, "flag.example");
+        assert!(
+            flag.proxy_for("internal.example").is_some(),
+            "NO_PROXY is for the environment's proxy"
+        );
+        let direct = settings(&["cp", "check", "--no-proxy"], &env, Some("http://p:1"));
+        assert!(direct.proxy.is_none());
+    }
+
+    #[test]
+    fn the_deadline_and_probe_limit_and_progress_are_decided_once() {
+        let s = settings(&["cp", "check"], &[], None);
+        assert_eq!((s.deadline, s.per_probe), (DEFAULT_TIMEOUT, MAX_PROBE_TIME));
+        let s = settings(&["cp", "check", "--timeout", "4s"], &[], None);
+        assert_eq!(
+            (s.deadline, s.per_probe),
+            (Duration::from_secs(4), Duration::from_secs(4))
+        );
+        // Tests do not run on a terminal, and NO_COLOR or --no-progress turn it off anyway.
+        assert!(!settings(&["cp", "check"], &[("NO_COLOR", "1")], None).progress);
+        assert!(!settings(&["cp", "check", "--no-progress"], &[], None).progress);
+    }
 
     #[test]
     fn durations_and_dns_servers_parse() {

@@ -400,6 +400,8 @@ fn a_proxy_that_denies_or_wants_credentials_is_named_and_a_working_one_is_used()
             Endpoint::new("good", "good.lab.test", good),
             Endpoint::new("denied", "denied.lab.test", good),
             Endpoint::new("auth", "auth.lab.test", good),
+            // Not in the lab's DNS: the proxy resolves names for the browser.
+            Endpoint::new("gone", "gone.lab.test", good),
         ],
     );
     let ca_file = lab.write("public-ca.pem", &public.pem);
@@ -443,6 +445,8 @@ fn a_proxy_that_denies_or_wants_credentials_is_named_and_a_working_one_is_used()
         "pass",
         "ok",
     );
+    expect(&report, "dns/gone.lab.test", "warn", "nxdomain");
+    expect(&report, &format!("tcp/gone.lab.test:{good}"), "pass", "ok");
 
     // The same proxy from the environment, with NO_PROXY sending one host direct.
     let mut cmd = preflight(&lab);
@@ -634,4 +638,36 @@ fn the_text_report_names_each_fix_and_nothing_else_reaches_a_pipe() {
     assert!(!text.contains('\x1b'), "colour on a pipe: {text}");
     // Progress goes to stderr only on a terminal; here stderr stays empty.
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+#[test]
+fn broken_ipv6_beside_working_ipv4_is_a_warning_naming_the_address() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["dual.lab.test"], false);
+    // The site listens on 127.0.0.1 only, so its port on ::1 refuses (or has no route).
+    let port = lab.tls_site(chain, key, Site::ok());
+    let zone = [(
+        "dual.lab.test".to_owned(),
+        Dns::Addresses(vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]),
+    )]
+    .into_iter()
+    .collect();
+    let dns = lab.dns(zone);
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("dual", "dual.lab.test", port)],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file").arg(&ca_file).arg("--no-proxy");
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 1, "{report:#}");
+    expect(&report, "dns/dual.lab.test", "pass", "ok");
+    let tcp = check(&report, &format!("tcp/dual.lab.test:{port}"));
+    assert_eq!(tcp["status"], "warn", "{tcp:#}");
+    assert!(tcp["detail"].as_str().unwrap().contains("[::1]"), "{tcp:#}");
+    assert!(tcp["remedy"].as_str().unwrap().contains("IPv6"), "{tcp:#}");
+    expect(&report, &format!("tls/dual.lab.test:{port}"), "pass", "ok");
 }

@@ -429,8 +429,8 @@ impl Lab {
     }
 }
 
-/// An `ip-ranges.json` of today that publishes 127.0.0.1 (and nothing else of 127/8) as EC2 in the
-/// lab Region.
+/// An `ip-ranges.json` of today that publishes 127.0.0.1 and ::1 (and nothing else of 127/8) as
+/// EC2 in the lab Region.
 pub fn ranges_file(dir: &Path) -> PathBuf {
     let now = time::OffsetDateTime::now_utc();
     let format = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
@@ -440,7 +440,9 @@ pub fn ranges_file(dir: &Path) -> PathBuf {
     {{"ip_prefix": "127.0.0.1/32", "region": "lab-1", "service": "EC2", "network_border_group": "lab-1"}},
     {{"ip_prefix": "127.0.0.1/32", "region": "lab-1", "service": "AMAZON", "network_border_group": "lab-1"}}
   ],
-  "ipv6_prefixes": []}}"#,
+  "ipv6_prefixes": [
+    {{"ipv6_prefix": "::1/128", "region": "lab-1", "service": "EC2", "network_border_group": "lab-1"}}
+  ]}}"#,
         now.unix_timestamp(),
         now.format(&format).unwrap()
     );
