@@ -287,27 +287,37 @@ async fn timed<F: std::future::Future<Output = Check>>(
 }
 
 fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
-    Check::new(
+    let what = match step.kind {
+        Kind::Dns => format!("resolving {}", host.host),
+        Kind::Tcp => format!("connecting to {} on TCP {}", host.host, host.port),
+        Kind::Tls => format!("the TLS handshake with {}", host.host),
+        _ => format!(
+            "{} {}{}",
+            step.kind.as_str(),
+            host.host,
+            step.path.as_deref().unwrap_or("")
+        ),
+    };
+    let check = Check::new(
         step.id.clone(),
         step.kind,
         Status::Fail,
         Reason::Timeout,
-        format!(
-            "{} {} took longer than {} s",
-            step.kind.as_str(),
-            host.host,
-            limit.as_secs_f32()
-        ),
+        format!("no answer {what} within {:.1} s", limit.as_secs_f32()),
     )
     .host(host.host.clone())
-    .endpoint(host.port, host.proto)
     .remedy(remedy::tcp_timeout(
         &host.host,
         host.port,
         None,
         &host.allowlist,
     ))
-    .evidence("allowlist", &host.allowlist)
+    .evidence("allowlist", &host.allowlist);
+    if step.kind == Kind::Dns {
+        check
+    } else {
+        check.endpoint(host.port, host.proto)
+    }
 }
 
 async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &Sink) {
