@@ -191,7 +191,10 @@ pub fn run(
     let selection = config.selection(&catalog)?;
     let requirements = catalog.requirements(&selection)?;
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
-    let plan = plan::build(&requirements, &snapshot, &settings.selected);
+    let mut plan = plan::build(&requirements, &snapshot, &settings.selected);
+    if args.survey {
+        plan.survey = plan::survey(&catalog, &requirements.region);
+    }
     if args.list {
         let text = plan::describe(
             &plan,

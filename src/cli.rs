@@ -121,6 +121,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub list: bool,
 
+    /// Also time a TLS connection to every Region's telemetry host and name the closest
+    #[arg(long)]
+    pub survey: bool,
+
     /// Ask this DNS server instead of the system's (repeatable; IPv6 with a port as [::1]:53)
     #[arg(long = "dns-server", value_name = "IP[:PORT]")]
     pub dns_servers: Vec<String>,

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::catalog::{Direction, DomainRequirement, Requirements};
+use crate::catalog::{Catalog, Direction, DomainRequirement, Requirements, Selection};
 use crate::cli::CheckKind;
 use crate::ranges::Snapshot;
 use crate::report::{Kind, Proto};
@@ -48,17 +48,67 @@ pub struct Untested {
     pub why: String,
 }
 
+/// `--survey`: one Region's telemetry host, timed to find the Region closest to the agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurveyTarget {
+    pub id: String,
+    pub region: String,
+    pub region_name: String,
+    pub host: String,
+    pub port: u16,
+    pub allowlist: String,
+    /// The instance's own Region.
+    pub home: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub hosts: Vec<HostPlan>,
     pub untested: Vec<Untested>,
+    pub survey: Vec<SurveyTarget>,
 }
 
 impl Plan {
-    /// Every check id in report order: the hosts' steps, then what is not tested.
+    /// How many checks the run reports, not counting the snapshot and clock checks.
     pub fn check_count(&self) -> usize {
-        self.hosts.iter().map(|h| h.steps.len()).sum::<usize>() + self.untested.len()
+        self.hosts.iter().map(|h| h.steps.len()).sum::<usize>()
+            + self.untested.len()
+            + self.survey.len()
     }
+}
+
+/// The survey: every Region of the catalog whose telemetry host has a concrete name.
+pub fn survey(catalog: &Catalog, home: &str) -> Vec<SurveyTarget> {
+    let mut out = Vec::new();
+    for region in catalog.regions() {
+        let selection = Selection {
+            region: region.code.clone(),
+            ..Selection::default()
+        };
+        let Ok(requirements) = catalog.requirements(&selection) else {
+            continue;
+        };
+        let telemetry = requirements
+            .domains
+            .iter()
+            .filter(|d| d.id.starts_with("telemetry/"))
+            .find_map(|d| {
+                let port = d.ports.iter().find(|p| p.proto == Proto::Tcp)?.first;
+                Some((d.concrete_host()?.to_owned(), port, d.allowlist.to_string()))
+            });
+        if let Some((host, port, allowlist)) = telemetry {
+            out.push(SurveyTarget {
+                id: format!("survey/{}", region.code),
+                region: region.code.clone(),
+                region_name: region.name.clone(),
+                host,
+                port,
+                allowlist,
+                home: region.code == home,
+            });
+        }
+    }
+    out
 }
 
 /// Which kinds `--only` and `--skip` leave in.
@@ -282,6 +332,15 @@ pub fn describe(plan: &Plan, resolver: &str, path: &str) -> String {
             let _ = writeln!(out, "  {:<10} {}", step.kind.as_str(), step.id);
         }
     }
+    if !plan.survey.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nsurvey (TLS connect time to each Region's telemetry host):"
+        );
+        for t in &plan.survey {
+            let _ = writeln!(out, "  {:<16} {} tcp/{}", t.region, t.host, t.port);
+        }
+    }
     if !plan.untested.is_empty() {
         let _ = writeln!(out, "\nnot tested:");
         for u in &plan.untested {
@@ -406,5 +465,18 @@ mod tests {
             text.contains("participant.connect.eu-central-1.amazonaws.com tcp/443"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_survey_times_every_regions_telemetry_host() {
+        let targets = survey(&Catalog::embedded(), "eu-central-1");
+        let home: Vec<&SurveyTarget> = targets.iter().filter(|t| t.home).collect();
+        assert_eq!(home.len(), 1);
+        assert_eq!(
+            home[0].host,
+            "ieluqbvv.telemetry.connect.eu-central-1.amazonaws.com"
+        );
+        assert!(targets.len() >= 10, "{}", targets.len());
+        assert!(targets.iter().all(|t| t.port == 443));
     }
 }

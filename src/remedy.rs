@@ -180,6 +180,14 @@ pub fn websocket_rejected(who: &str, host: &str, allowlist: &str) -> String {
     )
 }
 
+pub fn slow_region(region: &str, connect_ms: u64, limit_ms: u64) -> String {
+    format!(
+        "a TLS connection to {region} takes {connect_ms} ms, past {limit_ms} ms: send Connect \
+         traffic straight to the internet from this site, not through a VPN, a distant proxy or \
+         a backhaul link"
+    )
+}
+
 /// A requirement whose allow-list line is a wildcard without a concrete name to test.
 pub fn untestable(allowlist: &str) -> String {
     format!(

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::check::Settings;
 use crate::error::{Error, Result};
-use crate::plan::{HostPlan, Plan, Step};
+use crate::plan::{HostPlan, Plan, Step, SurveyTarget};
 use crate::probe::http::{self, PathFailure, Proxy};
 use crate::probe::{Context, dns, millis, tcp, tls};
 use crate::ranges::Snapshot;
@@ -132,6 +132,36 @@ pub fn execute(
                 run_host(&ctx, &host, proxy.as_ref(), &sink).await;
             });
         }
+        for target in &plan.survey {
+            let ctx = ctx.clone();
+            let limit = limit.clone();
+            let sink = sink.clone();
+            let target = target.clone();
+            let proxy = settings.proxy_for(&target.host).cloned();
+            set.spawn(async move {
+                let Ok(_permit) = limit.acquire().await else {
+                    return;
+                };
+                sink.progress.set_message(target.host.clone());
+                let started = Instant::now();
+                let mut check =
+                    tokio::time::timeout(ctx.limit(), survey_one(&ctx, &target, proxy.as_ref()))
+                        .await
+                        .unwrap_or_else(|_| {
+                            survey_check(
+                                &target,
+                                Status::Info,
+                                Reason::Timeout,
+                                format!(
+                                    "{} ({}) not timed: no connection within the time allowed",
+                                    target.region, target.region_name
+                                ),
+                            )
+                        });
+                check.duration_ms = millis(started.elapsed());
+                sink.push(check);
+            });
+        }
         let all = async {
             while let Some(joined) = set.join_next().await {
                 // A panicking probe loses only its host's remaining checks, which are then
@@ -190,6 +220,19 @@ pub fn execute(
             .evidence("allowlist", &u.allowlist)
             .evidence("purpose", &u.purpose),
         );
+    }
+    for target in &plan.survey {
+        checks.push(done.remove(&target.id).unwrap_or_else(|| {
+            survey_check(
+                target,
+                Status::Skip,
+                Reason::NotTested,
+                format!("not tested: {why_not}"),
+            )
+        }));
+    }
+    if let Some(closest) = closest_region(&checks) {
+        checks.push(closest);
     }
     if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
         checks.push(clock);
@@ -546,4 +589,168 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         .await;
         sink.push(check);
     }
+}
+
+/// A TLS connect time past this is past AWS's guidance for the CCP's round trips.
+pub const SLOW_CONNECT_MS: u64 = 300;
+
+fn survey_check(target: &SurveyTarget, status: Status, reason: Reason, detail: String) -> Check {
+    Check::new(target.id.clone(), Kind::Tls, status, reason, detail)
+        .host(target.host.clone())
+        .endpoint(target.port, Proto::Tcp)
+        .evidence("region", &target.region)
+        .evidence("region_name", &target.region_name)
+        .evidence("home", target.home)
+}
+
+fn path_reason(failure: &PathFailure) -> Reason {
+    match failure {
+        PathFailure::NoAddress => Reason::NotTested,
+        PathFailure::Direct(_, f) | PathFailure::ProxyUnreachable(f) => f.reason(),
+        PathFailure::ProxyDenied(_) | PathFailure::ProxyBroken => Reason::ProxyDenied,
+        PathFailure::ProxyAuth(_) => Reason::ProxyAuthRequired,
+    }
+}
+
+/// `--survey`: the time to a working TLS session with one Region's telemetry host.
+async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>) -> Check {
+    let name = format!("{} ({})", target.region, target.region_name);
+    let host = HostPlan {
+        host: target.host.clone(),
+        port: target.port,
+        proto: Proto::Tcp,
+        requirement: target.id.clone(),
+        allowlist: target.allowlist.clone(),
+        purpose: String::new(),
+        expected: String::new(),
+        steps: Vec::new(),
+    };
+    let route = match proxy {
+        Some(p) => Route::Proxy(p),
+        None => {
+            let outcome = dns::resolve(&ctx.resolver, &ctx.snapshot, &host).await;
+            match outcome.addresses.first() {
+                Some(ip) => Route::Direct(SocketAddr::new(*ip, target.port)),
+                None => {
+                    return survey_check(
+                        target,
+                        Status::Info,
+                        outcome.check.reason,
+                        format!("{name} not timed: {}", outcome.check.detail),
+                    );
+                }
+            }
+        }
+    };
+    let started = Instant::now();
+    let stream = match route.open(&host, ctx.limit()).await {
+        Ok(s) => s,
+        Err(f) => {
+            return survey_check(
+                target,
+                Status::Info,
+                path_reason(&f),
+                format!(
+                    "{name} not timed: no connection to {} ({})",
+                    target.host,
+                    path_reason(&f)
+                ),
+            );
+        }
+    };
+    let tcp_ms = millis(started.elapsed());
+    match tls::handshake(&ctx.tls, &target.host, stream, ctx.limit()).await {
+        Ok(_) => {
+            let connect_ms = millis(started.elapsed());
+            let slow = connect_ms > SLOW_CONNECT_MS;
+            let (status, reason) = match (slow, target.home) {
+                (true, true) => (Status::Warn, Reason::PoorQuality),
+                (true, false) => (Status::Info, Reason::PoorQuality),
+                (false, _) => (Status::Info, Reason::Ok),
+            };
+            let over = if slow {
+                format!(", over {SLOW_CONNECT_MS} ms")
+            } else {
+                String::new()
+            };
+            let check = survey_check(
+                target,
+                status,
+                reason,
+                format!(
+                    "{name}: TLS connect in {connect_ms} ms{over} ({})",
+                    route.via()
+                ),
+            )
+            .evidence("connect_ms", connect_ms)
+            .evidence("tcp_connect_ms", tcp_ms);
+            if status == Status::Warn {
+                check.remedy(remedy::slow_region(
+                    &target.region,
+                    connect_ms,
+                    SLOW_CONNECT_MS,
+                ))
+            } else {
+                check
+            }
+        }
+        Err(f) => {
+            let reason = match f {
+                tls::HandshakeFailure::OldTls => Reason::OldTls,
+                tls::HandshakeFailure::Cut => Reason::HandshakeFailed,
+                tls::HandshakeFailure::Timeout => Reason::Timeout,
+            };
+            survey_check(
+                target,
+                Status::Info,
+                reason,
+                format!("{name} not timed: the TLS handshake failed ({reason})"),
+            )
+        }
+    }
+}
+
+/// The Region with the shortest TLS connect time among the survey's checks.
+fn closest_region(checks: &[Check]) -> Option<Check> {
+    let timed: Vec<(&Check, u64)> = checks
+        .iter()
+        .filter(|c| c.id.starts_with("survey/"))
+        .filter_map(|c| Some((c, c.evidence.get("connect_ms")?.as_u64()?)))
+        .collect();
+    let (best, ms) = timed.iter().min_by_key(|(_, ms)| *ms)?;
+    let text = |c: &Check, key: &str| {
+        c.evidence
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let region = text(best, "region");
+    let mut detail = format!(
+        "the closest Region by TLS connect time is {region} ({}), {ms} ms",
+        text(best, "region_name")
+    );
+    if let Some((home, home_ms)) = timed
+        .iter()
+        .find(|(c, _)| c.evidence.get("home") == Some(&serde_json::Value::Bool(true)))
+    {
+        if home.id != best.id {
+            detail.push_str(&format!(
+                "; the instance's Region {} takes {home_ms} ms",
+                text(home, "region")
+            ));
+        }
+    }
+    Some(
+        Check::new(
+            "survey/closest",
+            Kind::Tls,
+            Status::Info,
+            Reason::Ok,
+            detail,
+        )
+        .evidence("region", region)
+        .evidence("connect_ms", ms)
+        .evidence("regions_timed", timed.len()),
+    )
 }

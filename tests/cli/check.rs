@@ -671,3 +671,66 @@ fn broken_ipv6_beside_working_ipv4_is_a_warning_naming_the_address() {
     assert!(tcp["remedy"].as_str().unwrap().contains("IPv6"), "{tcp:#}");
     expect(&report, &format!("tls/dual.lab.test:{port}"), "pass", "ok");
 }
+
+#[test]
+fn the_survey_times_each_regions_telemetry_host_and_names_the_closest() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let names = ["t.telemetry.lab-1.lab.test", "t.telemetry.lab-2.lab.test"];
+    let (chain, key) = public.leaf(&names, false);
+    let port = lab.tls_site(chain, key, Site::ok());
+    // lab-3's telemetry name does not resolve.
+    let dns = lab.dns(lab::loopback_zone(&names));
+    let catalog = lab.write(
+        "survey.toml",
+        &format!(
+            r#"version = 1
+[[region]]
+code = "lab-1"
+name = "Lab One"
+[[region]]
+code = "lab-2"
+name = "Lab Two"
+[[region]]
+code = "lab-3"
+name = "Lab Three"
+[[rule]]
+id = "ec2-api"
+group = "core"
+service = "EC2"
+regions = ["lab-1"]
+ports = ["tcp/1-65535"]
+purpose = "lab"
+source = "lab"
+[[endpoint]]
+id = "telemetry"
+group = "core"
+host = "*.telemetry.{{region}}.lab.test"
+probe = "t.telemetry.{{region}}.lab.test"
+ports = ["tcp/{port}"]
+purpose = "lab telemetry"
+source = "lab"
+"#
+        ),
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--no-proxy", "--survey"]);
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 0, "{report:#}");
+    expect(&report, "survey/lab-1", "info", "ok");
+    assert!(check(&report, "survey/lab-1")["evidence"]["connect_ms"].is_u64());
+    expect(&report, "survey/lab-2", "info", "ok");
+    expect(&report, "survey/lab-3", "info", "nxdomain");
+    let closest = check(&report, "survey/closest");
+    assert_eq!(closest["evidence"]["regions_timed"], 2, "{closest:#}");
+    let region = closest["evidence"]["region"].as_str().unwrap();
+    assert!(region == "lab-1" || region == "lab-2", "{closest:#}");
+    assert!(
+        closest["detail"].as_str().unwrap().contains("Lab "),
+        "{closest:#}"
+    );
+}
