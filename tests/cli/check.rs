@@ -734,3 +734,34 @@ source = "lab"
         "{closest:#}"
     );
 }
+
+#[test]
+fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
+    let lab = Lab::new();
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("good", "good.lab.test", 8443)],
+    );
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", lab.closed_port()).parse().unwrap();
+    let not_pem = lab.write("not.pem", "hello\n");
+    for (extra, code, says) in [
+        (vec!["--timeout", "fast"], 64, "duration"),
+        (vec!["--dns-server", "dns.example"], 64, "DNS server"),
+        (vec!["--proxy", "socks5://127.0.0.1:1080"], 64, "http://"),
+        (
+            vec!["--proxy", "http://127.0.0.1:1", "--no-proxy"],
+            64,
+            "cannot be used with",
+        ),
+        (vec!["--ca-file", not_pem.to_str().unwrap()], 65, "not.pem"),
+    ] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.args(&extra);
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{extra:?}");
+    }
+}
