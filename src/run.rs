@@ -106,7 +106,8 @@ pub fn execute(
     let sink = Sink {
         checks: Arc::default(),
         clock: Arc::default(),
-        progress: progress_bar(total, settings.progress),
+        // The bar counts what is contacted; the untested requirements are never pushed.
+        progress: progress_bar(total - plan.untested.len(), settings.progress),
     };
     let stop = runtime.block_on(async {
         let ctx = Arc::new(Context {
