@@ -319,12 +319,16 @@ pub fn path_check(
             f.reason(),
             format!("TCP {port} to {addr} fails ({})", f.reason()),
         )
-        .remedy(remedy::tcp_timeout(
-            &addr.ip().to_string(),
-            port,
-            None,
-            &plan.allowlist,
-        )),
+        .remedy({
+            let ip = addr.ip().to_string();
+            match f {
+                tcp::Failure::Refused => remedy::tcp_refused(&ip, port, None, &plan.allowlist),
+                tcp::Failure::Timeout => remedy::tcp_timeout(&ip, port, None, &plan.allowlist),
+                tcp::Failure::Unreachable => {
+                    remedy::tcp_unreachable(&ip, port, None, &plan.allowlist)
+                }
+            }
+        }),
         PathFailure::ProxyUnreachable(f) => base(
             Status::Fail,
             f.reason(),

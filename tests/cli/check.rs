@@ -461,6 +461,22 @@ fn a_proxy_that_denies_or_wants_credentials_is_named_and_a_working_one_is_used()
         .unwrap()
         .to_owned();
     assert!(via.starts_with("direct to 127.0.0.1:"), "{via}");
+
+    // A proxy that is not there: named, with its own remedy.
+    let gone_proxy = format!("http://127.0.0.1:{}", lab.closed_port());
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--proxy", &gone_proxy]);
+    let (_, report) = run_json(cmd, Duration::from_secs(60));
+    let c = check(&report, &format!("tcp/good.lab.test:{good}"));
+    assert_eq!(
+        (&c["status"], &c["reason"]),
+        (&Value::from("fail"), &Value::from("refused")),
+        "{c:#}"
+    );
+    assert!(c["remedy"].as_str().unwrap().contains(&gone_proxy), "{c:#}");
 }
 
 #[test]
