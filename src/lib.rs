@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod endpoints;
 pub mod error;
+pub mod media;
 pub mod output;
 pub mod plan;
 pub mod probe;

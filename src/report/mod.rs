@@ -171,6 +171,8 @@ reasons! {
     AuthChallenge = "auth_challenge",
     /// A TURN allocation failed with an error code.
     AllocationFailed = "allocation_failed",
+    /// Something answered, but not with a valid STUN or TURN message.
+    BadResponse = "bad_response",
     /// Round-trip time, jitter or loss is past AWS's guidance.
     PoorQuality = "poor_quality",
     /// The local clock differs from the server's.

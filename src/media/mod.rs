@@ -1,0 +1,518 @@
+//! The softphone's media path. Connect's softphone sends audio only through the Region's TURN
+//! relays on UDP 3478 (relay-only ICE, no TCP fallback), so that path decides whether agents can
+//! take calls. For each relay: a STUN Binding (the public address and whether NAT is in the path),
+//! an unauthenticated TURN Allocate (a 401 challenge proves UDP works both ways), and a train of
+//! Bindings every 20 ms that measures round-trip time, jitter and loss.
+
+pub mod message;
+pub mod relay;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::time::Instant;
+
+use crate::config::Thresholds;
+use crate::report::{Check, Kind, Proto, Reason, Status};
+use message::{Reply, Request};
+use relay::{Exchange, Probe, Target, Train};
+
+/// The softphone gives ICE 8 seconds to gather relay candidates; a relay slower than that fails
+/// in the CCP too.
+pub const ICE_BUDGET: Duration = Duration::from_secs(8);
+
+/// The softphone's packet time.
+pub const PACKET_INTERVAL: Duration = Duration::from_millis(20);
+
+pub const TURN_PORT: u16 = 3478;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long a relay may take to answer, at most [`ICE_BUDGET`].
+    pub budget: Duration,
+    /// Length of the quality sample per relay; zero skips it.
+    pub sample: Duration,
+    pub interval: Duration,
+    pub thresholds: Thresholds,
+    /// The AMAZON_CONNECT CIDRs of the Region, named in remedies.
+    pub connect_ranges: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            budget: ICE_BUDGET,
+            sample: Duration::from_secs(5),
+            interval: PACKET_INTERVAL,
+            thresholds: Thresholds::default(),
+            connect_ranges: Vec::new(),
+        }
+    }
+}
+
+/// Probes every relay in parallel and returns the checks, in the order of `targets`.
+pub async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, target) in targets.iter().cloned().enumerate() {
+        let options = options.clone();
+        tasks.spawn(async move {
+            let started = Instant::now();
+            let probe = relay::probe(&target, options.budget.min(ICE_BUDGET)).await;
+            let probe_ms = started.elapsed();
+            let reachable = probe.binding.answered() || probe.allocate.answered();
+            let train = if reachable && !options.sample.is_zero() {
+                Some(relay::sample(&target, options.sample, options.interval).await)
+            } else {
+                None
+            };
+            (i, probe, probe_ms, train)
+        });
+    }
+    let mut results = Vec::with_capacity(targets.len());
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(result) = joined {
+            results.push(result);
+        }
+    }
+    results.sort_by_key(|r| r.0);
+
+    let mut checks = Vec::new();
+    for (_, probe, probe_ms, train) in &results {
+        let ms = u64::try_from(probe_ms.as_millis()).unwrap_or(u64::MAX);
+        let mut binding = binding_check(probe, options);
+        binding.duration_ms = ms;
+        checks.push(binding);
+        let mut allocate = allocate_check(probe, options);
+        allocate.duration_ms = ms;
+        checks.push(allocate);
+        if let Some(train) = train {
+            checks.push(quality_check(&probe.target, train, options));
+        }
+    }
+    if let Some(nat) = nat_check(targets).await {
+        checks.push(nat);
+    }
+    checks
+}
+
+fn id(kind: &str, target: &Target) -> String {
+    format!("{kind}/{}/{}", target.host, target.addr.ip())
+}
+
+fn where_to(target: &Target, options: &Options) -> String {
+    let ranges = if options.connect_ranges.is_empty() {
+        "the AMAZON_CONNECT ranges of the Region (`connect-preflight endpoints --format cidrs`)"
+            .to_owned()
+    } else {
+        format!(
+            "the AMAZON_CONNECT ranges {}",
+            options.connect_ranges.join(", ")
+        )
+    };
+    format!(
+        "outbound UDP {TURN_PORT} to {} ({}) and {ranges}, with the replies let back in",
+        target.host,
+        target.addr.ip()
+    )
+}
+
+fn path_failure(
+    kind: Kind,
+    target: &Target,
+    exchange: &Exchange,
+    probe: &Probe,
+    options: &Options,
+    what: &str,
+) -> Check {
+    let base = |status, reason, detail: String| {
+        Check::new(id(kind.as_str(), target), kind, status, reason, detail)
+            .host(&target.host)
+            .endpoint(target.addr.port(), Proto::Udp)
+    };
+    let softphone = "the softphone cannot carry audio (agents see ice_collection_timeout)";
+    match exchange {
+        Exchange::Timeout { attempts, waited } if probe.stray > 0 => base(
+            Status::Fail,
+            Reason::BadResponse,
+            format!(
+                "{} datagrams came back from {} on UDP {TURN_PORT} but none was a valid answer to the {what} (last: {}), after {attempts} tries in {:.1} s",
+                probe.stray,
+                target.addr,
+                probe.last_stray.as_deref().unwrap_or("unknown"),
+                waited.as_secs_f64()
+            ),
+        )
+        .remedy(format!(
+            "Something other than a TURN relay answers on UDP {TURN_PORT}: exempt {} from any UDP inspection or application-layer gateway, and allow {}",
+            target.host,
+            where_to(target, options)
+        )),
+        Exchange::Timeout { attempts, waited } => base(
+            Status::Fail,
+            Reason::Timeout,
+            format!("no answer from {} to the {what} on UDP {TURN_PORT} after {attempts} tries in {:.1} s: {softphone}", target.addr, waited.as_secs_f64()),
+        )
+        .remedy(format!("Allow {}. The softphone has no TCP fallback.", where_to(target, options))),
+        Exchange::Unreachable { kind: error, .. } => base(
+            Status::Fail,
+            Reason::Unreachable,
+            format!("the network reported {} unreachable for UDP {TURN_PORT} ({error}): a firewall rejects the traffic or there is no route; {softphone}", target.addr),
+        )
+        .remedy(format!("Allow {}.", where_to(target, options))),
+        Exchange::Failed { error } => base(
+            Status::Fail,
+            Reason::Unreachable,
+            format!("could not send UDP to {}: {error}", target.addr),
+        )
+        .remedy(format!("Allow {}.", where_to(target, options))),
+        Exchange::Answered { .. } => unreachable!("only failures are passed here"),
+    }
+}
+
+fn binding_check(probe: &Probe, options: &Options) -> Check {
+    let target = &probe.target;
+    match &probe.binding {
+        Exchange::Answered { reply: Reply::BindingSuccess { mapped }, rtt, attempts } => {
+            let nat = match (mapped, probe.local) {
+                (Some(m), Some(l)) => Some(m.ip() != l.ip() || m.port() != l.port()),
+                _ => None,
+            };
+            let seen = match (mapped, nat) {
+                (Some(m), Some(true)) => format!("; this machine reaches it as {m} (through NAT)"),
+                (Some(m), _) => format!("; this machine reaches it as {m} (no NAT)"),
+                (None, _) => String::new(),
+            };
+            Check::new(
+                id("stun", target),
+                Kind::Stun,
+                Status::Pass,
+                Reason::Ok,
+                format!("{} answered the STUN Binding in {:.1} ms{seen}", target.addr, rtt.as_secs_f64() * 1000.0),
+            )
+            .host(&target.host)
+            .endpoint(target.addr.port(), Proto::Udp)
+            .evidence("address", target.addr.to_string())
+            .evidence("rtt_ms", round(rtt.as_secs_f64() * 1000.0))
+            .evidence("attempts", attempts)
+            .evidence("reflexive_address", mapped.map(|m| m.to_string()))
+            .evidence("local_address", probe.local.map(|l| l.to_string()))
+            .evidence("nat", nat)
+        }
+        Exchange::Answered { reply, .. } => Check::new(
+            id("stun", target),
+            Kind::Stun,
+            Status::Info,
+            Reason::Ok,
+            format!("{} answered the STUN Binding with {}: UDP {TURN_PORT} works both ways", target.addr, describe(reply)),
+        )
+        .host(&target.host)
+        .endpoint(target.addr.port(), Proto::Udp),
+        other if probe.allocate.answered() => Check::new(
+            id("stun", target),
+            Kind::Stun,
+            Status::Info,
+            Reason::NotTested,
+            format!(
+                "{} did not answer the STUN Binding ({}), but answered the TURN Allocate: the path works; this relay only ignores Bindings",
+                target.addr,
+                short(other)
+            ),
+        )
+        .host(&target.host)
+        .endpoint(target.addr.port(), Proto::Udp),
+        other => path_failure(Kind::Stun, target, other, probe, options, "STUN Binding"),
+    }
+}
+
+fn allocate_check(probe: &Probe, options: &Options) -> Check {
+    let target = &probe.target;
+    let base = |status, reason, detail: String| {
+        Check::new(id("turn", target), Kind::Turn, status, reason, detail)
+            .host(&target.host)
+            .endpoint(target.addr.port(), Proto::Udp)
+            .evidence("address", target.addr.to_string())
+    };
+    match &probe.allocate {
+        Exchange::Answered { reply: Reply::Error { code: 401, realm: Some(realm), nonce: Some(_), reason, .. }, rtt, attempts } => base(
+            Status::Pass,
+            Reason::AuthChallenge,
+            format!(
+                "{} answered the TURN Allocate with 401 Unauthorized (realm {realm:?}) in {:.1} ms: that is the expected answer without the softphone's \
+                 credentials, and it proves UDP {TURN_PORT} to this relay works in both directions",
+                target.addr,
+                rtt.as_secs_f64() * 1000.0
+            ),
+        )
+        .evidence("rtt_ms", round(rtt.as_secs_f64() * 1000.0))
+        .evidence("attempts", attempts)
+        .evidence("error_code", 401)
+        .evidence("error_reason", reason)
+        .evidence("realm", realm),
+        Exchange::Answered { reply: Reply::Error { code: 401, realm, reason, .. }, .. } => base(
+            Status::Warn,
+            Reason::AllocationFailed,
+            format!(
+                "{} answered the TURN Allocate with 401 but without {}: UDP works both ways, but this is not how a TURN relay challenges, so a client cannot authenticate",
+                target.addr,
+                if realm.is_some() { "a NONCE" } else { "a REALM and NONCE" }
+            ),
+        )
+        .evidence("error_code", 401)
+        .evidence("error_reason", reason)
+        .remedy(format!(
+            "Check what answers on UDP {TURN_PORT} for {}: a device in the path may answer for the relay; exempt it from UDP inspection",
+            target.host
+        )),
+        Exchange::Answered { reply: Reply::Error { code, reason, .. }, rtt, .. } => base(
+            Status::Fail,
+            Reason::AllocationFailed,
+            format!("{} refused the TURN Allocate with {code} {reason:?} after {:.1} ms", target.addr, rtt.as_secs_f64() * 1000.0),
+        )
+        .evidence("error_code", code)
+        .evidence("error_reason", reason)
+        .remedy(allocation_remedy(*code, target)),
+        Exchange::Answered { reply: Reply::AllocateSuccess, rtt, .. } => base(
+            Status::Pass,
+            Reason::Ok,
+            format!(
+                "{} granted a relay without credentials in {:.1} ms: UDP {TURN_PORT} works both ways (an open relay, unusual for Connect)",
+                target.addr,
+                rtt.as_secs_f64() * 1000.0
+            ),
+        ),
+        Exchange::Answered { reply: Reply::BindingSuccess { .. }, .. } => base(
+            Status::Warn,
+            Reason::BadResponse,
+            format!("{} answered the TURN Allocate with a Binding success: not a TURN relay", target.addr),
+        ),
+        other => path_failure(Kind::Turn, target, other, probe, options, "TURN Allocate"),
+    }
+}
+
+fn allocation_remedy(code: u16, target: &Target) -> String {
+    match code {
+        403 => format!("The relay or a device in front of it forbids the allocation (403): make sure nothing rewrites UDP {TURN_PORT} to {}", target.host),
+        437 | 438 => "A stale allocation or nonce: run the check again; if it persists, report the code to AWS Support".to_owned(),
+        486 | 508 => format!("{} is out of capacity ({code}): report it to AWS Support with this report", target.host),
+        _ => format!("Report TURN error {code} from {} to AWS Support with this report", target.host),
+    }
+}
+
+fn describe(reply: &Reply) -> String {
+    match reply {
+        Reply::BindingSuccess { .. } => "a Binding success".to_owned(),
+        Reply::AllocateSuccess => "an Allocate success".to_owned(),
+        Reply::Error {
+            request,
+            code,
+            reason,
+            ..
+        } => {
+            let what = match request {
+                Request::Binding => "Binding",
+                Request::Allocate => "Allocate",
+            };
+            format!("a {what} error {code} {reason:?}")
+        }
+    }
+}
+
+fn short(exchange: &Exchange) -> String {
+    match exchange {
+        Exchange::Timeout { attempts, .. } => format!("{attempts} tries"),
+        Exchange::Unreachable { kind, .. } => kind.to_string(),
+        Exchange::Failed { error } => error.clone(),
+        Exchange::Answered { reply, .. } => describe(reply),
+    }
+}
+
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
+    let base = |status, reason, detail: String| {
+        Check::new(id("media", target), Kind::Media, status, reason, detail)
+            .host(&target.host)
+            .endpoint(target.addr.port(), Proto::Udp)
+    };
+    let raw: Vec<Option<f64>> = train.samples.iter().map(|s| s.rtt_ms.map(round)).collect();
+    let Some(f) = stats::figures(&train.samples, &train.arrival_order) else {
+        let why = train
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("none of {} Bindings was answered", train.samples.len()));
+        return base(
+            Status::Fail,
+            Reason::Timeout,
+            format!(
+                "the relay answered the first requests, then the sample got nothing back: {why}"
+            ),
+        )
+        .evidence("sent", train.samples.len())
+        .remedy(format!(
+            "Allow {}; a firewall that rate-limits UDP {TURN_PORT} breaks calls too.",
+            where_to(target, options)
+        ));
+    };
+    let t = &options.thresholds;
+    let mut problems = Vec::new();
+    if f.rtt_avg_ms > t.rtt_ms {
+        problems.push(format!(
+            "round-trip time {:.0} ms is over AWS's {:.0} ms",
+            f.rtt_avg_ms, t.rtt_ms
+        ));
+    }
+    if f.jitter_ms > t.jitter_ms {
+        problems.push(format!(
+            "jitter {:.1} ms is over AWS's {:.0} ms",
+            f.jitter_ms, t.jitter_ms
+        ));
+    }
+    if f.loss_pct >= t.loss_fail_pct {
+        problems.push(format!(
+            "loss {:.1} % is at or over {:.0} % (advisory: AWS publishes no limit)",
+            f.loss_pct, t.loss_fail_pct
+        ));
+    }
+    let summary = format!(
+        "{} Bindings every {} ms: RTT min/avg/p95/max {:.1}/{:.1}/{:.1}/{:.1} ms, jitter {:.1} ms, loss {:.1} %, {} reordered, estimated MOS {:.2}",
+        f.sent,
+        options.interval.as_millis(),
+        f.rtt_min_ms,
+        f.rtt_avg_ms,
+        f.rtt_p95_ms,
+        f.rtt_max_ms,
+        f.jitter_ms,
+        f.loss_pct,
+        f.reordered,
+        f.mos
+    );
+    let check = if problems.is_empty() {
+        let note = if f.loss_pct >= t.loss_warn_pct {
+            format!(" (loss over {:.0} % is worth watching)", t.loss_warn_pct)
+        } else {
+            String::new()
+        };
+        base(Status::Pass, Reason::Ok, format!("{summary}{note}"))
+    } else {
+        base(Status::Warn, Reason::PoorQuality, format!("{summary}: {}", problems.join("; "))).remedy(format!(
+            "Calls through {} will sound poor: keep softphone audio off VPNs (split-tunnel UDP {TURN_PORT} to the AMAZON_CONNECT ranges), \
+             prefer a wired connection, and look for congestion on the path",
+            target.host
+        ))
+    };
+    check
+        .evidence("sent", f.sent)
+        .evidence("received", f.received)
+        .evidence("loss_pct", round(f.loss_pct))
+        .evidence("rtt_min_ms", round(f.rtt_min_ms))
+        .evidence("rtt_ms", round(f.rtt_avg_ms))
+        .evidence("rtt_p95_ms", round(f.rtt_p95_ms))
+        .evidence("rtt_max_ms", round(f.rtt_max_ms))
+        .evidence("jitter_ms", round(f.jitter_ms))
+        .evidence("reordered", f.reordered)
+        .evidence("mos", f.mos)
+        .evidence(
+            "interval_ms",
+            u64::try_from(options.interval.as_millis()).unwrap_or(20),
+        )
+        .evidence("samples_rtt_ms", raw)
+}
+
+/// With two or more relays, one socket asks each for its reflexive address: the same mapping for
+/// every server is endpoint-independent NAT, a different port per server is symmetric NAT.
+async fn nat_check(targets: &[Target]) -> Option<Check> {
+    let v4: Vec<&Target> = targets.iter().filter(|t| t.addr.is_ipv4()).collect();
+    if v4.len() < 2 {
+        return None;
+    }
+    let socket = UdpSocket::bind("0.0.0.0:0").await.ok()?;
+    let local = socket.local_addr().ok()?;
+    let ids: Vec<[u8; 12]> = v4.iter().map(|_| message::new_id()).collect();
+    let mut mapped: Vec<Option<SocketAddr>> = vec![None; v4.len()];
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(2);
+    let mut buf = vec![0u8; message::MAX_DATAGRAM + 1];
+    for resend in [
+        Duration::ZERO,
+        Duration::from_millis(500),
+        Duration::from_millis(1500),
+    ] {
+        let until = (start + resend + Duration::from_millis(500)).min(deadline);
+        for (i, t) in v4.iter().enumerate() {
+            if mapped[i].is_none() {
+                let _ = socket.send_to(&message::binding(ids[i]), t.addr).await;
+            }
+        }
+        while mapped.iter().any(Option::is_none) {
+            let Ok(Ok((n, from))) =
+                tokio::time::timeout_at(until, socket.recv_from(&mut buf)).await
+            else {
+                break;
+            };
+            if n > message::MAX_DATAGRAM {
+                continue;
+            }
+            if let Ok((id, Reply::BindingSuccess { mapped: Some(m) })) = message::parse(&buf[..n]) {
+                if let Some(i) = ids.iter().position(|x| *x == id) {
+                    if v4[i].addr == from {
+                        mapped[i] = Some(m);
+                    }
+                }
+            }
+        }
+        if mapped.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let seen: Vec<(String, SocketAddr)> = v4
+        .iter()
+        .zip(&mapped)
+        .filter_map(|(t, m)| m.map(|m| (t.host.clone(), m)))
+        .collect();
+    if seen.len() < 2 {
+        return None;
+    }
+    let same = seen.iter().all(|(_, m)| *m == seen[0].1);
+    let (behaviour, detail) = if same {
+        (
+            "endpoint_independent",
+            format!(
+                "every relay sees this machine as {}: the NAT keeps one mapping for all destinations",
+                seen[0].1
+            ),
+        )
+    } else {
+        let list: Vec<String> = seen.iter().map(|(h, m)| format!("{h} sees {m}")).collect();
+        (
+            "address_dependent",
+            format!(
+                "relays see different mappings ({}): symmetric NAT, which relay-only softphone media handles",
+                list.join("; ")
+            ),
+        )
+    };
+    Some(
+        Check::new(
+            "stun/nat-mapping",
+            Kind::Stun,
+            Status::Info,
+            Reason::Ok,
+            detail,
+        )
+        .evidence("behaviour", behaviour)
+        .evidence("local_address", local.to_string())
+        .evidence(
+            "reflexive_addresses",
+            seen.iter()
+                .map(|(h, m)| (h.clone(), m.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,349 @@
+//! Talking to one TURN relay over UDP: a Binding and an unauthenticated Allocate with RFC 8489
+//! retransmissions inside the softphone's own ICE budget, and a 20 ms train of Bindings that
+//! measures the path.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::message::{self, MAX_DATAGRAM, Reply, Request};
+use super::stats::Sample;
+
+/// RFC 8489 §6.2.1: the first retransmission after 500 ms, doubling each time.
+pub const INITIAL_RTO: Duration = Duration::from_millis(500);
+
+/// Where a relay is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The host name, as the catalog gives it.
+    pub host: String,
+    pub addr: SocketAddr,
+}
+
+/// How one request fared.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Exchange {
+    Answered {
+        reply: Reply,
+        rtt: Duration,
+        attempts: u32,
+    },
+    /// No valid answer within the budget.
+    Timeout { attempts: u32, waited: Duration },
+    /// The network answered "unreachable" (ICMP): a firewall reject rule, or no route.
+    Unreachable {
+        kind: io::ErrorKind,
+        after: Duration,
+    },
+    /// The socket itself failed.
+    Failed { error: String },
+}
+
+impl Exchange {
+    pub const fn answered(&self) -> bool {
+        matches!(self, Self::Answered { .. })
+    }
+}
+
+/// The outcome of probing one relay.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub target: Target,
+    pub local: Option<SocketAddr>,
+    pub binding: Exchange,
+    pub allocate: Exchange,
+    /// Datagrams that were not a valid answer to our requests, and what the last one was.
+    pub stray: u32,
+    pub last_stray: Option<String>,
+}
+
+fn is_unreachable(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable
+    )
+}
+
+async fn connected_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let socket = UdpSocket::bind(bind).await?;
+    // Connected: the kernel drops datagrams from any other address, and reports ICMP errors.
+    socket.connect(addr).await?;
+    Ok(socket)
+}
+
+struct Pending {
+    request: Request,
+    id: [u8; 12],
+    bytes: Vec<u8>,
+    attempts: u32,
+    last_sent: Instant,
+    next_send: Instant,
+    rto: Duration,
+    outcome: Option<Exchange>,
+}
+
+/// Sends a Binding and an unauthenticated Allocate together and waits, retransmitting, until both
+/// are answered or `budget` is spent.
+pub async fn probe(target: &Target, budget: Duration) -> Probe {
+    let start = Instant::now();
+    let deadline = start + budget;
+    let mut probe = Probe {
+        target: target.clone(),
+        local: None,
+        binding: Exchange::Timeout {
+            attempts: 0,
+            waited: Duration::ZERO,
+        },
+        allocate: Exchange::Timeout {
+            attempts: 0,
+            waited: Duration::ZERO,
+        },
+        stray: 0,
+        last_stray: None,
+    };
+    let socket = match connected_socket(target.addr).await {
+        Ok(s) => s,
+        Err(e) if is_unreachable(e.kind()) => {
+            probe.binding = Exchange::Unreachable {
+                kind: e.kind(),
+                after: start.elapsed(),
+            };
+            probe.allocate = probe.binding.clone();
+            return probe;
+        }
+        Err(e) => {
+            probe.binding = Exchange::Failed {
+                error: e.to_string(),
+            };
+            probe.allocate = probe.binding.clone();
+            return probe;
+        }
+    };
+    probe.local = socket.local_addr().ok();
+    let mut pending: Vec<Pending> = [
+        (Request::Binding, message::new_id()),
+        (Request::Allocate, message::new_id()),
+    ]
+    .into_iter()
+    .map(|(request, id)| Pending {
+        request,
+        id,
+        bytes: match request {
+            Request::Binding => message::binding(id),
+            Request::Allocate => message::allocate(id),
+        },
+        attempts: 0,
+        last_sent: start,
+        next_send: start,
+        rto: INITIAL_RTO,
+        outcome: None,
+    })
+    .collect();
+
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    loop {
+        let now = Instant::now();
+        for p in pending
+            .iter_mut()
+            .filter(|p| p.outcome.is_none() && p.next_send <= now)
+        {
+            match socket.send(&p.bytes).await {
+                Ok(_) => {
+                    p.attempts += 1;
+                    p.last_sent = now;
+                    p.next_send = now + p.rto;
+                    p.rto *= 2;
+                }
+                Err(e) if is_unreachable(e.kind()) => {
+                    p.outcome = Some(Exchange::Unreachable {
+                        kind: e.kind(),
+                        after: start.elapsed(),
+                    })
+                }
+                Err(e) => {
+                    p.outcome = Some(Exchange::Failed {
+                        error: e.to_string(),
+                    })
+                }
+            }
+        }
+        if pending.iter().all(|p| p.outcome.is_some()) {
+            break;
+        }
+        let wake = pending
+            .iter()
+            .filter(|p| p.outcome.is_none())
+            .map(|p| p.next_send)
+            .min()
+            .unwrap_or(deadline)
+            .min(deadline);
+        match tokio::time::timeout_at(wake, socket.recv(&mut buf)).await {
+            Err(_) if Instant::now() >= deadline => break,
+            Err(_) => {}
+            Ok(Ok(n)) if n > MAX_DATAGRAM => {
+                probe.stray += 1;
+                probe.last_stray = Some(format!(
+                    "an oversized datagram of more than {MAX_DATAGRAM} bytes"
+                ));
+            }
+            Ok(Ok(n)) => match message::parse(&buf[..n]) {
+                Ok((id, reply)) => match pending
+                    .iter_mut()
+                    .find(|p| p.id == id && p.outcome.is_none())
+                {
+                    Some(p) => {
+                        let rtt = Instant::now() - p.last_sent;
+                        p.outcome = Some(Exchange::Answered {
+                            reply,
+                            rtt,
+                            attempts: p.attempts,
+                        });
+                    }
+                    None => {
+                        probe.stray += 1;
+                        probe.last_stray =
+                            Some("a reply with a transaction ID we did not send".to_owned());
+                    }
+                },
+                Err(message::Malformed(what)) => {
+                    probe.stray += 1;
+                    probe.last_stray = Some(what);
+                }
+            },
+            Ok(Err(e)) if is_unreachable(e.kind()) => {
+                for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
+                    p.outcome = Some(Exchange::Unreachable {
+                        kind: e.kind(),
+                        after: start.elapsed(),
+                    });
+                }
+            }
+            Ok(Err(e)) => {
+                for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
+                    p.outcome = Some(Exchange::Failed {
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        if pending.iter().all(|p| p.outcome.is_some()) || Instant::now() >= deadline {
+            break;
+        }
+    }
+    for p in pending {
+        let outcome = p.outcome.unwrap_or(Exchange::Timeout {
+            attempts: p.attempts,
+            waited: start.elapsed(),
+        });
+        match p.request {
+            Request::Binding => probe.binding = outcome,
+            Request::Allocate => probe.allocate = outcome,
+        }
+    }
+    probe
+}
+
+/// What a sample train measured.
+#[derive(Clone, Debug, Default)]
+pub struct Train {
+    pub samples: Vec<Sample>,
+    /// Indexes of `samples` in the order their replies arrived.
+    pub arrival_order: Vec<usize>,
+    /// The train stopped because nothing answered.
+    pub stopped_early: bool,
+    pub stray: u32,
+    pub error: Option<String>,
+}
+
+/// Sends a Binding every `interval` for `duration` (never faster: a late tick is delayed, not
+/// bunched), matching replies by transaction ID. Stops early when the first second goes unanswered.
+pub async fn sample(target: &Target, duration: Duration, interval: Duration) -> Train {
+    let mut train = Train::default();
+    let socket = match connected_socket(target.addr).await {
+        Ok(s) => s,
+        Err(e) => {
+            train.error = Some(e.to_string());
+            return train;
+        }
+    };
+    let count = usize::try_from(duration.as_millis() / interval.as_millis().max(1))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let silence_limit = usize::try_from(1000 / interval.as_millis().max(1))
+        .unwrap_or(50)
+        .max(5);
+    let start = Instant::now();
+    let mut ids: HashMap<[u8; 12], usize> = HashMap::with_capacity(count);
+    let mut sent_at: Vec<Instant> = Vec::with_capacity(count);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    let mut max_rtt = Duration::ZERO;
+    let mut end: Option<Instant> = None;
+    loop {
+        let grace_over = end.map(|e| tokio::time::sleep_until(e));
+        tokio::select! {
+            _ = ticker.tick(), if sent_at.len() < count => {
+                if train.arrival_order.is_empty() && sent_at.len() >= silence_limit {
+                    train.stopped_early = true;
+                    break;
+                }
+                let id = message::new_id();
+                let now = Instant::now();
+                if let Err(e) = socket.send(&message::binding(id)).await {
+                    train.error = Some(e.to_string());
+                    break;
+                }
+                ids.insert(id, sent_at.len());
+                train.samples.push(Sample { sent_ms: (now - start).as_secs_f64() * 1000.0, rtt_ms: None });
+                sent_at.push(now);
+                if sent_at.len() == count {
+                    // Wait for late replies: twice the slowest so far, within 100 to 450 ms.
+                    let grace = (max_rtt * 2).clamp(Duration::from_millis(100), Duration::from_millis(450));
+                    end = Some(now + grace);
+                }
+            }
+            received = socket.recv(&mut buf) => match received {
+                Ok(n) if n <= MAX_DATAGRAM => match message::parse(&buf[..n]) {
+                    Ok((id, Reply::BindingSuccess { .. })) => match ids.get(&id) {
+                        Some(&i) if train.samples[i].rtt_ms.is_none() => {
+                            let rtt = Instant::now() - sent_at[i];
+                            max_rtt = max_rtt.max(rtt);
+                            train.samples[i].rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
+                            train.arrival_order.push(i);
+                        }
+                        _ => train.stray += 1,
+                    },
+                    _ => train.stray += 1,
+                },
+                Ok(_) => train.stray += 1,
+                Err(e) if is_unreachable(e.kind()) => {
+                    train.error = Some(e.to_string());
+                    break;
+                }
+                Err(e) => {
+                    train.error = Some(e.to_string());
+                    break;
+                }
+            },
+            () = async { if let Some(s) = grace_over { s.await } else { std::future::pending().await } } => break,
+        }
+        if end.is_some() && train.arrival_order.len() == sent_at.len() {
+            break;
+        }
+    }
+    train
+}
