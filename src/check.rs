@@ -16,6 +16,8 @@ use crate::report::{CidrFix, Fixes, Proto, Reason, Report, Status, Target};
 
 /// The default deadline of a whole run: long enough for a slow proxy, well under a minute.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default length of the media quality sample, per relay.
+pub const DEFAULT_MEDIA_SECONDS: u64 = 5;
 /// No single probe may take longer than this, whatever the deadline.
 pub const MAX_PROBE_TIME: Duration = Duration::from_secs(10);
 
@@ -33,6 +35,9 @@ pub struct Settings {
     pub per_probe: Duration,
     pub progress: bool,
     pub format: ReportFormat,
+    /// Length of the media quality sample per relay (`media_seconds` in the profile).
+    pub media_sample: Duration,
+    pub thresholds: crate::config::Thresholds,
 }
 
 /// Parses `20s`, `1m`, `500ms` or a bare number of seconds.
@@ -143,6 +148,10 @@ impl Settings {
             per_probe: deadline.min(MAX_PROBE_TIME),
             progress,
             format: args.format,
+            media_sample: Duration::from_secs(
+                profile.media_seconds.unwrap_or(DEFAULT_MEDIA_SECONDS),
+            ),
+            thresholds: profile.thresholds,
         })
     }
 

@@ -781,3 +781,59 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
         assert!(output.stdout.is_empty(), "{extra:?}");
     }
 }
+
+#[test]
+fn the_media_path_is_tested_for_every_turn_relay_that_resolves() {
+    let lab = Lab::new();
+    let relay = lab.silent_udp();
+    // gone-turn.lab.test does not resolve.
+    let dns = lab.dns(lab::loopback_zone(&["turn.lab.test"]));
+    let catalog = lab.write(
+        "media.toml",
+        &format!(
+            r#"version = 1
+[[region]]
+code = "lab-1"
+name = "Lab One"
+turn = ["turn.lab.test", "gone-turn.lab.test"]
+[[rule]]
+id = "connect-media"
+group = "core"
+service = "EC2"
+regions = ["lab-1"]
+ports = ["udp/{relay}"]
+purpose = "lab"
+source = "lab"
+[[endpoint]]
+id = "turn"
+group = "core"
+host = "{{turn}}"
+ports = ["udp/{relay}"]
+purpose = "lab relays"
+source = "lab"
+"#
+        ),
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "3s"]);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(code, 2, "{report:#}");
+    expect(&report, "dns/turn.lab.test", "pass", "ok");
+    expect(&report, "stun/turn.lab.test/127.0.0.1", "fail", "timeout");
+    expect(&report, "turn/turn.lab.test/127.0.0.1", "fail", "timeout");
+    let turn = check(&report, "turn/turn.lab.test/127.0.0.1");
+    assert!(
+        turn["remedy"].as_str().unwrap().contains("127.0.0.1/32"),
+        "{turn:#}"
+    );
+    expect(&report, "dns/gone-turn.lab.test", "fail", "nxdomain");
+    expect(
+        &report,
+        &format!("media/gone-turn.lab.test:{relay}"),
+        "skip",
+        "not_tested",
+    );
+}

@@ -368,6 +368,19 @@ impl Lab {
         port
     }
 
+    /// A UDP port that takes every datagram and never answers.
+    pub fn silent_udp(&self) -> u16 {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        self.handle.spawn(async move {
+            let socket = tokio::net::UdpSocket::from_std(socket).unwrap();
+            let mut buf = [0u8; 2048];
+            while socket.recv_from(&mut buf).await.is_ok() {}
+        });
+        port
+    }
+
     /// A port nothing listens on.
     pub fn closed_port(&self) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
