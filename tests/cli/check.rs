@@ -302,8 +302,16 @@ fn tls_inspection_bad_certificates_old_tls_and_refusals_are_told_apart() {
     // The snapshot is reported, and what failed is gathered for the network team.
     expect(&report, "ranges/snapshot", "info", "ok");
     let domains = report["fixes"]["domains"].as_array().unwrap();
-    assert!(domains.iter().any(|d| d == "rogue.lab.test"), "{domains:?}");
+    assert!(
+        domains.iter().any(|d| d == "refused.lab.test"),
+        "{domains:?}"
+    );
     assert!(!domains.iter().any(|d| d == "good.lab.test"), "{domains:?}");
+    let notes = report["fixes"]["notes"].to_string();
+    assert!(
+        notes.contains("exempt from TLS inspection") && notes.contains("rogue.lab.test"),
+        "{notes}"
+    );
 }
 
 #[test]
