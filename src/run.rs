@@ -855,13 +855,13 @@ async fn run_media(
     if targets.is_empty() {
         return;
     }
-    // The relay's answer gets the softphone's ICE budget, cut to the time left; the quality
-    // sample gets what remains after that.
+    // The relay's answer gets the softphone's ICE budget, at most half the time left; the
+    // quality sample gets what remains after that.
     let left = ctx
         .deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .saturating_sub(Duration::from_millis(500));
-    options.budget = options.budget.min(left);
+    options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     let checks = crate::media::check(&targets, &options).await;
     let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();

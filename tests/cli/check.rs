@@ -794,8 +794,9 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
 fn the_media_path_is_tested_for_every_turn_relay_that_resolves() {
     let lab = Lab::new();
     let relay = lab.silent_udp();
+    let working = lab.turn_relay();
     // gone-turn.lab.test does not resolve.
-    let dns = lab.dns(lab::loopback_zone(&["turn.lab.test"]));
+    let dns = lab.dns(lab::loopback_zone(&["turn.lab.test", "relay.lab.test"]));
     let catalog = lab.write(
         "media.toml",
         &format!(
@@ -819,6 +820,13 @@ host = "{{turn}}"
 ports = ["udp/{relay}"]
 purpose = "lab relays"
 source = "lab"
+[[endpoint]]
+id = "relay"
+group = "core"
+host = "relay.lab.test"
+ports = ["udp/{working}"]
+purpose = "a working lab relay"
+source = "lab"
 "#
         ),
     );
@@ -838,6 +846,16 @@ source = "lab"
         "{turn:#}"
     );
     expect(&report, "dns/gone-turn.lab.test", "fail", "nxdomain");
+    // The working relay: Binding answered, Allocate challenged, and a quality sample taken.
+    expect(&report, "stun/relay.lab.test/127.0.0.1", "pass", "ok");
+    expect(
+        &report,
+        "turn/relay.lab.test/127.0.0.1",
+        "pass",
+        "auth_challenge",
+    );
+    let quality = check(&report, "media/relay.lab.test/127.0.0.1");
+    assert_eq!(quality["status"], "pass", "{quality:#}");
     expect(
         &report,
         &format!("media/gone-turn.lab.test:{relay}"),
