@@ -637,6 +637,9 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     }
 }
 
+/// The longest the media module's NAT-mapping probe takes after the relays are probed.
+const NAT_CHECK_TIME: Duration = Duration::from_secs(2);
+
 /// A TLS connect time past this is past AWS's guidance for the CCP's round trips.
 pub const SLOW_CONNECT_MS: u64 = 300;
 
@@ -857,10 +860,18 @@ async fn run_media(
     }
     // The relay's answer gets the softphone's ICE budget, at most half the time left; the
     // quality sample gets what remains after that.
+    // With two IPv4 relays or more, the media test ends with a NAT-mapping probe of its own
+    // (up to NAT_CHECK_TIME); that time is kept aside.
+    let v4 = targets.iter().filter(|t| t.addr.is_ipv4()).count();
+    let reserve = if v4 >= 2 {
+        NAT_CHECK_TIME
+    } else {
+        Duration::ZERO
+    };
     let left = ctx
         .deadline
         .saturating_duration_since(tokio::time::Instant::now())
-        .saturating_sub(Duration::from_millis(500));
+        .saturating_sub(Duration::from_millis(500) + reserve);
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     let checks = crate::media::check(&targets, &options).await;

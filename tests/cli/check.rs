@@ -832,7 +832,7 @@ source = "lab"
     );
     let mut cmd = preflight(&lab);
     lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
-    cmd.args(["--no-proxy", "--timeout", "3s"]);
+    cmd.args(["--no-proxy", "--timeout", "6s"]);
     let started = Instant::now();
     let (code, report) = run_json(cmd, Duration::from_secs(30));
     assert!(started.elapsed() < Duration::from_secs(15));
