@@ -224,6 +224,12 @@ pub fn run(
     if checks[0].status == Status::Pass {
         checks[0].status = Status::Info;
     }
+    if settings.selected.has(crate::cli::CheckKind::Media) {
+        // Where the softphone's audio flows from (a VDI session) and which local UDP ports it
+        // uses: facts the media findings are read against.
+        let facts = crate::system::gather(&crate::system::Sources::this_machine());
+        checks.extend(crate::system::checks(&facts));
+    }
     checks.extend(outcome.checks);
     let target = Target {
         instance: requirements.instance.clone(),

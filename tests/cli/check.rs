@@ -856,6 +856,9 @@ source = "lab"
     );
     let quality = check(&report, "media/relay.lab.test/127.0.0.1");
     assert_eq!(quality["status"], "pass", "{quality:#}");
+    // The workstation facts the media findings are read against.
+    assert_eq!(check(&report, "system/session")["status"], "info");
+    assert_eq!(check(&report, "system/webrtc-udp-ports")["status"], "info");
     expect(
         &report,
         &format!("media/gone-turn.lab.test:{relay}"),
