@@ -879,3 +879,45 @@ async fn run_media(
     sink.progress.inc(tested as u64);
     sink.media.lock().expect("not poisoned").extend(checks);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timed_region(region: &str, home: bool, ms: Option<u64>) -> Check {
+        let target = SurveyTarget {
+            id: format!("survey/{region}"),
+            region: region.to_owned(),
+            region_name: format!("Name of {region}"),
+            host: format!("t.telemetry.{region}.example"),
+            port: 443,
+            allowlist: String::new(),
+            home,
+        };
+        let check = survey_check(&target, Status::Info, Reason::Ok, String::new());
+        match ms {
+            Some(ms) => check.evidence("connect_ms", ms),
+            None => check,
+        }
+    }
+
+    #[test]
+    fn the_closest_region_is_the_fastest_timed_one_and_the_home_region_is_compared() {
+        let checks = vec![
+            timed_region("eu-central-1", true, Some(140)),
+            timed_region("eu-west-2", false, Some(35)),
+            timed_region("us-east-1", false, None),
+            timed_region("ap-southeast-2", false, Some(290)),
+        ];
+        let closest = closest_region(&checks).unwrap();
+        assert_eq!(closest.evidence["region"], "eu-west-2");
+        assert_eq!(closest.evidence["regions_timed"], 3);
+        assert!(
+            closest.detail.contains("Name of eu-west-2), 35 ms")
+                && closest.detail.contains("eu-central-1 takes 140 ms"),
+            "{}",
+            closest.detail
+        );
+        assert!(closest_region(&[timed_region("us-east-1", false, None)]).is_none());
+    }
+}
