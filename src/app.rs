@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let env: &dyn Fn(&str) -> Option<String> = &process_env;
     let profile = config::load_profile(cli.profile.as_deref(), env)?;
     let target = match &cli.command {
+        Command::Check(args) => Some(&args.target),
         Command::Endpoints(args) => Some(&args.target),
         Command::Audit(args) => Some(&args.target),
         Command::Ranges(_) | Command::Summarize(_) => None,
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let config = Config::from_cli(&cli, target, env, profile)?;
     let mut warnings = Vec::new();
     let code = match &cli.command {
+        Command::Check(args) => crate::check::run(&config, args, env, &mut warnings),
         Command::Endpoints(args) => endpoints(&config, args, &mut warnings),
         Command::Audit(args) => crate::audit::run(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Info { format }) => {
@@ -157,7 +159,7 @@ pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
         .evidence("ipv6_prefixes", snapshot.entries().len() - v4)
 }
 
-fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
+pub(crate) fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
     let text = match format {
         ReportFormat::Json => report::json::render(report),
         ReportFormat::Html => report::html::render(report),

@@ -43,6 +43,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Test this workstation live: DNS, TCP, TLS (with inspection detection), HTTPS and WebSocket
+    /// through the browser's path, and the clock
+    Check(CheckArgs),
     /// The domain allow-list and IP rules a Region and instance need, for the network team
     Endpoints(EndpointsArgs),
     /// AWS's published IP ranges: the snapshot in use, lookups, updates and diffs
@@ -99,6 +102,71 @@ pub struct EndpointsArgs {
     /// Output format: `domains` is one allow-list entry a line, `cidrs` the minimal CIDRs per port
     #[arg(short, long, value_enum, default_value_t = EndpointsFormat::Text)]
     pub format: EndpointsFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Run only these kinds of check, comma-separated
+    #[arg(
+        long,
+        value_name = "KIND",
+        value_delimiter = ',',
+        conflicts_with = "skip"
+    )]
+    pub only: Vec<CheckKind>,
+
+    /// Leave out these kinds of check, comma-separated
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub skip: Vec<CheckKind>,
+
+    /// Print what would be contacted, and why, without touching the network
+    #[arg(long)]
+    pub list: bool,
+
+    /// Also time a TLS connection to every Region's telemetry host and name the closest
+    #[arg(long)]
+    pub survey: bool,
+
+    /// Ask this DNS server instead of the system's (repeatable; IPv6 with a port as [::1]:53)
+    #[arg(long = "dns-server", value_name = "IP[:PORT]")]
+    pub dns_servers: Vec<String>,
+
+    /// Also trust the CA certificates in this PEM file, as if they were public roots
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Send HTTPS through this HTTP proxy (http://[user:password@]host:port) [default: HTTPS_PROXY]
+    #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
+    pub proxy: Option<String>,
+
+    /// Connect directly, ignoring HTTPS_PROXY and the site profile's proxy
+    #[arg(long)]
+    pub no_proxy: bool,
+
+    /// Deadline of the whole check, e.g. 20s or 1m [default: 30s]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Do not show the progress bar on stderr
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// The kinds of live check `--only` and `--skip` select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum CheckKind {
+    Dns,
+    Tcp,
+    Tls,
+    Https,
+    Websocket,
+    Media,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -295,6 +295,7 @@ mod tests {
             (path.clone(), Profile::parse(text, &path).unwrap())
         });
         let target = match &cli.command {
+            Command::Check(args) => Some(args.target.clone()),
             Command::Endpoints(args) => Some(args.target.clone()),
             Command::Audit(args) => Some(args.target.clone()),
             Command::Ranges(_) | Command::Summarize(_) => None,

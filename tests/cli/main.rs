@@ -1,9 +1,13 @@
-//! Tests of the built binary: its command line, outputs, errors and exit codes.
+//! Tests of the built binary: its command line, outputs, errors and exit codes. Every test that
+//! runs a live check points it at loopback fakes (`--endpoints`, `--dns-server`, `--ip-ranges`,
+//! `--ca-file`) and scrubs the environment, so no test ever reaches a real host.
 
 mod audit;
+mod check;
 mod common;
 mod core;
 mod docs;
+mod lab;
 mod reports;
 mod schema;
 mod summarize;

@@ -1,0 +1,619 @@
+//! HTTPS and WebSocket through the path the browser uses: direct, or a CONNECT tunnel through an
+//! HTTP proxy. A minimal HTTP/1.1 client whose reads are bounded in size (a response head of at
+//! most [`MAX_HEAD`] bytes, no body) and, by the caller, in time.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::plan::HostPlan;
+use crate::probe::tcp;
+use crate::remedy;
+use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::sanitize::for_terminal;
+
+/// The largest response head read; a longer one is cut there.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// At most this many response headers are kept as evidence.
+const MAX_HEADERS: usize = 40;
+
+/// An HTTP proxy (`CONNECT`), with optional Basic credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    pub host: String,
+    pub port: u16,
+    /// `user:password`, base64-encoded for `Proxy-Authorization: Basic`.
+    auth: Option<String>,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Proxy({self})")
+    }
+}
+
+/// Shown without the credentials.
+impl fmt::Display for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "http://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "http://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(b) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Proxy {
+    /// Parses `http://[user:password@]host[:port]` (the scheme may be left out; the port defaults
+    /// to 80).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let rest = if let Some(r) = text.strip_prefix("http://") {
+            r
+        } else if text.starts_with("https://") || text.starts_with("socks") {
+            return Err(format!(
+                "only http:// proxies (HTTP CONNECT) are supported, found {:?}",
+                redact(text)
+            ));
+        } else {
+            text
+        };
+        let rest = rest.trim_end_matches('/');
+        let (auth, hostport) = match rest.rsplit_once('@') {
+            Some((userinfo, hp)) => (Some(base64(percent_decode(userinfo).as_bytes())), hp),
+            None => (None, rest),
+        };
+        let bad = || {
+            format!(
+                "expected a proxy like http://proxy.example:8080, found {:?}",
+                redact(text)
+            )
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad())?,
+                None if after.is_empty() => 80,
+                None => return Err(bad()),
+            };
+            (h.to_owned(), port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
+                None => (hostport.to_owned(), 80),
+            }
+        };
+        if host.is_empty() || host.contains('/') || port == 0 {
+            return Err(bad());
+        }
+        Ok(Self { host, port, auth })
+    }
+}
+
+/// A proxy URL with any password removed, for messages.
+fn redact(text: &str) -> String {
+    match text.rsplit_once('@') {
+        Some((before, after)) => {
+            let scheme = before.split_once("://").map_or("", |(s, _)| s);
+            if scheme.is_empty() {
+                format!("***@{after}")
+            } else {
+                format!("{scheme}://***@{after}")
+            }
+        }
+        None => text.to_owned(),
+    }
+}
+
+/// A response's status line and headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Head {
+    pub status: u16,
+    /// Header names in lower case; values sanitised and bounded.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why no usable response head was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadFailure {
+    /// The peer closed before a full head, or sent something that is not HTTP.
+    Malformed,
+    Io,
+}
+
+/// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`).
+pub fn parse_head(bytes: &[u8]) -> Option<Head> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next()?;
+    if !version.starts_with("HTTP/1.") {
+        return None;
+    }
+    let status: u16 = parts.next()?.parse().ok()?;
+    if !(100..=999).contains(&status) {
+        return None;
+    }
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .take(MAX_HEADERS)
+        .map(|(n, v)| {
+            (
+                n.trim().to_ascii_lowercase().chars().take(64).collect(),
+                for_terminal(v.trim(), 200),
+            )
+        })
+        .collect();
+    Some(Head { status, headers })
+}
+
+/// Reads one response head, byte by byte so nothing after it is consumed (the tunnel's TLS
+/// starts right after a proxy's `200`). Bounded to [`MAX_HEAD`] bytes; the caller bounds time.
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, ReadFailure> {
+    let mut buf = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    while buf.len() < MAX_HEAD {
+        match stream.read(&mut byte).await {
+            Ok(0) => return Err(ReadFailure::Malformed),
+            Ok(_) => buf.push(byte[0]),
+            Err(_) => return Err(ReadFailure::Io),
+        }
+        if buf.ends_with(b"\r\n\r\n") {
+            return parse_head(&buf[..buf.len() - 4]).ok_or(ReadFailure::Malformed);
+        }
+    }
+    // An endless head: judge what arrived.
+    parse_head(&buf).ok_or(ReadFailure::Malformed)
+}
+
+/// Why the path to a host could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathFailure {
+    /// No address to connect to (DNS failed).
+    NoAddress,
+    /// The direct connection failed.
+    Direct(SocketAddr, tcp::Failure),
+    /// The proxy itself cannot be reached.
+    ProxyUnreachable(tcp::Failure),
+    /// The proxy answered the CONNECT with something other than 2xx.
+    ProxyDenied(Head),
+    /// The proxy answered the CONNECT with 407.
+    ProxyAuth(Head),
+    /// The proxy's answer was not HTTP, or it closed the connection.
+    ProxyBroken,
+}
+
+/// Opens a CONNECT tunnel to `host:port` through `proxy`. The caller bounds the time.
+pub async fn tunnel(
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+    limit: Duration,
+) -> Result<TcpStream, PathFailure> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((proxy.host.as_str(), proxy.port))
+        .await
+        .map_err(|_| PathFailure::ProxyUnreachable(tcp::Failure::Unreachable))?
+        .take(4)
+        .collect();
+    let mut last = tcp::Failure::Unreachable;
+    let mut stream = None;
+    for addr in addrs {
+        match tcp::connect(addr, limit).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(f) => last = f,
+        }
+    }
+    let mut stream = stream.ok_or(PathFailure::ProxyUnreachable(last))?;
+    let mut request = format!(
+        "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {}\r\n",
+        user_agent()
+    );
+    if let Some(auth) = &proxy.auth {
+        request.push_str(&format!("Proxy-Authorization: Basic {auth}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|_| PathFailure::ProxyBroken)?;
+    let head = read_head(&mut stream)
+        .await
+        .map_err(|_| PathFailure::ProxyBroken)?;
+    match head.status {
+        200..=299 => Ok(stream),
+        407 => Err(PathFailure::ProxyAuth(head)),
+        _ => Err(PathFailure::ProxyDenied(head)),
+    }
+}
+
+fn user_agent() -> String {
+    format!("connect-preflight/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The check for a path that could not be opened (used by the TCP step through a proxy, and by
+/// later steps when the path fails between steps).
+pub fn path_check(
+    id: String,
+    kind: Kind,
+    plan: &HostPlan,
+    proxy: &str,
+    failure: &PathFailure,
+) -> Check {
+    let host = &plan.host;
+    let port = plan.port;
+    let base = |status, reason, detail: String| {
+        Check::new(id.clone(), kind, status, reason, detail)
+            .host(host)
+            .endpoint(port, Proto::Tcp)
+            .evidence("via", proxy)
+            .evidence("allowlist", &plan.allowlist)
+    };
+    match failure {
+        PathFailure::NoAddress => base(
+            Status::Skip,
+            Reason::NotTested,
+            format!("{host} has no address to connect to"),
+        ),
+        PathFailure::Direct(addr, f) => base(
+            Status::Fail,
+            f.reason(),
+            format!("TCP {port} to {addr} fails ({})", f.reason()),
+        )
+        .remedy({
+            let ip = addr.ip().to_string();
+            match f {
+                tcp::Failure::Refused => remedy::tcp_refused(&ip, port, None, &plan.allowlist),
+                tcp::Failure::Timeout => remedy::tcp_timeout(&ip, port, None, &plan.allowlist),
+                tcp::Failure::Unreachable => {
+                    remedy::tcp_unreachable(&ip, port, None, &plan.allowlist)
+                }
+            }
+        }),
+        PathFailure::ProxyUnreachable(f) => base(
+            Status::Fail,
+            f.reason(),
+            format!("the proxy {proxy} cannot be reached ({})", f.reason()),
+        )
+        .remedy(remedy::proxy_unreachable(proxy)),
+        PathFailure::ProxyAuth(head) => base(
+            Status::Fail,
+            Reason::ProxyAuthRequired,
+            format!("the proxy {proxy} asks for credentials (HTTP 407) to reach {host}:{port}"),
+        )
+        .remedy(remedy::proxy_auth_required(proxy, &plan.allowlist))
+        .evidence("proxy_status", head.status)
+        .evidence("proxy_headers", &head.headers),
+        PathFailure::ProxyDenied(head) => base(
+            Status::Fail,
+            Reason::ProxyDenied,
+            format!(
+                "the proxy {proxy} refuses CONNECT to {host}:{port} (HTTP {})",
+                head.status
+            ),
+        )
+        .remedy(remedy::proxy_denied(proxy, host, port, &plan.allowlist))
+        .evidence("proxy_status", head.status)
+        .evidence("proxy_headers", &head.headers),
+        PathFailure::ProxyBroken => base(
+            Status::Fail,
+            Reason::ProxyDenied,
+            format!("the proxy {proxy} closed the CONNECT to {host}:{port} without an HTTP answer"),
+        )
+        .remedy(remedy::proxy_denied(proxy, host, port, &plan.allowlist)),
+    }
+}
+
+/// Sends one request and reads the response head.
+pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    host: &str,
+    path: &str,
+    extra: &str,
+) -> Result<Head, ReadFailure> {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {}\r\nAccept: */*\r\n{extra}\r\n",
+        user_agent()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|_| ReadFailure::Io)?;
+    stream.flush().await.map_err(|_| ReadFailure::Io)?;
+    read_head(stream).await
+}
+
+/// Parses an HTTP date (`Tue, 24 Nov 2026 18:50:00 GMT`).
+pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(text.trim(), &format)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
+/// The HTTPS step's check from a response (or a failure to read one).
+pub fn judge_https(
+    plan: &HostPlan,
+    path: &str,
+    via: &str,
+    result: &Result<Head, ReadFailure>,
+) -> Check {
+    let host = &plan.host;
+    let port = plan.port;
+    let base = |status, reason, detail: String| {
+        Check::new(
+            format!("https/{host}:{port}{path}"),
+            Kind::Https,
+            status,
+            reason,
+            detail,
+        )
+        .host(host)
+        .endpoint(port, Proto::Tcp)
+        .evidence("via", via)
+        .evidence("allowlist", &plan.allowlist)
+    };
+    match result {
+        Ok(head) if matches!(head.status, 200..=399 | 401 | 403) => base(
+            Status::Pass,
+            Reason::Ok,
+            format!(
+                "GET https://{host}{path} ({via}) answers HTTP {}",
+                head.status
+            ),
+        )
+        .evidence("status", head.status)
+        .evidence("server", head.header("server")),
+        Ok(head) => base(
+            Status::Fail,
+            Reason::HttpError,
+            format!(
+                "GET https://{host}{path} ({via}) answers HTTP {}",
+                head.status
+            ),
+        )
+        .remedy(remedy::http_error(host, path, head.status, &plan.allowlist))
+        .evidence("status", head.status)
+        .evidence("headers", &head.headers),
+        Err(_) => base(
+            Status::Fail,
+            Reason::HttpError,
+            format!("GET https://{host}{path} ({via}) got no HTTP answer"),
+        )
+        .remedy(remedy::http_error(host, path, 0, &plan.allowlist)),
+    }
+}
+
+/// The clock check from a server's `Date`: warn past 5 s, fail past 5 minutes.
+pub fn judge_clock(host: &str, date: &str, local: OffsetDateTime) -> Option<Check> {
+    let server = parse_http_date(date)?;
+    let skew = (local - server).whole_seconds();
+    let (status, reason) = match skew.unsigned_abs() {
+        0..=5 => (Status::Pass, Reason::Ok),
+        6..=300 => (Status::Warn, Reason::ClockSkew),
+        _ => (Status::Fail, Reason::ClockSkew),
+    };
+    let check = Check::new(
+        "system/clock",
+        Kind::System,
+        status,
+        reason,
+        format!("this workstation's clock is {skew:+} s from {host}'s"),
+    )
+    .evidence("skew_s", skew)
+    .evidence("server_date", for_terminal(date, 64))
+    .evidence("server", host);
+    Some(if status == Status::Pass {
+        check
+    } else {
+        check.remedy(remedy::clock_skew(host, skew))
+    })
+}
+
+/// The `Sec-WebSocket-Accept` a server must answer for `key` (RFC 6455).
+pub fn websocket_accept(key: &str) -> String {
+    let mut input = key.as_bytes().to_vec();
+    input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &input).as_ref())
+}
+
+/// A fresh `Sec-WebSocket-Key`.
+pub fn websocket_key() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    base64(&bytes)
+}
+
+/// The WebSocket step's check. `intercepted` says whether TLS was inspected, to name who refused.
+pub fn judge_websocket(
+    plan: &HostPlan,
+    path: &str,
+    via: &str,
+    key: &str,
+    intercepted: bool,
+    result: &Result<Head, ReadFailure>,
+) -> Check {
+    let host = &plan.host;
+    let port = plan.port;
+    let base = |status, reason, detail: String| {
+        Check::new(
+            format!("websocket/{host}:{port}{path}"),
+            Kind::Websocket,
+            status,
+            reason,
+            detail,
+        )
+        .host(host)
+        .endpoint(port, Proto::Tcp)
+        .evidence("via", via)
+        .evidence("allowlist", &plan.allowlist)
+    };
+    let who = if intercepted {
+        "the TLS-inspecting proxy or the server"
+    } else {
+        "the server"
+    };
+    match result {
+        Ok(head)
+            if head.status == 101
+                && head.header("sec-websocket-accept") == Some(websocket_accept(key).as_str()) =>
+        {
+            base(
+                Status::Pass,
+                Reason::Ok,
+                format!("the WebSocket upgrade to wss://{host}{path} ({via}) is accepted"),
+            )
+        }
+        Ok(head) => base(
+            Status::Warn,
+            Reason::WebsocketRejected,
+            format!(
+                "the WebSocket upgrade to wss://{host}{path} ({via}) was answered HTTP {} by {who}",
+                head.status
+            ),
+        )
+        .remedy(remedy::websocket_rejected(who, host, &plan.allowlist))
+        .evidence("status", head.status)
+        .evidence("headers", &head.headers),
+        Err(_) => base(
+            Status::Fail,
+            Reason::WebsocketRejected,
+            format!(
+                "the WebSocket upgrade to wss://{host}{path} ({via}) got no HTTP answer from {who}"
+            ),
+        )
+        .remedy(remedy::websocket_rejected(who, host, &plan.allowlist)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_parse_and_hide_passwords() {
+        let p = Proxy::parse("http://alice:s%40cret@proxy.example:3128").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.example", 3128));
+        assert_eq!(p.auth.as_deref(), Some(base64(b"alice:s@cret").as_str()));
+        assert_eq!(p.to_string(), "http://proxy.example:3128");
+        assert_eq!(Proxy::parse("10.0.0.1:8080").unwrap().port, 8080);
+        assert_eq!(
+            Proxy::parse("http://[::1]:3128/").unwrap().to_string(),
+            "http://[::1]:3128"
+        );
+        let err = Proxy::parse("https://u:pw@p.example").unwrap_err();
+        assert!(!err.contains("pw"), "{err}");
+        assert!(Proxy::parse("http://p.example:notaport").is_err());
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+        // RFC 6455's example handshake.
+        assert_eq!(
+            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn heads_parse_and_dates_judge_the_clock() {
+        let head =
+            parse_head(b"HTTP/1.1 403 Forbidden\r\nVia: 1.1 squid\r\nX-Bad: a\x1b[2Jb").unwrap();
+        assert_eq!(head.status, 403);
+        assert_eq!(head.header("via"), Some("1.1 squid"));
+        assert!(!head.header("x-bad").unwrap().contains('\x1b'));
+        assert!(parse_head(b"SSH-2.0-OpenSSH").is_none());
+        let local = parse_http_date("Tue, 24 Nov 2026 18:50:00 GMT").unwrap();
+        let ok = judge_clock("h", "Tue, 24 Nov 2026 18:49:58 GMT", local).unwrap();
+        assert_eq!(ok.status, Status::Pass);
+        let warn = judge_clock("h", "Tue, 24 Nov 2026 18:49:00 GMT", local).unwrap();
+        assert_eq!(
+            (warn.status, warn.reason),
+            (Status::Warn, Reason::ClockSkew)
+        );
+        let fail = judge_clock("h", "Tue, 24 Nov 2026 19:50:00 GMT", local).unwrap();
+        assert_eq!(fail.status, Status::Fail);
+        assert!(fail.remedy.unwrap().contains("behind"));
+        assert!(judge_clock("h", "yesterday", local).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_trickling_endless_head_is_cut_at_the_limit() {
+        let endless = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD * 2));
+        let mut reader = endless.as_bytes();
+        let head = read_head(&mut reader).await.unwrap();
+        assert_eq!(head.status, 200);
+    }
+}

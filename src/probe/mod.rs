@@ -1,0 +1,60 @@
+//! Live probes. Each returns facts and a classified verdict (a [`Check`](crate::report::Check)),
+//! never an `Err` for a failed check, and never prints. Failures are classified where they happen,
+//! from `io::ErrorKind`, hickory's and rustls's error types.
+
+pub mod dns;
+pub mod http;
+pub mod tcp;
+pub mod tls;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ranges::Snapshot;
+
+/// What every probe of a run shares.
+pub struct Context {
+    pub resolver: dns::Resolver,
+    pub snapshot: Arc<Snapshot>,
+    pub tls: tls::Trust,
+    /// The longest a single probe may take.
+    pub per_probe: Duration,
+    /// When the whole run ends.
+    pub deadline: tokio::time::Instant,
+}
+
+impl Context {
+    /// The time the next probe may take: the per-probe limit, cut short by the deadline.
+    pub fn limit(&self) -> Duration {
+        self.per_probe.min(
+            self.deadline
+                .saturating_duration_since(tokio::time::Instant::now()),
+        )
+    }
+}
+
+/// The longest published prefix containing `addr`, as `15.193.4.0/24 (AMAZON_CONNECT eu-central-1)`
+/// for people and `15.193.4.0/24` for rules.
+pub fn published_prefix(snapshot: &Snapshot, addr: IpAddr) -> Option<(String, String)> {
+    // Prefer the service-specific entry over the catch-all AMAZON one when both hold the address.
+    let entries: Vec<_> = snapshot.containing(addr).collect();
+    let best = entries
+        .iter()
+        .find(|e| snapshot.service(e) != "AMAZON")
+        .or_else(|| entries.first())?;
+    Some((
+        best.net.to_string(),
+        format!(
+            "{} ({} {})",
+            best.net,
+            snapshot.service(best),
+            snapshot.region(best)
+        ),
+    ))
+}
+
+/// Milliseconds, for `duration_ms` and `*_ms` evidence.
+pub fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}

@@ -1,0 +1,923 @@
+//! The runner: the plan's hosts concurrently (a limit), each step under a per-probe timeout, the
+//! whole run under one deadline, Ctrl-C giving a partial report. Progress goes to stderr.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::check::Settings;
+use crate::error::{Error, Result};
+use crate::plan::{HostPlan, Plan, Step, SurveyTarget};
+use crate::probe::http::{self, PathFailure, Proxy};
+use crate::probe::{Context, dns, millis, tcp, tls};
+use crate::ranges::Snapshot;
+use crate::remedy;
+use crate::report::{Check, Kind, Proto, Reason, Status};
+
+/// At most this many hosts are probed at once.
+pub const CONCURRENCY: usize = 8;
+/// How long after the deadline the runner waits for probes to report their own timeouts.
+const DEADLINE_GRACE: Duration = Duration::from_millis(300);
+
+/// What a run produced.
+pub struct Outcome {
+    /// In plan order.
+    pub checks: Vec<Check>,
+    pub snapshot: Arc<Snapshot>,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+/// Finished checks by id, shared by the host tasks, so a stopped run keeps what it has.
+#[derive(Clone)]
+struct Sink {
+    checks: Arc<Mutex<HashMap<String, Check>>>,
+    /// The media test's checks, whose ids the media module decides.
+    media: Arc<Mutex<Vec<Check>>>,
+    clock: Arc<Mutex<Option<Check>>>,
+    progress: ProgressBar,
+}
+
+impl Sink {
+    fn push(&self, check: Check) {
+        self.progress.inc(1);
+        self.checks
+            .lock()
+            .expect("not poisoned")
+            .insert(check.id.clone(), check);
+    }
+
+    fn clock(&self, check: Check) {
+        let mut slot = self.clock.lock().expect("not poisoned");
+        if slot.is_none() {
+            *slot = Some(check);
+        }
+    }
+}
+
+fn progress_bar(total: usize, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    let template = if cfg!(windows) {
+        "{spinner} checking {pos}/{len} {wide_msg}"
+    } else {
+        "{spinner:.cyan} checking {pos}/{len} {wide_msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        let style = if cfg!(windows) {
+            style.tick_chars("-\\|/ ")
+        } else {
+            style
+        };
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+enum Stop {
+    Done,
+    Deadline,
+    Interrupted,
+}
+
+/// Runs the plan. Builds its own runtime so that exit is bounded however probes end.
+pub fn execute(
+    plan: &Plan,
+    settings: &Settings,
+    snapshot: Snapshot,
+    ca_roots: Vec<CertificateDer<'static>>,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let trust = tls::Trust::load(ca_roots)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::anyhow!("starting the async runtime: {e}")))?;
+    let snapshot = Arc::new(snapshot);
+    let total = plan.check_count();
+    let sink = Sink {
+        checks: Arc::default(),
+        media: Arc::default(),
+        clock: Arc::default(),
+        // The bar counts what is contacted; the untested requirements are never pushed.
+        progress: progress_bar(total - plan.untested.len(), settings.progress),
+    };
+    let stop = runtime.block_on(async {
+        let ctx = Arc::new(Context {
+            resolver: dns::Resolver::new(&settings.dns_servers, settings.per_probe),
+            snapshot: snapshot.clone(),
+            tls: trust,
+            per_probe: settings.per_probe,
+            deadline: tokio::time::Instant::from_std(started + settings.deadline),
+        });
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut set = JoinSet::new();
+        for host in &plan.hosts {
+            let ctx = ctx.clone();
+            let limit = limit.clone();
+            let sink = sink.clone();
+            let host = host.clone();
+            let proxy = settings.proxy_for(&host.host).cloned();
+            set.spawn(async move {
+                let Ok(_permit) = limit.acquire().await else {
+                    return;
+                };
+                sink.progress.set_message(host.host.clone());
+                run_host(&ctx, &host, proxy.as_ref(), &sink).await;
+            });
+        }
+        if !plan.media.is_empty() {
+            let ctx = ctx.clone();
+            let sink = sink.clone();
+            let hosts = plan.media.clone();
+            let options = crate::media::Options {
+                sample: settings.media_sample,
+                thresholds: settings.thresholds,
+                connect_ranges: plan.media_ranges.clone(),
+                ..crate::media::Options::default()
+            };
+            set.spawn(async move {
+                run_media(&ctx, &hosts, options, &sink).await;
+            });
+        }
+        for target in &plan.survey {
+            let ctx = ctx.clone();
+            let limit = limit.clone();
+            let sink = sink.clone();
+            let target = target.clone();
+            let proxy = settings.proxy_for(&target.host).cloned();
+            set.spawn(async move {
+                let Ok(_permit) = limit.acquire().await else {
+                    return;
+                };
+                sink.progress.set_message(target.host.clone());
+                let started = Instant::now();
+                let mut check =
+                    tokio::time::timeout(ctx.limit(), survey_one(&ctx, &target, proxy.as_ref()))
+                        .await
+                        .unwrap_or_else(|_| {
+                            survey_check(
+                                &target,
+                                Status::Info,
+                                Reason::Timeout,
+                                format!(
+                                    "{} ({}) not timed: no connection within the time allowed",
+                                    target.region, target.region_name
+                                ),
+                            )
+                        });
+                check.duration_ms = millis(started.elapsed());
+                sink.push(check);
+            });
+        }
+        let all = async {
+            while let Some(joined) = set.join_next().await {
+                // A panicking probe loses only its host's remaining checks, which are then
+                // reported as not tested.
+                let _ = joined;
+            }
+        };
+        let ctrl_c = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        // Probes stop themselves at the deadline; the grace lets them report it as a timeout.
+        let deadline = ctx.deadline + DEADLINE_GRACE;
+        let stop = tokio::select! {
+            () = all => Stop::Done,
+            () = tokio::time::sleep_until(deadline) => Stop::Deadline,
+            () = ctrl_c => Stop::Interrupted,
+        };
+        set.abort_all();
+        stop
+    });
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    sink.progress.finish_and_clear();
+
+    let why_not = match stop {
+        Stop::Done => "the probe ended unexpectedly".to_owned(),
+        Stop::Deadline => format!(
+            "the run's deadline ({} s, --timeout) passed first",
+            settings.deadline.as_secs_f32()
+        ),
+        Stop::Interrupted => "the run was interrupted (Ctrl-C)".to_owned(),
+    };
+    let mut done = std::mem::take(&mut *sink.checks.lock().expect("not poisoned"));
+    let mut checks = Vec::with_capacity(total + 1);
+    for host in &plan.hosts {
+        for step in &host.steps {
+            checks.push(
+                done.remove(&step.id)
+                    .unwrap_or_else(|| not_run(host, step, &why_not)),
+            );
+        }
+    }
+    for m in &plan.media {
+        let found = std::mem::take(&mut *sink.media.lock().expect("not poisoned"));
+        let (mine, rest): (Vec<Check>, Vec<Check>) = found
+            .into_iter()
+            .partition(|c| c.host.as_deref() == Some(m.host.as_str()));
+        *sink.media.lock().expect("not poisoned") = rest;
+        match done.remove(&m.id) {
+            Some(check) => checks.push(check),
+            None if mine.is_empty() => checks.push(
+                Check::new(
+                    m.id.clone(),
+                    Kind::Turn,
+                    Status::Skip,
+                    Reason::NotTested,
+                    format!("not tested: {why_not}"),
+                )
+                .host(m.host.clone())
+                .endpoint(m.port, Proto::Udp)
+                .evidence("allowlist", &m.allowlist),
+            ),
+            None => {}
+        }
+        checks.extend(mine);
+    }
+    // Checks about the media path as a whole (the NAT mapping) come after the relays.
+    checks.extend(std::mem::take(
+        &mut *sink.media.lock().expect("not poisoned"),
+    ));
+    for u in &plan.untested {
+        checks.push(
+            Check::new(
+                u.id.clone(),
+                u.kind,
+                Status::Skip,
+                Reason::NotTested,
+                format!("{} {}/{} not tested: {}", u.host, u.proto, u.port, u.why),
+            )
+            .host(u.host.clone())
+            .endpoint(u.port, u.proto)
+            .remedy(remedy::untestable(&u.allowlist))
+            .evidence("allowlist", &u.allowlist)
+            .evidence("purpose", &u.purpose),
+        );
+    }
+    for target in &plan.survey {
+        checks.push(done.remove(&target.id).unwrap_or_else(|| {
+            survey_check(
+                target,
+                Status::Skip,
+                Reason::NotTested,
+                format!("not tested: {why_not}"),
+            )
+        }));
+    }
+    if let Some(closest) = closest_region(&checks) {
+        checks.push(closest);
+    }
+    if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
+        checks.push(clock);
+    }
+    if matches!(stop, Stop::Deadline) {
+        let untested = checks
+            .iter()
+            .filter(|c| c.reason == Reason::NotTested && c.detail.contains("deadline"))
+            .count();
+        checks.push(
+            Check::new(
+                "system/deadline",
+                Kind::System,
+                Status::Warn,
+                Reason::Timeout,
+                format!(
+                    "the run's deadline ({} s) passed before {untested} checks finished",
+                    settings.deadline.as_secs_f32()
+                ),
+            )
+            .remedy(
+                "run again with a longer --timeout; if it recurs, a firewall is silently dropping \
+                 traffic to the hosts not tested",
+            )
+            .evidence("not_tested", untested),
+        );
+    }
+    Ok(Outcome {
+        checks,
+        snapshot,
+        elapsed: started.elapsed(),
+        interrupted: matches!(stop, Stop::Interrupted),
+    })
+}
+
+fn not_run(host: &HostPlan, step: &Step, why: &str) -> Check {
+    let mut check = Check::new(
+        step.id.clone(),
+        step.kind,
+        Status::Skip,
+        Reason::NotTested,
+        format!("not tested: {why}"),
+    )
+    .host(host.host.clone())
+    .evidence("allowlist", &host.allowlist);
+    if step.kind != Kind::Dns {
+        check = check.endpoint(host.port, host.proto);
+    }
+    check
+}
+
+/// How the steps after DNS reach the host.
+enum Route<'a> {
+    Direct(SocketAddr),
+    Proxy(&'a Proxy),
+    None(PathFailure),
+}
+
+impl Route<'_> {
+    fn via(&self) -> String {
+        match self {
+            Self::Direct(addr) => format!("direct to {addr}"),
+            Self::Proxy(p) => format!("through the proxy {p}"),
+            Self::None(_) => "no path".to_owned(),
+        }
+    }
+
+    async fn open(
+        &self,
+        host: &HostPlan,
+        limit: Duration,
+    ) -> std::result::Result<TcpStream, PathFailure> {
+        match self {
+            Self::Direct(addr) => tcp::connect(*addr, limit)
+                .await
+                .map_err(|f| PathFailure::Direct(*addr, f)),
+            Self::Proxy(p) => http::tunnel(p, &host.host, host.port, limit).await,
+            Self::None(f) => Err(f.clone()),
+        }
+    }
+}
+
+/// Runs `f`, timed, under the per-probe limit; a timeout becomes `on_timeout`.
+async fn timed<F: std::future::Future<Output = Check>>(
+    limit: Duration,
+    f: F,
+    on_timeout: impl FnOnce() -> Check,
+) -> Check {
+    let started = Instant::now();
+    let mut check = tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| on_timeout());
+    check.duration_ms = millis(started.elapsed());
+    check
+}
+
+fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
+    let what = match step.kind {
+        Kind::Dns => format!("resolving {}", host.host),
+        Kind::Tcp => format!("connecting to {} on TCP {}", host.host, host.port),
+        Kind::Tls => format!("the TLS handshake with {}", host.host),
+        _ => format!(
+            "{} {}{}",
+            step.kind.as_str(),
+            host.host,
+            step.path.as_deref().unwrap_or("")
+        ),
+    };
+    let check = Check::new(
+        step.id.clone(),
+        step.kind,
+        Status::Fail,
+        Reason::Timeout,
+        format!("no answer {what} within {:.1} s", limit.as_secs_f32()),
+    )
+    .host(host.host.clone())
+    .remedy(remedy::tcp_timeout(
+        &host.host,
+        host.port,
+        None,
+        &host.allowlist,
+    ))
+    .evidence("allowlist", &host.allowlist);
+    if step.kind == Kind::Dns {
+        check
+    } else {
+        check.endpoint(host.port, host.proto)
+    }
+}
+
+async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &Sink) {
+    // Each step gets the per-probe limit, cut short by the run's deadline.
+    let limit = || ctx.limit();
+    let step_of = |kind: Kind| host.steps.iter().find(|s| s.kind == kind);
+    let connects = host.steps.iter().any(|s| s.kind != Kind::Dns);
+
+    // DNS, when asked for or when a direct connection needs the addresses.
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    let implicit_dns = Step {
+        id: format!("dns/{}", host.host),
+        kind: Kind::Dns,
+        path: None,
+    };
+    let dns_step = step_of(Kind::Dns).or((connects && proxy.is_none()).then_some(&implicit_dns));
+    if let Some(step) = dns_step {
+        let started = Instant::now();
+        let l = limit();
+        let outcome =
+            tokio::time::timeout(l, dns::resolve(&ctx.resolver, &ctx.snapshot, host)).await;
+        let mut check = match outcome {
+            Ok(o) => {
+                addresses = o.addresses;
+                o.check
+            }
+            Err(_) => timeout_check(host, step, l).remedy(remedy::dns_timeout(
+                &host.host,
+                &host.allowlist,
+                &ctx.resolver.describe,
+            )),
+        };
+        check.duration_ms = millis(started.elapsed());
+        if let Some(p) = proxy {
+            if check.status == Status::Fail {
+                // The browser asks the proxy, which resolves names itself.
+                check.status = Status::Warn;
+                check.detail = format!(
+                    "{}; the browser reaches it through the proxy {p}, which resolves it itself",
+                    check.detail
+                );
+            }
+        }
+        if step_of(Kind::Dns).is_some() {
+            sink.push(check);
+        }
+    }
+    if !connects {
+        return;
+    }
+
+    // TCP: every address directly, or the CONNECT tunnel through the proxy.
+    let route = if let Some(p) = proxy {
+        let step = Step {
+            id: format!("tcp/{}:{}", host.host, host.port),
+            kind: Kind::Tcp,
+            path: None,
+        };
+        let via = format!("through the proxy {p}");
+        let mut failure = None;
+        let l = limit();
+        let check = timed(
+            l,
+            async {
+                match http::tunnel(p, &host.host, host.port, limit()).await {
+                    Ok(_) => Check::new(
+                        step.id.clone(),
+                        Kind::Tcp,
+                        Status::Pass,
+                        Reason::Ok,
+                        format!(
+                            "the proxy {p} opens a tunnel to {}:{}",
+                            host.host, host.port
+                        ),
+                    )
+                    .host(host.host.clone())
+                    .endpoint(host.port, Proto::Tcp)
+                    .evidence("via", &via),
+                    Err(f) => {
+                        let check =
+                            http::path_check(step.id.clone(), Kind::Tcp, host, &p.to_string(), &f);
+                        failure = Some(f);
+                        check
+                    }
+                }
+            },
+            || timeout_check(host, &step, l),
+        )
+        .await;
+        let route = match failure {
+            Some(f) => Route::None(f),
+            None if check.status == Status::Pass => Route::Proxy(p),
+            None => Route::None(PathFailure::ProxyBroken),
+        };
+        if step_of(Kind::Tcp).is_some() {
+            sink.push(check);
+        }
+        route
+    } else if addresses.is_empty() {
+        if let Some(step) = step_of(Kind::Tcp) {
+            sink.push(not_run(
+                host,
+                step,
+                &format!("{} has no address", host.host),
+            ));
+        }
+        Route::None(PathFailure::NoAddress)
+    } else {
+        let step = Step {
+            id: format!("tcp/{}:{}", host.host, host.port),
+            kind: Kind::Tcp,
+            path: None,
+        };
+        let started = Instant::now();
+        let l = limit();
+        let outcome = tokio::time::timeout(l, tcp::probe(&ctx.snapshot, host, &addresses, l)).await;
+        let (reachable, mut check) = match outcome {
+            Ok(o) => (o.reachable, o.check),
+            Err(_) => (None, timeout_check(host, &step, l)),
+        };
+        check.duration_ms = millis(started.elapsed());
+        if step_of(Kind::Tcp).is_some() {
+            sink.push(check);
+        }
+        match reachable {
+            Some(addr) => Route::Direct(addr),
+            None => Route::None(PathFailure::NoAddress),
+        }
+    };
+    let via = route.via();
+    let later: Vec<&Step> = host
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kind, Kind::Dns | Kind::Tcp))
+        .collect();
+    if let Route::None(_) = route {
+        for step in later {
+            sink.push(not_run(host, step, "the TCP connection failed"));
+        }
+        return;
+    }
+
+    // TLS: the handshake and the trust verdict.
+    let step = Step {
+        id: format!("tls/{}:{}", host.host, host.port),
+        kind: Kind::Tls,
+        path: None,
+    };
+    let mut tls_usable = false;
+    let mut intercepted = false;
+    let l = limit();
+    let check = timed(
+        l,
+        async {
+            match route.open(host, limit()).await {
+                Ok(stream) => {
+                    let result = tls::handshake(&ctx.tls, &host.host, stream, limit()).await;
+                    if let Ok(h) = &result {
+                        intercepted = h.verdict == tls::Verdict::Intercepted;
+                        tls_usable =
+                            matches!(h.verdict, tls::Verdict::Public | tls::Verdict::Intercepted);
+                    }
+                    tls::judge(host, &via, &result)
+                }
+                Err(f) => http::path_check(step.id.clone(), Kind::Tls, host, &via, &f),
+            }
+        },
+        || timeout_check(host, &step, l),
+    )
+    .await;
+    if step_of(Kind::Tls).is_some() {
+        sink.push(check);
+    }
+    let later: Vec<&Step> = later.into_iter().filter(|s| s.kind != Kind::Tls).collect();
+    if !tls_usable {
+        for step in later {
+            sink.push(not_run(host, step, "the TLS check failed"));
+        }
+        return;
+    }
+
+    // HTTPS and WebSocket, each on its own connection.
+    for step in later {
+        let path = step.path.clone().unwrap_or_else(|| "/".to_owned());
+        let l = limit();
+        let check = timed(
+            l,
+            async {
+                let stream = match route.open(host, limit()).await {
+                    Ok(s) => s,
+                    Err(f) => return http::path_check(step.id.clone(), step.kind, host, &via, &f),
+                };
+                let mut h = match tls::handshake(&ctx.tls, &host.host, stream, limit()).await {
+                    Ok(h) => h,
+                    Err(f) => {
+                        let mut c = tls::judge(host, &via, &Err(f));
+                        c.id = step.id.clone();
+                        c.kind = step.kind;
+                        return c;
+                    }
+                };
+                if step.kind == Kind::Websocket {
+                    let key = http::websocket_key();
+                    let extra = format!(
+                        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+                    );
+                    let result = http::request(&mut h.stream, &host.host, &path, &extra).await;
+                    http::judge_websocket(host, &path, &via, &key, intercepted, &result)
+                } else {
+                    let result =
+                        http::request(&mut h.stream, &host.host, &path, "Connection: close\r\n").await;
+                    if let Ok(head) = &result {
+                        if let Some(date) = head.header("date") {
+                            if let Some(clock) =
+                                http::judge_clock(&host.host, date, time::OffsetDateTime::now_utc())
+                            {
+                                sink.clock(clock);
+                            }
+                        }
+                    }
+                    http::judge_https(host, &path, &via, &result)
+                }
+            },
+            || timeout_check(host, step, l),
+        )
+        .await;
+        sink.push(check);
+    }
+}
+
+/// The longest the media module's NAT-mapping probe takes after the relays are probed.
+const NAT_CHECK_TIME: Duration = Duration::from_secs(2);
+
+/// A TLS connect time past this is past AWS's guidance for the CCP's round trips.
+pub const SLOW_CONNECT_MS: u64 = 300;
+
+fn survey_check(target: &SurveyTarget, status: Status, reason: Reason, detail: String) -> Check {
+    Check::new(target.id.clone(), Kind::Tls, status, reason, detail)
+        .host(target.host.clone())
+        .endpoint(target.port, Proto::Tcp)
+        .evidence("region", &target.region)
+        .evidence("region_name", &target.region_name)
+        .evidence("home", target.home)
+}
+
+fn path_reason(failure: &PathFailure) -> Reason {
+    match failure {
+        PathFailure::NoAddress => Reason::NotTested,
+        PathFailure::Direct(_, f) | PathFailure::ProxyUnreachable(f) => f.reason(),
+        PathFailure::ProxyDenied(_) | PathFailure::ProxyBroken => Reason::ProxyDenied,
+        PathFailure::ProxyAuth(_) => Reason::ProxyAuthRequired,
+    }
+}
+
+/// `--survey`: the time to a working TLS session with one Region's telemetry host.
+async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>) -> Check {
+    let name = format!("{} ({})", target.region, target.region_name);
+    let host = HostPlan {
+        host: target.host.clone(),
+        port: target.port,
+        proto: Proto::Tcp,
+        requirement: target.id.clone(),
+        allowlist: target.allowlist.clone(),
+        purpose: String::new(),
+        expected: String::new(),
+        steps: Vec::new(),
+    };
+    let route = match proxy {
+        Some(p) => Route::Proxy(p),
+        None => {
+            let outcome = dns::resolve(&ctx.resolver, &ctx.snapshot, &host).await;
+            match outcome.addresses.first() {
+                Some(ip) => Route::Direct(SocketAddr::new(*ip, target.port)),
+                None => {
+                    return survey_check(
+                        target,
+                        Status::Info,
+                        outcome.check.reason,
+                        format!("{name} not timed: {}", outcome.check.detail),
+                    );
+                }
+            }
+        }
+    };
+    let started = Instant::now();
+    let stream = match route.open(&host, ctx.limit()).await {
+        Ok(s) => s,
+        Err(f) => {
+            return survey_check(
+                target,
+                Status::Info,
+                path_reason(&f),
+                format!(
+                    "{name} not timed: no connection to {} ({})",
+                    target.host,
+                    path_reason(&f)
+                ),
+            );
+        }
+    };
+    let tcp_ms = millis(started.elapsed());
+    match tls::handshake(&ctx.tls, &target.host, stream, ctx.limit()).await {
+        Ok(_) => {
+            let connect_ms = millis(started.elapsed());
+            let slow = connect_ms > SLOW_CONNECT_MS;
+            let (status, reason) = match (slow, target.home) {
+                (true, true) => (Status::Warn, Reason::PoorQuality),
+                (true, false) => (Status::Info, Reason::PoorQuality),
+                (false, _) => (Status::Info, Reason::Ok),
+            };
+            let over = if slow {
+                format!(", over {SLOW_CONNECT_MS} ms")
+            } else {
+                String::new()
+            };
+            let check = survey_check(
+                target,
+                status,
+                reason,
+                format!(
+                    "{name}: TLS connect in {connect_ms} ms{over} ({})",
+                    route.via()
+                ),
+            )
+            .evidence("connect_ms", connect_ms)
+            .evidence("tcp_connect_ms", tcp_ms);
+            if status == Status::Warn {
+                check.remedy(remedy::slow_region(
+                    &target.region,
+                    connect_ms,
+                    SLOW_CONNECT_MS,
+                ))
+            } else {
+                check
+            }
+        }
+        Err(f) => {
+            let reason = match f {
+                tls::HandshakeFailure::OldTls => Reason::OldTls,
+                tls::HandshakeFailure::Cut => Reason::HandshakeFailed,
+                tls::HandshakeFailure::Timeout => Reason::Timeout,
+            };
+            survey_check(
+                target,
+                Status::Info,
+                reason,
+                format!("{name} not timed: the TLS handshake failed ({reason})"),
+            )
+        }
+    }
+}
+
+/// The Region with the shortest TLS connect time among the survey's checks.
+fn closest_region(checks: &[Check]) -> Option<Check> {
+    let timed: Vec<(&Check, u64)> = checks
+        .iter()
+        .filter(|c| c.id.starts_with("survey/"))
+        .filter_map(|c| Some((c, c.evidence.get("connect_ms")?.as_u64()?)))
+        .collect();
+    let (best, ms) = timed.iter().min_by_key(|(_, ms)| *ms)?;
+    let text = |c: &Check, key: &str| {
+        c.evidence
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let region = text(best, "region");
+    let mut detail = format!(
+        "the closest Region by TLS connect time is {region} ({}), {ms} ms",
+        text(best, "region_name")
+    );
+    if let Some((home, home_ms)) = timed
+        .iter()
+        .find(|(c, _)| c.evidence.get("home") == Some(&serde_json::Value::Bool(true)))
+    {
+        if home.id != best.id {
+            detail.push_str(&format!(
+                "; the instance's Region {} takes {home_ms} ms",
+                text(home, "region")
+            ));
+        }
+    }
+    Some(
+        Check::new(
+            "survey/closest",
+            Kind::Tls,
+            Status::Info,
+            Reason::Ok,
+            detail,
+        )
+        .evidence("region", region)
+        .evidence("connect_ms", ms)
+        .evidence("regions_timed", timed.len()),
+    )
+}
+
+/// The softphone's media path: resolve every TURN relay, then STUN, TURN and a quality sample to
+/// each address, within the time left.
+async fn run_media(
+    ctx: &Context,
+    hosts: &[crate::plan::MediaHost],
+    mut options: crate::media::Options,
+    sink: &Sink,
+) {
+    let resolved = futures_util::future::join_all(hosts.iter().map(|m| async move {
+        let plan = HostPlan {
+            host: m.host.clone(),
+            port: m.port,
+            proto: Proto::Udp,
+            requirement: m.id.clone(),
+            allowlist: m.allowlist.clone(),
+            purpose: String::new(),
+            expected: String::new(),
+            steps: Vec::new(),
+        };
+        let outcome = tokio::time::timeout(
+            ctx.limit(),
+            dns::resolve(&ctx.resolver, &ctx.snapshot, &plan),
+        )
+        .await;
+        (m, outcome.map(|o| o.addresses).unwrap_or_default())
+    }))
+    .await;
+    let mut targets = Vec::new();
+    for (m, addresses) in &resolved {
+        if addresses.is_empty() {
+            sink.push(
+                Check::new(
+                    m.id.clone(),
+                    Kind::Turn,
+                    Status::Skip,
+                    Reason::NotTested,
+                    format!("not tested: {} has no address (see its DNS check)", m.host),
+                )
+                .host(m.host.clone())
+                .endpoint(m.port, Proto::Udp)
+                .evidence("allowlist", &m.allowlist),
+            );
+            continue;
+        }
+        for ip in addresses.iter().take(4) {
+            targets.push(crate::media::relay::Target {
+                host: m.host.clone(),
+                addr: SocketAddr::new(*ip, m.port),
+            });
+        }
+    }
+    if targets.is_empty() {
+        return;
+    }
+    // The relay's answer gets the softphone's ICE budget, at most half the time left; the
+    // quality sample gets what remains after that.
+    // With two IPv4 relays or more, the media test ends with a NAT-mapping probe of its own
+    // (up to NAT_CHECK_TIME); that time is kept aside.
+    let v4 = targets.iter().filter(|t| t.addr.is_ipv4()).count();
+    let reserve = if v4 >= 2 {
+        NAT_CHECK_TIME
+    } else {
+        Duration::ZERO
+    };
+    let left = ctx
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .saturating_sub(Duration::from_millis(500) + reserve);
+    options.budget = options.budget.min(left / 2);
+    options.sample = options.sample.min(left.saturating_sub(options.budget));
+    let checks = crate::media::check(&targets, &options).await;
+    let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
+    sink.progress.inc(tested as u64);
+    sink.media.lock().expect("not poisoned").extend(checks);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timed_region(region: &str, home: bool, ms: Option<u64>) -> Check {
+        let target = SurveyTarget {
+            id: format!("survey/{region}"),
+            region: region.to_owned(),
+            region_name: format!("Name of {region}"),
+            host: format!("t.telemetry.{region}.example"),
+            port: 443,
+            allowlist: String::new(),
+            home,
+        };
+        let check = survey_check(&target, Status::Info, Reason::Ok, String::new());
+        match ms {
+            Some(ms) => check.evidence("connect_ms", ms),
+            None => check,
+        }
+    }
+
+    #[test]
+    fn the_closest_region_is_the_fastest_timed_one_and_the_home_region_is_compared() {
+        let checks = vec![
+            timed_region("eu-central-1", true, Some(140)),
+            timed_region("eu-west-2", false, Some(35)),
+            timed_region("us-east-1", false, None),
+            timed_region("ap-southeast-2", false, Some(290)),
+        ];
+        let closest = closest_region(&checks).unwrap();
+        assert_eq!(closest.evidence["region"], "eu-west-2");
+        assert_eq!(closest.evidence["regions_timed"], 3);
+        assert!(
+            closest.detail.contains("Name of eu-west-2), 35 ms")
+                && closest.detail.contains("eu-central-1 takes 140 ms"),
+            "{}",
+            closest.detail
+        );
+        assert!(closest_region(&[timed_region("us-east-1", false, None)]).is_none());
+    }
+}

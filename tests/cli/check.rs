@@ -1,0 +1,896 @@
+//! `check` against the loopback lab: one classification per fake.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::lab::{self, Ca, Dns, Endpoint, Lab, Site};
+
+/// The binary with a cleared environment (no proxies, profile or cache; colourless) and an OS
+/// certificate store of `os-store.pem` in the lab folder only.
+fn preflight(lab: &Lab) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("connect-preflight"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let home = lab.path("home");
+    let certs = lab.path("os-certs");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&certs).unwrap();
+    let store = lab.path("os-store.pem");
+    if !store.exists() {
+        std::fs::write(&store, "").unwrap();
+    }
+    cmd.env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("APPDATA", home.join("appdata"))
+        .env("LOCALAPPDATA", home.join("localappdata"))
+        .env("CONNECT_PREFLIGHT_CACHE_DIR", home.join("cache"))
+        .env("SSL_CERT_FILE", &store)
+        .env("SSL_CERT_DIR", &certs)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Runs to completion within `limit` and returns the exit code and the JSON report.
+fn run_json(mut cmd: std::process::Command, limit: Duration) -> (i32, Value) {
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the check ran past {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), report)
+}
+
+fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
+}
+
+fn verdict(report: &Value, id: &str) -> (String, String) {
+    let c = check(report, id);
+    (
+        c["status"].as_str().unwrap().to_owned(),
+        c["reason"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn expect(report: &Value, id: &str, status: &str, reason: &str) {
+    assert_eq!(
+        verdict(report, id),
+        (status.to_owned(), reason.to_owned()),
+        "{id}: {:#}",
+        check(report, id)
+    );
+}
+
+fn lab_args(
+    cmd: &mut std::process::Command,
+    dir: &Path,
+    catalog: &Path,
+    dns: std::net::SocketAddr,
+) {
+    lab_args_as(cmd, dir, catalog, dns, "json");
+}
+
+fn lab_args_as(
+    cmd: &mut std::process::Command,
+    dir: &Path,
+    catalog: &Path,
+    dns: std::net::SocketAddr,
+    format: &str,
+) {
+    cmd.arg("check")
+        .args(["--region", "lab-1", "--format", format])
+        .arg("--endpoints")
+        .arg(catalog)
+        .arg("--ip-ranges")
+        .arg(lab::ranges_file(dir))
+        .args(["--dns-server", &dns.to_string()]);
+}
+
+#[test]
+fn tls_inspection_bad_certificates_old_tls_and_refusals_are_told_apart() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let inspect = Ca::new("Inspect Root CA", "Inspect Corp");
+    let rogue = Ca::new("Rogue CA", "Rogue Org");
+    let site = |ca: &Ca, names: &[&str], expired: bool, site: Site| {
+        let (chain, key) = ca.leaf(names, expired);
+        lab.tls_site(chain, key, site)
+    };
+    let good = site(&public, &["good.lab.test"], false, Site::ok());
+    let inspected = site(&inspect, &["inspected.lab.test"], false, Site::ok());
+    let untrusted = site(&rogue, &["rogue.lab.test"], false, Site::ok());
+    let expired = site(&public, &["expired.lab.test"], true, Site::ok());
+    let wrong = site(&public, &["other.lab.test"], false, Site::ok());
+    let broken = site(
+        &public,
+        &["broken.lab.test"],
+        false,
+        Site {
+            status: 502,
+            date: None,
+        },
+    );
+    let old = lab.old_tls();
+    let refused = lab.closed_port();
+    let names = [
+        "good.lab.test",
+        "inspected.lab.test",
+        "rogue.lab.test",
+        "expired.lab.test",
+        "wrong.lab.test",
+        "broken.lab.test",
+        "old.lab.test",
+        "refused.lab.test",
+    ];
+    let dns = lab.dns(lab::loopback_zone(&names));
+    let mut good_endpoint = Endpoint::new("good", "good.lab.test", good);
+    good_endpoint.paths = &["/ccp-v2/", "/api"];
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            good_endpoint,
+            Endpoint::new("inspected", "inspected.lab.test", inspected),
+            Endpoint::new("rogue", "rogue.lab.test", untrusted),
+            Endpoint::new("expired", "expired.lab.test", expired),
+            Endpoint::new("wrong", "wrong.lab.test", wrong),
+            Endpoint::new("broken", "broken.lab.test", broken),
+            Endpoint::new("old", "old.lab.test", old),
+            Endpoint::new("refused", "refused.lab.test", refused),
+            Endpoint::new("wild", "*.wild.lab.test", 443),
+        ],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    lab.write("os-store.pem", &inspect.pem);
+
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--no-proxy", "--timeout", "20s"]);
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(report["verdict"], "not_ready");
+
+    // The healthy site passes every step, in plan order, with evidence.
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["host"] == "good.lab.test")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let g = |step: &str| format!("{step}/good.lab.test:{good}");
+    assert_eq!(
+        ids,
+        [
+            "dns/good.lab.test".to_owned(),
+            g("tcp"),
+            g("tls"),
+            format!("https/good.lab.test:{good}/ccp-v2/"),
+            format!("https/good.lab.test:{good}/api"),
+        ]
+    );
+    expect(&report, "dns/good.lab.test", "pass", "ok");
+    expect(&report, &g("tcp"), "pass", "ok");
+    expect(&report, &g("tls"), "pass", "ok");
+    expect(
+        &report,
+        &format!("https/good.lab.test:{good}/ccp-v2/"),
+        "pass",
+        "ok",
+    );
+    let tls = check(&report, &g("tls"));
+    assert_eq!(tls["evidence"]["chain"][0]["dns_names"][0], "good.lab.test");
+    assert_eq!(
+        tls["evidence"]["chain"][0]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        95
+    );
+    assert!(
+        tls["evidence"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("TLS 1.")
+    );
+    expect(&report, "system/clock", "pass", "ok");
+
+    // Only the OS store trusts the inspecting CA: intercepted, naming it; HTTPS still works.
+    let t = format!("tls/inspected.lab.test:{inspected}");
+    expect(&report, &t, "warn", "intercepted");
+    assert!(
+        check(&report, &t)["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("Inspect Corp")
+    );
+    expect(
+        &report,
+        &format!("https/inspected.lab.test:{inspected}/"),
+        "pass",
+        "ok",
+    );
+
+    let t = format!("tls/rogue.lab.test:{untrusted}");
+    expect(&report, &t, "fail", "untrusted_certificate");
+    assert!(
+        check(&report, &t)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Rogue CA")
+    );
+    expect(
+        &report,
+        &format!("https/rogue.lab.test:{untrusted}/"),
+        "skip",
+        "not_tested",
+    );
+
+    expect(
+        &report,
+        &format!("tls/expired.lab.test:{expired}"),
+        "fail",
+        "expired_certificate",
+    );
+    let t = format!("tls/wrong.lab.test:{wrong}");
+    expect(&report, &t, "fail", "hostname_mismatch");
+    assert!(
+        check(&report, &t)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("other.lab.test")
+    );
+    expect(
+        &report,
+        &format!("https/broken.lab.test:{broken}/"),
+        "fail",
+        "http_error",
+    );
+    expect(
+        &report,
+        &format!("tls/old.lab.test:{old}"),
+        "fail",
+        "old_tls",
+    );
+
+    let t = format!("tcp/refused.lab.test:{refused}");
+    expect(&report, &t, "fail", "refused");
+    let remedy = check(&report, &t)["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("127.0.0.1/32") && remedy.contains("refused.lab.test"),
+        "{remedy}"
+    );
+    expect(
+        &report,
+        &format!("tls/refused.lab.test:{refused}"),
+        "skip",
+        "not_tested",
+    );
+
+    // A wildcard without a concrete name is listed, never passing.
+    expect(&report, "untested/wild/lab-1", "skip", "not_tested");
+
+    // The snapshot is reported, and what failed is gathered for the network team.
+    expect(&report, "ranges/snapshot", "info", "ok");
+    let domains = report["fixes"]["domains"].as_array().unwrap();
+    assert!(
+        domains.iter().any(|d| d == "refused.lab.test"),
+        "{domains:?}"
+    );
+    assert!(!domains.iter().any(|d| d == "good.lab.test"), "{domains:?}");
+    let notes = report["fixes"]["notes"].to_string();
+    assert!(
+        notes.contains("exempt from TLS inspection") && notes.contains("rogue.lab.test"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn dns_failures_and_suspicious_answers_are_classified() {
+    let lab = Lab::new();
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let zone: HashMap<String, Dns> = [
+        ("nx.lab.test", Dns::NxDomain),
+        ("servfail.lab.test", Dns::ServFail),
+        ("refused.lab.test", Dns::Refused),
+        ("empty.lab.test", Dns::Empty),
+        ("silent.lab.test", Dns::Silent),
+        (
+            "private.lab.test",
+            Dns::Addresses(vec!["10.20.30.40".parse().unwrap()]),
+        ),
+        (
+            "outside.lab.test",
+            Dns::Addresses(vec!["93.184.216.34".parse().unwrap()]),
+        ),
+        (
+            "alias.lab.test",
+            Dns::Cname("edge.lab.test".to_owned(), vec![loopback]),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let dns = lab.dns(zone);
+    let hosts = [
+        "nx", "servfail", "refused", "empty", "silent", "private", "outside", "alias",
+    ];
+    let names: Vec<String> = hosts.iter().map(|h| format!("{h}.lab.test")).collect();
+    let endpoints: Vec<Endpoint<'_>> = hosts
+        .iter()
+        .zip(&names)
+        .map(|(id, name)| Endpoint::new(id, name, 443))
+        .collect();
+    let catalog = lab::catalog_file(lab.dir.path(), &endpoints);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    // DNS only: the suspicious answers are never contacted.
+    cmd.args(["--only", "dns", "--timeout", "3s"]);
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert_eq!(code, 2, "{report:#}");
+    expect(&report, "dns/nx.lab.test", "fail", "nxdomain");
+    expect(&report, "dns/servfail.lab.test", "fail", "servfail");
+    expect(&report, "dns/refused.lab.test", "fail", "refused");
+    expect(&report, "dns/empty.lab.test", "fail", "no_answer");
+    expect(&report, "dns/silent.lab.test", "fail", "timeout");
+    expect(&report, "dns/private.lab.test", "fail", "private_address");
+    expect(&report, "dns/outside.lab.test", "fail", "outside_ranges");
+    let outside = check(&report, "dns/outside.lab.test");
+    assert!(
+        outside["detail"].as_str().unwrap().contains("EC2 lab-1"),
+        "{outside:#}"
+    );
+    assert!(
+        outside["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("outside.lab.test")
+    );
+    expect(&report, "dns/alias.lab.test", "pass", "ok");
+    assert_eq!(
+        check(&report, "dns/alias.lab.test")["evidence"]["cname_chain"][0],
+        "edge.lab.test."
+    );
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["kind"] != "tcp" && c["kind"] != "tls"),
+        "--only dns made other checks"
+    );
+}
+
+#[test]
+fn a_proxy_that_denies_or_wants_credentials_is_named_and_a_working_one_is_used() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["good.lab.test"], false);
+    let good = lab.tls_site(chain, key, Site::ok());
+    let proxy = lab.proxy(&["denied.lab.test"], &["auth.lab.test"]);
+    let dns = lab.dns(lab::loopback_zone(&[
+        "good.lab.test",
+        "denied.lab.test",
+        "auth.lab.test",
+    ]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("good", "good.lab.test", good),
+            Endpoint::new("denied", "denied.lab.test", good),
+            Endpoint::new("auth", "auth.lab.test", good),
+            // Not in the lab's DNS: the proxy resolves names for the browser.
+            Endpoint::new("gone", "gone.lab.test", good),
+        ],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let proxy_url = format!("http://127.0.0.1:{proxy}");
+
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--proxy", &proxy_url]);
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 2, "{report:#}");
+    let denied = format!("tcp/denied.lab.test:{good}");
+    expect(&report, &denied, "fail", "proxy_denied");
+    let c = check(&report, &denied);
+    assert_eq!(c["evidence"]["proxy_status"], 403);
+    assert!(
+        c["evidence"]["proxy_headers"]
+            .to_string()
+            .contains("lab-proxy"),
+        "{c:#}"
+    );
+    assert!(c["remedy"].as_str().unwrap().contains(&proxy_url));
+    expect(
+        &report,
+        &format!("tcp/auth.lab.test:{good}"),
+        "fail",
+        "proxy_auth_required",
+    );
+    let t = format!("tls/good.lab.test:{good}");
+    expect(&report, &t, "pass", "ok");
+    assert!(
+        check(&report, &t)["evidence"]["via"]
+            .as_str()
+            .unwrap()
+            .contains("proxy")
+    );
+    expect(
+        &report,
+        &format!("https/good.lab.test:{good}/"),
+        "pass",
+        "ok",
+    );
+    expect(&report, "dns/gone.lab.test", "warn", "nxdomain");
+    expect(&report, &format!("tcp/gone.lab.test:{good}"), "pass", "ok");
+
+    // The same proxy from the environment, with NO_PROXY sending one host direct.
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file").arg(&ca_file);
+    cmd.env("HTTPS_PROXY", &proxy_url)
+        .env("NO_PROXY", "good.lab.test");
+    let (_, report) = run_json(cmd, Duration::from_secs(60));
+    expect(&report, &denied, "fail", "proxy_denied");
+    let via = check(&report, &t)["evidence"]["via"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(via.starts_with("direct to 127.0.0.1:"), "{via}");
+
+    // A proxy that is not there: named, with its own remedy.
+    let gone_proxy = format!("http://127.0.0.1:{}", lab.closed_port());
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--proxy", &gone_proxy]);
+    let (_, report) = run_json(cmd, Duration::from_secs(60));
+    let c = check(&report, &format!("tcp/good.lab.test:{good}"));
+    assert_eq!(
+        (&c["status"], &c["reason"]),
+        (&Value::from("fail"), &Value::from("refused")),
+        "{c:#}"
+    );
+    assert!(c["remedy"].as_str().unwrap().contains(&gone_proxy), "{c:#}");
+}
+
+#[test]
+fn a_slow_clock_and_a_websocket_upgrade() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["time.lab.test"], false);
+    let ten_minutes_ahead = time::OffsetDateTime::now_utc() + time::Duration::minutes(10);
+    let skewed = lab.tls_site(
+        chain,
+        key,
+        Site {
+            status: 200,
+            date: Some(lab::http_date(ten_minutes_ahead)),
+        },
+    );
+    let (chain, key) = public.leaf(&["ws.lab.test"], false);
+    let ws = lab.websocket_site(chain, key);
+    let dns = lab.dns(lab::loopback_zone(&["time.lab.test", "ws.lab.test"]));
+    let mut ws_endpoint = Endpoint::new("ws", "ws.lab.test", ws);
+    ws_endpoint.websocket = true;
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("time", "time.lab.test", skewed), ws_endpoint],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file").arg(&ca_file).arg("--no-proxy");
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 2, "{report:#}");
+    expect(&report, "system/clock", "fail", "clock_skew");
+    let skew = check(&report, "system/clock")["evidence"]["skew_s"]
+        .as_i64()
+        .unwrap();
+    assert!((-610..=-590).contains(&skew), "{skew}");
+    expect(
+        &report,
+        &format!("websocket/ws.lab.test:{ws}/"),
+        "pass",
+        "ok",
+    );
+}
+
+#[test]
+fn list_prints_the_plan_without_touching_the_network() {
+    let lab = Lab::new();
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("good", "good.lab.test", 8443),
+            Endpoint::new("wild", "*.wild.lab.test", 443),
+        ],
+    );
+    // Nothing listens on the DNS server given: --list must not ask it.
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", lab.closed_port()).parse().unwrap();
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--list");
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("good.lab.test tcp/8443"), "{text}");
+    assert!(text.contains("tls/good.lab.test:8443"), "{text}");
+    assert!(text.contains("*.wild.lab.test"), "{text}");
+    assert!(text.contains(&dns.to_string()), "{text}");
+}
+
+#[test]
+fn the_deadline_bounds_a_server_that_never_answers() {
+    let lab = Lab::new();
+    let (seen, _seen_rx) = std::sync::mpsc::channel();
+    let hang = lab.silent(seen);
+    let dns = lab.dns(lab::loopback_zone(&["hang.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("hang", "hang.lab.test", hang)],
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "2s"]);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(20));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_ne!(code, 0, "{report:#}");
+    expect(&report, &format!("tcp/hang.lab.test:{hang}"), "pass", "ok");
+    let (status, reason) = verdict(&report, &format!("tls/hang.lab.test:{hang}"));
+    assert!(
+        (status.as_str(), reason.as_str()) == ("fail", "timeout")
+            || (status.as_str(), reason.as_str()) == ("skip", "not_tested"),
+        "{status} {reason}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_gives_a_partial_report_and_exit_130() {
+    let lab = Lab::new();
+    let (seen, seen_rx) = std::sync::mpsc::channel();
+    let hang = lab.silent(seen);
+    let dns = lab.dns(lab::loopback_zone(&["hang.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("hang", "hang.lab.test", hang)],
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // The run is under way once the silent server sees a connection.
+    if seen_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        panic!("the check never connected");
+    }
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("the check did not stop after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let https = check(&report, &format!("https/hang.lab.test:{hang}/"));
+    assert_eq!(https["reason"], "not_tested");
+    assert!(
+        https["detail"].as_str().unwrap().contains("interrupted"),
+        "{https:#}"
+    );
+}
+
+#[test]
+fn the_text_report_names_each_fix_and_nothing_else_reaches_a_pipe() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["good.lab.test"], false);
+    let good = lab.tls_site(chain, key, Site::ok());
+    let refused = lab.closed_port();
+    let dns = lab.dns(lab::loopback_zone(&["good.lab.test", "refused.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("good", "good.lab.test", good),
+            Endpoint::new("refused", "refused.lab.test", refused),
+        ],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, "text");
+    cmd.arg("--no-proxy").arg("--ca-file").arg(&ca_file);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8(output.stdout).unwrap();
+    if std::env::var_os("SHOW_REPORT").is_some() {
+        eprintln!("{text}");
+    }
+    assert!(text.starts_with("NOT READY"), "{text}");
+    assert!(
+        text.contains("fix: a firewall or the network rejects TCP"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "colour on a pipe: {text}");
+    // Progress goes to stderr only on a terminal; here stderr stays empty.
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+
+    // The same run into a file: nothing on stdout, the whole report in the file.
+    let out = lab.path("report.json");
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--no-proxy")
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .arg("--output")
+        .arg(&out);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["command"], "check");
+    assert_eq!(report["verdict"], "not_ready");
+
+    // And as JUnit for pipelines that read test results.
+    let mut cmd = preflight(&lab);
+    lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, "junit");
+    cmd.arg("--no-proxy").arg("--ca-file").arg(&ca_file);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let xml = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        xml.starts_with("<?xml") && xml.contains("refused.lab.test"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn broken_ipv6_beside_working_ipv4_is_a_warning_naming_the_address() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["dual.lab.test"], false);
+    // The site listens on 127.0.0.1 only, so its port on ::1 refuses (or has no route).
+    let port = lab.tls_site(chain, key, Site::ok());
+    let zone = [(
+        "dual.lab.test".to_owned(),
+        Dns::Addresses(vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()]),
+    )]
+    .into_iter()
+    .collect();
+    let dns = lab.dns(zone);
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("dual", "dual.lab.test", port)],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file").arg(&ca_file).arg("--no-proxy");
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 1, "{report:#}");
+    expect(&report, "dns/dual.lab.test", "pass", "ok");
+    let tcp = check(&report, &format!("tcp/dual.lab.test:{port}"));
+    assert_eq!(tcp["status"], "warn", "{tcp:#}");
+    assert!(tcp["detail"].as_str().unwrap().contains("[::1]"), "{tcp:#}");
+    assert!(tcp["remedy"].as_str().unwrap().contains("IPv6"), "{tcp:#}");
+    expect(&report, &format!("tls/dual.lab.test:{port}"), "pass", "ok");
+}
+
+#[test]
+fn the_survey_times_each_regions_telemetry_host_and_names_the_closest() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let names = ["t.telemetry.lab-1.lab.test", "t.telemetry.lab-2.lab.test"];
+    let (chain, key) = public.leaf(&names, false);
+    let port = lab.tls_site(chain, key, Site::ok());
+    // lab-3's telemetry name does not resolve.
+    let dns = lab.dns(lab::loopback_zone(&names));
+    let catalog = lab.write(
+        "survey.toml",
+        &format!(
+            r#"version = 1
+[[region]]
+code = "lab-1"
+name = "Lab One"
+[[region]]
+code = "lab-2"
+name = "Lab Two"
+[[region]]
+code = "lab-3"
+name = "Lab Three"
+[[rule]]
+id = "ec2-api"
+group = "core"
+service = "EC2"
+regions = ["lab-1"]
+ports = ["tcp/1-65535"]
+purpose = "lab"
+source = "lab"
+[[endpoint]]
+id = "telemetry"
+group = "core"
+host = "*.telemetry.{{region}}.lab.test"
+probe = "t.telemetry.{{region}}.lab.test"
+ports = ["tcp/{port}"]
+purpose = "lab telemetry"
+source = "lab"
+"#
+        ),
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--no-proxy", "--survey"]);
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 0, "{report:#}");
+    expect(&report, "survey/lab-1", "info", "ok");
+    assert!(check(&report, "survey/lab-1")["evidence"]["connect_ms"].is_u64());
+    expect(&report, "survey/lab-2", "info", "ok");
+    expect(&report, "survey/lab-3", "info", "nxdomain");
+    let closest = check(&report, "survey/closest");
+    assert_eq!(closest["evidence"]["regions_timed"], 2, "{closest:#}");
+    let region = closest["evidence"]["region"].as_str().unwrap();
+    assert!(region == "lab-1" || region == "lab-2", "{closest:#}");
+    assert!(
+        closest["detail"].as_str().unwrap().contains("Lab "),
+        "{closest:#}"
+    );
+}
+
+#[test]
+fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
+    let lab = Lab::new();
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("good", "good.lab.test", 8443)],
+    );
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", lab.closed_port()).parse().unwrap();
+    let not_pem = lab.write("not.pem", "hello\n");
+    for (extra, code, says) in [
+        (vec!["--timeout", "fast"], 64, "duration"),
+        (vec!["--dns-server", "dns.example"], 64, "DNS server"),
+        (vec!["--proxy", "socks5://127.0.0.1:1080"], 64, "http://"),
+        (
+            vec!["--proxy", "http://127.0.0.1:1", "--no-proxy"],
+            64,
+            "cannot be used with",
+        ),
+        (vec!["--ca-file", not_pem.to_str().unwrap()], 65, "not.pem"),
+    ] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.args(&extra);
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{extra:?}");
+    }
+}
+
+#[test]
+fn the_media_path_is_tested_for_every_turn_relay_that_resolves() {
+    let lab = Lab::new();
+    let relay = lab.silent_udp();
+    let working = lab.turn_relay();
+    // gone-turn.lab.test does not resolve.
+    let dns = lab.dns(lab::loopback_zone(&["turn.lab.test", "relay.lab.test"]));
+    let catalog = lab.write(
+        "media.toml",
+        &format!(
+            r#"version = 1
+[[region]]
+code = "lab-1"
+name = "Lab One"
+turn = ["turn.lab.test", "gone-turn.lab.test"]
+[[rule]]
+id = "connect-media"
+group = "core"
+service = "EC2"
+regions = ["lab-1"]
+ports = ["udp/{relay}"]
+purpose = "lab"
+source = "lab"
+[[endpoint]]
+id = "turn"
+group = "core"
+host = "{{turn}}"
+ports = ["udp/{relay}"]
+purpose = "lab relays"
+source = "lab"
+[[endpoint]]
+id = "relay"
+group = "core"
+host = "relay.lab.test"
+ports = ["udp/{working}"]
+purpose = "a working lab relay"
+source = "lab"
+"#
+        ),
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "6s"]);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(code, 2, "{report:#}");
+    expect(&report, "dns/turn.lab.test", "pass", "ok");
+    expect(&report, "stun/turn.lab.test/127.0.0.1", "fail", "timeout");
+    expect(&report, "turn/turn.lab.test/127.0.0.1", "fail", "timeout");
+    let turn = check(&report, "turn/turn.lab.test/127.0.0.1");
+    assert!(
+        turn["remedy"].as_str().unwrap().contains("127.0.0.1/32"),
+        "{turn:#}"
+    );
+    expect(&report, "dns/gone-turn.lab.test", "fail", "nxdomain");
+    // The working relay: Binding answered, Allocate challenged, and a quality sample taken.
+    expect(&report, "stun/relay.lab.test/127.0.0.1", "pass", "ok");
+    expect(
+        &report,
+        "turn/relay.lab.test/127.0.0.1",
+        "pass",
+        "auth_challenge",
+    );
+    let quality = check(&report, "media/relay.lab.test/127.0.0.1");
+    assert_eq!(quality["status"], "pass", "{quality:#}");
+    // The workstation facts the media findings are read against.
+    assert_eq!(check(&report, "system/session")["status"], "info");
+    assert_eq!(check(&report, "system/webrtc-udp-ports")["status"], "info");
+    expect(
+        &report,
+        &format!("media/gone-turn.lab.test:{relay}"),
+        "skip",
+        "not_tested",
+    );
+}
