@@ -56,6 +56,26 @@ pub enum Command {
     Summarize(SummarizeArgs),
     /// Compare the customer's domain allow-list and firewall whitelist with what Connect needs (offline)
     Audit(AuditArgs),
+    /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
+    /// saved in the reports folder, the HTML opened, and one line to send to support
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Folder for the reports [default: the profile's report_dir, else "Connect network check" in
+    /// the user's Documents]
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+
+    /// Wait for Enter before closing, when run in a console window of its own (the shortcut
+    /// passes this)
+    #[arg(long)]
+    pub pause: bool,
+
+    /// Do not open the HTML report in the browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 /// Which instance, Region and features: shared by every command that needs the catalog.
@@ -104,7 +124,7 @@ pub struct EndpointsArgs {
     pub format: EndpointsFormat,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -360,9 +380,10 @@ pub enum SummaryFormat {
 }
 
 /// The forms of a report: every command that judges offers them all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// For people at a terminal
+    #[default]
     Text,
     /// The `connect-preflight/report/v1` contract, for pipelines
     Json,
