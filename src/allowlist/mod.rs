@@ -162,6 +162,25 @@ pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
             ),
         ));
     }
+    // Windows tools often save "Unicode" text as UTF-16 with a byte-order mark.
+    let utf16 = match bytes.get(..2) {
+        Some([0xff, 0xfe]) => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
+        Some([0xfe, 0xff]) => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
+        _ => None,
+    };
+    if let Some(decode) = utf16 {
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|pair| decode([pair[0], pair.get(1).copied().unwrap_or(0)]))
+            .collect();
+        let text = String::from_utf16(&units).map_err(|_| {
+            Error::bad_input(
+                Location::file(path),
+                "the file says it is UTF-16 but is not valid UTF-16; save it as UTF-8",
+            )
+        })?;
+        return text_of(path, text.into_bytes());
+    }
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
         let location = Location::from_offset(path, &String::from_utf8_lossy(&bytes), offset);
         return Err(Error::bad_input(
@@ -234,6 +253,26 @@ mod tests {
         assert!(err.to_string().contains("64 MiB"), "{err}");
         let err = text_of(Path::new("l.txt"), b"ok\n\xff\n".to_vec()).unwrap_err();
         assert!(err.to_string().starts_with("l.txt:2:1"), "{err}");
+    }
+
+    #[test]
+    fn utf16_with_a_byte_order_mark_is_read() {
+        let mut le = vec![0xff, 0xfe];
+        le.extend(
+            "a.example\r\n*.b.example\r\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        );
+        assert_eq!(
+            text_of(Path::new("u"), le).unwrap(),
+            "a.example\r\n*.b.example\r\n"
+        );
+        let mut be = vec![0xfe, 0xff];
+        be.extend("x\n".encode_utf16().flat_map(u16::to_be_bytes));
+        assert_eq!(text_of(Path::new("u"), be).unwrap(), "x\n");
+        // An unpaired surrogate is refused, not guessed at.
+        let err = text_of(Path::new("u"), vec![0xff, 0xfe, 0x00, 0xd8]).unwrap_err();
+        assert!(err.to_string().contains("UTF-16"), "{err}");
     }
 
     #[test]
