@@ -1526,6 +1526,38 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The CIDRs to add are exactly the needed space minus what entries on the right port allow.
+        #[test]
+        fn additions_are_the_uncovered_space(
+            rows in proptest::collection::vec((0u32..64, 19u8..=28, proptest::prelude::any::<bool>()), 0..12)
+        ) {
+            static MEDIA: std::sync::OnceLock<(Snapshot, RangeRequirement)> = std::sync::OnceLock::new();
+            let (snapshot, media) = MEDIA.get_or_init(|| {
+                let media = requirements().rules.into_iter().find(|r| r.service == "AMAZON_CONNECT").unwrap();
+                (Snapshot::embedded(), media)
+            });
+            let needed = media.space(snapshot);
+            // Networks in and around 15.193.0.0/19, some on the right port and some not.
+            let mut text = String::new();
+            let mut allowed = IpSet::new();
+            for (block, len, udp) in rows {
+                let addr = std::net::Ipv4Addr::from(0x0fc1_0000 + (block << 10));
+                let net = IpNet::new(std::net::IpAddr::V4(addr), len).unwrap().trunc();
+                let port = if udp { "udp/3478" } else { "tcp/3478" };
+                text.push_str(&format!("{net} {port}\n"));
+                if udp {
+                    allowed = allowed.union(&IpSet::from_nets(&[net]));
+                }
+            }
+            let list = CidrList::parse(&text, Path::new("p"), None, Strictness::Strict).unwrap();
+            let found = audit_cidrs(&list, std::slice::from_ref(media), snapshot);
+            let expected = needed.difference(&allowed).to_cidrs();
+            let got: Vec<IpNet> = found.additions.iter().flat_map(|a| a.nets.clone()).collect();
+            proptest::prop_assert_eq!(got, expected.clone());
+            let check = &found.checks[0];
+            proptest::prop_assert_eq!(check.status == Status::Pass, expected.is_empty());
+        }
+
         #[test]
         fn intersects_agrees_with_the_intersection(
             a in proptest::collection::vec((0u32..4096, 0u32..64), 0..6),

@@ -1882,6 +1882,36 @@ mod tests {
         assert!(err.starts_with("sg.json:1:"), "{err}");
     }
 
+    proptest::proptest! {
+        /// Whatever `endpoints --format cidrs` can print reads back as the same space and port.
+        #[test]
+        fn plain_lines_read_back(
+            rows in proptest::collection::vec(
+                (proptest::prelude::any::<u32>(), 8u8..=32, proptest::prelude::any::<bool>(), 1u16.., proptest::prelude::any::<bool>()),
+                1..20,
+            )
+        ) {
+            let mut text = String::from("# generated\n");
+            let mut expected = Vec::new();
+            for (addr, len, udp, port, inbound) in rows {
+                let net = IpNet::new(IpAddr::from(std::net::Ipv4Addr::from(addr)), len).unwrap().trunc();
+                let spec = PortSpec::single(if udp { Proto::Udp } else { Proto::Tcp }, port);
+                let dir = if inbound { " inbound" } else { "" };
+                text.push_str(&format!("{net} {spec}{dir}\n"));
+                expected.push((net, spec, inbound));
+            }
+            let list = CidrList::parse(&text, Path::new("p"), None, Strictness::Strict).unwrap();
+            proptest::prop_assert_eq!(list.format, CidrFormat::Plain);
+            proptest::prop_assert_eq!(list.entries.len(), expected.len());
+            for (i, (entry, (net, spec, inbound))) in list.entries.iter().zip(expected).enumerate() {
+                proptest::prop_assert_eq!(entry.space.to_cidrs(), vec![net]);
+                proptest::prop_assert_eq!(&entry.ports, &vec![spec]);
+                proptest::prop_assert_eq!(entry.direction == Direction::Inbound, inbound);
+                proptest::prop_assert_eq!(entry.span.line, i + 2);
+            }
+        }
+    }
+
     #[test]
     fn formats_are_detected() {
         assert_eq!(
