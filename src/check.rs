@@ -16,6 +16,8 @@ use crate::report::{CidrFix, Fixes, Proto, Reason, Report, Status, Target};
 
 /// The default deadline of a whole run: long enough for a slow proxy, well under a minute.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default length of the media quality sample, per relay.
+pub const DEFAULT_MEDIA_SECONDS: u64 = 5;
 /// No single probe may take longer than this, whatever the deadline.
 pub const MAX_PROBE_TIME: Duration = Duration::from_secs(10);
 
@@ -33,6 +35,9 @@ pub struct Settings {
     pub per_probe: Duration,
     pub progress: bool,
     pub format: ReportFormat,
+    /// Length of the media quality sample per relay (`media_seconds` in the profile).
+    pub media_sample: Duration,
+    pub thresholds: crate::config::Thresholds,
 }
 
 /// Parses `20s`, `1m`, `500ms` or a bare number of seconds.
@@ -143,6 +148,10 @@ impl Settings {
             per_probe: deadline.min(MAX_PROBE_TIME),
             progress,
             format: args.format,
+            media_sample: Duration::from_secs(
+                profile.media_seconds.unwrap_or(DEFAULT_MEDIA_SECONDS),
+            ),
+            thresholds: profile.thresholds,
         })
     }
 
@@ -238,18 +247,49 @@ pub fn run(
     Ok(report.verdict.into())
 }
 
-/// What the network team must add, gathered from the checks that did not pass.
+/// What the network team must change, gathered from the checks that did not pass: allow-list
+/// lines and prefixes to add, and per action the hosts it concerns.
 fn fixes(report: &Report) -> Fixes {
     let mut fixes = Fixes::default();
+    let mut actions: Vec<(&'static str, Vec<String>)> = Vec::new();
     for check in &report.checks {
-        if !matches!(check.status, Status::Fail | Status::Warn)
-            || matches!(check.reason, Reason::SnapshotStale | Reason::ClockSkew)
-        {
+        if !matches!(check.status, Status::Fail | Status::Warn) {
             continue;
         }
-        if let Some(line) = check.evidence.get("allowlist").and_then(|v| v.as_str()) {
-            if !fixes.domains.iter().any(|d| d == line) {
-                fixes.domains.push(line.to_owned());
+        let Some(line) = check.evidence.get("allowlist").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let action = match check.reason {
+            Reason::Nxdomain
+            | Reason::NoAnswer
+            | Reason::Refused
+            | Reason::Timeout
+            | Reason::Unreachable
+            | Reason::ProxyDenied
+            | Reason::HandshakeFailed => {
+                if !fixes.domains.iter().any(|d| d == line) {
+                    fixes.domains.push(line.to_owned());
+                }
+                None
+            }
+            Reason::OutsideRanges | Reason::PrivateAddress => {
+                Some("make these resolve to AWS's public addresses (remove DNS overrides)")
+            }
+            Reason::Intercepted
+            | Reason::UntrustedCertificate
+            | Reason::HostnameMismatch
+            | Reason::ExpiredCertificate
+            | Reason::HttpError => Some("exempt from TLS inspection and redirection"),
+            Reason::OldTls => Some("allow TLS 1.2 and 1.3 on the device that terminates TLS"),
+            Reason::ProxyAuthRequired => Some("exempt from proxy authentication"),
+            Reason::WebsocketRejected => Some("let WebSocket upgrades through the proxy"),
+            _ => None,
+        };
+        if let Some(action) = action {
+            match actions.iter_mut().find(|(a, _)| *a == action) {
+                Some((_, lines)) if !lines.iter().any(|l| l == line) => lines.push(line.to_owned()),
+                Some(_) => {}
+                None => actions.push((action, vec![line.to_owned()])),
             }
         }
         if let (Some(prefix), Some(port)) = (
@@ -266,6 +306,10 @@ fn fixes(report: &Report) -> Fixes {
             }
         }
     }
+    fixes.notes = actions
+        .into_iter()
+        .map(|(action, lines)| format!("{action}: {}", lines.join(", ")))
+        .collect();
     fixes
 }
 

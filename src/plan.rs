@@ -61,9 +61,22 @@ pub struct SurveyTarget {
     pub home: bool,
 }
 
+/// A TURN relay host whose UDP media path the run tests (STUN Binding, TURN Allocate, quality).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaHost {
+    /// The placeholder id, reported when the media test does not run.
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    pub allowlist: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub hosts: Vec<HostPlan>,
+    pub media: Vec<MediaHost>,
+    /// The outbound UDP address space of the media rules (`AMAZON_CONNECT`), named in remedies.
+    pub media_ranges: Vec<String>,
     pub untested: Vec<Untested>,
     pub survey: Vec<SurveyTarget>,
 }
@@ -72,6 +85,7 @@ impl Plan {
     /// How many checks the run reports, not counting the snapshot and clock checks.
     pub fn check_count(&self) -> usize {
         self.hosts.iter().map(|h| h.steps.len()).sum::<usize>()
+            + self.media.len()
             + self.untested.len()
             + self.survey.len()
     }
@@ -263,19 +277,15 @@ pub fn build(requirements: &Requirements, snapshot: &Snapshot, selected: &Select
                     }
                 }
                 if let (Some(udp), true) = (udp, selected.has(CheckKind::Media)) {
-                    plan.untested.push(Untested {
-                        id: format!("media/{host}:{}", udp.first),
-                        kind: Kind::Turn,
-                        host: host.to_owned(),
-                        port: udp.first,
-                        proto: Proto::Udp,
-                        allowlist: req.allowlist.to_string(),
-                        purpose: req.purpose.clone(),
-                        why: format!(
-                            "UDP {} (STUN/TURN media) is not tested by this version",
-                            udp.first
-                        ),
-                    });
+                    let id = format!("media/{host}:{}", udp.first);
+                    if !plan.media.iter().any(|m| m.id == id) {
+                        plan.media.push(MediaHost {
+                            id,
+                            host: host.to_owned(),
+                            port: udp.first,
+                            allowlist: req.allowlist.to_string(),
+                        });
+                    }
                 }
             }
             None => {
@@ -307,7 +317,35 @@ pub fn build(requirements: &Requirements, snapshot: &Snapshot, selected: &Select
             }
         }
     }
+    if !plan.media.is_empty() {
+        plan.media_ranges = media_ranges(requirements, snapshot);
+    }
     plan
+}
+
+/// The CIDRs of the outbound UDP rules (the softphone's relays), for remedies.
+fn media_ranges(requirements: &Requirements, snapshot: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for rule in &requirements.rules {
+        let udp = rule.ports.iter().any(|p| p.proto == Proto::Udp);
+        if rule.direction != Direction::Outbound || !udp {
+            continue;
+        }
+        let space = rule.space(snapshot);
+        for (net, len) in space.v4.to_blocks() {
+            let cidr = format!("{}/{len}", std::net::Ipv4Addr::from(net));
+            if !out.contains(&cidr) {
+                out.push(cidr);
+            }
+        }
+        for (net, len) in space.v6.to_blocks() {
+            let cidr = format!("{}/{len}", std::net::Ipv6Addr::from(net));
+            if !out.contains(&cidr) {
+                out.push(cidr);
+            }
+        }
+    }
+    out
 }
 
 /// `check --list`: what would be contacted, and why.
@@ -330,6 +368,15 @@ pub fn describe(plan: &Plan, resolver: &str, path: &str) -> String {
         );
         for step in &host.steps {
             let _ = writeln!(out, "  {:<10} {}", step.kind.as_str(), step.id);
+        }
+    }
+    if !plan.media.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nmedia (STUN Binding, TURN Allocate and a quality sample over UDP):"
+        );
+        for m in &plan.media {
+            let _ = writeln!(out, "  {} udp/{} ({})", m.host, m.port, m.id);
         }
     }
     if !plan.survey.is_empty() {
@@ -405,7 +452,7 @@ mod tests {
             transport.allowlist,
             "*.transport.connect.eu-central-1.amazonaws.com"
         );
-        // TURN hosts get DNS only, and their media path is listed as not tested.
+        // TURN hosts get DNS as hosts, and the media test with the Region's media ranges.
         let turn = plan.hosts.iter().find(|h| h.proto == Proto::Udp).unwrap();
         assert_eq!(turn.steps.len(), 1);
         assert_eq!(turn.steps[0].kind, Kind::Dns);
@@ -415,9 +462,14 @@ mod tests {
             turn.expected
         );
         assert!(
-            plan.untested
+            plan.media
                 .iter()
-                .any(|u| u.host == turn.host && u.proto == Proto::Udp)
+                .any(|m| m.host == turn.host && m.port == 3478)
+        );
+        assert!(
+            plan.media_ranges.iter().any(|c| c.starts_with("15.193.")),
+            "{:?}",
+            plan.media_ranges
         );
     }
 
@@ -432,6 +484,7 @@ mod tests {
                 .all(|h| h.steps.iter().all(|s| s.kind == Kind::Dns))
         );
         assert!(plan.untested.iter().all(|u| u.proto == Proto::Tcp));
+        assert!(plan.media.is_empty());
         let plan = build(
             &reqs,
             &snapshot,
@@ -443,6 +496,7 @@ mod tests {
                 .all(|h| h.steps.iter().all(|s| s.kind != Kind::Https))
         );
         assert!(plan.untested.iter().all(|u| u.proto == Proto::Tcp));
+        assert!(plan.media.is_empty());
     }
 
     #[test]

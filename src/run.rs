@@ -39,6 +39,8 @@ pub struct Outcome {
 #[derive(Clone)]
 struct Sink {
     checks: Arc<Mutex<HashMap<String, Check>>>,
+    /// The media test's checks, whose ids the media module decides.
+    media: Arc<Mutex<Vec<Check>>>,
     clock: Arc<Mutex<Option<Check>>>,
     progress: ProgressBar,
 }
@@ -105,6 +107,7 @@ pub fn execute(
     let total = plan.check_count();
     let sink = Sink {
         checks: Arc::default(),
+        media: Arc::default(),
         clock: Arc::default(),
         // The bar counts what is contacted; the untested requirements are never pushed.
         progress: progress_bar(total - plan.untested.len(), settings.progress),
@@ -131,6 +134,20 @@ pub fn execute(
                 };
                 sink.progress.set_message(host.host.clone());
                 run_host(&ctx, &host, proxy.as_ref(), &sink).await;
+            });
+        }
+        if !plan.media.is_empty() {
+            let ctx = ctx.clone();
+            let sink = sink.clone();
+            let hosts = plan.media.clone();
+            let options = crate::media::Options {
+                sample: settings.media_sample,
+                thresholds: settings.thresholds,
+                connect_ranges: plan.media_ranges.clone(),
+                ..crate::media::Options::default()
+            };
+            set.spawn(async move {
+                run_media(&ctx, &hosts, options, &sink).await;
             });
         }
         for target in &plan.survey {
@@ -206,6 +223,34 @@ pub fn execute(
             );
         }
     }
+    for m in &plan.media {
+        let found = std::mem::take(&mut *sink.media.lock().expect("not poisoned"));
+        let (mine, rest): (Vec<Check>, Vec<Check>) = found
+            .into_iter()
+            .partition(|c| c.host.as_deref() == Some(m.host.as_str()));
+        *sink.media.lock().expect("not poisoned") = rest;
+        match done.remove(&m.id) {
+            Some(check) => checks.push(check),
+            None if mine.is_empty() => checks.push(
+                Check::new(
+                    m.id.clone(),
+                    Kind::Turn,
+                    Status::Skip,
+                    Reason::NotTested,
+                    format!("not tested: {why_not}"),
+                )
+                .host(m.host.clone())
+                .endpoint(m.port, Proto::Udp)
+                .evidence("allowlist", &m.allowlist),
+            ),
+            None => {}
+        }
+        checks.extend(mine);
+    }
+    // Checks about the media path as a whole (the NAT mapping) come after the relays.
+    checks.extend(std::mem::take(
+        &mut *sink.media.lock().expect("not poisoned"),
+    ));
     for u in &plan.untested {
         checks.push(
             Check::new(
@@ -754,4 +799,72 @@ fn closest_region(checks: &[Check]) -> Option<Check> {
         .evidence("connect_ms", ms)
         .evidence("regions_timed", timed.len()),
     )
+}
+
+/// The softphone's media path: resolve every TURN relay, then STUN, TURN and a quality sample to
+/// each address, within the time left.
+async fn run_media(
+    ctx: &Context,
+    hosts: &[crate::plan::MediaHost],
+    mut options: crate::media::Options,
+    sink: &Sink,
+) {
+    let resolved = futures_util::future::join_all(hosts.iter().map(|m| async move {
+        let plan = HostPlan {
+            host: m.host.clone(),
+            port: m.port,
+            proto: Proto::Udp,
+            requirement: m.id.clone(),
+            allowlist: m.allowlist.clone(),
+            purpose: String::new(),
+            expected: String::new(),
+            steps: Vec::new(),
+        };
+        let outcome = tokio::time::timeout(
+            ctx.limit(),
+            dns::resolve(&ctx.resolver, &ctx.snapshot, &plan),
+        )
+        .await;
+        (m, outcome.map(|o| o.addresses).unwrap_or_default())
+    }))
+    .await;
+    let mut targets = Vec::new();
+    for (m, addresses) in &resolved {
+        if addresses.is_empty() {
+            sink.push(
+                Check::new(
+                    m.id.clone(),
+                    Kind::Turn,
+                    Status::Skip,
+                    Reason::NotTested,
+                    format!("not tested: {} has no address (see its DNS check)", m.host),
+                )
+                .host(m.host.clone())
+                .endpoint(m.port, Proto::Udp)
+                .evidence("allowlist", &m.allowlist),
+            );
+            continue;
+        }
+        for ip in addresses.iter().take(4) {
+            targets.push(crate::media::relay::Target {
+                host: m.host.clone(),
+                addr: SocketAddr::new(*ip, m.port),
+            });
+        }
+    }
+    if targets.is_empty() {
+        return;
+    }
+    // The relay's answer gets the softphone's ICE budget, at most half the time left; the
+    // quality sample gets what remains after that.
+    let left = ctx
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .saturating_sub(Duration::from_millis(500));
+    options.budget = options.budget.min(left / 2);
+    options.sample = options.sample.min(left.saturating_sub(options.budget));
+    let checks = crate::media::check(&targets, &options).await;
+    let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
+    sink.progress.inc(tested as u64);
+    sink.media.lock().expect("not poisoned").extend(checks);
 }

@@ -302,8 +302,16 @@ fn tls_inspection_bad_certificates_old_tls_and_refusals_are_told_apart() {
     // The snapshot is reported, and what failed is gathered for the network team.
     expect(&report, "ranges/snapshot", "info", "ok");
     let domains = report["fixes"]["domains"].as_array().unwrap();
-    assert!(domains.iter().any(|d| d == "rogue.lab.test"), "{domains:?}");
+    assert!(
+        domains.iter().any(|d| d == "refused.lab.test"),
+        "{domains:?}"
+    );
     assert!(!domains.iter().any(|d| d == "good.lab.test"), "{domains:?}");
+    let notes = report["fixes"]["notes"].to_string();
+    assert!(
+        notes.contains("exempt from TLS inspection") && notes.contains("rogue.lab.test"),
+        "{notes}"
+    );
 }
 
 #[test]
@@ -780,4 +788,78 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
         assert!(stderr.contains(says), "{extra:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{extra:?}");
     }
+}
+
+#[test]
+fn the_media_path_is_tested_for_every_turn_relay_that_resolves() {
+    let lab = Lab::new();
+    let relay = lab.silent_udp();
+    let working = lab.turn_relay();
+    // gone-turn.lab.test does not resolve.
+    let dns = lab.dns(lab::loopback_zone(&["turn.lab.test", "relay.lab.test"]));
+    let catalog = lab.write(
+        "media.toml",
+        &format!(
+            r#"version = 1
+[[region]]
+code = "lab-1"
+name = "Lab One"
+turn = ["turn.lab.test", "gone-turn.lab.test"]
+[[rule]]
+id = "connect-media"
+group = "core"
+service = "EC2"
+regions = ["lab-1"]
+ports = ["udp/{relay}"]
+purpose = "lab"
+source = "lab"
+[[endpoint]]
+id = "turn"
+group = "core"
+host = "{{turn}}"
+ports = ["udp/{relay}"]
+purpose = "lab relays"
+source = "lab"
+[[endpoint]]
+id = "relay"
+group = "core"
+host = "relay.lab.test"
+ports = ["udp/{working}"]
+purpose = "a working lab relay"
+source = "lab"
+"#
+        ),
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "3s"]);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(code, 2, "{report:#}");
+    expect(&report, "dns/turn.lab.test", "pass", "ok");
+    expect(&report, "stun/turn.lab.test/127.0.0.1", "fail", "timeout");
+    expect(&report, "turn/turn.lab.test/127.0.0.1", "fail", "timeout");
+    let turn = check(&report, "turn/turn.lab.test/127.0.0.1");
+    assert!(
+        turn["remedy"].as_str().unwrap().contains("127.0.0.1/32"),
+        "{turn:#}"
+    );
+    expect(&report, "dns/gone-turn.lab.test", "fail", "nxdomain");
+    // The working relay: Binding answered, Allocate challenged, and a quality sample taken.
+    expect(&report, "stun/relay.lab.test/127.0.0.1", "pass", "ok");
+    expect(
+        &report,
+        "turn/relay.lab.test/127.0.0.1",
+        "pass",
+        "auth_challenge",
+    );
+    let quality = check(&report, "media/relay.lab.test/127.0.0.1");
+    assert_eq!(quality["status"], "pass", "{quality:#}");
+    expect(
+        &report,
+        &format!("media/gone-turn.lab.test:{relay}"),
+        "skip",
+        "not_tested",
+    );
 }

@@ -368,6 +368,41 @@ impl Lab {
         port
     }
 
+    /// A TURN relay as the softphone meets it: Bindings answered with the mapped address,
+    /// unauthenticated Allocates with a 401 challenge (realm and nonce).
+    pub fn turn_relay(&self) -> u16 {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        self.handle.spawn(async move {
+            let socket = tokio::net::UdpSocket::from_std(socket).unwrap();
+            let mut buf = [0u8; 2048];
+            // Bounded: a run sends a few hundred requests at most.
+            for _ in 0..10_000 {
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                if let Some(reply) = stun_reply(&buf[..n], peer) {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            }
+        });
+        port
+    }
+
+    /// A UDP port that takes every datagram and never answers.
+    pub fn silent_udp(&self) -> u16 {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        self.handle.spawn(async move {
+            let socket = tokio::net::UdpSocket::from_std(socket).unwrap();
+            let mut buf = [0u8; 2048];
+            while socket.recv_from(&mut buf).await.is_ok() {}
+        });
+        port
+    }
+
     /// A port nothing listens on.
     pub fn closed_port(&self) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -505,4 +540,45 @@ pub fn loopback_zone(names: &[&str]) -> HashMap<String, Dns> {
             )
         })
         .collect()
+}
+
+/// A relay's answer to a STUN Binding or an unauthenticated TURN Allocate.
+fn stun_reply(request: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
+    use stun::message::{Message, MessageType, Setter};
+    let mut m = Message::new();
+    m.unmarshal_binary(request).ok()?;
+    let id = m.transaction_id;
+    let setters: Vec<Box<dyn Setter>> = match m.typ.method {
+        stun::message::METHOD_BINDING => vec![
+            Box::new(id),
+            Box::new(stun::message::BINDING_SUCCESS),
+            Box::new(stun::xoraddr::XorMappedAddress {
+                ip: peer.ip(),
+                port: peer.port(),
+            }),
+        ],
+        stun::message::METHOD_ALLOCATE => vec![
+            Box::new(id),
+            Box::new(MessageType::new(
+                stun::message::METHOD_ALLOCATE,
+                stun::message::CLASS_ERROR_RESPONSE,
+            )),
+            Box::new(stun::error_code::ErrorCodeAttribute {
+                code: stun::error_code::CODE_UNAUTHORIZED,
+                reason: b"Unauthorized".to_vec(),
+            }),
+            Box::new(stun::textattrs::TextAttribute::new(
+                stun::attributes::ATTR_REALM,
+                "lab.test".to_owned(),
+            )),
+            Box::new(stun::textattrs::TextAttribute::new(
+                stun::attributes::ATTR_NONCE,
+                "0123abcd".to_owned(),
+            )),
+        ],
+        _ => return None,
+    };
+    let mut reply = Message::new();
+    reply.build(&setters).ok()?;
+    Some(reply.raw)
 }
