@@ -10,7 +10,6 @@ pub fn dispatch(args: &[String]) -> Option<ExitCode> {
     match args.first().map(String::as_str) {
         Some("wait-tcp") => Some(wait_tcp(rest)),
         Some("delay-line") => Some(crate::delay::main(rest)),
-        Some("media") => Some(media(rest)),
         _ => None,
     }
 }
@@ -34,35 +33,4 @@ fn wait_tcp(args: &[String]) -> ExitCode {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// `media HOST ADDR SAMPLE_MS`: the library's media path (STUN Binding, TURN Allocate, quality
-/// train) against one relay, its checks printed as JSON. `check` does not run it yet.
-fn media(args: &[String]) -> ExitCode {
-    let (Some(host), Some(addr), Some(ms)) = (
-        args.first(),
-        args.get(1).and_then(|a| a.parse::<SocketAddr>().ok()),
-        args.get(2).and_then(|m| m.parse::<u64>().ok()),
-    ) else {
-        eprintln!("usage: media HOST ADDR SAMPLE_MS");
-        return ExitCode::from(64);
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let targets = [connect_preflight::media::relay::Target {
-        host: host.clone(),
-        addr,
-    }];
-    let options = connect_preflight::media::Options {
-        sample: Duration::from_millis(ms),
-        ..connect_preflight::media::Options::default()
-    };
-    let checks = runtime.block_on(connect_preflight::media::check(&targets, &options));
-    println!(
-        "{}",
-        serde_json::to_string(&checks).expect("checks serialise")
-    );
-    ExitCode::SUCCESS
 }

@@ -351,20 +351,6 @@ impl Lab {
         log
     }
 
-    /// The library's media path run in the agent namespace against `addr` (the `media` helper),
-    /// with a quality sample of `sample_ms`; its checks.
-    pub fn media(&self, host: &str, addr: &str, sample_ms: u64) -> Value {
-        let exe = std::env::current_exe().expect("the lab's own path");
-        let mut cmd = self.ns(Side::Agent).command(&exe.to_string_lossy());
-        cmd.args(["media", host, addr, &sample_ms.to_string()])
-            .stdin(Stdio::null());
-        let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(60));
-        assert_eq!(code, 0, "the media helper failed: {stderr}");
-        serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!("the media helper printed no JSON ({e}):\n{stdout}\n{stderr}")
-        })
-    }
-
     /// The built binary's `check` inside the agent namespace, with a scrubbed environment whose
     /// certificate store is `os_store` (empty: nothing is trusted there). Returns the exit code
     /// and the JSON report.
@@ -373,8 +359,7 @@ impl Lab {
         std::fs::create_dir_all(home.join("certs")).expect("a home folder");
         let store = self.write("os-store.pem", os_store);
         let mut cmd = self
-            .net
-            .agent
+            .ns(Side::Agent)
             .command(env!("CARGO_BIN_EXE_connect-preflight"));
         cmd.arg("check")
             .args(args)
