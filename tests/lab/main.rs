@@ -28,6 +28,9 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("nginx", "nginx-light"),
     ("squid", "squid-openssl"),
     ("turnserver", "coturn"),
+    ("sysctl", "procps"),
+    ("kill", "procps"),
+    ("faketime", "faketime"),
 ];
 
 fn missing_prerequisites() -> Vec<String> {

@@ -58,6 +58,10 @@ pub const ALL: &[Scenario] = &[
         run: ipv6_blackhole,
     },
     Scenario {
+        name: "clock_skew",
+        run: clock_skew,
+    },
+    Scenario {
         name: "udp_3478_drop",
         run: udp_3478_drop,
     },
@@ -219,6 +223,8 @@ pub struct World {
     pub sites: Vec<Site>,
     /// The quality sample per relay (`media_seconds` in the site profile).
     pub media_seconds: u64,
+    /// The AWS side's clock offset (libfaketime), if any.
+    pub clock: Option<&'static str>,
 }
 
 impl World {
@@ -256,6 +262,7 @@ impl World {
             dns,
             sites,
             media_seconds: 2,
+            clock: None,
         }
     }
 
@@ -280,7 +287,7 @@ impl World {
             .collect();
         self.lab.dnsmasq(&answers);
         let sites = std::mem::take(&mut self.sites);
-        self.lab.nginx(&sites);
+        self.lab.nginx(&sites, self.clock);
         self.sites = sites;
         self.lab.coturn(TURN_V4);
     }
@@ -709,6 +716,28 @@ fn ipv6_blackhole() {
     for id in https_ids(INSTANCE) {
         expect(&report, &id, "pass", "ok");
     }
+}
+
+/// The servers' clock is 10 minutes ahead of the workstation's (nginx under libfaketime): past the
+/// product's 5 minute limit, a failure that says to synchronise the clock.
+fn clock_skew() {
+    let mut w = World::new();
+    w.clock = Some("+10m");
+    w.start();
+    let (code, report) = w.check(&[]);
+    w.lab.keep_if_asked("clock_skew");
+    verdict(&report, code, "not_ready", 2);
+    let clock = expect(&report, "system/clock", "fail", "clock_skew");
+    let skew = clock["evidence"]["skew_s"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no skew_s in {clock:#}"));
+    assert!(
+        (590..=610).contains(&skew.abs()),
+        "the lab's servers are 600 s ahead, reported {skew} s: {clock:#}"
+    );
+    mentions(clock, "remedy", &["clock"]);
+    host_passes(&report, INSTANCE);
+    host_passes(&report, PARTICIPANT);
 }
 
 // ------------------------------------------------------------------------------------------------

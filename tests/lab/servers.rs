@@ -198,8 +198,9 @@ impl Lab {
         );
     }
 
-    /// nginx on the AWS side with one TLS server per site.
-    pub fn nginx(&mut self, sites: &[Site]) {
+    /// nginx on the AWS side with one TLS server per site; `clock` runs it under libfaketime with
+    /// that offset (`+10m`), so its `Date` header is off by as much.
+    pub fn nginx(&mut self, sites: &[Site], clock: Option<&str>) {
         let dir = self.dir.path().display().to_string();
         let mut conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
@@ -231,7 +232,7 @@ impl Lab {
         }
         conf.push_str("}\n");
         let path = self.write("nginx.conf", &conf);
-        let args = vec![
+        let mut args = vec![
             "-e".to_owned(),
             format!("{dir}/nginx-error.log"),
             "-p".to_owned(),
@@ -239,7 +240,13 @@ impl Lab {
             "-c".to_owned(),
             path.display().to_string(),
         ];
-        self.spawn(Side::Aws, "nginx", "nginx", &args);
+        match clock {
+            Some(offset) => {
+                args.splice(0..0, ["-f".to_owned(), offset.to_owned(), program("nginx")]);
+                self.spawn(Side::Aws, "nginx", "faketime", &args);
+            }
+            None => self.spawn(Side::Aws, "nginx", "nginx", &args),
+        }
         for site in sites {
             for addr in &site.listen {
                 self.wait_tcp(Side::Aws, &format!("{addr}:443"), "nginx");
