@@ -257,6 +257,20 @@ impl Topology {
         );
     }
 
+    /// Redirects the agent's TCP 443 arriving at the edge to `port` on the edge (a transparent
+    /// proxy), as a TLS-inspecting firewall does.
+    pub fn intercept(&self, port: u16) {
+        let text = format!(
+            "table ip labnat {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
+             iifname \"e0\" ip saddr {AGENT_V4} tcp dport 443 redirect to :{port}\n  }}\n}}\n"
+        );
+        let path = std::env::temp_dir().join(format!("{}-nat.nft", self.edge.name));
+        std::fs::write(&path, &text).expect("writing the NAT rules");
+        let result = self.edge.exec("nft", &["-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        drop(result);
+    }
+
     /// The edge's ruleset with counters, as nft prints it.
     pub fn ruleset(&self) -> String {
         self.edge.exec("nft", &["list", "table", "inet", "lab"])

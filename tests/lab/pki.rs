@@ -43,6 +43,11 @@ impl Ca {
         path.to_owned()
     }
 
+    pub fn write_key(&self, path: &Path) -> PathBuf {
+        std::fs::write(path, self.key.serialize_pem()).expect("writing the CA key");
+        path.to_owned()
+    }
+
     /// A server certificate for `names`, written as `DIR/STEM.crt` and `DIR/STEM.key`; `expired`
     /// puts its validity in the past.
     pub fn leaf(&self, dir: &Path, stem: &str, names: &[&str], expired: bool) -> Pair {

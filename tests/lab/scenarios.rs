@@ -50,6 +50,10 @@ pub const ALL: &[Scenario] = &[
         run: proxy_allowlist_gap,
     },
     Scenario {
+        name: "tls_inspection",
+        run: tls_inspection,
+    },
+    Scenario {
         name: "tls_old_versions_only",
         run: tls_old_versions_only,
     },
@@ -670,6 +674,44 @@ fn proxy_allowlist_gap() {
     assert!(
         log.contains(&format!("{PARTICIPANT}:443")) && log.contains("TCP_DENIED"),
         "squid did not see the denied CONNECT:\n{log}"
+    );
+}
+
+/// A transparent squid on the edge bumps TLS with its own CA, which the workstation's store
+/// trusts (as a corporate image does); the CloudFront host is spliced. The inspected hosts are
+/// `intercepted`, naming the inspection CA; the spliced host passes with the real certificate.
+fn tls_inspection() {
+    let mut w = World::new();
+    w.start();
+    let inspection = Ca::new("Lab Inspection CA", "Edge Security Appliance");
+    let cert = inspection.write(&w.lab.path("inspection-ca.pem"));
+    let key = inspection.write_key(&w.lab.path("inspection-ca.key"));
+    let upstream = w.ca_file.clone();
+    w.lab.squid_bump((&cert, &key), &upstream, &[STATIC]);
+    let (code, report) = w.check_with_store(&[], &inspection.pem);
+    w.lab.keep_if_asked("tls_inspection");
+    verdict(&report, code, "degraded", 1);
+    for host in [INSTANCE, PARTICIPANT] {
+        let tls = expect(&report, &format!("tls/{host}:443"), "warn", "intercepted");
+        mentions(tls, "detail", &["Lab Inspection CA"]);
+        mentions(tls, "remedy", &["Lab Inspection CA", host]);
+        // Through the inspecting proxy the service still answers.
+        for id in https_ids(host) {
+            expect(&report, &id, "pass", "ok");
+        }
+    }
+    let spliced = expect(&report, &format!("tls/{STATIC}:443"), "pass", "ok");
+    mentions(spliced, "detail", &["Lab Public Root CA"]);
+    let log = std::fs::read_to_string(w.lab.path("squid/access.log")).unwrap_or_default();
+    assert!(
+        log.contains(INSTANCE),
+        "squid did not see the bumped requests:\n{log}"
+    );
+    let notes = report["fixes"]["notes"].to_string();
+    assert!(
+        notes.contains("inspection") && notes.contains(INSTANCE) && !notes.contains(STATIC),
+        "fixes: {}",
+        report["fixes"]
     );
 }
 

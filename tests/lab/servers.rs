@@ -291,6 +291,70 @@ impl Lab {
         );
     }
 
+    /// squid on the edge as a transparent TLS-inspecting proxy on port 3129 (the edge redirects
+    /// the agent's TCP 443 there): it bumps every TLS connection with certificates it makes with
+    /// `ca` (cert and key files), except the `splice` server names, which pass untouched. It trusts
+    /// `upstream_ca` towards the servers.
+    pub fn squid_bump(&mut self, ca: (&Path, &Path), upstream_ca: &Path, splice: &[&str]) {
+        let dir = self.path("squid");
+        std::fs::create_dir_all(&dir).expect("a squid folder");
+        set_mode(&dir, 0o777);
+        let db = dir.join("ssl_db");
+        let certgen = "/usr/lib/squid/security_file_certgen";
+        let db_text = db.display().to_string();
+        net::run(certgen, &["-c", "-s", &db_text, "-M", "4MB"]);
+        net::run("chown", &["-R", "proxy:proxy", &db_text]);
+        let d = dir.display();
+        let conf = format!(
+            "http_port {edge}:3128\n\
+             https_port {inside}:3129 intercept ssl-bump tls-cert={cert} tls-key={key} \
+             generate-host-certificates=on dynamic_cert_mem_cache_size=4MB\n\
+             sslcrtd_program {certgen} -s {db_text} -M 4MB\nsslcrtd_children 2 startup=1 idle=1\n\
+             tls_outgoing_options cafile={upstream}\n\
+             visible_hostname lab-inspector\npid_filename {d}/squid.pid\n\
+             cache_log {d}/cache.log\naccess_log stdio:{d}/access.log\ncache deny all\n\
+             cache_mem 4 MB\ncoredump_dir {d}\ncache_effective_user proxy\n\
+             shutdown_lifetime 0 seconds\npinger_enable off\nlogfile_rotate 0\n\
+             dns_nameservers {inside}\n\
+             acl step1 at_step SslBump1\nacl spliced ssl::server_name {splice}\n\
+             ssl_bump peek step1\nssl_bump splice spliced\nssl_bump bump all\n\
+             acl lab_agents src 192.0.2.0/24\nhttp_access allow lab_agents\nhttp_access deny all\n",
+            edge = net::EDGE_OUTSIDE_V4,
+            inside = net::EDGE_INSIDE_V4,
+            cert = ca.0.display(),
+            key = ca.1.display(),
+            upstream = upstream_ca.display(),
+            splice = splice.join(" "),
+        );
+        let path = self.write("squid.conf", &conf);
+        let args = vec![
+            "-N".to_owned(),
+            "-d".to_owned(),
+            "1".to_owned(),
+            "-f".to_owned(),
+            path.display().to_string(),
+        ];
+        self.spawn(Side::Edge, "squid", "squid", &args);
+        // A connection to the intercepting port that was not redirected makes squid 5 stop
+        // accepting there, so readiness is read from the socket table instead.
+        self.wait_tcp(
+            Side::Edge,
+            &format!("{}:3128", net::EDGE_OUTSIDE_V4),
+            "squid",
+        );
+        let deadline = Instant::now() + START_LIMIT;
+        while !self
+            .net
+            .edge
+            .exec("ss", &["-Hltn", "sport = :3129"])
+            .contains("3129")
+        {
+            assert!(Instant::now() < deadline, "squid does not listen on 3129");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.net.intercept(3129);
+    }
+
     /// coturn on the AWS side at `addr`, port 3478: long-term credentials, so an Allocate without
     /// them gets a 401 challenge.
     pub fn coturn(&mut self, addr: &str) {
