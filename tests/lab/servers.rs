@@ -459,14 +459,15 @@ impl Lab {
         }
         eprintln!(
             "\nLAB_KEEP: scenario {scenario} is up.\n  agent namespace: {}\n  edge namespace:  {}\n  \
-             aws namespace:   {}\n  files: {}\n  try: ip netns exec {} dig @{} acme.my.connect.aws\n  \
+             aws namespace:   {}\n  files: {dir}\n  \
+             try: ip netns exec {agent} curl -v --cacert {dir}/lab-ca.pem \
+             --resolve acme.my.connect.aws:443:203.0.113.10 https://acme.my.connect.aws/\n  \
              press Enter to tear it down",
             self.net.agent.name,
             self.net.edge.name,
             self.net.aws.name,
-            self.dir.path().display(),
-            self.net.agent.name,
-            net::EDGE_INSIDE_V4,
+            dir = self.dir.path().display(),
+            agent = self.net.agent.name,
         );
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
