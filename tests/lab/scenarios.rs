@@ -1003,10 +1003,11 @@ fn media_slow_link() {
     assert!(min >= 339.0, "the delay line held at least 340 ms: {min}");
 }
 
-/// 70 ± 60 ms each way: the jitter the product reports matches RFC 3550 over the logged holds
-/// within 2 ms, and is past AWS's 30 ms.
+/// 100 ± 90 ms each way: the jitter the product reports matches RFC 3550 over the logged holds
+/// within 2 ms, and is past AWS's 30 ms (the holds' mean successive difference is about 77 ms, so
+/// the RFC 3550 estimate stays far above 30 ms whatever the draw).
 fn media_jittery_link() {
-    let (quality, logged) = through_delay_line(70, 60);
+    let (quality, logged) = through_delay_line(100, 90);
     let reported = quality["evidence"]["jitter_ms"]
         .as_f64()
         .expect("jitter_ms");
