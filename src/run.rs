@@ -522,7 +522,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         };
         let started = Instant::now();
         let l = limit();
-        let outcome = tokio::time::timeout(l, tcp::probe(&ctx.snapshot, host, &addresses, l)).await;
+        // The attempts stop a little before the step does, so that an address that connected
+        // is reported even when another one (a black-holed IPv6) uses all the time allowed.
+        let attempts = l.saturating_sub(l / 10);
+        let outcome =
+            tokio::time::timeout(l, tcp::probe(&ctx.snapshot, host, &addresses, attempts)).await;
         let (reachable, mut check) = match outcome {
             Ok(o) => (o.reachable, o.check),
             Err(_) => (None, timeout_check(host, &step, l)),
