@@ -224,14 +224,28 @@ impl Lab {
             if let Some(ciphers) = &site.ciphers {
                 let _ = writeln!(conf, "    ssl_ciphers {ciphers};");
             }
-            let _ = write!(
-                conf,
-                "    location / {{ return {} \"lab\\n\"; }}\n  }}\n",
-                site.status
-            );
+            if site.websocket {
+                conf.push_str(
+                    "    location / {\n      proxy_pass http://127.0.0.1:8080;\n      \
+                     proxy_http_version 1.1;\n      proxy_set_header Upgrade $http_upgrade;\n      \
+                     proxy_set_header Connection \"upgrade\";\n      proxy_set_header Host $host;\n    }\n  }\n",
+                );
+            } else {
+                let _ = write!(
+                    conf,
+                    "    location / {{ return {} \"lab\\n\"; }}\n  }}\n",
+                    site.status
+                );
+            }
         }
         conf.push_str("}\n");
         let path = self.write("nginx.conf", &conf);
+        if sites.iter().any(|s| s.websocket) {
+            let exe = std::env::current_exe().expect("the lab's own path");
+            let args = vec!["ws-backend".to_owned(), "127.0.0.1:8080".to_owned()];
+            self.spawn(Side::Aws, "ws-backend", &exe.to_string_lossy(), &args);
+            self.wait_tcp(Side::Aws, "127.0.0.1:8080", "ws-backend");
+        }
         let mut args = vec![
             "-e".to_owned(),
             format!("{dir}/nginx-error.log"),
@@ -522,6 +536,8 @@ pub struct Site {
     pub protocols: String,
     pub ciphers: Option<String>,
     pub status: u16,
+    /// Passes requests to the lab's WebSocket backend, which accepts upgrades.
+    pub websocket: bool,
 }
 
 impl Site {
@@ -533,6 +549,7 @@ impl Site {
             protocols: "TLSv1.2 TLSv1.3".to_owned(),
             ciphers: None,
             status: 200,
+            websocket: false,
         }
     }
 }
