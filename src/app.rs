@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, Group, Selection};
 use crate::cli::{
-    Cli, Command, DiffArgs, EndpointsArgs, EndpointsFormat, LookupArgs, LookupFormat,
-    RangesCommand, ReportFormat, UpdateArgs,
+    Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat, LookupArgs, LookupFormat,
+    RangesCommand, ReportFormat, SummarizeArgs, SummaryFormat, UpdateArgs,
 };
 use crate::config::{self, Config};
 use crate::error::{Error, ExitCode, Result};
@@ -27,7 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let target = match &cli.command {
         Command::Check(args) => Some(&args.target),
         Command::Endpoints(args) => Some(&args.target),
-        Command::Ranges(_) => None,
+        Command::Ranges(_) | Command::Summarize(_) => None,
     };
     let config = Config::from_cli(&cli, target, env, profile)?;
     let mut warnings = Vec::new();
@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ranges(RangesCommand::Lookup(args)) => ranges_lookup(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Update(args)) => ranges_update(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Diff(args)) => ranges_diff(&config, args),
+        Command::Summarize(args) => summarize(&config, args, &mut warnings),
     };
     if !config.quiet {
         let mut stderr = std::io::stderr().lock();
@@ -159,6 +160,8 @@ pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
 pub(crate) fn render_report(config: &Config, report: &Report, format: ReportFormat) -> Result<()> {
     let text = match format {
         ReportFormat::Json => report::json::render(report),
+        ReportFormat::Html => report::html::render(report),
+        ReportFormat::Junit => report::junit::render(report),
         ReportFormat::Text => {
             let color = config.output.is_none() && config.color.for_stdout();
             report::text::render(report, report::text::Palette::new(color))
@@ -373,8 +376,38 @@ fn ranges_diff(config: &Config, args: &DiffArgs) -> Result<ExitCode> {
     };
     let diff = ranges::diff::diff(&old, &new, args.region.as_deref(), &rules);
     let text = match args.format {
-        ReportFormat::Text => ranges::diff::text(&diff),
-        ReportFormat::Json => ranges::diff::json(&diff),
+        DiffFormat::Text => ranges::diff::text(&diff),
+        DiffFormat::Json => ranges::diff::json(&diff),
+    };
+    emit(config, &text)?;
+    Ok(ExitCode::Ready)
+}
+
+/// Reads the reports one at a time, then renders the fleet view. Files that are not reports are
+/// warnings; finding no report at all is an error.
+fn summarize(
+    config: &Config,
+    args: &SummarizeArgs,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
+    let fleet = crate::summary::summarize(&args.paths, &mut |w| warnings.push(w));
+    if fleet.reports() == 0 {
+        let first = args.paths.first().cloned().unwrap_or_default();
+        return Err(Error::bad_input(
+            crate::error::Location::file(first),
+            format!(
+                "no {} report found in the {} path(s) given",
+                report::SCHEMA,
+                args.paths.len()
+            ),
+        ));
+    }
+    let summary = fleet.finish();
+    let text = match args.format {
+        SummaryFormat::Text => crate::summary::text(&summary),
+        SummaryFormat::Json => crate::summary::json(&summary),
+        SummaryFormat::Csv => crate::summary::csv(&summary),
+        SummaryFormat::Html => crate::summary::html(&summary),
     };
     emit(config, &text)?;
     Ok(ExitCode::Ready)

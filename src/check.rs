@@ -224,6 +224,12 @@ pub fn run(
     if checks[0].status == Status::Pass {
         checks[0].status = Status::Info;
     }
+    if settings.selected.has(crate::cli::CheckKind::Media) {
+        // Where the softphone's audio flows from (a VDI session) and which local UDP ports it
+        // uses: facts the media findings are read against.
+        let facts = crate::system::gather(&crate::system::Sources::this_machine());
+        checks.extend(crate::system::checks(&facts));
+    }
     checks.extend(outcome.checks);
     let target = Target {
         instance: requirements.instance.clone(),
@@ -371,6 +377,38 @@ mod tests {
         // Tests do not run on a terminal, and NO_COLOR or --no-progress turn it off anyway.
         assert!(!settings(&["cp", "check"], &[("NO_COLOR", "1")], None).progress);
         assert!(!settings(&["cp", "check", "--no-progress"], &[], None).progress);
+    }
+
+    #[test]
+    fn fixes_split_allow_list_additions_from_other_actions() {
+        use crate::report::{Check, Kind, Target};
+        let finding = |id: &str, status, reason, line: &str| {
+            Check::new(id, Kind::Tls, status, reason, "").evidence("allowlist", line)
+        };
+        let checks = vec![
+            finding("tcp/a", Status::Fail, Reason::Timeout, "a.example")
+                .endpoint(443, Proto::Tcp)
+                .evidence("prefix", "15.193.4.0/24"),
+            finding("tls/b", Status::Warn, Reason::Intercepted, "b.example"),
+            finding("tls/c", Status::Fail, Reason::HostnameMismatch, "c.example"),
+            finding("dns/d", Status::Fail, Reason::PrivateAddress, "d.example"),
+            finding("tls/ok", Status::Pass, Reason::Ok, "ok.example"),
+        ];
+        let report = Report::new("check", Target::default(), String::new(), checks);
+        let f = fixes(&report);
+        assert_eq!(f.domains, ["a.example"]);
+        assert_eq!(f.cidrs.len(), 1);
+        assert_eq!(
+            (f.cidrs[0].cidr.as_str(), f.cidrs[0].port.as_str()),
+            ("15.193.4.0/24", "443")
+        );
+        assert_eq!(
+            f.notes,
+            [
+                "exempt from TLS inspection and redirection: b.example, c.example",
+                "make these resolve to AWS's public addresses (remove DNS overrides): d.example",
+            ]
+        );
     }
 
     #[test]

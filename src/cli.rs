@@ -51,6 +51,9 @@ pub enum Command {
     /// AWS's published IP ranges: the snapshot in use, lookups, updates and diffs
     #[command(subcommand)]
     Ranges(RangesCommand),
+    /// Many JSON reports in one view: problems by machines and sites, media figures per site, and
+    /// one change list for the network team
+    Summarize(SummarizeArgs),
 }
 
 /// Which instance, Region and features: shared by every command that needs the catalog.
@@ -242,8 +245,14 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub target: DiffTarget,
 
-    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 /// The catalog options of `ranges diff` (a subset of the target options).
@@ -258,10 +267,36 @@ pub struct DiffTarget {
     pub stateless: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// JSON report files, or folders searched (recursively) for *.json reports
+    #[arg(value_name = "DIR|FILE", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format: `csv` is one row per problem and site
+    #[arg(short, long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Html,
+    Csv,
+    Json,
+}
+
+/// The forms of a report: every command that judges offers them all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// For people at a terminal
     Text,
+    /// The `connect-preflight/report/v1` contract, for pipelines
     Json,
+    /// A self-contained page to open or send to support
+    Html,
+    /// JUnit XML, one test case per check, for CI dashboards
+    Junit,
 }
 
 #[cfg(test)]

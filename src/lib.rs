@@ -21,3 +21,5 @@ pub mod remedy;
 pub mod report;
 pub mod run;
 pub mod sanitize;
+pub mod summary;
+pub mod system;

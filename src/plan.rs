@@ -261,8 +261,8 @@ fn host_plan(
 }
 
 /// Builds the plan: each concrete host gets DNS, then TCP, TLS, HTTPS (one per path the CCP uses)
-/// and WebSocket where the requirement has them; wildcards without a concrete name and the UDP
-/// media path are listed as not tested.
+/// and WebSocket where the requirement has them; UDP hosts (the TURN relays) get the media test;
+/// wildcards without a concrete name are listed as not tested.
 pub fn build(requirements: &Requirements, snapshot: &Snapshot, selected: &Selected) -> Plan {
     let mut plan = Plan::default();
     let mut seen = BTreeSet::new();

@@ -641,6 +641,9 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     }
 }
 
+/// The longest the media module's NAT-mapping probe takes after the relays are probed.
+const NAT_CHECK_TIME: Duration = Duration::from_secs(2);
+
 /// A TLS connect time past this is past AWS's guidance for the CCP's round trips.
 pub const SLOW_CONNECT_MS: u64 = 300;
 
@@ -861,14 +864,64 @@ async fn run_media(
     }
     // The relay's answer gets the softphone's ICE budget, at most half the time left; the
     // quality sample gets what remains after that.
+    // With two IPv4 relays or more, the media test ends with a NAT-mapping probe of its own
+    // (up to NAT_CHECK_TIME); that time is kept aside.
+    let v4 = targets.iter().filter(|t| t.addr.is_ipv4()).count();
+    let reserve = if v4 >= 2 {
+        NAT_CHECK_TIME
+    } else {
+        Duration::ZERO
+    };
     let left = ctx
         .deadline
         .saturating_duration_since(tokio::time::Instant::now())
-        .saturating_sub(Duration::from_millis(500));
+        .saturating_sub(Duration::from_millis(500) + reserve);
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     let checks = crate::media::check(&targets, &options).await;
     let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
     sink.progress.inc(tested as u64);
     sink.media.lock().expect("not poisoned").extend(checks);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timed_region(region: &str, home: bool, ms: Option<u64>) -> Check {
+        let target = SurveyTarget {
+            id: format!("survey/{region}"),
+            region: region.to_owned(),
+            region_name: format!("Name of {region}"),
+            host: format!("t.telemetry.{region}.example"),
+            port: 443,
+            allowlist: String::new(),
+            home,
+        };
+        let check = survey_check(&target, Status::Info, Reason::Ok, String::new());
+        match ms {
+            Some(ms) => check.evidence("connect_ms", ms),
+            None => check,
+        }
+    }
+
+    #[test]
+    fn the_closest_region_is_the_fastest_timed_one_and_the_home_region_is_compared() {
+        let checks = vec![
+            timed_region("eu-central-1", true, Some(140)),
+            timed_region("eu-west-2", false, Some(35)),
+            timed_region("us-east-1", false, None),
+            timed_region("ap-southeast-2", false, Some(290)),
+        ];
+        let closest = closest_region(&checks).unwrap();
+        assert_eq!(closest.evidence["region"], "eu-west-2");
+        assert_eq!(closest.evidence["regions_timed"], 3);
+        assert!(
+            closest.detail.contains("Name of eu-west-2), 35 ms")
+                && closest.detail.contains("eu-central-1 takes 140 ms"),
+            "{}",
+            closest.detail
+        );
+        assert!(closest_region(&[timed_region("us-east-1", false, None)]).is_none());
+    }
 }

@@ -4,7 +4,12 @@
 //! JSON form (`connect-preflight/report/v1`) is a contract for image pipelines: fields are
 //! snake_case, numbers carry their unit in their name, and a [`Reason`] code is never renamed.
 
+pub mod html;
 pub mod json;
+pub mod junit;
+#[cfg(test)]
+pub(crate) mod samples;
+pub mod schema;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -17,6 +22,7 @@ pub const SCHEMA: &str = "connect-preflight/report/v1";
 
 /// What one check concluded. Ordered by severity, so the worst of a set is its `max()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// A fact worth showing that is neither good nor bad.
@@ -45,6 +51,7 @@ impl Status {
 
 /// What kind of evidence a check rests on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Dns,
@@ -80,6 +87,7 @@ impl Kind {
 
 /// Transport protocol of a requirement or a probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Proto {
     Tcp,
@@ -108,6 +116,7 @@ macro_rules! reasons {
         /// Codes are added as the tool learns new diagnoses and are never renamed; `docs/reasons.md`
         /// lists each with its meaning (a test keeps the two in step).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
         #[serde(rename_all = "snake_case")]
         pub enum Reason {
             $( $(#[doc = $doc])+ $variant, )+
@@ -205,6 +214,7 @@ impl fmt::Display for Reason {
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Check {
     /// Stable within a report, e.g. `dns/acme.my.connect.aws` or `allowlist/domain/participant...`.
     pub id: String,
@@ -281,6 +291,7 @@ impl Check {
 
 /// The overall answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Ready,
@@ -308,6 +319,7 @@ impl Verdict {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Tool {
     pub name: String,
     pub version: String,
@@ -323,6 +335,7 @@ impl Default for Tool {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
@@ -338,6 +351,7 @@ pub struct Target {
 
 /// Where the IP ranges in use came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct RangesProvenance {
     /// `embedded`, `cache` or `file`.
     pub source: String,
@@ -350,6 +364,7 @@ pub struct RangesProvenance {
 
 /// The entries the network team must add, gathered from every check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Fixes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<String>,
@@ -366,6 +381,7 @@ impl Fixes {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct CidrFix {
     pub cidr: String,
     pub proto: Proto,
@@ -373,6 +389,7 @@ pub struct CidrFix {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Counts {
     pub pass: usize,
     pub warn: usize,
@@ -398,7 +415,10 @@ impl Counts {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Report {
+    /// Always `connect-preflight/report/v1` for this version of the contract.
+    #[cfg_attr(test, schemars(extend("const" = "connect-preflight/report/v1")))]
     pub schema: String,
     pub tool: Tool,
     /// The command that produced it: `check`, `audit`, `ranges info`.

@@ -662,6 +662,34 @@ fn the_text_report_names_each_fix_and_nothing_else_reaches_a_pipe() {
     assert!(!text.contains('\x1b'), "colour on a pipe: {text}");
     // Progress goes to stderr only on a terminal; here stderr stays empty.
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+
+    // The same run into a file: nothing on stdout, the whole report in the file.
+    let out = lab.path("report.json");
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--no-proxy")
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .arg("--output")
+        .arg(&out);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["command"], "check");
+    assert_eq!(report["verdict"], "not_ready");
+
+    // And as JUnit for pipelines that read test results.
+    let mut cmd = preflight(&lab);
+    lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, "junit");
+    cmd.arg("--no-proxy").arg("--ca-file").arg(&ca_file);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let xml = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        xml.starts_with("<?xml") && xml.contains("refused.lab.test"),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -832,7 +860,7 @@ source = "lab"
     );
     let mut cmd = preflight(&lab);
     lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
-    cmd.args(["--no-proxy", "--timeout", "3s"]);
+    cmd.args(["--no-proxy", "--timeout", "6s"]);
     let started = Instant::now();
     let (code, report) = run_json(cmd, Duration::from_secs(30));
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -856,6 +884,9 @@ source = "lab"
     );
     let quality = check(&report, "media/relay.lab.test/127.0.0.1");
     assert_eq!(quality["status"], "pass", "{quality:#}");
+    // The workstation facts the media findings are read against.
+    assert_eq!(check(&report, "system/session")["status"], "info");
+    assert_eq!(check(&report, "system/webrtc-udp-ports")["status"], "info");
     expect(
         &report,
         &format!("media/gone-turn.lab.test:{relay}"),

@@ -7,3 +7,6 @@ mod common;
 mod core;
 mod docs;
 mod lab;
+mod reports;
+mod schema;
+mod summarize;
