@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         println!("SKIP: the network lab did not run (nothing was tested); missing: {list}");
         return ExitCode::SUCCESS;
     }
+    net::clean_up_on_signal();
     let started = Instant::now();
     let mut passed = 0;
     let mut failed = 0;

@@ -122,6 +122,58 @@ impl Drop for Netns {
     }
 }
 
+/// The prefix of every namespace this run creates.
+pub fn run_prefix() -> String {
+    format!("cpl-{}-", std::process::id())
+}
+
+/// Removes every namespace this run created (and the processes left in them): for an
+/// interrupted run, whose guards never get to run.
+pub fn remove_all_of_this_run() {
+    let prefix = run_prefix();
+    let list = Command::new("ip")
+        .args(["netns", "list"])
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for name in list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&prefix))
+    {
+        drop(Netns {
+            name: name.to_owned(),
+        });
+    }
+}
+
+/// On SIGINT or SIGTERM, removes this run's namespaces and exits with 130.
+pub fn clean_up_on_signal() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+        eprintln!("lab: interrupted, removing this run's namespaces");
+        remove_all_of_this_run();
+        std::process::exit(130);
+    });
+}
+
 /// The three namespaces of one scenario, wired up.
 pub struct Topology {
     pub agent: Netns,
@@ -145,7 +197,7 @@ pub const AWS_ADDRESSES: &[&str] = &[
 impl Topology {
     pub fn new() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let prefix = format!("cpl-{}-{n}", std::process::id());
+        let prefix = format!("{}{n}", run_prefix());
         let agent = Netns::new(format!("{prefix}-agent"));
         let edge = Netns::new(format!("{prefix}-edge"));
         let aws = Netns::new(format!("{prefix}-aws"));
