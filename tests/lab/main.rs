@@ -43,6 +43,9 @@ fn missing_prerequisites() -> Vec<String> {
             missing.push(format!("{program} (Debian package {package})"));
         }
     }
+    if missing.is_empty() && !net::can_create_namespaces() {
+        missing.push("the right to create network namespaces and veth pairs here".to_owned());
+    }
     missing
 }
 

@@ -122,6 +122,29 @@ impl Drop for Netns {
     }
 }
 
+/// Whether this machine lets the lab create a namespace with a veth pair in it (a container may
+/// refuse even to root).
+pub fn can_create_namespaces() -> bool {
+    let name = format!("{}probe", run_prefix());
+    let ok = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ok(&["netns", "add", &name]) {
+        return false;
+    }
+    let veth = ok(&[
+        "-n", &name, "link", "add", "p0", "type", "veth", "peer", "name", "p1",
+    ]);
+    let _ = ok(&["netns", "del", &name]);
+    veth
+}
+
 /// The prefix of every namespace this run creates.
 pub fn run_prefix() -> String {
     format!("cpl-{}-", std::process::id())
