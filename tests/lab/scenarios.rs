@@ -50,6 +50,10 @@ pub const ALL: &[Scenario] = &[
         run: proxy_allowlist_gap,
     },
     Scenario {
+        name: "proxy_auth_required",
+        run: proxy_auth_required,
+    },
+    Scenario {
         name: "tls_inspection",
         run: tls_inspection,
     },
@@ -437,6 +441,15 @@ pub fn host_passes(report: &Value, host: &str) {
     }
 }
 
+/// The allow-list line of a lab host, which remedies name.
+fn allowlist_line(host: &str) -> &str {
+    if host == RTC {
+        "*.connect-telecom.eu-central-1.amazonaws.com"
+    } else {
+        host
+    }
+}
+
 fn https_ids(host: &str) -> Vec<String> {
     if host == INSTANCE {
         ["/ccp-v2/", "/api", "/auth/authorize"]
@@ -704,6 +717,58 @@ fn proxy_allowlist_gap() {
         log.contains(&format!("{PARTICIPANT}:443")) && log.contains("TCP_DENIED"),
         "squid did not see the denied CONNECT:\n{log}"
     );
+}
+
+/// The explicit squid demands Basic authentication: without credentials every tunnel is
+/// `proxy_auth_required`; with them in the proxy URL the same run is ready.
+fn proxy_auth_required() {
+    let mut w = World::new();
+    w.start();
+    let hash = net::run("openssl", &["passwd", "-apr1", "lab-secret"]);
+    let users = w
+        .lab
+        .write("squid-users", &format!("agent1:{}\n", hash.trim()));
+    let extra = format!(
+        "auth_param basic program /usr/lib/squid/basic_ncsa_auth {}\n\
+         auth_param basic realm lab proxy\nacl authed proxy_auth REQUIRED\nhttp_access deny !authed",
+        users.display()
+    );
+    w.lab.squid(
+        &[
+            INSTANCE,
+            PARTICIPANT,
+            ".cloudfront.net",
+            ".connect-telecom.eu-central-1.amazonaws.com",
+        ],
+        &extra,
+    );
+    w.lab.net.firewall(&[&format!(
+        "ip saddr {} tcp dport 443 counter reject with tcp reset",
+        net::AGENT_V4
+    )]);
+    let proxy = format!("http://{}:3128", net::EDGE_OUTSIDE_V4);
+    let (code, report) = w.check(&["--proxy", &proxy]);
+    verdict(&report, code, "not_ready", 2);
+    for host in [INSTANCE, PARTICIPANT, STATIC, RTC] {
+        let tcp = expect(
+            &report,
+            &format!("tcp/{host}:443"),
+            "fail",
+            "proxy_auth_required",
+        );
+        mentions(tcp, "remedy", &[allowlist_line(host)]);
+    }
+    let with_credentials = format!("http://agent1:lab-secret@{}:3128", net::EDGE_OUTSIDE_V4);
+    let (code, report) = w.check(&["--proxy", &with_credentials]);
+    w.lab.keep_if_asked("proxy_auth_required");
+    assert!(
+        !report.to_string().contains("lab-secret"),
+        "the report shows the proxy password"
+    );
+    verdict(&report, code, "ready", 0);
+    for host in [INSTANCE, PARTICIPANT, STATIC, RTC] {
+        host_passes(&report, host);
+    }
 }
 
 /// A transparent squid on the edge bumps TLS with its own CA, which the workstation's store
