@@ -287,9 +287,25 @@ impl Topology {
 
     /// Replaces the edge's firewall: `rules` go in a forward chain that accepts by default.
     pub fn firewall(&self, rules: &[&str]) {
-        let mut text = String::from(
-            "table inet lab {\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n",
-        );
+        self.edge_table("lab", "filter hook forward priority 0", rules);
+    }
+
+    /// Rules for what reaches the edge itself (its resolver and proxy), in an input chain that
+    /// accepts by default.
+    pub fn edge_input(&self, rules: &[&str]) {
+        self.edge_table("labinput", "filter hook input priority 0", rules);
+    }
+
+    /// Source NAT of the agent's traffic towards the AWS side, as a corporate edge does;
+    /// `options` such as `fully-random` give a different mapping per destination.
+    pub fn masquerade(&self, options: &str) {
+        let rule = format!("ip saddr {AGENT_V4} oifname \"e1\" masquerade {options}");
+        self.edge_table("labsnat", "nat hook postrouting priority srcnat", &[&rule]);
+    }
+
+    fn edge_table(&self, table: &str, hook: &str, rules: &[&str]) {
+        let mut text =
+            format!("table inet {table} {{\n  chain c {{\n    type {hook}; policy accept;\n");
         for rule in rules {
             text.push_str("    ");
             text.push_str(rule);
@@ -305,7 +321,7 @@ impl Topology {
                 "delete",
                 "table",
                 "inet",
-                "lab",
+                table,
             ])
             .stderr(Stdio::null())
             .status();
@@ -348,6 +364,6 @@ impl Topology {
 
     /// The edge's ruleset with counters, as nft prints it.
     pub fn ruleset(&self) -> String {
-        self.edge.exec("nft", &["list", "table", "inet", "lab"])
+        self.edge.exec("nft", &["list", "ruleset"])
     }
 }

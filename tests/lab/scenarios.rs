@@ -38,6 +38,10 @@ pub const ALL: &[Scenario] = &[
         run: dns_sinkhole,
     },
     Scenario {
+        name: "dns_resolver_silent",
+        run: dns_resolver_silent,
+    },
+    Scenario {
         name: "tls_expired_certificate",
         run: tls_expired_certificate,
     },
@@ -76,6 +80,10 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "udp_3478_reject",
         run: udp_3478_reject,
+    },
+    Scenario {
+        name: "media_behind_nat",
+        run: media_behind_nat,
     },
     Scenario {
         name: "media_lossy_link",
@@ -608,6 +616,40 @@ fn dns_sinkhole() {
     host_passes(&report, INSTANCE);
 }
 
+/// The edge drops DNS to its own resolver: every name times out, the report names the resolver,
+/// and nothing is contacted (the relay included).
+fn dns_resolver_silent() {
+    let mut w = World::new();
+    w.start();
+    w.lab.net.edge_input(&[
+        "udp dport 53 counter drop comment \"dns\"",
+        "tcp dport 53 counter drop",
+    ]);
+    let (code, report) = w.check(&["--timeout", "6s"]);
+    let ruleset = w.lab.net.ruleset();
+    w.lab.keep_if_asked("dns_resolver_silent");
+    verdict(&report, code, "not_ready", 2);
+    for host in [INSTANCE, PARTICIPANT, STATIC, RTC] {
+        let dns = expect(&report, &format!("dns/{host}"), "fail", "timeout");
+        mentions(dns, "detail", &[host]);
+        mentions(dns, "remedy", &[net::EDGE_INSIDE_V4]);
+        expect(&report, &format!("tcp/{host}:443"), "skip", "not_tested");
+    }
+    assert!(
+        counted(&ruleset, "dns") > 0,
+        "the resolver's drop rule saw nothing"
+    );
+    assert!(
+        !report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|c| c["id"].as_str().is_some_and(|id| id.starts_with("stun/"))),
+        "the relay has no address, so no STUN\n{}",
+        summary(&report)
+    );
+}
+
 /// The participant API presents an expired certificate.
 fn tls_expired_certificate() {
     let mut w = World::new();
@@ -941,6 +983,32 @@ fn udp_3478_reject() {
         assert!(ms < 2000, "{id}: a rejection is quick, took {ms} ms");
     }
     host_passes(&report, INSTANCE);
+}
+
+/// The edge masquerades the agent's traffic: the relay still answers, and the Binding shows the
+/// workstation behind NAT with the edge's address as its public one.
+fn media_behind_nat() {
+    let w = started();
+    w.lab.net.masquerade("");
+    let (code, report) = w.check(&[]);
+    w.lab.keep_if_asked("media_behind_nat");
+    verdict(&report, code, "ready", 0);
+    let stun = expect(&report, &format!("stun/{TURN}/{TURN_V4}"), "pass", "ok");
+    assert_eq!(stun["evidence"]["nat"], true, "{stun:#}");
+    let reflexive = stun["evidence"]["reflexive_address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reflexive.starts_with(&format!("{}:", net::EDGE_OUTSIDE_V4)),
+        "the relay sees the edge's address, not {reflexive:?}"
+    );
+    mentions(stun, "detail", &["through NAT"]);
+    expect(
+        &report,
+        &format!("turn/{TURN}/{TURN_V4}"),
+        "pass",
+        "auth_challenge",
+    );
 }
 
 /// Counters of the edge's nft rule with `comment`: (packets).
