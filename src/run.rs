@@ -879,6 +879,30 @@ async fn run_media(
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     let checks = crate::media::check(&targets, &options).await;
+    // A relay the path cannot reach is something to allow: its allow-list line and published
+    // prefix go in the report's fixes, like those of a blocked TCP host.
+    let checks = checks.into_iter().map(|check| {
+        let blocked = check.status == Status::Fail
+            && matches!(check.reason, Reason::Timeout | Reason::Unreachable);
+        let relay = hosts
+            .iter()
+            .find(|m| check.host.as_deref() == Some(m.host.as_str()));
+        match relay {
+            Some(m) if blocked => {
+                let prefix = check
+                    .id
+                    .rsplit('/')
+                    .next()
+                    .and_then(|ip| ip.parse::<IpAddr>().ok())
+                    .and_then(|ip| crate::probe::published_prefix(&ctx.snapshot, ip))
+                    .map(|p| p.0);
+                check
+                    .evidence("allowlist", &m.allowlist)
+                    .evidence("prefix", prefix)
+            }
+            _ => check,
+        }
+    });
     let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
     sink.progress.inc(tested as u64);
     sink.media.lock().expect("not poisoned").extend(checks);
