@@ -56,6 +56,8 @@ pub enum Side {
     Aws,
 }
 
+/// One scenario's lab. Dropping it stops the servers, then deletes the namespaces (ending any
+/// process left in them) and the folder.
 pub struct Lab {
     pub net: Topology,
     pub dir: tempfile::TempDir,
