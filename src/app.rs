@@ -27,12 +27,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let target = match &cli.command {
         Command::Check(args) => Some(&args.target),
         Command::Endpoints(args) => Some(&args.target),
-        Command::Ranges(_) | Command::Summarize(_) => None,
+        Command::Ranges(_) | Command::Summarize(_) | Command::Agent(_) => None,
     };
     let config = Config::from_cli(&cli, target, env, profile)?;
     let mut warnings = Vec::new();
     let code = match &cli.command {
         Command::Check(args) => crate::check::run(&config, args, env, &mut warnings),
+        Command::Agent(args) => crate::agent::run(&config, args, env, &mut warnings),
         Command::Endpoints(args) => endpoints(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Info { format }) => {
             ranges_info(&config, *format, &mut warnings)

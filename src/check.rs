@@ -188,12 +188,48 @@ impl Settings {
     }
 }
 
+/// What a check produced: the plan (`--list`), or a report.
+#[derive(Debug)]
+pub enum Produced {
+    Listing(String),
+    Report {
+        report: Box<Report>,
+        interrupted: bool,
+    },
+}
+
 pub fn run(
     config: &Config,
     args: &CheckArgs,
     env: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<ExitCode> {
+    let format = Settings::resolve(config, args, env)?.format;
+    match produce(config, args, env, warnings)? {
+        Produced::Listing(text) => {
+            crate::app::emit(config, &text)?;
+            Ok(ExitCode::Ready)
+        }
+        Produced::Report {
+            report,
+            interrupted,
+        } => {
+            crate::app::render_report(config, &report, format)?;
+            if interrupted {
+                return Ok(ExitCode::Interrupted);
+            }
+            Ok(report.verdict.into())
+        }
+    }
+}
+
+/// Runs the check (or lists its plan) without rendering anything.
+pub fn produce(
+    config: &Config,
+    args: &CheckArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Produced> {
     let started = crate::app::now();
     let settings = Settings::resolve(config, args, env)?;
     let catalog = config.catalog()?;
@@ -210,8 +246,7 @@ pub fn run(
             &settings.describe_resolver(),
             &settings.describe_path(),
         );
-        crate::app::emit(config, &text)?;
-        return Ok(ExitCode::Ready);
+        return Ok(Produced::Listing(text));
     }
     let ca_roots = settings
         .ca_file
@@ -246,11 +281,10 @@ pub fn run(
     report.ranges = Some(snapshot.provenance(started));
     report.duration_ms = outcome.elapsed.as_millis().try_into().unwrap_or(u64::MAX);
     report.fixes = fixes(&report);
-    crate::app::render_report(config, &report, settings.format)?;
-    if outcome.interrupted {
-        return Ok(ExitCode::Interrupted);
-    }
-    Ok(report.verdict.into())
+    Ok(Produced::Report {
+        report: Box::new(report),
+        interrupted: outcome.interrupted,
+    })
 }
 
 /// What the network team must change, gathered from the checks that did not pass: allow-list

@@ -54,6 +54,26 @@ pub enum Command {
     /// Many JSON reports in one view: problems by machines and sites, media figures per site, and
     /// one change list for the network team
     Summarize(SummarizeArgs),
+    /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
+    /// saved in the reports folder, the HTML opened, and one line to send to support
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Folder for the reports [default: the profile's report_dir, else "Connect network check" in
+    /// the user's Documents]
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+
+    /// Wait for Enter before closing, when run in a console window of its own (the shortcut
+    /// passes this)
+    #[arg(long)]
+    pub pause: bool,
+
+    /// Do not open the HTML report in the browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 /// Which instance, Region and features: shared by every command that needs the catalog.
@@ -102,7 +122,7 @@ pub struct EndpointsArgs {
     pub format: EndpointsFormat,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -287,9 +307,10 @@ pub enum SummaryFormat {
 }
 
 /// The forms of a report: every command that judges offers them all.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// For people at a terminal
+    #[default]
     Text,
     /// The `connect-preflight/report/v1` contract, for pipelines
     Json,

@@ -5,6 +5,7 @@
 //! requirements of the [`catalog`] → (probes, or an audit of the customer's lists) → a
 //! [`report::Report`] → a renderer → an exit code. Everything but the probes is a pure function.
 
+pub mod agent;
 pub mod app;
 pub mod catalog;
 pub mod check;

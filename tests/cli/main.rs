@@ -2,6 +2,7 @@
 //! runs a live check points it at loopback fakes (`--endpoints`, `--dns-server`, `--ip-ranges`,
 //! `--ca-file`) and scrubs the environment, so no test ever reaches a real host.
 
+mod agent;
 mod check;
 mod common;
 mod core;
