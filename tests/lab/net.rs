@@ -145,6 +145,9 @@ pub fn can_create_namespaces() -> bool {
     veth
 }
 
+/// The lab folders of this run, removed on an interruption too.
+pub static LAB_DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 /// The prefix of every namespace this run creates.
 pub fn run_prefix() -> String {
     format!("cpl-{}-", std::process::id())
@@ -193,6 +196,9 @@ pub fn clean_up_on_signal() {
         });
         eprintln!("lab: interrupted, removing this run's namespaces");
         remove_all_of_this_run();
+        for dir in LAB_DIRS.lock().map(|d| d.clone()).unwrap_or_default() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         std::process::exit(130);
     });
 }

@@ -80,6 +80,9 @@ impl Lab {
             .expect("a temporary folder");
         // squid drops to its own user, which must reach its files here.
         set_mode(dir.path(), 0o755);
+        if let Ok(mut dirs) = net::LAB_DIRS.lock() {
+            dirs.push(dir.path().to_owned());
+        }
         Self {
             net,
             dir,
