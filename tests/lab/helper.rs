@@ -80,11 +80,12 @@ fn ws_backend(args: &[String]) -> ExitCode {
         }
     };
     eprintln!("ws-backend: listening on {addr}");
-    let started = Instant::now();
+    // Ends on its own even if nothing stops it and no connection comes.
+    std::thread::spawn(|| {
+        std::thread::sleep(BACKEND_LIFETIME);
+        std::process::exit(0);
+    });
     for stream in listener.incoming() {
-        if started.elapsed() > BACKEND_LIFETIME {
-            break;
-        }
         let Ok(mut stream) = stream else { continue };
         std::thread::spawn(move || {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
