@@ -46,6 +46,10 @@ pub const ALL: &[Scenario] = &[
         run: tls_expired_certificate,
     },
     Scenario {
+        name: "tls_untrusted_issuer",
+        run: tls_untrusted_issuer,
+    },
+    Scenario {
         name: "tls_wrong_name",
         run: tls_wrong_name,
     },
@@ -686,6 +690,30 @@ fn tls_expired_certificate() {
         "skip",
         "not_tested",
     );
+    host_passes(&report, INSTANCE);
+}
+
+/// A device answers for the participant API with a certificate of a CA that neither the public
+/// roots (nor `--ca-file`) nor the workstation's store trust.
+fn tls_untrusted_issuer() {
+    let mut w = World::new();
+    let rogue = Ca::new("Lab Rogue CA", "Somebody Else");
+    let pair = rogue.leaf(w.lab.dir.path(), "rogue", &[PARTICIPANT], false);
+    let site = w.site(PARTICIPANT_V4);
+    site.cert = pair.cert;
+    site.key = pair.key;
+    w.start();
+    let (code, report) = w.check(&[]);
+    w.lab.keep_if_asked("tls_untrusted_issuer");
+    verdict(&report, code, "not_ready", 2);
+    let tls = expect(
+        &report,
+        &format!("tls/{PARTICIPANT}:443"),
+        "fail",
+        "untrusted_certificate",
+    );
+    mentions(tls, "detail", &["Lab Rogue CA"]);
+    mentions(tls, "remedy", &[PARTICIPANT]);
     host_passes(&report, INSTANCE);
 }
 
