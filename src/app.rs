@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let target = match &cli.command {
         Command::Check(args) => Some(&args.target),
         Command::Endpoints(args) => Some(&args.target),
+        Command::Audit(args) => Some(&args.target),
         Command::Ranges(_) | Command::Summarize(_) | Command::Agent(_) => None,
     };
     let config = Config::from_cli(&cli, target, env, profile)?;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => crate::check::run(&config, args, env, &mut warnings),
         Command::Agent(args) => crate::agent::run(&config, args, env, &mut warnings),
         Command::Endpoints(args) => endpoints(&config, args, &mut warnings),
+        Command::Audit(args) => crate::audit::run(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Info { format }) => {
             ranges_info(&config, *format, &mut warnings)
         }

@@ -54,6 +54,8 @@ pub enum Command {
     /// Many JSON reports in one view: problems by machines and sites, media figures per site, and
     /// one change list for the network team
     Summarize(SummarizeArgs),
+    /// Compare the customer's domain allow-list and firewall whitelist with what Connect needs (offline)
+    Audit(AuditArgs),
     /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
     /// saved in the reports folder, the HTML opened, and one line to send to support
     Agent(AgentArgs),
@@ -194,6 +196,77 @@ pub enum EndpointsFormat {
     Csv,
     Domains,
     Cidrs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// The domain allow-list: one host, `*.suffix`, `.suffix` or URL a line, a squid.conf, or a PAC file
+    #[arg(long, value_name = "FILE")]
+    pub domains: Option<PathBuf>,
+
+    /// The firewall whitelist: CIDRs, CSV, iptables-save, nft list ruleset, or security-group JSON
+    #[arg(long, value_name = "FILE")]
+    pub cidrs: Option<PathBuf>,
+
+    /// Syntax of the domain allow-list [default: detected]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub domains_format: Option<DomainsFormat>,
+
+    /// Syntax of the CIDR whitelist [default: detected]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub cidrs_format: Option<CidrsFormat>,
+
+    /// Report lines that cannot be read as warnings and go on, instead of stopping (exit 65)
+    #[arg(long)]
+    pub lenient: bool,
+
+    /// Write a copy of the list with the missing entries added, in its own syntax
+    #[arg(long, value_name = "FILE")]
+    pub fix_output: Option<PathBuf>,
+
+    #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DomainsFormat {
+    /// One entry a line: `host`, `*.suffix`, `.suffix` or a URL
+    Plain,
+    /// A squid configuration with `acl NAME dstdomain ...` lines
+    Squid,
+    /// A proxy auto-config script: which hosts go DIRECT, which through a proxy
+    Pac,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CidrsFormat {
+    /// One CIDR, address or range a line, optionally with `udp/3478` or `tcp 443`
+    Plain,
+    /// CSV with a header naming the address, protocol and port columns
+    Csv,
+    /// `iptables-save` or `ip6tables-save` output
+    Iptables,
+    /// `nft list ruleset` output
+    Nft,
+    /// `aws ec2 describe-security-groups` JSON
+    AwsSg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// For people at a terminal, ending with the lines to paste into the list
+    Text,
+    /// The `connect-preflight/report/v1` contract, for pipelines
+    Json,
+    /// One row per check, for a spreadsheet
+    Csv,
+    /// A self-contained page to send to the network team
+    Html,
+    /// JUnit XML, one test case per check, for CI dashboards
+    Junit,
 }
 
 #[derive(Debug, Subcommand)]

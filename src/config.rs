@@ -297,6 +297,7 @@ mod tests {
         let target = match &cli.command {
             Command::Check(args) => Some(args.target.clone()),
             Command::Endpoints(args) => Some(args.target.clone()),
+            Command::Audit(args) => Some(args.target.clone()),
             Command::Ranges(_) | Command::Summarize(_) | Command::Agent(_) => None,
         };
         Config::from_cli(&cli, target.as_ref(), &lookup, profile)

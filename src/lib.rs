@@ -6,7 +6,9 @@
 //! [`report::Report`] → a renderer → an exit code. Everything but the probes is a pure function.
 
 pub mod agent;
+pub mod allowlist;
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod check;
 pub mod cli;

@@ -204,6 +204,8 @@ reasons! {
     NotTested = "not_tested",
     /// The TLS handshake was cut off or refused by an alert: often a firewall filtering by server name (SNI).
     HandshakeFailed = "handshake_failed",
+    /// An allow-list line was not used: unreadable (with `--lenient`), not a domain, or a rule whose effect cannot be told.
+    SkippedEntry = "skipped_entry",
 }
 
 impl fmt::Display for Reason {

@@ -3,6 +3,7 @@
 //! `--ca-file`) and scrubs the environment, so no test ever reaches a real host.
 
 mod agent;
+mod audit;
 mod check;
 mod common;
 mod core;

@@ -1,0 +1,937 @@
+//! Domain allow-lists: one entry a line (`host`, `*.suffix`, squid's `.suffix`, or a URL such as
+//! `https://acme.my.connect.aws/ccp-v2/*`), or a squid configuration whose `dstdomain` ACLs hold
+//! the entries (inline or in a file the ACL names).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::{Issue, Issues, Span, Strictness, numbered_lines, read_text, strip_comment, tokens};
+use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
+use crate::error::Result;
+use crate::report::Proto;
+
+/// The syntax of a domain list, which decides how additions are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomainSyntax {
+    /// `host` and `*.suffix`.
+    Plain,
+    /// `https://host/*` and `https://*.suffix/*`.
+    Url,
+    /// squid `dstdomain`: `host` and `.suffix` (which also matches `suffix`).
+    Squid,
+}
+
+/// What names one entry allows.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pattern {
+    /// One name.
+    Exact(String),
+    /// `*.suffix`: every name below `suffix`, not `suffix` itself. An empty suffix is `*`.
+    Below(String),
+    /// squid's `.suffix`: `suffix` and every name below it.
+    AtOrBelow(String),
+}
+
+/// Whether `name` is strictly below `suffix` (`a.b.c` is below `b.c`; everything is below "").
+fn is_below(name: &str, suffix: &str) -> bool {
+    if suffix.is_empty() {
+        return !name.is_empty();
+    }
+    name.len() > suffix.len() + 1
+        && name.ends_with(suffix)
+        && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+}
+
+impl Pattern {
+    /// Whether this entry allows the concrete name `name` (normalised: lower case, no root dot).
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            Self::Exact(host) => host == name,
+            Self::Below(suffix) => is_below(name, suffix),
+            Self::AtOrBelow(suffix) => name == suffix || is_below(name, suffix),
+        }
+    }
+
+    /// Whether this entry allows every name the requirement can stand for. A wildcard
+    /// requirement (`*.transport.connect.R.amazonaws.com`) is covered only by a wildcard at or
+    /// above its suffix: no list of exact names can cover names nobody knows in advance.
+    pub fn covers(&self, required: &HostPattern) -> bool {
+        match required {
+            HostPattern::Exact(name) => self.allows(name),
+            HostPattern::Wildcard(needed) => match self {
+                Self::Exact(_) => false,
+                Self::Below(suffix) | Self::AtOrBelow(suffix) => {
+                    needed == suffix || is_below(needed, suffix)
+                }
+            },
+        }
+    }
+
+    /// The suffix of a wildcard, if it is one.
+    pub fn suffix(&self) -> Option<&str> {
+        match self {
+            Self::Exact(_) => None,
+            Self::Below(s) | Self::AtOrBelow(s) => Some(s),
+        }
+    }
+
+    /// The entry as a plain list writes it.
+    pub fn plain(&self) -> String {
+        match self {
+            Self::Exact(h) => h.clone(),
+            Self::Below(s) if s.is_empty() => "*".to_owned(),
+            Self::Below(s) => format!("*.{s}"),
+            Self::AtOrBelow(s) => format!(".{s}"),
+        }
+    }
+}
+
+/// One entry of a domain list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainEntry {
+    pub span: Span,
+    /// The entry as written.
+    pub text: String,
+    pub pattern: Pattern,
+    /// The TCP port a URL entry names (or its scheme implies); `None` allows any port.
+    pub port: Option<u16>,
+    /// The path prefix a URL entry is limited to; `None` allows every path.
+    pub path: Option<String>,
+    /// The squid ACL that holds the entry.
+    pub acl: Option<String>,
+}
+
+impl DomainEntry {
+    /// Whether the entry allows this port of a requirement.
+    pub fn allows_port(&self, port: &PortSpec) -> bool {
+        self.port
+            .is_none_or(|p| port.proto == Proto::Tcp && port.first == p && port.last == p)
+    }
+
+    /// Whether the entry allows a request path (a prefix match, as proxies do).
+    pub fn allows_path(&self, path: &str) -> bool {
+        self.path.as_deref().is_none_or(|p| path.starts_with(p))
+    }
+}
+
+/// A whole domain list.
+#[derive(Clone, Debug)]
+pub struct DomainList {
+    pub path: PathBuf,
+    pub syntax: DomainSyntax,
+    pub entries: Vec<DomainEntry>,
+    pub issues: Vec<Issue>,
+    /// The first `dstdomain` ACL of a squid configuration: where additions go.
+    pub acl: Option<String>,
+    /// The line after which additions belong (the last `dstdomain` line of that ACL).
+    pub insert_after_line: Option<usize>,
+}
+
+/// How a requirement fares against the list.
+#[derive(Debug, Default)]
+pub struct Cover<'a> {
+    /// Entries that allow it, on its ports and paths.
+    pub by: Vec<&'a DomainEntry>,
+    /// Entries that allow the name, but not on a port it needs.
+    pub wrong_port: Vec<&'a DomainEntry>,
+    /// Required paths no entry allows, when some entry allows other paths of the host.
+    pub missing_paths: Vec<String>,
+}
+
+impl Cover<'_> {
+    pub fn is_covered(&self) -> bool {
+        !self.by.is_empty() && self.missing_paths.is_empty()
+    }
+}
+
+impl DomainList {
+    /// Reads a list, detecting squid configurations unless `squid` says.
+    pub fn read(path: &Path, squid: Option<bool>, strictness: Strictness) -> Result<Self> {
+        let text = read_text(path)?;
+        Self::parse(&text, path, squid, strictness)
+    }
+
+    /// [`Self::read`] on text already read.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        squid: Option<bool>,
+        strictness: Strictness,
+    ) -> Result<Self> {
+        let squid = squid.unwrap_or_else(|| looks_like_squid(text));
+        if squid {
+            parse_squid(text, path, strictness)
+        } else {
+            parse_plain(text, path, strictness)
+        }
+    }
+
+    /// The coverage of one requirement.
+    pub fn cover(&self, req: &DomainRequirement) -> Cover<'_> {
+        let mut cover = Cover::default();
+        let named: Vec<&DomainEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.pattern.covers(&req.host))
+            .collect();
+        for entry in &named {
+            if req.ports.iter().all(|p| entry.allows_port(p)) {
+                cover.by.push(entry);
+            } else {
+                cover.wrong_port.push(entry);
+            }
+        }
+        if cover.by.iter().any(|e| e.path.is_some()) {
+            let paths: Vec<&str> = if req.paths.is_empty() {
+                vec!["/"]
+            } else {
+                req.paths.iter().map(String::as_str).collect()
+            };
+            cover.missing_paths = paths
+                .into_iter()
+                .filter(|p| !cover.by.iter().any(|e| e.allows_path(p)))
+                .map(str::to_owned)
+                .collect();
+            // Keep only the entries that allow some needed path.
+            let needed = if req.paths.is_empty() {
+                vec!["/".to_owned()]
+            } else {
+                req.paths.clone()
+            };
+            cover
+                .by
+                .retain(|e| needed.iter().any(|p| e.allows_path(p)) || e.path.is_none());
+        }
+        cover
+    }
+
+    /// The line that adds a requirement, in this list's syntax.
+    pub fn entry_for(&self, req: &DomainRequirement) -> String {
+        let tcp = req.ports.iter().all(|p| p.proto == Proto::Tcp);
+        match (self.syntax, &req.allowlist) {
+            (DomainSyntax::Squid, HostPattern::Wildcard(s)) => format!(".{s}"),
+            (DomainSyntax::Url, host) if tcp => format!("https://{host}/*"),
+            (_, host) => host.to_string(),
+        }
+    }
+
+    /// The lines to append (or insert) to add `entries` (as given by [`Self::entry_for`]).
+    pub fn addition_lines(&self, entries: &[String]) -> Vec<String> {
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        match self.syntax {
+            DomainSyntax::Squid => {
+                let acl = self.acl.as_deref().unwrap_or("connect_preflight");
+                vec![format!("acl {acl} dstdomain {}", entries.join(" "))]
+            }
+            DomainSyntax::Plain | DomainSyntax::Url => entries.to_vec(),
+        }
+    }
+
+    /// A copy of `original` with the additions placed where the syntax wants them.
+    pub fn with_additions(&self, original: &str, entries: &[String]) -> String {
+        let lines = self.addition_lines(entries);
+        if lines.is_empty() {
+            return original.to_owned();
+        }
+        let block = format!(
+            "# Added by connect-preflight audit: entries Amazon Connect needs\n{}\n",
+            lines.join("\n")
+        );
+        insert_after(original, self.insert_after_line, &block)
+    }
+}
+
+/// Inserts `block` after line `after` (1-based), or at the end.
+pub fn insert_after(original: &str, after: Option<usize>, block: &str) -> String {
+    let mut out = String::with_capacity(original.len() + block.len() + 1);
+    match after {
+        Some(n) => {
+            let mut inserted = false;
+            for (i, line) in original.split_inclusive('\n').enumerate() {
+                out.push_str(line);
+                if i + 1 == n {
+                    if !line.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(block);
+                    inserted = true;
+                }
+            }
+            if !inserted {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(block);
+            }
+        }
+        None => {
+            out.push_str(original);
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(block);
+        }
+    }
+    out
+}
+
+pub fn looks_like_squid(text: &str) -> bool {
+    numbered_lines(text).any(|(_, line)| {
+        let mut words = strip_comment(line).split_whitespace();
+        matches!(
+            words.next(),
+            Some("acl" | "http_access" | "http_port" | "cache_peer")
+        )
+    })
+}
+
+const EXPECTED: &str = "a host name (acme.my.connect.aws), a wildcard (*.cloudfront.net or .cloudfront.net) or a URL (https://acme.my.connect.aws/ccp-v2/*)";
+
+/// What one written entry means, before it gets a place in a file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Entry {
+        pattern: Pattern,
+        port: Option<u16>,
+        path: Option<String>,
+    },
+    /// An IP literal: not a domain.
+    Address(IpAddr),
+}
+
+/// Reads one entry: `host`, `host:port`, `*.suffix`, `.suffix`, or a URL.
+pub fn parse_entry(text: &str) -> Result<Parsed, String> {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme.to_ascii_lowercase()), rest),
+        None => (None, text),
+    };
+    let default_port = match scheme.as_deref() {
+        None => None,
+        Some("https" | "wss") => Some(443),
+        Some("http" | "ws") => Some(80),
+        Some(other) => {
+            return Err(format!(
+                "{EXPECTED}; the scheme {other:?} is not one a browser uses (https, http, wss, ws)"
+            ));
+        }
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    // A bracketed IPv6 literal, with or without a port.
+    if let Some(inner) = authority.strip_prefix('[') {
+        let addr = inner.split(']').next().unwrap_or_default();
+        return addr
+            .parse::<IpAddr>()
+            .map(Parsed::Address)
+            .map_err(|_| EXPECTED.to_owned());
+    }
+    if let Ok(addr) = authority.parse::<IpAddr>() {
+        return Ok(Parsed::Address(addr));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => {
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("{EXPECTED}; {port:?} is not a port number"))?;
+            (host, Some(port))
+        }
+        None => (authority, default_port),
+    };
+    if let Ok(addr) = host.parse::<IpAddr>() {
+        return Ok(Parsed::Address(addr));
+    }
+    let path = path
+        .map(|p| p.split(['?', '#']).next().unwrap_or_default())
+        .map(|p| p.trim_end_matches('*'))
+        .filter(|p| !p.is_empty() && *p != "/")
+        .map(str::to_owned);
+    let pattern = if host == "*" {
+        Pattern::Below(String::new())
+    } else if let Some(suffix) = host.strip_prefix("*.") {
+        Pattern::Below(normalize(suffix)?)
+    } else if let Some(suffix) = host.strip_prefix('.') {
+        Pattern::AtOrBelow(normalize(suffix)?)
+    } else {
+        Pattern::Exact(normalize(host)?)
+    };
+    Ok(Parsed::Entry {
+        pattern,
+        port,
+        path,
+    })
+}
+
+/// Lower case, no root dot, internationalised names in their `xn--` form.
+pub fn normalize(host: &str) -> Result<String, String> {
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    if trimmed.is_empty() {
+        return Err(EXPECTED.to_owned());
+    }
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{EXPECTED}; {host:?} is not a valid internationalised name"))?;
+    if ascii.len() > 253 {
+        return Err(format!(
+            "{EXPECTED}; the name is longer than 253 characters"
+        ));
+    }
+    for label in ascii.split('.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(format!("{EXPECTED}; {label:?} is not a valid label"));
+        }
+    }
+    Ok(ascii)
+}
+
+fn push_entry(
+    list: &mut DomainList,
+    issues: &mut Issues,
+    span: Span,
+    text: &str,
+    acl: Option<&str>,
+) -> Result<()> {
+    match parse_entry(text) {
+        Ok(Parsed::Entry {
+            pattern,
+            port,
+            path,
+        }) => {
+            list.entries.push(DomainEntry {
+                span,
+                text: text.to_owned(),
+                pattern,
+                port,
+                path,
+                acl: acl.map(str::to_owned),
+            });
+            Ok(())
+        }
+        Ok(Parsed::Address(addr)) => issues.push(Issue::unusable(
+            span,
+            text,
+            format!("{addr} is an IP address, not a domain: a domain allow-list cannot match it; put addresses in the CIDR whitelist (--cidrs)"),
+        )),
+        Err(expected) => issues.push(Issue::malformed(span, text, expected)),
+    }
+}
+
+/// A plain list: one entry a line, `#` comments.
+pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<DomainList> {
+    let mut issues = Issues::new(strictness);
+    let mut list = DomainList {
+        path: path.to_owned(),
+        syntax: DomainSyntax::Plain,
+        entries: Vec::new(),
+        issues: Vec::new(),
+        acl: None,
+        insert_after_line: None,
+    };
+    for (number, line) in numbered_lines(text) {
+        let line = strip_comment(line);
+        let words = tokens(line);
+        let Some(&(column, word)) = words.first() else {
+            continue;
+        };
+        if let Some(&(extra_col, extra)) = words.get(1) {
+            issues.push(Issue::malformed(
+                Span::new(path, number, extra_col),
+                extra,
+                "one entry a line (a host name, a wildcard or a URL), then an optional # comment",
+            ))?;
+            continue;
+        }
+        push_entry(
+            &mut list,
+            &mut issues,
+            Span::new(path, number, column),
+            word,
+            None,
+        )?;
+    }
+    let urls = list
+        .entries
+        .iter()
+        .filter(|e| e.text.contains("://"))
+        .count();
+    if urls * 2 > list.entries.len() {
+        list.syntax = DomainSyntax::Url;
+    }
+    list.issues = issues.list;
+    Ok(list)
+}
+
+/// A squid configuration: the entries of every `acl NAME dstdomain` line, inline or from the
+/// quoted file it names. Other directives are not domain entries and are skipped.
+pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<DomainList> {
+    let mut issues = Issues::new(strictness);
+    let mut list = DomainList {
+        path: path.to_owned(),
+        syntax: DomainSyntax::Squid,
+        entries: Vec::new(),
+        issues: Vec::new(),
+        acl: None,
+        insert_after_line: None,
+    };
+    for (number, line) in numbered_lines(text) {
+        let words = tokens_by_space(strip_comment(line));
+        if words.first().map(|w| w.1) != Some("acl") {
+            continue;
+        }
+        let Some(&(_, name)) = words.get(1) else {
+            issues.push(Issue::malformed(
+                Span::new(path, number, 1),
+                line.trim(),
+                "acl NAME TYPE VALUE...",
+            ))?;
+            continue;
+        };
+        match words.get(2).map(|w| w.1) {
+            Some("dstdomain") => {}
+            Some(kind @ ("dstdom_regex" | "ssl::server_name" | "ssl::server_name_regex")) => {
+                issues.push(Issue::unusable(
+                    Span::new(path, number, words[2].0),
+                    line.trim(),
+                    format!("{kind} ACLs are not evaluated; only dstdomain entries are audited"),
+                ))?;
+                continue;
+            }
+            _ => continue,
+        }
+        if list.acl.is_none() {
+            list.acl = Some(name.to_owned());
+        }
+        if list.acl.as_deref() == Some(name) {
+            list.insert_after_line = Some(number);
+        }
+        let values = &words[3..];
+        if values.is_empty() {
+            issues.push(Issue::malformed(
+                Span::new(path, number, line.chars().count() + 1),
+                line.trim(),
+                "at least one domain after dstdomain",
+            ))?;
+        }
+        for &(column, value) in values {
+            let span = Span::new(path, number, column);
+            if value.starts_with('-') {
+                // Options such as -i (case-insensitive) and -n (no reverse lookup).
+                continue;
+            }
+            if let Some(file) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                read_referenced(&mut list, &mut issues, path, span, value, file, name)?;
+                continue;
+            }
+            push_entry(&mut list, &mut issues, span, value, Some(name))?;
+        }
+    }
+    list.issues = issues.list;
+    Ok(list)
+}
+
+/// Tokens separated by whitespace only (squid values may hold commas in quoted paths).
+fn tokens_by_space(line: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start: Option<(usize, usize)> = None;
+    for (col, (i, c)) in line.char_indices().enumerate() {
+        if c.is_whitespace() {
+            if let Some((s, scol)) = start.take() {
+                out.push((scol + 1, &line[s..i]));
+            }
+        } else if start.is_none() {
+            start = Some((i, col));
+        }
+    }
+    if let Some((s, scol)) = start {
+        out.push((scol + 1, &line[s..]));
+    }
+    out
+}
+
+/// The entries of a file a `dstdomain` ACL names, one a line. A relative name is taken from the
+/// configuration's folder.
+fn read_referenced(
+    list: &mut DomainList,
+    issues: &mut Issues,
+    conf: &Path,
+    span: Span,
+    value: &str,
+    file: &str,
+    acl: &str,
+) -> Result<()> {
+    let file_path = {
+        let p = PathBuf::from(file);
+        if p.is_relative() {
+            conf.parent().unwrap_or_else(|| Path::new(".")).join(p)
+        } else {
+            p
+        }
+    };
+    let text = match read_text(&file_path) {
+        Ok(text) => text,
+        Err(crate::error::Error::Read { source, .. }) => {
+            return issues.push(Issue::unusable(
+                span,
+                value,
+                format!("the file it names cannot be read ({source}); its entries are not audited"),
+            ));
+        }
+        Err(other) => return Err(other),
+    };
+    for (number, line) in numbered_lines(&text) {
+        for (column, word) in tokens_by_space(strip_comment(line)) {
+            push_entry(
+                list,
+                issues,
+                Span::new(&file_path, number, column),
+                word,
+                Some(acl),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry(text: &str) -> Parsed {
+        parse_entry(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn pat(text: &str) -> Pattern {
+        match entry(text) {
+            Parsed::Entry { pattern, .. } => pattern,
+            Parsed::Address(a) => panic!("{a}"),
+        }
+    }
+
+    #[test]
+    fn entry_forms() {
+        let table: &[(&str, Pattern, Option<u16>, Option<&str>)] = &[
+            (
+                "acme.my.connect.aws",
+                Pattern::Exact("acme.my.connect.aws".into()),
+                None,
+                None,
+            ),
+            (
+                "ACME.My.Connect.AWS.",
+                Pattern::Exact("acme.my.connect.aws".into()),
+                None,
+                None,
+            ),
+            (
+                "*.cloudfront.net",
+                Pattern::Below("cloudfront.net".into()),
+                None,
+                None,
+            ),
+            (
+                ".cloudfront.net",
+                Pattern::AtOrBelow("cloudfront.net".into()),
+                None,
+                None,
+            ),
+            ("*", Pattern::Below(String::new()), None, None),
+            (
+                "https://acme.my.connect.aws/ccp-v2/*",
+                Pattern::Exact("acme.my.connect.aws".into()),
+                Some(443),
+                Some("/ccp-v2/"),
+            ),
+            (
+                "https://*.transport.connect.eu-central-1.amazonaws.com/",
+                Pattern::Below("transport.connect.eu-central-1.amazonaws.com".into()),
+                Some(443),
+                None,
+            ),
+            (
+                "http://a.example:8080",
+                Pattern::Exact("a.example".into()),
+                Some(8080),
+                None,
+            ),
+            (
+                "wss://a.example/x?y=1",
+                Pattern::Exact("a.example".into()),
+                Some(443),
+                Some("/x"),
+            ),
+            (
+                "a.example:443",
+                Pattern::Exact("a.example".into()),
+                Some(443),
+                None,
+            ),
+            (
+                "bücher.example",
+                Pattern::Exact("xn--bcher-kva.example".into()),
+                None,
+                None,
+            ),
+            (
+                "*.BÜCHER.example.",
+                Pattern::Below("xn--bcher-kva.example".into()),
+                None,
+                None,
+            ),
+            (
+                "_sip.example",
+                Pattern::Exact("_sip.example".into()),
+                None,
+                None,
+            ),
+        ];
+        for (text, pattern, port, path) in table {
+            assert_eq!(
+                entry(text),
+                Parsed::Entry {
+                    pattern: pattern.clone(),
+                    port: *port,
+                    path: path.map(str::to_owned)
+                },
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn addresses_are_not_domains_and_junk_is_refused() {
+        assert_eq!(
+            entry("15.193.0.1"),
+            Parsed::Address("15.193.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            entry("https://[2600:f0f2::1]:443/"),
+            Parsed::Address("2600:f0f2::1".parse().unwrap())
+        );
+        assert_eq!(
+            entry("10.0.0.1:443"),
+            Parsed::Address("10.0.0.1".parse().unwrap())
+        );
+        for bad in [
+            "a..b",
+            "a b",
+            "ftp://a.example",
+            "a.example:http",
+            "*a.example",
+            "a.*.example",
+            ".",
+            "-",
+            "a.example:0",
+            "exa$mple.com",
+        ] {
+            assert!(parse_entry(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_entry("ftp://a.example")
+                .unwrap_err()
+                .contains("scheme")
+        );
+    }
+
+    #[test]
+    fn plain_lists_name_line_and_column() {
+        let text = "# proxy bypass\n\nacme.my.connect.aws\n  *.cloudfront.net   # static\nhttps://x.example/a\n";
+        let list = parse_plain(text, Path::new("l.txt"), Strictness::Strict).unwrap();
+        let at: Vec<(String, String)> = list
+            .entries
+            .iter()
+            .map(|e| (e.span.to_string(), e.pattern.plain()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                ("l.txt:3:1".to_owned(), "acme.my.connect.aws".to_owned()),
+                ("l.txt:4:3".to_owned(), "*.cloudfront.net".to_owned()),
+                ("l.txt:5:1".to_owned(), "x.example".to_owned()),
+            ]
+        );
+        assert_eq!(list.syntax, DomainSyntax::Plain);
+        let err = parse_plain(
+            "a.example\n  b..example\n",
+            Path::new("l.txt"),
+            Strictness::Strict,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("l.txt:2:3: cannot read \"b..example\": expected a host name"),
+            "{err}"
+        );
+        let err = parse_plain(
+            "a.example b.example\n",
+            Path::new("l.txt"),
+            Strictness::Strict,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("l.txt:1:11"), "{err}");
+        let list = parse_plain(
+            "b..example\n10.1.1.1\nok.example\n",
+            Path::new("l.txt"),
+            Strictness::Lenient,
+        )
+        .unwrap();
+        assert_eq!(list.entries.len(), 1);
+        assert_eq!(list.issues.len(), 2);
+        assert_eq!(list.issues[1].kind, super::super::IssueKind::Unusable);
+    }
+
+    #[test]
+    fn squid_acls_inline_and_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("connect.txt"),
+            "# Connect\n.cloudfront.net\nparticipant.connect.eu-central-1.amazonaws.com\n",
+        )
+        .unwrap();
+        let conf = dir.path().join("squid.conf");
+        let text = "http_port 3128\nacl localnet src 10.0.0.0/8\nacl connect dstdomain -i .my.connect.aws .Transport.connect.eu-central-1.amazonaws.com\nacl connect dstdomain \"connect.txt\"\nhttp_access allow localnet connect\n";
+        std::fs::write(&conf, text).unwrap();
+        let list = DomainList::read(&conf, None, Strictness::Strict).unwrap();
+        assert_eq!(list.syntax, DomainSyntax::Squid);
+        assert_eq!(list.acl.as_deref(), Some("connect"));
+        assert_eq!(list.insert_after_line, Some(4));
+        let got: Vec<(usize, usize, String)> = list
+            .entries
+            .iter()
+            .map(|e| (e.span.line, e.span.column, e.pattern.plain()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, 26, ".my.connect.aws".to_owned()),
+                (
+                    3,
+                    42,
+                    ".transport.connect.eu-central-1.amazonaws.com".to_owned()
+                ),
+                (2, 1, ".cloudfront.net".to_owned()),
+                (
+                    3,
+                    1,
+                    "participant.connect.eu-central-1.amazonaws.com".to_owned()
+                ),
+            ]
+        );
+        assert!(list.entries[2].span.path.ends_with("connect.txt"));
+        let fixed = list.with_additions(text, &[".static.connect.aws".into()]);
+        let lines: Vec<&str> = fixed.lines().collect();
+        assert_eq!(lines[5], "acl connect dstdomain .static.connect.aws");
+        assert_eq!(lines[6], "http_access allow localnet connect");
+        // Regular-expression ACLs cannot be audited: said, not ignored.
+        let list = parse_squid(
+            "acl c dstdom_regex -i connect\\.aws$\n",
+            &conf,
+            Strictness::Strict,
+        )
+        .unwrap();
+        assert_eq!(list.issues.len(), 1);
+        assert!(list.issues[0].expected.contains("dstdom_regex"));
+        // A missing referenced file is reported, not fatal.
+        let list = parse_squid(
+            "acl c dstdomain \"/nonexistent/x\"\n",
+            &conf,
+            Strictness::Strict,
+        )
+        .unwrap();
+        assert_eq!(list.issues.len(), 1);
+    }
+
+    #[test]
+    fn wildcard_requirements_need_a_wildcard_at_or_above() {
+        let req = HostPattern::parse("*.transport.connect.eu-central-1.amazonaws.com");
+        assert!(pat("*.transport.connect.eu-central-1.amazonaws.com").covers(&req));
+        assert!(pat(".transport.connect.eu-central-1.amazonaws.com").covers(&req));
+        assert!(pat("*.amazonaws.com").covers(&req));
+        assert!(!pat("x.transport.connect.eu-central-1.amazonaws.com").covers(&req));
+        assert!(!pat("*.x.transport.connect.eu-central-1.amazonaws.com").covers(&req));
+        let exact = HostPattern::parse("participant.connect.eu-central-1.amazonaws.com");
+        assert!(pat(".participant.connect.eu-central-1.amazonaws.com").covers(&exact));
+        assert!(!pat("*.participant.connect.eu-central-1.amazonaws.com").covers(&exact));
+    }
+
+    // The matcher against a brute-force reference over a small universe of names.
+    const LABELS: &[&str] = &["a", "b", "c"];
+
+    fn name_strategy() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(LABELS), 1..4).prop_map(|l| l.join("."))
+    }
+
+    fn universe(depth: usize) -> Vec<String> {
+        let mut all: Vec<String> = LABELS.iter().map(|l| (*l).to_owned()).collect();
+        let mut frontier = all.clone();
+        for _ in 1..depth {
+            frontier = frontier
+                .iter()
+                .flat_map(|n| LABELS.iter().map(move |l| format!("{l}.{n}")))
+                .collect();
+            all.extend(frontier.iter().cloned());
+        }
+        all
+    }
+
+    fn reference_allows(entry: &Pattern, name: &str) -> bool {
+        let labels: Vec<&str> = name.split('.').collect();
+        match entry {
+            Pattern::Exact(h) => h == name,
+            Pattern::Below(s) | Pattern::AtOrBelow(s) => {
+                let suffix: Vec<&str> = if s.is_empty() {
+                    Vec::new()
+                } else {
+                    s.split('.').collect()
+                };
+                let below = labels.len() > suffix.len()
+                    && labels[labels.len() - suffix.len()..] == suffix[..];
+                below || (matches!(entry, Pattern::AtOrBelow(_)) && labels == suffix)
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn matcher_agrees_with_brute_force(
+            kind in 0u8..3,
+            entry_name in name_strategy(),
+            wildcard in any::<bool>(),
+            req_name in name_strategy(),
+        ) {
+            let entry = match kind {
+                0 => Pattern::Exact(entry_name),
+                1 => Pattern::Below(entry_name),
+                _ => Pattern::AtOrBelow(entry_name),
+            };
+            let names = universe(5);
+            let req = if wildcard {
+                HostPattern::Wildcard(req_name.clone())
+            } else {
+                HostPattern::Exact(req_name.clone())
+            };
+            // A wildcard requirement is covered when every name below its suffix is allowed.
+            let expected = if wildcard {
+                names.iter().filter(|n| is_below(n, &req_name)).all(|n| reference_allows(&entry, n))
+            } else {
+                reference_allows(&entry, &req_name)
+            };
+            prop_assert_eq!(entry.covers(&req), expected);
+            for n in &names {
+                prop_assert_eq!(entry.allows(n), reference_allows(&entry, n));
+            }
+        }
+    }
+}

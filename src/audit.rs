@@ -1,0 +1,1607 @@
+//! `audit`: the requirements of a Region and instance against the customer's allow-lists, fully
+//! offline. One check per requirement (passing ones name the covering lines) and one per entry
+//! worth a remark (over-broad, stale, duplicate, unreadable), plus the entries to add.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ipnet::IpNet;
+
+use crate::allowlist::cidrs::{Addition, CidrEntry, CidrFormat, CidrList};
+use crate::allowlist::domains::{DomainEntry, DomainList, Pattern};
+use crate::allowlist::{Issue, IssueKind, Strictness, pac};
+use crate::catalog::{Direction, DomainRequirement, HostPattern, PortSpec, RangeRequirement};
+use crate::cli::{AuditArgs, AuditFormat, CidrsFormat, DomainsFormat};
+use crate::config::Config;
+use crate::error::{Error, ExitCode, Result};
+use crate::ranges::{self, IpSet, Snapshot};
+use crate::report::{self, Check, CidrFix, Kind, Reason, Report, Status, Target};
+
+/// How many covering lines or CIDRs a sentence names before "and N more".
+const NAMED: usize = 5;
+
+/// Names that open far more than Connect when allowed with a wildcard.
+const BROAD_SUFFIXES: &[(&str, &str)] = &[
+    (
+        "amazonaws.com",
+        "every AWS service endpoint and every S3 bucket in every Region, including content anyone can publish",
+    ),
+    ("amazon.com", "every Amazon site and service"),
+    ("aws", "every name under the .aws top-level domain"),
+    ("api.aws", "every dual-stack AWS API endpoint"),
+];
+
+/// Names AWS no longer lists for Connect.
+const RETIRED_SUFFIXES: &[(&str, &str)] = &[(
+    "awsglobalaccelerator.com",
+    "AWS removed Global Accelerator from Connect's network requirements (it was listed until 2023)",
+)];
+
+/// What the audit found: checks, and what to add to each list.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub checks: Vec<Check>,
+    /// Domain entries to add, in the list's syntax, in requirement order.
+    pub domains: Vec<String>,
+    /// Address space to add per direction and port.
+    pub additions: Vec<Addition>,
+}
+
+fn lines_of<'a>(
+    spans: impl IntoIterator<Item = (&'a crate::allowlist::Span, &'a str)>,
+) -> Vec<String> {
+    spans
+        .into_iter()
+        .map(|(span, text)| format!("{}: {text}", span.at_line()))
+        .collect()
+}
+
+/// `a, b, c and 4 more`.
+fn named(items: &[String]) -> String {
+    if items.len() <= NAMED {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..NAMED].join(", "),
+        items.len() - NAMED
+    )
+}
+
+fn ports_label(ports: &[PortSpec]) -> String {
+    ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn issue_check(issue: &Issue) -> Check {
+    let detail = match issue.kind {
+        IssueKind::Malformed => format!(
+            "{}: {:?} could not be read (expected {}); it was skipped",
+            issue.span, issue.text, issue.expected
+        ),
+        IssueKind::Unusable => format!(
+            "{}: {:?} was not used: {}",
+            issue.span, issue.text, issue.expected
+        ),
+    };
+    Check::new(
+        format!("allowlist/line/{}", issue.span),
+        Kind::Allowlist,
+        Status::Warn,
+        Reason::SkippedEntry,
+        detail,
+    )
+    .remedy(format!(
+        "fix or remove line {} of {}",
+        issue.span.line,
+        issue.span.path.display()
+    ))
+    .evidence("line", issue.span.at_line())
+    .evidence("text", &issue.text)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Domains
+
+/// The requirement a domain entry itself stands for, to ask whether another entry covers it.
+fn as_requirements(pattern: &Pattern) -> Vec<HostPattern> {
+    match pattern {
+        Pattern::Exact(h) => vec![HostPattern::Exact(h.clone())],
+        Pattern::Below(s) => vec![HostPattern::Wildcard(s.clone())],
+        Pattern::AtOrBelow(s) => vec![
+            HostPattern::Exact(s.clone()),
+            HostPattern::Wildcard(s.clone()),
+        ],
+    }
+}
+
+pub fn audit_domains(list: &DomainList, requirements: &[DomainRequirement]) -> Findings {
+    let mut out = Findings::default();
+    let file = list.path.display().to_string();
+    let mut added = BTreeSet::new();
+    for req in requirements {
+        let cover = list.cover(req);
+        let id = format!("allowlist/domain/{}", req.id);
+        let port = req.ports.first().copied();
+        let entry = list.entry_for(req);
+        let mut check = if cover.is_covered() {
+            let lines = lines_of(cover.by.iter().map(|e| (&e.span, e.text.as_str())));
+            Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Pass,
+                Reason::Ok,
+                format!("{} is allowed by {}", req.host, named(&lines)),
+            )
+            .evidence("covered_by", &lines)
+        } else {
+            if added.insert(entry.clone()) {
+                out.domains.push(entry.clone());
+            }
+            if !cover.by.is_empty() {
+                let lines = lines_of(cover.by.iter().map(|e| (&e.span, e.text.as_str())));
+                Check::new(
+                    id,
+                    Kind::Allowlist,
+                    Status::Fail,
+                    Reason::MissingDomain,
+                    format!(
+                        "{} is allowed only for some paths ({}); {} are blocked",
+                        req.host,
+                        named(&lines),
+                        cover.missing_paths.join(", ")
+                    ),
+                )
+                .remedy(format!(
+                    "add `{entry}` to {file} so every path of {} is allowed",
+                    req.host
+                ))
+                .evidence("covered_by", &lines)
+                .evidence("missing_paths", &cover.missing_paths)
+            } else if !cover.wrong_port.is_empty() {
+                let lines = lines_of(cover.wrong_port.iter().map(|e| (&e.span, e.text.as_str())));
+                let theirs: Vec<String> = cover
+                    .wrong_port
+                    .iter()
+                    .filter_map(|e| e.port.map(|p| format!("tcp/{p}")))
+                    .collect();
+                Check::new(
+                    id,
+                    Kind::Allowlist,
+                    Status::Fail,
+                    Reason::WrongPort,
+                    format!(
+                        "{} is allowed only on {} ({}), but it needs {}",
+                        req.host,
+                        theirs.join(", "),
+                        named(&lines),
+                        ports_label(&req.ports)
+                    ),
+                )
+                .remedy(format!(
+                    "add `{entry}` to {file} ({})",
+                    ports_label(&req.ports)
+                ))
+                .evidence("covered_by", &lines)
+            } else {
+                // Names under a wildcard requirement do not cover it: say so.
+                let near: Vec<String> = match &req.host {
+                    HostPattern::Wildcard(suffix) => lines_of(
+                        list.entries
+                            .iter()
+                            .filter(|e| match &e.pattern {
+                                Pattern::Exact(h) => h.ends_with(&format!(".{suffix}")),
+                                Pattern::Below(s) | Pattern::AtOrBelow(s) => {
+                                    s.ends_with(&format!(".{suffix}"))
+                                }
+                            })
+                            .map(|e| (&e.span, e.text.as_str())),
+                    ),
+                    HostPattern::Exact(_) => Vec::new(),
+                };
+                let detail = if near.is_empty() {
+                    format!("{} ({}) is not in {file}", req.host, req.purpose)
+                } else {
+                    format!(
+                        "{} ({}) is not in {file}: {} name only some hosts under it, and the hosts change",
+                        req.host,
+                        req.purpose,
+                        named(&near)
+                    )
+                };
+                Check::new(id, Kind::Allowlist, Status::Fail, Reason::MissingDomain, detail)
+                    .remedy(format!("add `{entry}` to {file}"))
+                    .evidence("too_narrow", &near)
+            }
+            .evidence("add", &entry)
+        };
+        check = check.host(req.host.to_string());
+        if let Some(port) = port {
+            check = check.endpoint(port.first, port.proto);
+        }
+        out.checks.push(check.evidence("requirement", &req.id));
+    }
+    out.checks.extend(domain_entry_checks(list, requirements));
+    out.checks.extend(list.issues.iter().map(issue_check));
+    out
+}
+
+fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let needs_awsapps = requirements.iter().any(|r| {
+        let host = match &r.host {
+            HostPattern::Exact(h) | HostPattern::Wildcard(h) => h,
+        };
+        host == "awsapps.com" || host.ends_with(".awsapps.com")
+    });
+    let mut first_seen: HashMap<(&Pattern, Option<u16>, Option<&str>), &DomainEntry> =
+        HashMap::new();
+    for entry in &list.entries {
+        let id = |what: &str| format!("allowlist/entry/{}/{what}", entry.span);
+        let at = entry.span.at_line();
+        let suffix = entry.pattern.suffix();
+        let labels = suffix.map_or(usize::MAX, |s| {
+            if s.is_empty() {
+                0
+            } else {
+                s.split('.').count()
+            }
+        });
+        let broad = BROAD_SUFFIXES
+            .iter()
+            .find(|(s, _)| suffix == Some(*s))
+            .map(|(_, what)| (*what).to_owned())
+            .or_else(|| match labels {
+                0 => Some("every name on the internet".to_owned()),
+                1 => Some(format!(
+                    "every name under the .{} top-level domain",
+                    suffix.unwrap_or("")
+                )),
+                _ => None,
+            });
+        if let Some(what) = broad {
+            let inside: Vec<String> = requirements
+                .iter()
+                .filter(|r| entry.pattern.covers(&r.host))
+                .map(|r| list.entry_for(r))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let remedy = if inside.is_empty() {
+                format!(
+                    "remove `{}` from {at}; Connect needs none of it",
+                    entry.text
+                )
+            } else {
+                format!(
+                    "replace `{}` at {at} with the {} entries Connect needs: {}",
+                    entry.text,
+                    inside.len(),
+                    inside.join(" ")
+                )
+            };
+            checks.push(
+                Check::new(
+                    id("overbroad"),
+                    Kind::Allowlist,
+                    Status::Warn,
+                    Reason::OverbroadEntry,
+                    format!(
+                        "`{}` at {at} opens {what}, far more than Connect needs",
+                        entry.text
+                    ),
+                )
+                .remedy(remedy)
+                .evidence("line", &at)
+                .evidence("replace_with", &inside),
+            );
+        }
+        let named_host = match &entry.pattern {
+            Pattern::Exact(h) | Pattern::Below(h) | Pattern::AtOrBelow(h) => h.as_str(),
+        };
+        if let Some((retired, why)) = RETIRED_SUFFIXES
+            .iter()
+            .find(|(s, _)| named_host == *s || named_host.ends_with(&format!(".{s}")))
+        {
+            checks.push(
+                Check::new(
+                    id("stale"),
+                    Kind::Allowlist,
+                    Status::Warn,
+                    Reason::StaleEntry,
+                    format!("`{}` at {at} is a retired name: {why}", entry.text),
+                )
+                .remedy(format!(
+                    "remove `{}` from {at} unless something other than Connect needs *.{retired}",
+                    entry.text
+                ))
+                .evidence("line", &at),
+            );
+        }
+        let legacy = match &entry.pattern {
+            Pattern::Exact(h) => h.ends_with(".awsapps.com"),
+            Pattern::Below(s) | Pattern::AtOrBelow(s) => {
+                s == "awsapps.com" || s.ends_with(".awsapps.com")
+            }
+        };
+        if legacy && !needs_awsapps {
+            checks.push(
+                Check::new(
+                    id("legacy"),
+                    Kind::Allowlist,
+                    Status::Warn,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` at {at} is the legacy awsapps.com domain AWS is retiring; this instance uses *.my.connect.aws",
+                        entry.text
+                    ),
+                )
+                .remedy(format!(
+                    "keep `{}` only while agents still open https://ALIAS.awsapps.com links, and make sure the my.connect.aws entries are in {}",
+                    entry.text,
+                    list.path.display()
+                ))
+                .evidence("line", &at),
+            );
+        }
+        let key = (&entry.pattern, entry.port, entry.path.as_deref());
+        if let Some(first) = first_seen.get(&key) {
+            checks.push(
+                Check::new(
+                    id("duplicate"),
+                    Kind::Allowlist,
+                    Status::Info,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` at {at} repeats {} (`{}`)",
+                        entry.text,
+                        first.span.at_line(),
+                        first.text
+                    ),
+                )
+                .remedy(format!(
+                    "remove line {} of {}",
+                    entry.span.line,
+                    entry.span.path.display()
+                ))
+                .evidence("line", &at)
+                .evidence("duplicate_of", first.span.at_line()),
+            );
+            continue;
+        }
+        first_seen.insert(key, entry);
+    }
+    // Shadowed: an entry another (narrower than over-broad) wildcard already allows. Wildcards
+    // are indexed by suffix, so each entry looks up only the suffixes of its own name.
+    let mut wildcards: HashMap<&str, Vec<&DomainEntry>> = HashMap::new();
+    for other in &list.entries {
+        if let Some(s) = other.pattern.suffix() {
+            if s.contains('.') && !BROAD_SUFFIXES.iter().any(|(b, _)| *b == s) {
+                wildcards.entry(s).or_default().push(other);
+            }
+        }
+    }
+    for entry in &list.entries {
+        let needs = as_requirements(&entry.pattern);
+        let name = match &entry.pattern {
+            Pattern::Exact(h) | Pattern::Below(h) | Pattern::AtOrBelow(h) => h.as_str(),
+        };
+        let suffixes =
+            std::iter::successors(Some(name), |n| n.split_once('.').map(|(_, rest)| rest));
+        let shadow = suffixes
+            .filter_map(|suffix| wildcards.get(suffix))
+            .flatten()
+            .copied()
+            .find(|other| {
+                other.pattern != entry.pattern
+                    && other.port.is_none_or(|p| entry.port == Some(p))
+                    && other
+                        .path
+                        .as_deref()
+                        .is_none_or(|p| entry.path.as_deref().is_some_and(|q| q.starts_with(p)))
+                    && needs.iter().all(|n| other.pattern.covers(n))
+            });
+        if let Some(other) = shadow {
+            let at = entry.span.at_line();
+            checks.push(
+                Check::new(
+                    format!("allowlist/entry/{}/shadowed", entry.span),
+                    Kind::Allowlist,
+                    Status::Info,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` at {at} is already allowed by `{}` at {}",
+                        entry.text,
+                        other.text,
+                        other.span.at_line()
+                    ),
+                )
+                .remedy(format!(
+                    "remove line {} of {}",
+                    entry.span.line,
+                    entry.span.path.display()
+                ))
+                .evidence("line", &at)
+                .evidence("shadowed_by", other.span.at_line()),
+            );
+        }
+    }
+    checks
+}
+
+// ---------------------------------------------------------------------------------------------
+// PAC scripts
+
+/// Where a PAC script sends each required host. Routing is not coverage: every answer is
+/// information, except a script that fails for a host.
+pub fn audit_pac(
+    text: &str,
+    path: &Path,
+    requirements: &[DomainRequirement],
+) -> Result<Vec<Check>> {
+    let file = path.display().to_string();
+    let names: Vec<String> = requirements
+        .iter()
+        .map(|r| match (&r.host, r.concrete_host()) {
+            (_, Some(host)) => host.to_owned(),
+            (HostPattern::Wildcard(suffix), None) => format!("probe.{suffix}"),
+            (HostPattern::Exact(host), None) => host.clone(),
+        })
+        .collect();
+    let requests: Vec<(String, String)> = requirements
+        .iter()
+        .zip(&names)
+        .map(|(r, name)| {
+            let path = r.paths.first().map_or("/", String::as_str);
+            (format!("https://{name}{path}"), name.clone())
+        })
+        .collect();
+    let routes = pac::evaluate(text, path, &requests)?;
+    let mut checks = Vec::new();
+    for ((req, (url, name)), route) in requirements.iter().zip(&requests).zip(routes) {
+        let id = format!("allowlist/pac/{}", req.id);
+        let udp = req
+            .ports
+            .iter()
+            .all(|p| p.proto == crate::report::Proto::Udp);
+        let stand_in = if name == &req.host.to_string() {
+            String::new()
+        } else {
+            format!(" (standing in for {})", req.host)
+        };
+        let mut check = match route {
+            _ if udp => Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Info,
+                Reason::Ok,
+                format!(
+                    "{} carries UDP media, which no proxy relays: the firewall must pass {} to it whatever {file} says",
+                    req.host,
+                    ports_label(&req.ports)
+                ),
+            ),
+            Ok(route) => {
+                let how = if route.is_direct() {
+                    "DIRECT".to_owned()
+                } else {
+                    format!("through {}", route.first)
+                };
+                let mut detail = format!("{file} sends {url}{stand_in} {how}");
+                if req.websocket && !route.is_direct() {
+                    detail.push_str(
+                        "; it carries a WebSocket, which some proxies break: test it through the proxy, or send it DIRECT",
+                    );
+                }
+                Check::new(id, Kind::Allowlist, Status::Info, Reason::Ok, detail)
+                    .evidence("pac_result", &route.raw)
+                    .evidence("url", url)
+            }
+            Err(message) => Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Warn,
+                Reason::SkippedEntry,
+                format!("FindProxyForURL in {file} failed for {url}{stand_in}: {message}"),
+            )
+            .remedy(format!(
+                "fix {file} so FindProxyForURL returns a route for {}; browsers fall back in ways that differ",
+                req.host
+            )),
+        };
+        check = check.host(req.host.to_string());
+        if let Some(port) = req.ports.first() {
+            check = check.endpoint(port.first, port.proto);
+        }
+        checks.push(check.evidence("requirement", &req.id));
+    }
+    Ok(checks)
+}
+
+// ---------------------------------------------------------------------------------------------
+// CIDRs
+
+fn direction_word(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Outbound => "outbound to",
+        Direction::Inbound => "inbound from",
+    }
+}
+
+/// The union of many entries' spaces in one pass (folding unions would be quadratic).
+fn union_of<'a>(entries: impl IntoIterator<Item = &'a CidrEntry>) -> IpSet {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for e in entries {
+        v4.extend_from_slice(e.space.v4.spans());
+        v6.extend_from_slice(e.space.v6.spans());
+    }
+    IpSet {
+        v4: crate::ranges::set::Intervals::from_spans(v4),
+        v6: crate::ranges::set::Intervals::from_spans(v6),
+    }
+}
+
+/// The lowest and highest address of a set, per family, for cheap containment pre-checks.
+fn bounds(set: &IpSet) -> [Option<(u128, u128)>; 2] {
+    let v4 = set.v4.spans();
+    let v6 = set.v6.spans();
+    [
+        v4.first()
+            .zip(v4.last())
+            .map(|(a, b)| (u128::from(a.0), u128::from(b.1))),
+        v6.first().zip(v6.last()).map(|(a, b)| (a.0, b.1)),
+    ]
+}
+
+fn within(inner: &[Option<(u128, u128)>; 2], outer: &[Option<(u128, u128)>; 2]) -> bool {
+    inner.iter().zip(outer).all(|(i, o)| match (i, o) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(i), Some(o)) => o.0 <= i.0 && i.1 <= o.1,
+    })
+}
+
+/// Whether two sets share an address, without building their intersection: each span of the
+/// (usually one-span) `a` is looked up in `b` by binary search.
+fn intersects(a: &IpSet, b: &IpSet) -> bool {
+    fn spans_meet<T: Ord + Copy>(a: &[(T, T)], b: &[(T, T)]) -> bool {
+        a.iter().any(|&(lo, hi)| {
+            let i = b.partition_point(|&(_, end)| end < lo);
+            b.get(i).is_some_and(|&(start, _)| start <= hi)
+        })
+    }
+    spans_meet(a.v4.spans(), b.v4.spans()) || spans_meet(a.v6.spans(), b.v6.spans())
+}
+
+fn cidr_strings(set: &IpSet) -> Vec<String> {
+    set.to_cidrs().iter().map(ToString::to_string).collect()
+}
+
+pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snapshot) -> Findings {
+    let mut out = Findings::default();
+    let file = list.path.display().to_string();
+    let mut missing_by_port: BTreeMap<(u8, PortSpec), IpSet> = BTreeMap::new();
+    for rule in rules {
+        let needed = rule.space(snapshot);
+        let from = rule.describe(snapshot);
+        for port in &rule.ports {
+            let same_dir: Vec<&CidrEntry> = list
+                .entries
+                .iter()
+                .filter(|e| e.direction == rule.direction)
+                .collect();
+            let on_port: Vec<&CidrEntry> = same_dir
+                .iter()
+                .copied()
+                .filter(|e| e.allows(port))
+                .collect();
+            let allowed = union_of(on_port.iter().copied());
+            let missing = needed.difference(&allowed);
+            let covering: Vec<&CidrEntry> = on_port
+                .iter()
+                .copied()
+                .filter(|e| intersects(&e.space, &needed))
+                .collect();
+            let covering_lines = lines_of(covering.iter().map(|e| (&e.span, e.text.as_str())));
+            let id = format!("allowlist/cidr/{}/{}", rule.id, port);
+            let needed_count = needed.to_cidrs().len();
+            let what = format!("{} {from} on {port}", direction_word(rule.direction));
+            let check = if needed.is_empty() {
+                Check::new(
+                    id,
+                    Kind::Allowlist,
+                    Status::Skip,
+                    Reason::NotTested,
+                    format!(
+                        "{what}: the IP ranges of {} publish no address for it, so there is nothing to allow",
+                        snapshot.create_date
+                    ),
+                )
+            } else if missing.is_empty() {
+                Check::new(
+                    id,
+                    Kind::Allowlist,
+                    Status::Pass,
+                    Reason::Ok,
+                    format!(
+                        "{what}: all {needed_count} CIDRs are allowed by {}",
+                        named(&covering_lines)
+                    ),
+                )
+                .evidence("covered_by", &covering_lines)
+            } else {
+                let missing_cidrs = cidr_strings(&missing);
+                let slot = missing_by_port
+                    .entry((u8::from(rule.direction == Direction::Inbound), *port))
+                    .or_default();
+                *slot = slot.union(&missing);
+                let wrong: Vec<&CidrEntry> = same_dir
+                    .iter()
+                    .copied()
+                    .filter(|e| !e.allows(port) && intersects(&e.space, &missing))
+                    .collect();
+                let add = format!(
+                    "add {port} {} {} in {file}",
+                    direction_word(rule.direction),
+                    named(&missing_cidrs)
+                );
+                let mut add = add;
+                let check = if covering.is_empty() && !wrong.is_empty() {
+                    let lines = lines_of(wrong.iter().map(|e| (&e.span, e.text.as_str())));
+                    let at: Vec<String> = wrong.iter().map(|e| e.span.at_line()).collect();
+                    add = format!("{add} (or extend the rule at {} to {port})", named(&at));
+                    let theirs: BTreeSet<String> = wrong.iter().map(|e| e.ports_label()).collect();
+                    Check::new(
+                        id,
+                        Kind::Allowlist,
+                        Status::Fail,
+                        Reason::WrongPort,
+                        format!(
+                            "{what}: the space is allowed only on {} ({}), not on {port}",
+                            theirs.into_iter().collect::<Vec<_>>().join(", "),
+                            named(&lines)
+                        ),
+                    )
+                    .evidence("allowed_on_other_ports_by", &lines)
+                } else if covering.is_empty() {
+                    Check::new(
+                        id,
+                        Kind::Allowlist,
+                        Status::Fail,
+                        Reason::MissingCidr,
+                        format!("{what}: none of its {needed_count} CIDRs is allowed in {file}"),
+                    )
+                } else {
+                    Check::new(
+                        id,
+                        Kind::Allowlist,
+                        Status::Fail,
+                        Reason::PartialCidr,
+                        format!(
+                            "{what}: partly allowed by {}; not allowed: {}",
+                            named(&covering_lines),
+                            named(&missing_cidrs)
+                        ),
+                    )
+                    .evidence("covered_by", &covering_lines)
+                };
+                check.remedy(add).evidence("missing", &missing_cidrs)
+            };
+            out.checks.push(
+                check
+                    .endpoint(port.first, port.proto)
+                    .evidence("requirement", &rule.id)
+                    .evidence("direction", rule.direction),
+            );
+        }
+    }
+    for ((inbound, port), set) in missing_by_port {
+        out.additions.push(Addition {
+            direction: if inbound == 1 {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            port,
+            nets: set.to_cidrs(),
+        });
+    }
+    out.checks.extend(cidr_entry_checks(list, rules, snapshot));
+    out.checks.extend(list.issues.iter().map(issue_check));
+    out
+}
+
+/// `16777216` as `16,777,216`.
+fn grouped(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether a prefix is short enough to call over-broad on its own.
+fn too_short(net: &IpNet) -> bool {
+    match net {
+        IpNet::V4(n) => n.prefix_len() <= 8,
+        IpNet::V6(n) => n.prefix_len() <= 16,
+    }
+}
+
+fn cidr_entry_checks(
+    list: &CidrList,
+    rules: &[RangeRequirement],
+    snapshot: &Snapshot,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let directions: BTreeSet<u8> = rules
+        .iter()
+        .map(|r| u8::from(r.direction == Direction::Inbound))
+        .collect();
+    let relevant =
+        |e: &CidrEntry| directions.contains(&u8::from(e.direction == Direction::Inbound));
+    let all_needed = rules
+        .iter()
+        .fold(IpSet::new(), |acc, r| acc.union(&r.space(snapshot)));
+    // UDP ports Connect's rules use: entries limited to them are media rules, whose space must be
+    // published for the rules' services (in any Region).
+    let mut media: Vec<(PortSpec, Direction, IpSet, String)> = Vec::new();
+    for rule in rules {
+        for port in rule
+            .ports
+            .iter()
+            .filter(|p| p.proto == crate::report::Proto::Udp)
+        {
+            let everywhere = RangeRequirement {
+                regions: vec!["*".to_owned()],
+                ..rule.clone()
+            };
+            media.push((
+                *port,
+                rule.direction,
+                everywhere.space(snapshot),
+                rule.service.clone(),
+            ));
+        }
+    }
+    let mut overbroad_lines = BTreeSet::new();
+    for (i, entry) in list.entries.iter().enumerate() {
+        if !relevant(entry) {
+            continue;
+        }
+        // Only a span of at least a /8 (a /16 of IPv6) can hold a prefix that short.
+        let wide = entry
+            .space
+            .v4
+            .spans()
+            .iter()
+            .any(|(a, b)| b - a >= (1 << 24) - 1)
+            || entry
+                .space
+                .v6
+                .spans()
+                .iter()
+                .any(|(a, b)| b - a >= (1 << 112) - 1);
+        if !wide && entry.any_port() {
+            continue;
+        }
+        let at = entry.span.at_line();
+        let nets = if wide {
+            entry.space.to_cidrs()
+        } else {
+            Vec::new()
+        };
+        if nets.iter().any(too_short) {
+            overbroad_lines.insert(i);
+            let count: u128 = nets
+                .iter()
+                .map(|n| match n {
+                    IpNet::V4(n) => 1u128 << (32 - n.prefix_len()),
+                    IpNet::V6(n) => 1u128
+                        .checked_shl(u32::from(128 - n.prefix_len()))
+                        .unwrap_or(u128::MAX),
+                })
+                .fold(0u128, u128::saturating_add);
+            let needed_here = cidr_strings(&entry.space.intersection(&all_needed));
+            let opens = if nets.iter().any(|n| n.prefix_len() == 0) {
+                "every address".to_owned()
+            } else {
+                format!("{} addresses", grouped(count))
+            };
+            checks.push(
+                Check::new(
+                    format!("allowlist/entry/{}/overbroad", entry.span),
+                    Kind::Allowlist,
+                    Status::Warn,
+                    Reason::OverbroadEntry,
+                    format!(
+                        "`{}` at {at} opens {opens} on {} ({}), where Connect needs {} CIDRs",
+                        entry.text,
+                        entry.ports_label(),
+                        direction_word(entry.direction).trim_end_matches(" to").trim_end_matches(" from"),
+                        needed_here.len()
+                    ),
+                )
+                .remedy(format!(
+                    "replace `{}` at {at} with the CIDRs `connect-preflight endpoints --format cidrs` lists for these ports",
+                    entry.text
+                ))
+                .evidence("line", &at),
+            );
+            continue;
+        }
+        if entry.any_port() {
+            continue;
+        }
+        for (port, direction, published, service) in &media {
+            if entry.direction != *direction
+                || !entry.allows(port)
+                || entry
+                    .ports
+                    .iter()
+                    .any(|p| p.proto == crate::report::Proto::Tcp)
+            {
+                continue;
+            }
+            let unpublished = entry.space.difference(published);
+            if unpublished.is_empty() {
+                continue;
+            }
+            let gone = cidr_strings(&unpublished);
+            checks.push(
+                Check::new(
+                    format!("allowlist/entry/{}/stale", entry.span),
+                    Kind::Allowlist,
+                    Status::Warn,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` {} at {at}: {} is not published for {service} in the IP ranges of {}",
+                        entry.text,
+                        entry.ports_label(),
+                        named(&gone),
+                        snapshot.create_date
+                    ),
+                )
+                .remedy(format!(
+                    "remove {} from {at}: AWS no longer publishes it for {service}",
+                    named(&gone)
+                ))
+                .evidence("line", &at)
+                .evidence("unpublished", &gone),
+            );
+            break;
+        }
+    }
+    // Duplicates and entries inside another entry with the same or more ports.
+    type Key = (Vec<(u32, u32)>, Vec<(u128, u128)>, Vec<PortSpec>, u8);
+    let mut first_seen: HashMap<Key, usize> = HashMap::new();
+    let small = list.entries.len() <= 20_000;
+    let all_bounds: Vec<[Option<(u128, u128)>; 2]> =
+        list.entries.iter().map(|e| bounds(&e.space)).collect();
+    for (i, entry) in list.entries.iter().enumerate() {
+        let key = (
+            entry.space.v4.spans().to_vec(),
+            entry.space.v6.spans().to_vec(),
+            entry.ports.clone(),
+            u8::from(entry.direction == Direction::Inbound),
+        );
+        let at = entry.span.at_line();
+        if let Some(&first) = first_seen.get(&key) {
+            let first = &list.entries[first];
+            checks.push(
+                Check::new(
+                    format!("allowlist/entry/{}/duplicate", entry.span),
+                    Kind::Allowlist,
+                    Status::Info,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` at {at} repeats {} (`{}`)",
+                        entry.text,
+                        first.span.at_line(),
+                        first.text
+                    ),
+                )
+                .remedy(format!("remove `{}` from {at}", entry.text))
+                .evidence("line", &at)
+                .evidence("duplicate_of", first.span.at_line()),
+            );
+            continue;
+        }
+        first_seen.insert(key, i);
+        if !small || overbroad_lines.contains(&i) {
+            continue;
+        }
+        let shadow = list.entries.iter().enumerate().find(|(j, other)| {
+            *j != i
+                && within(&all_bounds[i], &all_bounds[*j])
+                && !overbroad_lines.contains(j)
+                && other.direction == entry.direction
+                && entry.ports.iter().all(|p| other.allows(p))
+                && other.space.is_superset(&entry.space)
+                && !(entry.space.is_superset(&other.space)
+                    && other.ports.iter().all(|p| entry.allows(p)))
+        });
+        if let Some((_, other)) = shadow {
+            checks.push(
+                Check::new(
+                    format!("allowlist/entry/{}/shadowed", entry.span),
+                    Kind::Allowlist,
+                    Status::Info,
+                    Reason::StaleEntry,
+                    format!(
+                        "`{}` ({}) at {at} is already allowed by `{}` ({}) at {}",
+                        entry.text,
+                        entry.ports_label(),
+                        other.text,
+                        other.ports_label(),
+                        other.span.at_line()
+                    ),
+                )
+                .remedy(format!("remove `{}` from {at}", entry.text))
+                .evidence("line", &at)
+                .evidence("shadowed_by", other.span.at_line()),
+            );
+        }
+    }
+    checks
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+/// Everything one run read and decided, for the renderers.
+pub struct Outcome {
+    pub report: Report,
+    pub domains: Option<(DomainList, Vec<String>)>,
+    pub cidrs: Option<(CidrList, Vec<Addition>)>,
+}
+
+/// Reads the lists, audits them, and builds the report. Pure but for reading the named files.
+pub fn audit(
+    config: &Config,
+    args: &AuditArgs,
+    snapshot: &Snapshot,
+    started_at: String,
+) -> Result<Outcome> {
+    let domains_path = args
+        .domains
+        .clone()
+        .or_else(|| config.profile.domains.clone());
+    let cidrs_path = args.cidrs.clone().or_else(|| config.profile.cidrs.clone());
+    if domains_path.is_none() && cidrs_path.is_none() {
+        return Err(Error::usage(
+            "give the list to audit: --domains FILE (the domain allow-list) and/or --cidrs FILE (the firewall whitelist), or put domains/cidrs in the site profile",
+        ));
+    }
+    if args.fix_output.is_some() && domains_path.is_some() && cidrs_path.is_some() {
+        return Err(Error::usage(
+            "--fix-output writes a copy of one list: give --domains or --cidrs alone with it",
+        ));
+    }
+    let catalog = config.catalog()?;
+    let selection = config.selection(&catalog)?;
+    let requirements = catalog.requirements(&selection)?;
+    let strictness = if args.lenient {
+        Strictness::Lenient
+    } else {
+        Strictness::Strict
+    };
+    let mut checks = Vec::new();
+    let mut fixes = report::Fixes::default();
+    let domains = match &domains_path {
+        Some(path) => {
+            let text = crate::allowlist::read_text(path)?;
+            let format = args.domains_format.unwrap_or_else(|| {
+                if pac::looks_like_pac(&text) {
+                    DomainsFormat::Pac
+                } else if crate::allowlist::domains::looks_like_squid(&text) {
+                    DomainsFormat::Squid
+                } else {
+                    DomainsFormat::Plain
+                }
+            });
+            if format == DomainsFormat::Pac {
+                if args.fix_output.is_some() {
+                    return Err(Error::usage(
+                        "--fix-output cannot edit a PAC script: it is a program, not a list",
+                    ));
+                }
+                checks.extend(audit_pac(&text, path, &requirements.domains)?);
+                None
+            } else {
+                let squid = Some(format == DomainsFormat::Squid);
+                let list = DomainList::parse(&text, path, squid, strictness)?;
+                let found = audit_domains(&list, &requirements.domains);
+                checks.extend(found.checks);
+                fixes.domains.clone_from(&found.domains);
+                Some((list, found.domains))
+            }
+        }
+        None => None,
+    };
+    let cidrs = match &cidrs_path {
+        Some(path) => {
+            let format = args.cidrs_format.map(|f| match f {
+                CidrsFormat::Plain => CidrFormat::Plain,
+                CidrsFormat::Csv => CidrFormat::Csv,
+                CidrsFormat::Iptables => CidrFormat::Iptables,
+                CidrsFormat::Nft => CidrFormat::Nft,
+                CidrsFormat::AwsSg => CidrFormat::AwsSg,
+            });
+            let list = CidrList::read(path, format, strictness)?;
+            let found = audit_cidrs(&list, &requirements.rules, snapshot);
+            checks.extend(found.checks);
+            for a in &found.additions {
+                for net in &a.nets {
+                    fixes.cidrs.push(CidrFix {
+                        cidr: net.to_string(),
+                        proto: a.port.proto,
+                        port: a.port.ports(),
+                    });
+                }
+            }
+            let v6 = found
+                .additions
+                .iter()
+                .flat_map(|a| &a.nets)
+                .filter(|n| n.addr().is_ipv6())
+                .count();
+            let v6_elsewhere = match list.format {
+                CidrFormat::Iptables => !list.layout.ipv6,
+                CidrFormat::Nft => list
+                    .layout
+                    .nft_table
+                    .as_ref()
+                    .is_some_and(|(f, _)| f == "ip"),
+                _ => false,
+            };
+            if v6 > 0 && v6_elsewhere {
+                fixes.notes.push(format!(
+                    "{v6} of the CIDRs to add are IPv6, which {} does not filter: they are written as comments; add them to the IPv6 rules (ip6tables, or an ip6/inet nft table)",
+                    path.display()
+                ));
+            }
+            Some((list, found.additions))
+        }
+        None => None,
+    };
+    let target = Target {
+        instance: requirements.instance.clone(),
+        region: Some(requirements.region.clone()),
+        partner_region: requirements.partner_region.clone(),
+        features: selection
+            .features
+            .iter()
+            .map(|g| g.name().to_owned())
+            .collect(),
+        site: config.site.clone(),
+    };
+    let mut report = Report::new("audit", target, started_at, checks);
+    report.fixes = fixes;
+    Ok(Outcome {
+        report,
+        domains,
+        cidrs,
+    })
+}
+
+/// The block that ends the text output: the lines to paste into each list, in its syntax.
+pub fn what_to_add(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    if let Some((list, entries)) = &outcome.domains {
+        let lines = list.addition_lines(entries);
+        if !lines.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nWhat to add to {} (paste as is):",
+                list.path.display()
+            );
+            for line in lines {
+                let _ = writeln!(out, "{}", crate::sanitize::for_terminal(&line, 4096));
+            }
+        }
+    }
+    if let Some((list, additions)) = &outcome.cidrs {
+        let lines = list.addition_lines(additions);
+        if !lines.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nWhat to add to {} ({} syntax, paste as is):",
+                list.path.display(),
+                list.format.name()
+            );
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    out
+}
+
+/// The text report, whose generic "What to fix" block gives way to the lines to paste in each
+/// list's own syntax.
+pub fn text(outcome: &Outcome, palette: report::text::Palette) -> String {
+    let mut shown = outcome.report.clone();
+    shown.fixes = report::Fixes {
+        notes: outcome.report.fixes.notes.clone(),
+        ..report::Fixes::default()
+    };
+    let mut out = report::text::render(&shown, palette);
+    out.push_str(&what_to_add(outcome));
+    out
+}
+
+/// One row per check.
+pub fn csv(report: &Report) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "id", "kind", "status", "reason", "host", "proto", "port", "detail", "remedy", "evidence",
+    ]);
+    for c in &report.checks {
+        let evidence = serde_json::to_string(&c.evidence).unwrap_or_default();
+        let _ = w.write_record([
+            c.id.as_str(),
+            c.kind.as_str(),
+            &format!("{:?}", c.status).to_ascii_lowercase(),
+            c.reason.code(),
+            c.host.as_deref().unwrap_or(""),
+            c.proto.map_or("", |p| p.as_str()),
+            &c.port.map(|p| p.to_string()).unwrap_or_default(),
+            &c.detail,
+            c.remedy.as_deref().unwrap_or(""),
+            &evidence,
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A copy of the one list audited, with the additions, for `--fix-output`.
+pub fn fixed_copy(outcome: &Outcome) -> Result<String> {
+    if let Some((list, entries)) = &outcome.domains {
+        let original = crate::allowlist::read_text(&list.path)?;
+        return Ok(list.with_additions(&original, entries));
+    }
+    if let Some((list, additions)) = &outcome.cidrs {
+        let original = crate::allowlist::read_text(&list.path)?;
+        return Ok(list.with_additions(&original, additions));
+    }
+    Ok(String::new())
+}
+
+pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+    let started = crate::app::now();
+    let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
+    let provenance = snapshot.provenance(started);
+    if provenance.age_days > ranges::NOTICE_DAYS {
+        warnings.push(format!(
+            "the IP ranges in use were published {}, {} days ago: the audit cannot see ranges AWS added since; run `connect-preflight ranges update` (or pass --ip-ranges with a current ip-ranges.json)",
+            provenance.create_date, provenance.age_days
+        ));
+    }
+    let mut outcome = audit(config, args, &snapshot, crate::app::rfc3339(started))?;
+    outcome.report.ranges = Some(provenance);
+    outcome.report.duration_ms =
+        u64::try_from((crate::app::now() - started).whole_milliseconds()).unwrap_or(0);
+    if let Some(path) = &args.fix_output {
+        if same_file(path, outcome.domains.as_ref().map(|d| d.0.path.as_path()))
+            || same_file(path, outcome.cidrs.as_ref().map(|c| c.0.path.as_path()))
+        {
+            return Err(Error::usage(
+                "--fix-output must name a new file: the list audited is never modified",
+            ));
+        }
+        let copy = fixed_copy(&outcome)?;
+        crate::output::write_atomically(path, copy.as_bytes())?;
+    }
+    let text = match args.format {
+        AuditFormat::Json => report::json::render(&outcome.report),
+        AuditFormat::Csv => csv(&outcome.report),
+        AuditFormat::Html => report::html::render(&outcome.report),
+        AuditFormat::Junit => report::junit::render(&outcome.report),
+        AuditFormat::Text => {
+            let color = config.output.is_none() && config.color.for_stdout();
+            text(&outcome, report::text::Palette::new(color))
+        }
+    };
+    crate::app::emit(config, &text)?;
+    Ok(outcome.report.verdict.into())
+}
+
+fn same_file(a: &Path, b: Option<&Path>) -> bool {
+    let Some(b) = b else { return false };
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allowlist::domains::parse_plain;
+    use crate::catalog::{Catalog, Instance, Selection};
+
+    fn requirements() -> crate::catalog::Requirements {
+        Catalog::embedded()
+            .requirements(&Selection {
+                region: "eu-central-1".into(),
+                instance: Some(Instance::parse("acme").unwrap()),
+                ..Selection::default()
+            })
+            .unwrap()
+    }
+
+    fn by_reason(checks: &[Check], reason: Reason) -> Vec<&Check> {
+        checks.iter().filter(|c| c.reason == reason).collect()
+    }
+
+    #[test]
+    fn domain_gaps_name_the_entry_to_add_in_the_list_syntax() {
+        let req = requirements();
+        let text = "acme.my.connect.aws\n*.cloudfront.net\n*.static.connect.aws\n*.telemetry.connect.eu-central-1.amazonaws.com\nparticipant.connect.eu-central-1.amazonaws.com\n*.transport.connect.eu-central-1.amazonaws.com\nhttps://turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com/\nd1n9s7btyr4f0n.cloudfront.net\n*.aws\nacme.my.connect.aws\n";
+        let list = parse_plain(text, Path::new("allow.txt"), Strictness::Strict).unwrap();
+        let found = audit_domains(&list, &req.domains);
+        let missing = by_reason(&found.checks, Reason::MissingDomain);
+        // Everything is listed, but TURN only for HTTPS.
+        assert!(missing.is_empty(), "{missing:#?}");
+        let wrong = by_reason(&found.checks, Reason::WrongPort);
+        assert_eq!(wrong.len(), 1);
+        assert!(
+            wrong[0].detail.contains("tcp/443") && wrong[0].detail.contains("udp/3478"),
+            "{}",
+            wrong[0].detail
+        );
+        assert_eq!(
+            found.domains,
+            ["turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com"]
+        );
+        let broad = by_reason(&found.checks, Reason::OverbroadEntry);
+        assert_eq!(broad.len(), 1, "{:#?}", found.checks);
+        assert!(broad[0].detail.contains("allow.txt:9"));
+        let stale = by_reason(&found.checks, Reason::StaleEntry);
+        let ids: Vec<&str> = stale.iter().map(|c| c.id.as_str()).collect();
+        assert!(
+            ids.iter().any(|i| i.ends_with("allow.txt:10:1/duplicate")),
+            "{ids:?}"
+        );
+        assert!(
+            ids.iter().any(|i| i.ends_with("allow.txt:8:1/shadowed")),
+            "{ids:?}"
+        );
+        let pass = found
+            .checks
+            .iter()
+            .find(|c| c.id == "allowlist/domain/participant/eu-central-1")
+            .unwrap();
+        assert_eq!(pass.status, Status::Pass);
+        assert!(pass.detail.contains("allow.txt:5"), "{}", pass.detail);
+    }
+
+    #[test]
+    fn wildcard_requirements_are_not_met_by_one_name_and_squid_gets_dot_suffix() {
+        let req = requirements();
+        let text = "acl connect dstdomain abc.transport.connect.eu-central-1.amazonaws.com\n";
+        let list = crate::allowlist::domains::parse_squid(
+            text,
+            Path::new("squid.conf"),
+            Strictness::Strict,
+        )
+        .unwrap();
+        let found = audit_domains(&list, &req.domains);
+        let transport = found
+            .checks
+            .iter()
+            .find(|c| c.id == "allowlist/domain/transport/eu-central-1")
+            .unwrap();
+        assert_eq!(transport.reason, Reason::MissingDomain);
+        assert_eq!(
+            transport.remedy.as_deref(),
+            Some("add `.transport.connect.eu-central-1.amazonaws.com` to squid.conf")
+        );
+        assert!(
+            found
+                .domains
+                .contains(&".telemetry.connect.eu-central-1.amazonaws.com".to_owned())
+        );
+        assert_eq!(
+            list.addition_lines(&found.domains[..1]),
+            ["acl connect dstdomain acme.my.connect.aws"]
+        );
+    }
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(16_777_216), "16,777,216");
+        assert_eq!(grouped(4_294_967_296), "4,294,967,296");
+    }
+
+    #[test]
+    fn url_entries_cover_only_their_paths_and_ports() {
+        let req = requirements();
+        let instance = |text: &str| {
+            let list = parse_plain(text, Path::new("u.txt"), Strictness::Strict).unwrap();
+            let found = audit_domains(&list, &req.domains);
+            found
+                .checks
+                .into_iter()
+                .find(|c| c.id == "allowlist/domain/instance/eu-central-1")
+                .unwrap()
+        };
+        let only_ccp = instance("https://acme.my.connect.aws/ccp-v2/*\n");
+        assert_eq!(only_ccp.reason, Reason::MissingDomain);
+        assert_eq!(
+            only_ccp.evidence["missing_paths"],
+            serde_json::json!(["/api", "/auth/authorize"])
+        );
+        assert_eq!(
+            only_ccp.remedy.as_deref(),
+            Some(
+                "add `https://acme.my.connect.aws/*` to u.txt so every path of acme.my.connect.aws is allowed"
+            )
+        );
+        let all_three = instance(
+            "https://acme.my.connect.aws/ccp-v2/*\nhttps://acme.my.connect.aws/api\nhttps://acme.my.connect.aws/auth/authorize\n",
+        );
+        assert_eq!(all_three.status, Status::Pass, "{all_three:#?}");
+        assert_eq!(
+            instance("https://acme.my.connect.aws/\n").status,
+            Status::Pass
+        );
+        let other_port = instance("https://acme.my.connect.aws:8443/\n");
+        assert_eq!(other_port.reason, Reason::WrongPort);
+        assert!(
+            other_port.detail.contains("tcp/8443"),
+            "{}",
+            other_port.detail
+        );
+    }
+
+    #[test]
+    fn retired_and_legacy_names_are_stale() {
+        let req = requirements();
+        let list = parse_plain(
+            "*.awsglobalaccelerator.com\nacme.awsapps.com\n",
+            Path::new("a"),
+            Strictness::Strict,
+        )
+        .unwrap();
+        let found = audit_domains(&list, &req.domains);
+        let stale: Vec<&str> = by_reason(&found.checks, Reason::StaleEntry)
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(
+            stale,
+            [
+                "allowlist/entry/a:1:1/stale",
+                "allowlist/entry/a:2:1/legacy"
+            ]
+        );
+    }
+
+    fn cidr_list(text: &str) -> CidrList {
+        CidrList::parse(text, Path::new("fw.txt"), None, Strictness::Strict).unwrap()
+    }
+
+    #[test]
+    fn cidr_gaps_are_minimal_and_per_port() {
+        let req = requirements();
+        let snapshot = Snapshot::embedded();
+        let media = req
+            .rules
+            .iter()
+            .find(|r| r.service == "AMAZON_CONNECT")
+            .cloned()
+            .unwrap();
+        // Half of the /19 and one regional block; the /40 not at all.
+        let list =
+            cidr_list("15.193.0.0/20 udp/3478\n15.193.16.0/20 tcp/443\n18.184.2.128/25 udp/3478\n");
+        let found = audit_cidrs(&list, std::slice::from_ref(&media), &snapshot);
+        let check = &found.checks[0];
+        assert_eq!(check.reason, Reason::PartialCidr);
+        assert_eq!(check.status, Status::Fail);
+        assert_eq!(
+            check.evidence["missing"],
+            serde_json::json!(["15.193.16.0/20", "35.158.127.64/26", "2600:f0f2:7100::/40"])
+        );
+        assert!(
+            check.detail.contains("fw.txt:1") && check.detail.contains("fw.txt:3"),
+            "{}",
+            check.detail
+        );
+        assert_eq!(found.additions.len(), 1);
+        assert_eq!(
+            found.additions[0].port,
+            PortSpec::single(crate::report::Proto::Udp, 3478)
+        );
+        assert_eq!(found.additions[0].nets.len(), 3);
+        // Only TCP for the whole space: wrong port.
+        let list = cidr_list(
+            "15.193.0.0/19 tcp/443\n18.184.2.128/25 tcp/443\n35.158.127.64/26 tcp/443\n2600:f0f2:7100::/40 tcp/443\n",
+        );
+        let found = audit_cidrs(&list, std::slice::from_ref(&media), &snapshot);
+        assert_eq!(found.checks[0].reason, Reason::WrongPort);
+        assert!(
+            found.checks[0].detail.contains("only on tcp/443"),
+            "{}",
+            found.checks[0].detail
+        );
+        let remedy = found.checks[0].remedy.as_deref().unwrap();
+        assert!(
+            remedy.starts_with("add udp/3478 outbound to 15.193.0.0/19")
+                && remedy.ends_with(
+                    "(or extend the rule at fw.txt:1, fw.txt:2, fw.txt:3, fw.txt:4 to udp/3478)"
+                ),
+            "{remedy}"
+        );
+        // Nothing: missing.
+        let list = cidr_list("10.0.0.0/8 tcp/443\n");
+        let found = audit_cidrs(&list, std::slice::from_ref(&media), &snapshot);
+        assert_eq!(found.checks[0].reason, Reason::MissingCidr);
+    }
+
+    #[test]
+    fn overbroad_stale_duplicate_and_shadowed_cidrs() {
+        let req = requirements();
+        let snapshot = Snapshot::embedded();
+        let list = cidr_list(
+            "0.0.0.0/0 tcp/443\n::/0 tcp/443\n15.193.0.0/19 udp/3478\n15.193.4.0/24 udp/3478\n15.193.0.0/19 udp/3478\n15.194.0.0/24 udp/3478\n",
+        );
+        let found = audit_cidrs(&list, &req.rules, &snapshot);
+        let find = |suffix: &str| {
+            found
+                .checks
+                .iter()
+                .find(|c| c.id.ends_with(suffix))
+                .unwrap_or_else(|| panic!("{suffix}: {:#?}", found.checks))
+        };
+        let broad = find("fw.txt:1:1/overbroad");
+        assert_eq!(broad.reason, Reason::OverbroadEntry);
+        assert!(broad.detail.contains("every address"), "{}", broad.detail);
+        assert_eq!(find("fw.txt:4:1/shadowed").status, Status::Info);
+        assert_eq!(find("fw.txt:5:1/duplicate").reason, Reason::StaleEntry);
+        let stale = find("fw.txt:6:1/stale");
+        assert_eq!(stale.status, Status::Warn);
+        assert!(
+            stale.detail.contains("15.194.0.0/24") && stale.detail.contains("AMAZON_CONNECT"),
+            "{}",
+            stale.detail
+        );
+        // 0.0.0.0/0 on tcp/443 covers EC2 and CloudFront.
+        assert!(
+            found
+                .checks
+                .iter()
+                .filter(|c| c.id.starts_with("allowlist/cidr/")
+                    && c.proto == Some(crate::report::Proto::Tcp))
+                .all(|c| c.status == Status::Pass)
+        );
+    }
+
+    #[test]
+    fn text_report_ends_with_lines_to_paste() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("bypass.txt");
+        std::fs::write(
+            &list,
+            "acme.my.connect.aws\n*.cloudfront.net\n*.amazonaws.com\n10.0.0.1\n*.awsglobalaccelerator.com\n",
+        )
+        .unwrap();
+        let config = Config {
+            region: Some("eu-central-1".into()),
+            instance: Some(Instance::parse("acme").unwrap()),
+            ..Config::default()
+        };
+        let args = AuditArgs {
+            target: crate::cli::TargetArgs::default(),
+            domains: Some(list),
+            cidrs: None,
+            domains_format: None,
+            cidrs_format: None,
+            lenient: false,
+            fix_output: None,
+            format: AuditFormat::Text,
+        };
+        let outcome = audit(
+            &config,
+            &args,
+            &Snapshot::embedded(),
+            "2026-11-24T00:00:00Z".into(),
+        )
+        .unwrap();
+        let text = text(&outcome, report::text::Palette::plain())
+            .replace(&dir.path().display().to_string(), "<dir>");
+        insta::assert_snapshot!(text);
+    }
+
+    proptest::proptest! {
+        /// The CIDRs to add are exactly the needed space minus what entries on the right port allow.
+        #[test]
+        fn additions_are_the_uncovered_space(
+            rows in proptest::collection::vec((0u32..64, 19u8..=28, proptest::prelude::any::<bool>()), 0..12)
+        ) {
+            static MEDIA: std::sync::OnceLock<(Snapshot, RangeRequirement)> = std::sync::OnceLock::new();
+            let (snapshot, media) = MEDIA.get_or_init(|| {
+                let media = requirements().rules.into_iter().find(|r| r.service == "AMAZON_CONNECT").unwrap();
+                (Snapshot::embedded(), media)
+            });
+            let needed = media.space(snapshot);
+            // Networks in and around 15.193.0.0/19, some on the right port and some not.
+            let mut text = String::new();
+            let mut allowed = IpSet::new();
+            for (block, len, udp) in rows {
+                let addr = std::net::Ipv4Addr::from(0x0fc1_0000 + (block << 10));
+                let net = IpNet::new(std::net::IpAddr::V4(addr), len).unwrap().trunc();
+                let port = if udp { "udp/3478" } else { "tcp/3478" };
+                text.push_str(&format!("{net} {port}\n"));
+                if udp {
+                    allowed = allowed.union(&IpSet::from_nets(&[net]));
+                }
+            }
+            let list = CidrList::parse(&text, Path::new("p"), None, Strictness::Strict).unwrap();
+            let found = audit_cidrs(&list, std::slice::from_ref(media), snapshot);
+            let expected = needed.difference(&allowed).to_cidrs();
+            let got: Vec<IpNet> = found.additions.iter().flat_map(|a| a.nets.clone()).collect();
+            proptest::prop_assert_eq!(got, expected.clone());
+            let check = &found.checks[0];
+            proptest::prop_assert_eq!(check.status == Status::Pass, expected.is_empty());
+        }
+
+        #[test]
+        fn intersects_agrees_with_the_intersection(
+            a in proptest::collection::vec((0u32..4096, 0u32..64), 0..6),
+            b in proptest::collection::vec((0u32..4096, 0u32..64), 0..6),
+        ) {
+            let set = |spans: &[(u32, u32)]| IpSet {
+                v4: crate::ranges::set::Intervals::from_spans(spans.iter().map(|&(lo, len)| (lo, lo + len))),
+                v6: crate::ranges::set::Intervals::default(),
+            };
+            let (a, b) = (set(&a), set(&b));
+            proptest::prop_assert_eq!(intersects(&a, &b), !a.intersection(&b).is_empty());
+        }
+    }
+
+    #[test]
+    fn endpoints_output_audits_clean() {
+        let req = requirements();
+        let snapshot = Snapshot::embedded();
+        let listing = crate::endpoints::Listing::new(
+            &req,
+            None,
+            &snapshot,
+            snapshot.provenance(crate::app::now()),
+        );
+        let text = crate::endpoints::cidrs(&listing);
+        let list = cidr_list(&text);
+        let found = audit_cidrs(&list, &req.rules, &snapshot);
+        assert!(
+            found.checks.iter().all(|c| c.status == Status::Pass),
+            "{:#?}",
+            found
+                .checks
+                .iter()
+                .filter(|c| c.status != Status::Pass)
+                .collect::<Vec<_>>()
+        );
+        assert!(found.additions.is_empty());
+        let domains = crate::endpoints::domains(&listing);
+        let list = parse_plain(&domains, Path::new("d"), Strictness::Strict).unwrap();
+        let found = audit_domains(&list, &req.domains);
+        assert!(
+            found.checks.iter().all(|c| c.status == Status::Pass),
+            "{:#?}",
+            found.checks
+        );
+    }
+}

@@ -1,0 +1,524 @@
+//! `audit` against realistic exports in `tests/data/allowlists/`. Fully offline.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/allowlists")
+        .join(name)
+}
+
+/// The binary with no user profile, cache or environment settings leaking in.
+fn bin(home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("connect-preflight").unwrap();
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("NO_COLOR", "1")
+        .current_dir(home);
+    cmd
+}
+
+fn audit(home: &Path) -> Command {
+    let mut cmd = bin(home);
+    cmd.args([
+        "-q",
+        "audit",
+        "--region",
+        "eu-central-1",
+        "--instance",
+        "acme",
+    ]);
+    cmd
+}
+
+fn json_of(output: &[u8]) -> Value {
+    serde_json::from_slice(output).unwrap()
+}
+
+fn checks_with<'a>(report: &'a Value, reason: &str) -> Vec<&'a Value> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["reason"] == reason)
+        .collect()
+}
+
+#[test]
+fn endpoints_output_round_trips_to_a_clean_audit() {
+    let home = tempfile::tempdir().unwrap();
+    for (format, flag) in [
+        ("cidrs", "--cidrs"),
+        ("domains", "--domains"),
+        ("csv", "--cidrs"),
+    ] {
+        let listing = bin(home.path())
+            .args([
+                "-q",
+                "endpoints",
+                "-r",
+                "eu-central-1",
+                "-i",
+                "acme",
+                "--stateless",
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert!(listing.status.success());
+        let file = home.path().join(format!("list.{format}"));
+        std::fs::write(&file, &listing.stdout).unwrap();
+        let out = audit(home.path())
+            .args(["--stateless", flag])
+            .arg(&file)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let report = json_of(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{format}: {report:#}");
+        assert_eq!(report["verdict"], "ready");
+        assert!(report.get("fixes").is_none(), "{format}");
+    }
+}
+
+#[test]
+fn a_plain_list_with_gaps_says_what_to_add() {
+    let home = tempfile::tempdir().unwrap();
+    let list = data("web-gateway-bypass.txt");
+    let out = audit(home.path())
+        .arg("--domains")
+        .arg(&list)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report = json_of(&out.stdout);
+    assert_eq!(report["command"], "audit");
+    assert_eq!(
+        report["fixes"]["domains"],
+        serde_json::json!([
+            "*.static.connect.aws",
+            "*.transport.connect.eu-central-1.amazonaws.com"
+        ])
+    );
+    let missing = checks_with(&report, "missing_domain");
+    assert_eq!(missing.len(), 2);
+    assert!(
+        missing[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("web-gateway-bypass.txt:9")
+    );
+    let stale: Vec<&str> = checks_with(&report, "stale_entry")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(stale.len(), 2, "{stale:?}");
+    assert!(stale[0].ends_with("web-gateway-bypass.txt:11:1/legacy"));
+    assert!(stale[1].ends_with("web-gateway-bypass.txt:12:1/stale"));
+    // The TURN host was written in mixed case with a root dot: still a match.
+    let turn = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("allowlist/domain/turn/")
+        })
+        .unwrap();
+    assert_eq!(turn["status"], "pass");
+    assert!(
+        turn["evidence"]["covered_by"][0]
+            .as_str()
+            .unwrap()
+            .contains("web-gateway-bypass.txt:10")
+    );
+
+    // Text ends with the lines to paste.
+    audit(home.path())
+        .arg("--domains")
+        .arg(&list)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::ends_with(format!(
+            "What to add to {} (paste as is):\n*.static.connect.aws\n*.transport.connect.eu-central-1.amazonaws.com\n",
+            list.display()
+        )));
+}
+
+#[test]
+fn squid_fix_output_adds_to_the_acl_and_leaves_the_input_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let conf = data("squid.conf");
+    let before = std::fs::read_to_string(&conf).unwrap();
+    let fixed = home.path().join("squid.fixed.conf");
+    audit(home.path())
+        .arg("--domains")
+        .arg(&conf)
+        .arg("--fix-output")
+        .arg(&fixed)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "add `.transport.connect.eu-central-1.amazonaws.com`",
+        ));
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), before);
+    let after = std::fs::read_to_string(&fixed).unwrap();
+    let insertion = before.find("\n\nhttp_access").unwrap() + 1;
+    assert!(after.starts_with(&before[..insertion]));
+    assert!(after.ends_with(&before[insertion..]));
+    assert!(after.contains("acl connect_ccp dstdomain .transport.connect.eu-central-1.amazonaws.com turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com\n\nhttp_access deny !Safe_ports"));
+    // The fixed copy, next to the included file, audits clean.
+    let beside = home.path().join("connect-domains.txt");
+    std::fs::copy(data("connect-domains.txt"), beside).unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(&fixed)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn iptables_dump_gaps_stale_space_and_fix_before_commit() {
+    let home = tempfile::tempdir().unwrap();
+    let dump = data("iptables-save.rules");
+    let fixed = home.path().join("rules.v4");
+    let out = audit(home.path())
+        .arg("--cidrs")
+        .arg(&dump)
+        .args(["--format", "json", "--fix-output"])
+        .arg(&fixed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report = json_of(&out.stdout);
+    let media = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "allowlist/cidr/connect-media/eu-central-1/udp/3478")
+        .unwrap();
+    assert_eq!(media["reason"], "partial_cidr");
+    assert_eq!(
+        media["evidence"]["missing"],
+        serde_json::json!(["35.158.127.64/26", "2600:f0f2:7100::/40"])
+    );
+    let stale = checks_with(&report, "stale_entry");
+    assert!(
+        stale
+            .iter()
+            .any(|c| c["detail"].as_str().unwrap().contains("18.184.2.0/25"))
+    );
+    let note = report["fixes"]["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("are IPv6") && note.contains("ip6tables"),
+        "{note}"
+    );
+    let text = std::fs::read_to_string(&fixed).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let commit = lines.iter().rposition(|l| *l == "COMMIT").unwrap();
+    assert!(
+        lines[..commit]
+            .contains(&"-A OUTPUT -d 35.158.127.64/26 -p udp -m udp --dport 3478 -j ACCEPT")
+    );
+    assert!(
+        lines[..commit]
+            .iter()
+            .any(|l| l.starts_with("# for ip6tables-restore: -A OUTPUT -d 2600:f0f2:7100::/40"))
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"# Completed on Tue Oct 14 09:12:44 2026")
+    );
+    // The fixed dump covers all IPv4 space; only IPv6 (which needs ip6tables) is left.
+    let out = audit(home.path())
+        .arg("--cidrs")
+        .arg(&fixed)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let report = json_of(&out.stdout);
+    let fails: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
+    assert_eq!(fails.len(), 3, "{fails:#?}");
+    for fail in fails {
+        let missing = fail["evidence"]["missing"].as_array().unwrap();
+        assert!(
+            missing.iter().all(|m| m.as_str().unwrap().contains(':')),
+            "{fail:#}"
+        );
+    }
+}
+
+#[test]
+fn nft_ruleset_covers_everything_but_opens_https_to_all() {
+    let home = tempfile::tempdir().unwrap();
+    let out = audit(home.path())
+        .arg("--cidrs")
+        .arg(data("nft.ruleset"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_of(&out.stdout);
+    assert_eq!(report["verdict"], "degraded");
+    let broad = checks_with(&report, "overbroad_entry");
+    assert_eq!(broad.len(), 1);
+    assert!(
+        broad[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nft.ruleset:32")
+    );
+    let media = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "allowlist/cidr/connect-media/eu-central-1/udp/3478")
+        .unwrap();
+    assert_eq!(media["status"], "pass");
+    let by: Vec<&str> = media["evidence"]["covered_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(by[0].ends_with("nft.ruleset:5: 15.193.0.0/19"), "{by:?}");
+    assert!(
+        by.iter()
+            .any(|l| l.ends_with("nft.ruleset:12: 2600:f0f2:7100::/40")),
+        "{by:?}"
+    );
+}
+
+#[test]
+fn security_groups_get_an_authorize_command_and_a_fixed_json() {
+    let home = tempfile::tempdir().unwrap();
+    let sg = data("security-groups.json");
+    let fixed = home.path().join("sg.json");
+    audit(home.path())
+        .arg("--cidrs")
+        .arg(&sg)
+        .arg("--fix-output")
+        .arg(&fixed)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains(
+            "aws ec2 authorize-security-group-egress --group-id sg-0a1b2c3d4e5f67890 --ip-permissions '[{\"FromPort\":3478",
+        ))
+        .stdout(predicate::str::contains("`0.0.0.0/0` at ").and(predicate::str::contains("security-groups.json:45 opens every address")));
+    // With the additions, only the over-broad warnings remain.
+    audit(home.path())
+        .arg("--cidrs")
+        .arg(&fixed)
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn csv_output_has_one_row_per_check() {
+    let home = tempfile::tempdir().unwrap();
+    let json = audit(home.path())
+        .arg("--cidrs")
+        .arg(data("firewall-export.csv"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let report = json_of(&json.stdout);
+    let out = audit(home.path())
+        .arg("--cidrs")
+        .arg(data("firewall-export.csv"))
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "id", "kind", "status", "reason", "host", "proto", "port", "detail", "remedy",
+            "evidence"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), report["checks"].as_array().unwrap().len());
+    assert_eq!(
+        &rows[0][0],
+        "allowlist/cidr/connect-media/eu-central-1/udp/3478"
+    );
+    assert_eq!(&rows[0][2], "pass");
+    assert_eq!(&rows[1][3], "partial_cidr");
+}
+
+#[test]
+fn a_bad_line_is_exit_65_with_its_place_unless_lenient() {
+    let home = tempfile::tempdir().unwrap();
+    let list = home.path().join("fw.txt");
+    std::fs::write(
+        &list,
+        "15.193.0.0/19 udp/3478\n  15.193.300.0/24 udp/3478\n",
+    )
+    .unwrap();
+    audit(home.path())
+        .arg("--cidrs")
+        .arg(&list)
+        .assert()
+        .code(65)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "{}:2:3: cannot read \"15.193.300.0/24\": expected an address, a CIDR",
+            list.display()
+        )));
+    let out = audit(home.path())
+        .arg("--cidrs")
+        .arg(&list)
+        .args(["--lenient", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report = json_of(&out.stdout);
+    let skipped = checks_with(&report, "skipped_entry");
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["status"], "warn");
+    assert_eq!(
+        skipped[0]["evidence"]["line"],
+        format!("{}:2", list.display())
+    );
+}
+
+#[test]
+fn binary_files_and_missing_lists_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let blob = home.path().join("blob.bin");
+    std::fs::write(&blob, b"\x7fELF\x02\x01\x01\0\0\0").unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(&blob)
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains("binary file"));
+    audit(home.path())
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("--domains FILE"));
+    audit(home.path())
+        .arg("--cidrs")
+        .arg(home.path().join("absent.txt"))
+        .assert()
+        .code(65);
+    // The list audited is never the --fix-output target.
+    let list = home.path().join("d.txt");
+    std::fs::write(&list, "acme.my.connect.aws\n").unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(&list)
+        .arg("--fix-output")
+        .arg(&list)
+        .assert()
+        .code(64);
+    assert_eq!(
+        std::fs::read_to_string(&list).unwrap(),
+        "acme.my.connect.aws\n"
+    );
+}
+
+#[test]
+fn the_profile_names_the_lists_when_flags_do_not() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::copy(data("nft.ruleset"), home.path().join("fw.nft")).unwrap();
+    let profile = home.path().join("site.toml");
+    std::fs::write(
+        &profile,
+        "region = \"eu-central-1\"\ninstance = \"acme\"\ncidrs = \"fw.nft\"\n",
+    )
+    .unwrap();
+    bin(home.path())
+        .arg("--profile")
+        .arg(&profile)
+        .args(["-q", "audit", "--cidrs-format", "nft"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("fw.nft:32"));
+}
+
+#[test]
+fn a_pac_script_says_direct_or_proxy_per_host_without_dns() {
+    let home = tempfile::tempdir().unwrap();
+    let out = audit(home.path())
+        .arg("--domains")
+        .arg(data("proxy.pac"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report = json_of(&out.stdout);
+    let route = |id: &str| -> String {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}"))["evidence"]["pac_result"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(route("allowlist/pac/instance/eu-central-1"), "DIRECT");
+    assert_eq!(
+        route("allowlist/pac/participant/eu-central-1"),
+        "PROXY proxy01.cc.example.net:3128; PROXY proxy02.cc.example.net:3128"
+    );
+    audit(home.path())
+        .arg("--domains")
+        .arg(data("proxy.pac"))
+        .arg("--fix-output")
+        .arg(home.path().join("x.pac"))
+        .assert()
+        .code(64);
+    let broken = home.path().join("broken.pac");
+    std::fs::write(
+        &broken,
+        "function FindProxyForURL(url, host) {\n  return \"DIRECT\"\n  if (\n}\n",
+    )
+    .unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(&broken)
+        .assert()
+        .code(65)
+        .stderr(predicate::str::contains(format!("{}:4", broken.display())));
+}
+
+#[test]
+fn html_and_junit_reports_carry_the_findings() {
+    let home = tempfile::tempdir().unwrap();
+    audit(home.path())
+        .arg("--domains")
+        .arg(data("web-gateway-bypass.txt"))
+        .args(["--format", "junit"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::starts_with("<?xml"))
+        .stdout(predicate::str::contains("missing_domain"));
+    audit(home.path())
+        .arg("--domains")
+        .arg(data("web-gateway-bypass.txt"))
+        .args(["--format", "html"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("*.static.connect.aws"));
+}
