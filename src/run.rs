@@ -522,7 +522,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         };
         let started = Instant::now();
         let l = limit();
-        let outcome = tokio::time::timeout(l, tcp::probe(&ctx.snapshot, host, &addresses, l)).await;
+        // The attempts stop a little before the step does, so that an address that connected
+        // is reported even when another one (a black-holed IPv6) uses all the time allowed.
+        let attempts = l.saturating_sub(l / 10);
+        let outcome =
+            tokio::time::timeout(l, tcp::probe(&ctx.snapshot, host, &addresses, attempts)).await;
         let (reachable, mut check) = match outcome {
             Ok(o) => (o.reachable, o.check),
             Err(_) => (None, timeout_check(host, &step, l)),
@@ -875,6 +879,30 @@ async fn run_media(
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     let checks = crate::media::check(&targets, &options).await;
+    // A relay the path cannot reach is something to allow: its allow-list line and published
+    // prefix go in the report's fixes, like those of a blocked TCP host.
+    let checks = checks.into_iter().map(|check| {
+        let blocked = check.status == Status::Fail
+            && matches!(check.reason, Reason::Timeout | Reason::Unreachable);
+        let relay = hosts
+            .iter()
+            .find(|m| check.host.as_deref() == Some(m.host.as_str()));
+        match relay {
+            Some(m) if blocked => {
+                let prefix = check
+                    .id
+                    .rsplit('/')
+                    .next()
+                    .and_then(|ip| ip.parse::<IpAddr>().ok())
+                    .and_then(|ip| crate::probe::published_prefix(&ctx.snapshot, ip))
+                    .map(|p| p.0);
+                check
+                    .evidence("allowlist", &m.allowlist)
+                    .evidence("prefix", prefix)
+            }
+            _ => check,
+        }
+    });
     let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
     sink.progress.inc(tested as u64);
     sink.media.lock().expect("not poisoned").extend(checks);

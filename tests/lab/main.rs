@@ -1,0 +1,113 @@
+//! The end-to-end lab: network namespaces joined only to each other by veth pairs (an agent
+//! workstation, a corporate edge with firewall, resolver and proxy, and an "AWS" side), Debian's
+//! dnsmasq, nginx, squid, coturn and nftables started inside them, and the built binary run in the
+//! agent namespace against them. Needs root; see the README's Testing section.
+//!
+//! `cargo test --test lab -- NAME...` runs the scenarios whose names contain one of the NAMEs.
+//! `LAB_KEEP=1` keeps each scenario's lab up after it ran, prints its namespaces and waits for
+//! Enter (at most an hour).
+
+// The harness reports on stdout and stderr itself, as libtest would.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod delay;
+mod helper;
+mod net;
+mod pki;
+mod scenarios;
+mod servers;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Debian packages and the programs from them the lab starts.
+pub const TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("nft", "nftables"),
+    ("dnsmasq", "dnsmasq-base"),
+    ("nginx", "nginx-light"),
+    ("squid", "squid-openssl"),
+    ("turnserver", "coturn"),
+    ("sysctl", "procps"),
+    ("kill", "procps"),
+    ("faketime", "faketime"),
+];
+
+fn missing_prerequisites() -> Vec<String> {
+    let mut missing = Vec::new();
+    if !net::is_root() {
+        missing.push("root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)".to_owned());
+    }
+    for (program, package) in TOOLS {
+        if servers::find_program(program).is_none() {
+            missing.push(format!("{program} (Debian package {package})"));
+        }
+    }
+    if missing.is_empty() && !net::can_create_namespaces() {
+        missing.push("the right to create network namespaces and veth pairs here".to_owned());
+    }
+    missing
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = helper::dispatch(&args) {
+        return code;
+    }
+    let filters: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let missing = missing_prerequisites();
+    if !missing.is_empty() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let list = missing.join(", ");
+        if ci {
+            println!("FAILED: the lab cannot run here; missing: {list}");
+            println!("0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+        println!("SKIP: the network lab did not run (nothing was tested); missing: {list}");
+        return ExitCode::SUCCESS;
+    }
+    net::clean_up_on_signal();
+    let started = Instant::now();
+    let mut passed = 0;
+    let mut failed = 0;
+    for scenario in scenarios::ALL {
+        if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f)) {
+            continue;
+        }
+        let t = Instant::now();
+        let result = std::panic::catch_unwind(scenario.run);
+        let secs = t.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!("ok      {} ({secs:.1} s)", scenario.name);
+            }
+            Err(panic) => {
+                failed += 1;
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                let first = message.lines().next().unwrap_or_default();
+                println!("FAILED  {} ({secs:.1} s): {first}", scenario.name);
+            }
+        }
+    }
+    println!(
+        "lab: {} scenarios in {:.1} s",
+        passed + failed,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 || passed == 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
