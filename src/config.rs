@@ -297,7 +297,10 @@ mod tests {
         let target = match &cli.command {
             Command::Check(args) => Some(args.target.clone()),
             Command::Endpoints(args) => Some(args.target.clone()),
-            Command::Ranges(_) | Command::Summarize(_) => None,
+            Command::Ranges(_)
+            | Command::Summarize(_)
+            | Command::Generate(_)
+            | Command::Profile(_) => None,
         };
         Config::from_cli(&cli, target.as_ref(), &lookup, profile)
     }

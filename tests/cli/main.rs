@@ -10,3 +10,4 @@ mod lab;
 mod reports;
 mod schema;
 mod summarize;
+mod usage;
