@@ -24,17 +24,17 @@ fi
 fail() { echo "check-msi: $*" >&2; exit 1; }
 table() { msiinfo export "$out/connect-preflight.msi" "$1" | tr -d '\r'; }
 
-table Shortcut | grep -q $'\tConnect network check\tAgentShortcut\t\[INSTALLDIR\]connect-preflight.exe\tagent --pause\t' \
-  || fail "no Start-menu shortcut running connect-preflight.exe agent --pause"
-table Property | grep -q $'^MSIINSTALLPERUSER\t1$' || fail "MSIINSTALLPERUSER is not 1"
-table Property | grep -q '^ALLUSERS' && fail "ALLUSERS is set: the install would not be per-user"
-table Property | grep -q $'^UpgradeCode\t{727E6A61-0A98-4E5E-8995-7BD6DAC27BDC}$' || fail "UpgradeCode changed"
-table Directory | grep -q $'^UserPrograms\tLocalAppDataFolder\tPrograms$' || fail "not under LocalAppData\\Programs"
+table Shortcut | grep $'\tConnect network check\tAgentShortcut\t\[INSTALLDIR\]connect-preflight.exe\tagent --pause\t' \
+  > /dev/null || fail "no Start-menu shortcut running connect-preflight.exe agent --pause"
+table Property | grep $'^MSIINSTALLPERUSER\t1$' > /dev/null || fail "MSIINSTALLPERUSER is not 1"
+table Property | grep '^ALLUSERS' > /dev/null && fail "ALLUSERS is set: the install would not be per-user"
+table Property | grep $'^UpgradeCode\t{727E6A61-0A98-4E5E-8995-7BD6DAC27BDC}$' > /dev/null || fail "UpgradeCode changed"
+table Directory | grep $'^UserPrograms\tLocalAppDataFolder\tPrograms$' > /dev/null || fail "not under LocalAppData\\Programs"
 # 1042 = 18 (run an installed file) + 1024 (deferred), impersonating the installing user.
-table CustomAction | grep -q $'^WriteSiteProfile\t1042\tConnectPreflightExe\tprofile write --quiet --force --instance="\[INSTANCE\]" --region="\[REGION\]" --from="\[PROFILE_URL\]"' \
-  || fail "the profile-writing custom action is missing or changed"
-table Upgrade | grep -q 'WIX_DOWNGRADE_DETECTED' || fail "no downgrade detection"
+table CustomAction | grep $'^WriteSiteProfile\t1042\tConnectPreflightExe\tprofile write --quiet --force --instance="\[INSTANCE\]" --region="\[REGION\]" --from="\[PROFILE_URL\]"' \
+  > /dev/null || fail "the profile-writing custom action is missing or changed"
+table Upgrade | grep 'WIX_DOWNGRADE_DETECTED' > /dev/null || fail "no downgrade detection"
 for file in connect-preflight.exe profile.sample.toml LICENSE-MIT LICENSE-APACHE; do
-  table File | grep -q $'\t'"$file"$'\t' || fail "$file is not installed"
+  table File | grep $'\t'"$file"$'\t' > /dev/null || fail "$file is not installed"
 done
 echo "check-msi: $out/connect-preflight.msi links; Shortcut, Property, Directory, CustomAction, Upgrade and File tables as intended"
