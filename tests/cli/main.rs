@@ -7,6 +7,7 @@ mod common;
 mod core;
 mod docs;
 mod lab;
+mod packaging;
 mod reports;
 mod schema;
 mod summarize;

@@ -99,7 +99,7 @@ fn generate_writes_the_man_page_and_completions() {
         .code(64);
 }
 
-/// Where `groff` is installed, the page formats without a warning.
+/// Where `groff` is installed (always in Linux CI), the page formats without a warning.
 #[test]
 fn the_man_page_formats_cleanly_with_groff() {
     let sandbox = Sandbox::new();
@@ -112,8 +112,8 @@ fn the_man_page_formats_cleanly_with_groff() {
         .spawn();
     let Ok(mut groff) = groff else {
         assert!(
-            std::env::var_os("CI").is_none(),
-            "groff is needed in CI to check the man page"
+            std::env::var_os("CI").is_none() || !cfg!(target_os = "linux"),
+            "groff is needed in Linux CI to check the man page"
         );
         return;
     };
