@@ -56,7 +56,8 @@ pub fn render(request: &Request, catalog: &Catalog, path: &Path) -> Result<Strin
         text.push_str(&format!("# Based on {origin}.\n"));
     } else {
         text.push_str(
-            "# Every setting is described in profile.sample.toml beside the executable.\n",
+            "# Every setting is described in profile.sample.toml: beside the executable on Windows,\n\
+             # in /usr/share/doc/connect-preflight/ from the Linux packages.\n",
         );
     }
     let in_base = |key: &str| {
