@@ -21,7 +21,9 @@ def main() -> int:
         cargo = tomllib.load(f)
     package = cargo["package"]
     meta = package["metadata"]["deb"]
-    name, version = package["name"], package["version"]
+    name = package["name"]
+    # cargo-deb's default Debian revision is 1: both paths name the package alike.
+    version = f"{package['version']}-{meta.get('revision', '1')}"
     arch = subprocess.run(["dpkg", "--print-architecture"], check=True, capture_output=True,
                           text=True).stdout.strip()
     root = os.path.join(out_dir, "deb-root")
