@@ -50,7 +50,6 @@ def main() -> int:
     with open(licence_file) as f:
         licence = f.read()
     with open(os.path.join(doc, "copyright"), "w") as f:
-        f.write("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n")
         f.write(f"Upstream-Name: {name}\n\nFiles: *\nCopyright: {meta['copyright']}\n")
         f.write(f"License: {package['license']}\n")
         for line in licence.rstrip("\n").split("\n"):
