@@ -8,8 +8,9 @@ use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, Group, Selection};
 use crate::cli::{
-    Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat, LookupArgs, LookupFormat,
-    RangesCommand, ReportFormat, SummarizeArgs, SummaryFormat, UpdateArgs,
+    Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat, GenerateCommand,
+    LookupArgs, LookupFormat, ProfileCommand, ProfileWriteArgs, RangesCommand, ReportFormat,
+    SummarizeArgs, SummaryFormat, UpdateArgs,
 };
 use crate::config::{self, Config};
 use crate::error::{Error, ExitCode, Result};
@@ -23,12 +24,20 @@ fn process_env(key: &str) -> Option<String> {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let env: &dyn Fn(&str) -> Option<String> = &process_env;
-    let profile = config::load_profile(cli.profile.as_deref(), env)?;
+    // Generating files and writing a profile must work even where a broken profile lies.
+    let profile = match &cli.command {
+        Command::Generate(_) | Command::Profile(_) => None,
+        _ => config::load_profile(cli.profile.as_deref(), env)?,
+    };
     let target = match &cli.command {
         Command::Check(args) => Some(&args.target),
         Command::Endpoints(args) => Some(&args.target),
         Command::Audit(args) => Some(&args.target),
-        Command::Ranges(_) | Command::Summarize(_) | Command::Agent(_) => None,
+        Command::Ranges(_)
+        | Command::Summarize(_)
+        | Command::Agent(_)
+        | Command::Generate(_)
+        | Command::Profile(_) => None,
     };
     let config = Config::from_cli(&cli, target, env, profile)?;
     let mut warnings = Vec::new();
@@ -44,6 +53,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ranges(RangesCommand::Update(args)) => ranges_update(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Diff(args)) => ranges_diff(&config, args),
         Command::Summarize(args) => summarize(&config, args, &mut warnings),
+        Command::Generate(what) => generate(&config, what),
+        Command::Profile(ProfileCommand::Write(args)) => profile_write(&config, args),
     };
     if !config.quiet {
         let mut stderr = std::io::stderr().lock();
@@ -413,5 +424,33 @@ fn summarize(
         SummaryFormat::Html => crate::summary::html(&summary),
     };
     emit(config, &text)?;
+    Ok(ExitCode::Ready)
+}
+
+fn generate(config: &Config, what: &GenerateCommand) -> Result<ExitCode> {
+    let text = match what {
+        GenerateCommand::Man => crate::generate::man_page(),
+        GenerateCommand::Completions { shell } => crate::generate::completions(*shell),
+    };
+    emit(config, &text)?;
+    Ok(ExitCode::Ready)
+}
+
+/// Writes to `--output`, else beside the executable; says where on stderr unless `--quiet`.
+fn profile_write(config: &Config, args: &ProfileWriteArgs) -> Result<ExitCode> {
+    let path = match &config.output {
+        Some(path) => path.clone(),
+        None => crate::site_profile::default_path()?,
+    };
+    let message = crate::site_profile::write(
+        args.instance.clone(),
+        args.region.clone(),
+        args.from.as_deref(),
+        &path,
+        args.force,
+    )?;
+    if !config.quiet {
+        let _ = std::io::stderr().lock().write_all(message.as_bytes());
+    }
     Ok(ExitCode::Ready)
 }

@@ -59,6 +59,12 @@ pub enum Command {
     /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
     /// saved in the reports folder, the HTML opened, and one line to send to support
     Agent(AgentArgs),
+    /// The man page or a shell's completion script, for packagers
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+    /// Write the site profile: what installers run to deploy one
+    #[command(subcommand)]
+    Profile(ProfileCommand),
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +383,52 @@ pub enum SummaryFormat {
     Html,
     Csv,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// The man page (roff, section 1)
+    Man,
+    /// A shell's completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Write a site profile (to --output, else beside the executable) from an instance and Region,
+    /// or from a profile at a URL or path; never replaces one without --force
+    Write(ProfileWriteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileWriteArgs {
+    /// Instance alias, CCP URL or domain (empty counts as not given)
+    #[arg(long, value_name = "ALIAS|URL")]
+    pub instance: Option<String>,
+
+    /// Connect Region of the instance (empty counts as not given)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Start from this profile: an https URL or a local file, kept verbatim
+    #[arg(long, value_name = "URL|FILE")]
+    pub from: Option<String>,
+
+    /// Replace an existing profile
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The forms of a report: every command that judges offers them all.

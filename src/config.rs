@@ -298,7 +298,11 @@ mod tests {
             Command::Check(args) => Some(args.target.clone()),
             Command::Endpoints(args) => Some(args.target.clone()),
             Command::Audit(args) => Some(args.target.clone()),
-            Command::Ranges(_) | Command::Summarize(_) | Command::Agent(_) => None,
+            Command::Ranges(_)
+            | Command::Summarize(_)
+            | Command::Agent(_)
+            | Command::Generate(_)
+            | Command::Profile(_) => None,
         };
         Config::from_cli(&cli, target.as_ref(), &lookup, profile)
     }

@@ -9,6 +9,8 @@ mod common;
 mod core;
 mod docs;
 mod lab;
+mod packaging;
 mod reports;
 mod schema;
 mod summarize;
+mod usage;
