@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::catalog::{Catalog, Direction, DomainRequirement, Requirements, Selection};
 use crate::cli::CheckKind;
 use crate::ranges::Snapshot;
-use crate::report::{Kind, Proto};
+use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// One live check that will be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,26 @@ pub struct HostPlan {
     /// The published address space the host should resolve into, for people.
     pub expected: String,
     pub steps: Vec<Step>,
+}
+
+impl HostPlan {
+    /// A finding about this host and port, with the route taken and the allow-list line that covers
+    /// the host as evidence.
+    pub fn check(
+        &self,
+        id: String,
+        kind: Kind,
+        status: Status,
+        reason: Reason,
+        detail: String,
+        via: &str,
+    ) -> Check {
+        Check::new(id, kind, status, reason, detail)
+            .host(&self.host)
+            .endpoint(self.port, self.proto)
+            .evidence("via", via)
+            .evidence("allowlist", &self.allowlist)
+    }
 }
 
 /// A requirement the run reports without contacting anything.

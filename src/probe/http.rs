@@ -402,17 +402,14 @@ pub fn judge_https(
     let host = &plan.host;
     let port = plan.port;
     let base = |status, reason, detail: String| {
-        Check::new(
+        plan.check(
             format!("https/{host}:{port}{path}"),
             Kind::Https,
             status,
             reason,
             detail,
+            via,
         )
-        .host(host)
-        .endpoint(port, Proto::Tcp)
-        .evidence("via", via)
-        .evidence("allowlist", &plan.allowlist)
     };
     match result {
         Ok(head) if matches!(head.status, 200..=399 | 401 | 403) => base(
@@ -497,17 +494,14 @@ pub fn judge_websocket(
     let host = &plan.host;
     let port = plan.port;
     let base = |status, reason, detail: String| {
-        Check::new(
+        plan.check(
             format!("websocket/{host}:{port}{path}"),
             Kind::Websocket,
             status,
             reason,
             detail,
+            via,
         )
-        .host(host)
-        .endpoint(port, Proto::Tcp)
-        .evidence("via", via)
-        .evidence("allowlist", &plan.allowlist)
     };
     let who = if intercepted {
         "the TLS-inspecting proxy or the server"

@@ -22,7 +22,7 @@ use tokio_rustls::client::TlsStream;
 use crate::error::{Error, Location, Result};
 use crate::plan::HostPlan;
 use crate::remedy;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::report::{Check, Kind, Reason, Status};
 use crate::sanitize::for_terminal;
 
 /// The roots a run trusts, built once.
@@ -395,17 +395,14 @@ pub fn judge(
     let host = &plan.host;
     let port = plan.port;
     let base = |status, reason, detail: String| {
-        Check::new(
+        plan.check(
             format!("tls/{host}:{port}"),
             Kind::Tls,
             status,
             reason,
             detail,
+            via,
         )
-        .host(host)
-        .endpoint(port, Proto::Tcp)
-        .evidence("via", via)
-        .evidence("allowlist", &plan.allowlist)
     };
     let h = match result {
         Err(HandshakeFailure::OldTls) => {
