@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The release binary's size against its budget: the size measured when packaging was added
-# (7,476,504 bytes on x86_64 Linux, LTO, one codegen unit, stripped) plus 15 %. Builds the release
-# binary; fails when it is over budget, so growth is a decision, not an accident.
+# The release binary's size against its budget: the size measured with the PAC engine, the media
+# check and agent mode in (8,974,272 bytes on x86_64 Linux, LTO, one codegen unit, stripped) plus
+# 15 %. Builds the release binary; fails when it is over budget, so growth is a decision, not an accident.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-budget=8597979
+budget=10320413
 cargo build --release --locked --quiet
 size=$(stat -c %s target/release/connect-preflight)
 printf 'release binary: %s bytes (%s KiB); budget %s bytes (%s KiB)\n' \
