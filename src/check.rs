@@ -1,6 +1,7 @@
 //! `check`: the live test of this workstation. Resolves the settings of the command, builds the
 //! plan from the catalog, runs it (or lists it with `--list`) and renders the report.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Selected};
 use crate::probe::http::Proxy;
 use crate::ranges;
-use crate::report::{CidrFix, Fixes, Proto, Reason, Report, Status, Target};
+use crate::report::{Check, CidrFix, Fixes, Kind, Proto, Reason, Report, Status, Target};
 
 /// The default deadline of a whole run: long enough for a slow proxy, well under a minute.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +32,23 @@ pub struct Settings {
     pub proxy: Option<Proxy>,
     /// `NO_PROXY` entries: hosts that bypass the proxy.
     pub no_proxy: Vec<String>,
+    /// The PAC script (file or URL) that routes each host, instead of one proxy.
+    pub pac: Option<String>,
+    /// Each planned host's route, as the PAC script said (filled in by [`Settings::apply_pac`]).
+    pub pac_routes: HashMap<String, PacDecision>,
+    /// Where the route in force (proxy, PAC script or direct) was set: `--proxy`, `the
+    /// environment (HTTPS_PROXY)`, `the site profile (pac)`, an OS setting, or nothing.
+    pub route_source: String,
+    /// Nothing on the command line, in the environment or in the profile set a route, so the
+    /// OS's own proxy settings are asked (see [`Settings::apply_os`]).
+    pub os_discovery: bool,
+    /// The PAC script came from the OS's settings: one that cannot be read is a warning (the
+    /// browser then goes direct), not bad input.
+    pub pac_from_os: bool,
+    /// Remarks on the route for the report (automatic discovery not followed, a setting ignored).
+    pub route_notes: Vec<String>,
+    /// A route setting was found but could not be used (the report warns).
+    pub route_warning: Option<String>,
     pub deadline: Duration,
     pub per_probe: Duration,
     pub progress: bool,
@@ -38,6 +56,78 @@ pub struct Settings {
     /// Length of the media quality sample per relay (`media_seconds` in the profile).
     pub media_sample: Duration,
     pub thresholds: crate::config::Thresholds,
+}
+
+/// The largest PAC script accepted; real ones are a few kilobytes.
+pub const MAX_PAC_BYTES: usize = 1 << 20;
+/// How long fetching a PAC script by URL may take.
+pub const PAC_FETCH_TIME: Duration = Duration::from_secs(10);
+
+/// Where a PAC script sends a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PacRoute {
+    Direct,
+    Proxy(Proxy),
+    /// `SOCKS`, `HTTPS`… : not a route this tool can test; the script's first choice, sanitised.
+    Unsupported(String),
+}
+
+/// A PAC script's answer for one host: the route tested (the first entry) and the whole answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacDecision {
+    pub route: PacRoute,
+    /// The script's answer as returned, e.g. `PROXY a:3128; DIRECT` (sanitised).
+    pub raw: String,
+}
+
+impl PacRoute {
+    /// The route a browser takes first. A PAC answer is a list tried in order: the browser moves
+    /// to the next entry only when a proxy cannot be reached at all, so the first entry is the
+    /// route the CCP normally takes, and the one tested.
+    pub fn from_first(first: &str) -> Self {
+        let mut words = first.split_whitespace();
+        let kind = words.next().unwrap_or("DIRECT");
+        if kind.eq_ignore_ascii_case("DIRECT") {
+            return Self::Direct;
+        }
+        match (kind.eq_ignore_ascii_case("PROXY"), words.next()) {
+            (true, Some(addr)) => match Proxy::parse(addr) {
+                Ok(proxy) => Self::Proxy(proxy),
+                Err(_) => Self::Unsupported(crate::sanitize::for_terminal(first, 200)),
+            },
+            _ => Self::Unsupported(crate::sanitize::for_terminal(first, 200)),
+        }
+    }
+}
+
+/// Reads a PAC script from a file or an http(s) URL, bounded in size and time.
+pub fn read_pac(source: &str) -> Result<String> {
+    if source.starts_with("https://") || source.starts_with("http://") {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Other(e.into()))?;
+        return runtime.block_on(ranges::update::download(
+            source,
+            PAC_FETCH_TIME,
+            MAX_PAC_BYTES,
+            "a PAC script",
+        ));
+    }
+    let path = std::path::Path::new(source);
+    let read_error = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if meta.len() > MAX_PAC_BYTES as u64 {
+        return Err(Error::bad_input(
+            crate::error::Location::file(path),
+            format!("{} bytes is too large for a PAC script", meta.len()),
+        ));
+    }
+    std::fs::read_to_string(path).map_err(read_error)
 }
 
 /// Parses `20s`, `1m`, `500ms` or a bare number of seconds.
@@ -76,6 +166,49 @@ pub fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
     ))
 }
 
+/// What the report calls a route: `DIRECT`, `PROXY host:port`, or a PAC entry as written.
+fn route_label(proxy: Option<&Proxy>) -> String {
+    match proxy {
+        Some(p) => format!("PROXY {}", p.to_string().trim_start_matches("http://")),
+        None => "DIRECT".to_owned(),
+    }
+}
+
+/// Whether `host` matches one bypass entry: `*`, `<local>` (a name without a dot), `.suffix`,
+/// `name` (itself and every name below it), a pattern with `*` anywhere, or a CIDR for addresses.
+pub fn bypassed_by(host: &str, entry: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    if entry == "*" {
+        return true;
+    }
+    if entry == "<local>" {
+        return !host.contains('.') && !host.contains(':');
+    }
+    if entry.contains('*') {
+        return glob(entry.as_bytes(), host.as_bytes());
+    }
+    if let Ok(net) = entry.parse::<ipnet::IpNet>() {
+        return host
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| net.contains(&ip));
+    }
+    host == entry.trim_start_matches('.')
+        || (entry.starts_with('.') && host.ends_with(entry))
+        || host.ends_with(&format!(".{entry}"))
+}
+
+/// `*` matches any run of characters (no other wildcard).
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        Some((c, rest)) => text
+            .split_first()
+            .is_some_and(|(t, more)| t == c && glob(rest, more)),
+    }
+}
+
 impl Settings {
     pub fn resolve(
         config: &Config,
@@ -101,30 +234,58 @@ impl Settings {
             .transpose()
             .map_err(Error::usage)?
             .unwrap_or(DEFAULT_TIMEOUT);
-        let proxy_text = if args.no_proxy {
-            None
+        // Flags, then the environment, then the profile; with none of them, the OS (later).
+        let env_var = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+            .into_iter()
+            .find(|k| env_value(k).is_some());
+        let profile_name = config.profile_path.as_ref().map_or_else(
+            || "the site profile".to_owned(),
+            |p| format!("the site profile {}", p.display()),
+        );
+        let mut os_discovery = false;
+        let (pac, proxy_text, route_source) = if args.no_proxy {
+            (None, None, "--no-proxy".to_owned())
+        } else if let Some(p) = &args.proxy {
+            (None, Some(p.clone()), "--proxy".to_owned())
+        } else if let Some(p) = &args.pac {
+            (Some(p.clone()), None, "--pac".to_owned())
+        } else if let Some(var) = env_var {
+            (None, env_value(var), format!("the environment ({var})"))
+        } else if let Some(p) = &profile.pac {
+            let p = match &config.profile_path {
+                Some(at) if !p.contains("://") && std::path::Path::new(p).is_relative() => at
+                    .parent()
+                    .unwrap_or_else(|| std::path::Path::new("."))
+                    .join(p)
+                    .display()
+                    .to_string(),
+                _ => p.clone(),
+            };
+            (Some(p), None, format!("{profile_name} (pac)"))
+        } else if let Some(p) = &profile.proxy {
+            (None, Some(p.clone()), format!("{profile_name} (proxy)"))
         } else {
-            args.proxy
-                .clone()
-                .or_else(|| env_value("HTTPS_PROXY"))
-                .or_else(|| env_value("https_proxy"))
-                .or_else(|| env_value("ALL_PROXY"))
-                .or_else(|| env_value("all_proxy"))
-                .or_else(|| profile.proxy.clone())
+            os_discovery = true;
+            (None, None, "no proxy setting".to_owned())
         };
         let proxy = proxy_text
             .as_deref()
             .map(Proxy::parse)
             .transpose()
             .map_err(Error::usage)?;
-        let no_proxy = if args.proxy.is_some() {
+        // NO_PROXY goes with a proxy from the environment or the profile, not with --proxy.
+        let no_proxy = if args.proxy.is_some() || pac.is_some() || proxy.is_none() {
             Vec::new()
         } else {
             env_value("NO_PROXY")
                 .or_else(|| env_value("no_proxy"))
                 .map(|list| {
                     list.split(',')
-                        .map(|s| s.trim().trim_start_matches('*').to_ascii_lowercase())
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .map(|s| match s.strip_prefix("*.") {
+                            Some(rest) => format!(".{rest}"),
+                            None => s,
+                        })
                         .filter(|s| !s.is_empty())
                         .collect()
                 })
@@ -144,6 +305,13 @@ impl Settings {
             ca_file: args.ca_file.clone().or_else(|| profile.ca_file.clone()),
             proxy,
             no_proxy,
+            pac,
+            pac_routes: HashMap::new(),
+            route_source,
+            os_discovery,
+            pac_from_os: false,
+            route_notes: Vec::new(),
+            route_warning: None,
             deadline,
             per_probe: deadline.min(MAX_PROBE_TIME),
             progress,
@@ -155,16 +323,139 @@ impl Settings {
         })
     }
 
+    /// Runs the PAC script (if any) for every host, once, and keeps each host's route. A script
+    /// that does not compile, or throws for a host, is bad input naming the script.
+    pub fn apply_pac<'a>(&mut self, hosts: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        let Some(source) = self.pac.clone() else {
+            return Ok(());
+        };
+        let text = read_pac(&source)?;
+        let mut names: Vec<String> = hosts.into_iter().map(str::to_ascii_lowercase).collect();
+        names.sort();
+        names.dedup();
+        let requests: Vec<(String, String)> = names
+            .iter()
+            .map(|h| (format!("https://{h}/"), h.clone()))
+            .collect();
+        let path = std::path::Path::new(&source);
+        let routes = crate::allowlist::pac::evaluate(&text, path, &requests)?;
+        for (name, route) in names.into_iter().zip(routes) {
+            let route = route.map_err(|e| {
+                Error::bad_input(
+                    crate::error::Location::file(path),
+                    format!(
+                        "FindProxyForURL failed for {name}: {}",
+                        crate::sanitize::for_terminal(&e, 300)
+                    ),
+                )
+            })?;
+            let decision = PacDecision {
+                route: PacRoute::from_first(&route.first),
+                raw: crate::sanitize::for_terminal(&route.raw, 300),
+            };
+            self.pac_routes.insert(name, decision);
+        }
+        Ok(())
+    }
+
+    /// The route a PAC script gives `host` when it is one this tool cannot test.
+    pub fn unsupported_route(&self, host: &str) -> Option<&str> {
+        match self.pac_routes.get(&host.to_ascii_lowercase()) {
+            Some(PacDecision {
+                route: PacRoute::Unsupported(route),
+                ..
+            }) => Some(route),
+            _ => None,
+        }
+    }
+
     /// Whether the browser would reach `host` through the proxy.
     pub fn proxy_for(&self, host: &str) -> Option<&Proxy> {
-        let host = host.to_ascii_lowercase();
-        let bypass = self.no_proxy.iter().any(|entry| {
-            entry == "*"
-                || host == entry.trim_start_matches('.')
-                || (host.ends_with(entry.as_str()) && entry.starts_with('.'))
-                || host.ends_with(&format!(".{entry}"))
-        });
+        if self.pac.is_some() {
+            return match self.pac_routes.get(&host.to_ascii_lowercase()) {
+                Some(PacDecision {
+                    route: PacRoute::Proxy(proxy),
+                    ..
+                }) => Some(proxy),
+                _ => None,
+            };
+        }
+        let bypass = self.no_proxy.iter().any(|entry| bypassed_by(host, entry));
         if bypass { None } else { self.proxy.as_ref() }
+    }
+
+    /// The route `host` takes, as the report's evidence says it: `route` (`DIRECT`, `PROXY
+    /// host:port`, or the PAC entry this tool cannot test), where that was decided
+    /// (`route_source`), and the PAC script's whole answer (`pac_result`).
+    pub fn route_evidence(&self, host: &str) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(pac) = &self.pac {
+            let decision = self.pac_routes.get(&host.to_ascii_lowercase());
+            let route = match decision.map(|d| &d.route) {
+                Some(PacRoute::Direct) => "DIRECT".to_owned(),
+                Some(PacRoute::Proxy(p)) => route_label(Some(p)),
+                Some(PacRoute::Unsupported(r)) => r.clone(),
+                None => "not asked".to_owned(),
+            };
+            out.push(("route", route));
+            out.push((
+                "route_source",
+                format!(
+                    "the PAC script {} (from {}; its first entry is tested)",
+                    crate::sanitize::for_terminal(pac, 200),
+                    self.route_source
+                ),
+            ));
+            if let Some(d) = decision {
+                out.push(("pac_result", d.raw.clone()));
+            }
+            return out;
+        }
+        let proxy = self.proxy_for(host);
+        let route = match (proxy, &self.proxy) {
+            (None, Some(_)) => "DIRECT (in the proxy's bypass list)".to_owned(),
+            (p, _) => route_label(p),
+        };
+        out.push(("route", route));
+        out.push(("route_source", self.route_source.clone()));
+        out
+    }
+
+    /// The `system/proxy` check: how HTTPS leaves this workstation, and which setting said so.
+    pub fn route_check(&self) -> Check {
+        let mut detail = format!(
+            "HTTPS goes {}; set by {}",
+            self.describe_path(),
+            self.route_source
+        );
+        if self.pac.is_some() {
+            detail.push_str(
+                "; where the script lists several routes (\"PROXY a:3128; DIRECT\") the first is tested, \
+                 as browsers use it whenever that proxy is reachable",
+            );
+        }
+        for note in &self.route_notes {
+            detail.push_str("; ");
+            detail.push_str(note);
+        }
+        let (status, reason) = match &self.route_warning {
+            Some(_) => (Status::Warn, Reason::SkippedEntry),
+            None => (Status::Info, Reason::Ok),
+        };
+        if let Some(warning) = &self.route_warning {
+            detail = format!("{warning}; {detail}");
+        }
+        let mut check = Check::new("system/proxy", Kind::System, status, reason, detail)
+            .evidence("route_source", &self.route_source)
+            .evidence("pac", &self.pac)
+            .evidence("proxy", self.proxy.as_ref().map(ToString::to_string))
+            .evidence("bypass", &self.no_proxy);
+        if self.route_warning.is_some() {
+            check = check.remedy(
+                "fix the proxy setting named (or give the route to test with --proxy, --pac or --no-proxy)",
+            );
+        }
+        check
     }
 
     pub fn describe_resolver(&self) -> String {
@@ -177,6 +468,12 @@ impl Settings {
     }
 
     pub fn describe_path(&self) -> String {
+        if let Some(pac) = &self.pac {
+            return format!(
+                "as the PAC script {} says",
+                crate::sanitize::for_terminal(pac, 200)
+            );
+        }
         match &self.proxy {
             Some(proxy) if self.no_proxy.is_empty() => format!("through the proxy {proxy}"),
             Some(proxy) => format!(
@@ -231,7 +528,7 @@ pub fn produce(
     warnings: &mut Vec<String>,
 ) -> Result<Produced> {
     let started = crate::app::now();
-    let settings = Settings::resolve(config, args, env)?;
+    let mut settings = Settings::resolve(config, args, env)?;
     let catalog = config.catalog()?;
     let selection = config.selection(&catalog)?;
     let requirements = catalog.requirements(&selection)?;
@@ -248,6 +545,25 @@ pub fn produce(
         );
         return Ok(Produced::Listing(text));
     }
+    let hosts: Vec<&str> = plan
+        .hosts
+        .iter()
+        .map(|h| h.host.as_str())
+        .chain(plan.survey.iter().map(|t| t.host.as_str()))
+        .collect();
+    if let Err(e) = settings.apply_pac(hosts.iter().copied()) {
+        if !settings.pac_from_os {
+            return Err(e);
+        }
+        // A browser that cannot fetch or run the OS's PAC script goes direct: so does the check.
+        settings.route_warning = Some(format!(
+            "the PAC script {} could not be used ({}): the check went direct, as browsers do",
+            settings.pac.as_deref().unwrap_or_default(),
+            crate::sanitize::for_terminal(&e.to_string(), 300)
+        ));
+        settings.pac = None;
+        settings.pac_routes.clear();
+    }
     let ca_roots = settings
         .ca_file
         .as_deref()
@@ -259,13 +575,28 @@ pub fn produce(
     if checks[0].status == Status::Pass {
         checks[0].status = Status::Info;
     }
+    checks.push(settings.route_check());
     if settings.selected.has(crate::cli::CheckKind::Media) {
         // Where the softphone's audio flows from (a VDI session) and which local UDP ports it
         // uses: facts the media findings are read against.
         let facts = crate::system::gather(&crate::system::Sources::this_machine());
         checks.extend(crate::system::checks(&facts));
     }
-    checks.extend(outcome.checks);
+    // Each host's checks say the route they took and which setting chose it.
+    let routed: std::collections::HashSet<&str> = hosts.iter().copied().collect();
+    checks.extend(outcome.checks.into_iter().map(|mut check| {
+        let on_route = !matches!(check.kind, Kind::Stun | Kind::Turn | Kind::Media);
+        if let Some(host) = check
+            .host
+            .clone()
+            .filter(|h| on_route && routed.contains(h.as_str()))
+        {
+            for (key, value) in settings.route_evidence(&host) {
+                check = check.evidence(key, value);
+            }
+        }
+        check
+    }));
     let target = Target {
         instance: requirements.instance.clone(),
         region: Some(requirements.region.clone()),
@@ -397,6 +728,117 @@ mod tests {
         );
         let direct = settings(&["cp", "check", "--no-proxy"], &env, Some("http://p:1"));
         assert!(direct.proxy.is_none());
+    }
+
+    fn settings_with(argv: &[&str], env: &[(&str, &str)], profile: &str) -> Settings {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Command::Check(args) = &cli.command else {
+            panic!("not check")
+        };
+        let mut config = Config::default();
+        let at = std::path::Path::new("/etc/site/profile.toml");
+        config.profile = crate::config::Profile::parse(profile, at).unwrap();
+        config.profile_path = Some(at.to_owned());
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        Settings::resolve(&config, args, &lookup).unwrap()
+    }
+
+    #[test]
+    fn a_pac_script_comes_from_the_flag_then_the_profile_and_the_environment_sits_between() {
+        let profile = "pac = \"routes.pac\"\nproxy = \"http://profile.example:3128\"\n";
+        let s = settings_with(&["cp", "check"], &[], profile);
+        assert_eq!(s.pac.as_deref(), Some("/etc/site/routes.pac"));
+        assert!(s.proxy.is_none() && !s.os_discovery);
+        assert!(
+            s.route_source.contains("/etc/site/profile.toml (pac)"),
+            "{}",
+            s.route_source
+        );
+        let env = [("HTTPS_PROXY", "http://env.example:8080")];
+        let s = settings_with(&["cp", "check"], &env, profile);
+        assert_eq!(
+            (s.pac, s.proxy.unwrap().host),
+            (None, "env.example".to_owned())
+        );
+        assert_eq!(s.route_source, "the environment (HTTPS_PROXY)");
+        let s = settings_with(
+            &["cp", "check", "--pac", "http://pac.example/p.pac"],
+            &env,
+            profile,
+        );
+        assert_eq!(s.pac.as_deref(), Some("http://pac.example/p.pac"));
+        assert!(s.proxy.is_none() && s.no_proxy.is_empty());
+        assert_eq!(s.route_source, "--pac");
+        let s = settings_with(&["cp", "check", "--no-proxy"], &env, profile);
+        assert!(s.pac.is_none() && s.proxy.is_none() && !s.os_discovery);
+        assert!(Cli::try_parse_from(["cp", "check", "--pac", "a", "--proxy", "b"]).is_err());
+        assert!(Cli::try_parse_from(["cp", "check", "--pac", "a", "--no-proxy"]).is_err());
+        let s = settings_with(&["cp", "check"], &[], "");
+        assert!(s.os_discovery && s.proxy.is_none() && s.pac.is_none());
+    }
+
+    #[test]
+    fn pac_answers_route_hosts_and_the_first_entry_is_the_one_tested() {
+        assert_eq!(PacRoute::from_first("DIRECT"), PacRoute::Direct);
+        let PacRoute::Proxy(p) = PacRoute::from_first("PROXY proxy01.example:3128") else {
+            panic!()
+        };
+        assert_eq!((p.host.as_str(), p.port), ("proxy01.example", 3128));
+        assert_eq!(
+            PacRoute::from_first("SOCKS5 s:1080"),
+            PacRoute::Unsupported("SOCKS5 s:1080".to_owned())
+        );
+        assert!(matches!(
+            PacRoute::from_first("HTTPS p:443"),
+            PacRoute::Unsupported(_)
+        ));
+        let mut s = settings(&["cp", "check", "--pac", "x.pac"], &[], None);
+        let dir = tempfile::tempdir().unwrap();
+        let pac = dir.path().join("x.pac");
+        std::fs::write(
+            &pac,
+            "function FindProxyForURL(u, h) { return dnsDomainIs(h, '.aws') ? 'PROXY p.example:8080; DIRECT' : 'DIRECT'; }",
+        )
+        .unwrap();
+        s.pac = Some(pac.display().to_string());
+        s.apply_pac(["Acme.my.connect.aws", "x.amazonaws.com"])
+            .unwrap();
+        assert_eq!(
+            s.proxy_for("acme.my.connect.aws").unwrap().host,
+            "p.example"
+        );
+        assert!(s.proxy_for("x.amazonaws.com").is_none());
+        let evidence = s.route_evidence("acme.my.connect.aws");
+        assert_eq!(evidence[0], ("route", "PROXY p.example:8080".to_owned()));
+        assert_eq!(
+            evidence[2],
+            ("pac_result", "PROXY p.example:8080; DIRECT".to_owned())
+        );
+        assert_eq!(s.route_evidence("x.amazonaws.com")[0].1, "DIRECT");
+    }
+
+    #[test]
+    fn bypass_entries_match_like_browsers_do() {
+        for (host, entry, expected) in [
+            ("a.corp.example", ".corp.example", true),
+            ("corp.example", ".corp.example", true),
+            ("a.corp.example", "corp.example", true),
+            ("notcorp.example", "corp.example", false),
+            ("intranet", "<local>", true),
+            ("intranet.corp", "<local>", false),
+            ("10.1.2.3", "10.*", true),
+            ("10.example", "10.*", true),
+            ("a.example", "*", true),
+            ("web.corp.example", "*corp*", true),
+            ("169.254.1.1", "169.254.0.0/16", true),
+            ("acme.my.connect.aws", "169.254.0.0/16", false),
+        ] {
+            assert_eq!(bypassed_by(host, entry), expected, "{host} {entry}");
+        }
     }
 
     #[test]

@@ -172,6 +172,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_proxy: bool,
 
+    /// Route each host as this PAC script (file or http(s) URL) says: DIRECT or PROXY host:port
+    #[arg(long, value_name = "FILE|URL", conflicts_with_all = ["proxy", "no_proxy"])]
+    pub pac: Option<String>,
+
     /// Deadline of the whole check, e.g. 20s or 1m [default: 30s]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,

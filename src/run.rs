@@ -128,6 +128,16 @@ pub fn execute(
             let sink = sink.clone();
             let host = host.clone();
             let proxy = settings.proxy_for(&host.host).cloned();
+            if let Some(route) = settings.unsupported_route(&host.host) {
+                let why = format!(
+                    "the PAC script sends {} by {route}, a route this tool does not support",
+                    host.host
+                );
+                for step in &host.steps {
+                    sink.push(not_run(&host, step, &why).evidence("via", route));
+                }
+                continue;
+            }
             set.spawn(async move {
                 let Ok(_permit) = limit.acquire().await else {
                     return;

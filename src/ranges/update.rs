@@ -26,7 +26,7 @@ pub fn fetch(from: &str, timeout: Duration) -> Result<String> {
             .enable_all()
             .build()
             .map_err(|e| Error::Other(e.into()))?;
-        runtime.block_on(download(from, timeout))
+        runtime.block_on(download(from, timeout, MAX_BYTES, "ip-ranges.json"))
     } else {
         let path = Path::new(from);
         let meta = std::fs::metadata(path).map_err(|source| Error::Read {
@@ -46,7 +46,8 @@ pub fn fetch(from: &str, timeout: Duration) -> Result<String> {
     }
 }
 
-async fn download(url: &str, timeout: Duration) -> Result<String> {
+/// Downloads `url` as text, at most `max` bytes (`what` names the document a bigger answer is not).
+pub async fn download(url: &str, timeout: Duration, max: usize, what: &str) -> Result<String> {
     let fail = |what: String| Error::Fetch(format!("downloading {url}: {what}"));
     let client = reqwest::Client::builder()
         .timeout(timeout)
@@ -64,9 +65,9 @@ async fn download(url: &str, timeout: Duration) -> Result<String> {
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| fail(describe(&e)))? {
-        if body.len() + chunk.len() > MAX_BYTES {
+        if body.len() + chunk.len() > max {
             return Err(fail(format!(
-                "the answer is larger than {MAX_BYTES} bytes, which ip-ranges.json never is"
+                "the answer is larger than {max} bytes, which {what} never is"
             )));
         }
         body.extend_from_slice(&chunk);

@@ -894,3 +894,148 @@ source = "lab"
         "not_tested",
     );
 }
+
+#[test]
+fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["direct.lab.test", "proxied.lab.test"], false);
+    let site = lab.tls_site(chain, key, Site::ok());
+    let proxy = lab.proxy(&["denied.lab.test"], &[]);
+    // proxied.lab.test is not in the lab's DNS: only the proxy can reach it.
+    let dns = lab.dns(lab::loopback_zone(&["direct.lab.test", "denied.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("direct", "direct.lab.test", site),
+            Endpoint::new("proxied", "proxied.lab.test", site),
+            Endpoint::new("denied", "denied.lab.test", site),
+            Endpoint::new("socks", "socks.lab.test", site),
+        ],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let pac = lab.write(
+        "routes.pac",
+        &format!(
+            r#"function FindProxyForURL(url, host) {{
+  if (host == "proxied.lab.test" || dnsDomainIs(host, "denied.lab.test"))
+    return "PROXY 127.0.0.1:{proxy}; DIRECT";
+  if (shExpMatch(host, "socks.*")) return "SOCKS5 127.0.0.1:1080";
+  return "DIRECT";
+}}
+"#
+        ),
+    );
+
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file").arg(&ca_file).arg("--pac").arg(&pac);
+    // The environment's proxy does not count when --pac is given.
+    cmd.env("HTTPS_PROXY", "http://127.0.0.1:1");
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 2, "{report:#}");
+
+    let proxied = format!("tls/proxied.lab.test:{site}");
+    expect(&report, &proxied, "pass", "ok");
+    let c = check(&report, &proxied);
+    assert_eq!(c["evidence"]["route"], format!("PROXY 127.0.0.1:{proxy}"));
+    assert_eq!(
+        c["evidence"]["pac_result"],
+        format!("PROXY 127.0.0.1:{proxy}; DIRECT")
+    );
+    assert!(
+        c["evidence"]["via"].as_str().unwrap().contains("proxy"),
+        "{c:#}"
+    );
+    let source = c["evidence"]["route_source"].as_str().unwrap();
+    assert!(
+        source.contains("routes.pac") && source.contains("--pac") && source.contains("first"),
+        "{source}"
+    );
+    expect(
+        &report,
+        &format!("https/proxied.lab.test:{site}/"),
+        "pass",
+        "ok",
+    );
+    // The name does not resolve here, but the proxy resolves it for the browser.
+    expect(&report, "dns/proxied.lab.test", "warn", "nxdomain");
+
+    let direct = format!("tls/direct.lab.test:{site}");
+    expect(&report, &direct, "pass", "ok");
+    let c = check(&report, &direct);
+    assert_eq!(c["evidence"]["route"], "DIRECT");
+    assert!(
+        c["evidence"]["via"]
+            .as_str()
+            .unwrap()
+            .starts_with("direct to 127.0.0.1:"),
+        "{c:#}"
+    );
+
+    expect(
+        &report,
+        &format!("tcp/denied.lab.test:{site}"),
+        "fail",
+        "proxy_denied",
+    );
+    let socks = format!("tcp/socks.lab.test:{site}");
+    expect(&report, &socks, "skip", "not_tested");
+    let c = check(&report, &socks);
+    assert_eq!(c["evidence"]["route"], "SOCKS5 127.0.0.1:1080");
+    assert!(c["detail"].as_str().unwrap().contains("SOCKS5"), "{c:#}");
+
+    let route = check(&report, "system/proxy");
+    assert_eq!(route["status"], "info");
+    assert_eq!(route["evidence"]["route_source"], "--pac");
+    assert!(
+        route["detail"].as_str().unwrap().contains("routes.pac"),
+        "{route:#}"
+    );
+}
+
+#[test]
+fn a_broken_or_missing_pac_script_stops_the_check_naming_it() {
+    let lab = Lab::new();
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("good", "good.lab.test", 8443)],
+    );
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", lab.closed_port()).parse().unwrap();
+    let broken = lab.write(
+        "broken.pac",
+        "function FindProxyForURL(url, host) {\n  return (;\n}\n",
+    );
+    let throws = lab.write(
+        "throws.pac",
+        "function FindProxyForURL(url, host) { throw new Error('no route for ' + host); }\n",
+    );
+    let not_pac = lab.write("not-pac.pac", "var proxy = 'PROXY a:1';\n");
+    for (pac, says) in [
+        (&broken, "broken.pac:2"),
+        (&throws, "good.lab.test"),
+        (&not_pac, "FindProxyForURL"),
+    ] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.arg("--pac").arg(pac);
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(65), "{pac:?}: {stderr}");
+        let name = pac.file_name().unwrap().to_str().unwrap();
+        assert!(stderr.contains(name) && stderr.contains(says), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--pac", "no-such.pac", "--proxy", "http://127.0.0.1:1"]);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--pac", "no-such.pac"]);
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stderr.contains("no-such.pac"), "{stderr}");
+}
