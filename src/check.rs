@@ -115,7 +115,7 @@ pub fn read_pac(source: &str) -> Result<String> {
             "a PAC script",
         ));
     }
-    let path = std::path::Path::new(source);
+    let path = std::path::Path::new(source.strip_prefix("file://").unwrap_or(source));
     let read_error = |source| Error::Read {
         path: path.to_owned(),
         source,
@@ -321,6 +321,50 @@ impl Settings {
             ),
             thresholds: profile.thresholds,
         })
+    }
+
+    /// Takes the OS's proxy setting, when nothing else set a route (`os_discovery`).
+    pub fn apply_os(&mut self, found: Option<crate::system::proxy::Found>) {
+        use crate::system::proxy::Setting;
+        if !self.os_discovery {
+            return;
+        }
+        let Some(found) = found else {
+            self.route_source =
+                "no proxy setting (none in the flags, the environment, the site profile or the OS)"
+                    .to_owned();
+            return;
+        };
+        self.route_notes.extend(found.notes);
+        match found.setting {
+            Setting::Direct => self.route_source = format!("{}: no proxy", found.source),
+            Setting::Pac(url) => {
+                self.pac = Some(url);
+                self.pac_from_os = true;
+                self.route_source = found.source;
+            }
+            Setting::Proxy { server, bypass } => match Proxy::parse(&server) {
+                Ok(proxy) => {
+                    self.proxy = Some(proxy);
+                    self.no_proxy = bypass;
+                    self.route_source = found.source;
+                }
+                Err(e) => {
+                    self.route_warning = Some(format!(
+                        "{} names the proxy {server:?}, which cannot be used ({e}): the check went direct",
+                        found.source
+                    ));
+                    self.route_source = found.source;
+                }
+            },
+            Setting::Unsupported(what) => {
+                self.route_warning = Some(format!(
+                    "{} sets {what}, a proxy this tool cannot test: the check went direct",
+                    found.source
+                ));
+                self.route_source = found.source;
+            }
+        }
     }
 
     /// Runs the PAC script (if any) for every host, once, and keeps each host's route. A script
@@ -529,6 +573,9 @@ pub fn produce(
 ) -> Result<Produced> {
     let started = crate::app::now();
     let mut settings = Settings::resolve(config, args, env)?;
+    if settings.os_discovery {
+        settings.apply_os(crate::system::proxy::discover());
+    }
     let catalog = config.catalog()?;
     let selection = config.selection(&catalog)?;
     let requirements = catalog.requirements(&selection)?;
@@ -819,6 +866,50 @@ mod tests {
             ("pac_result", "PROXY p.example:8080; DIRECT".to_owned())
         );
         assert_eq!(s.route_evidence("x.amazonaws.com")[0].1, "DIRECT");
+    }
+
+    #[test]
+    fn the_os_setting_is_taken_only_when_nothing_else_set_a_route() {
+        use crate::system::proxy::{Found, Setting};
+        let found = |setting| {
+            Some(Found {
+                setting,
+                source: "the Windows Internet Settings (X: ProxyServer)".to_owned(),
+                notes: vec!["automatic proxy discovery (WPAD) is on".to_owned()],
+            })
+        };
+        let manual = Setting::Proxy {
+            server: "proxy.corp.example:8080".to_owned(),
+            bypass: vec![".corp.example".to_owned(), "<local>".to_owned()],
+        };
+        let mut s = settings(&["cp", "check"], &[], None);
+        s.apply_os(found(manual.clone()));
+        assert_eq!(s.proxy.as_ref().unwrap().host, "proxy.corp.example");
+        assert!(s.proxy_for("acme.my.connect.aws").is_some());
+        assert!(s.proxy_for("intranet").is_none() && s.proxy_for("a.corp.example").is_none());
+        let check = s.route_check();
+        assert!(
+            check.detail.contains("Windows Internet Settings") && check.detail.contains("WPAD")
+        );
+        assert_eq!(check.status, Status::Info);
+        let mut s = settings(&["cp", "check"], &[], None);
+        s.apply_os(found(Setting::Pac(
+            "http://pac.corp.example/p.pac".to_owned(),
+        )));
+        assert!(s.pac_from_os && s.pac.as_deref() == Some("http://pac.corp.example/p.pac"));
+        let mut s = settings(&["cp", "check"], &[], None);
+        s.apply_os(found(Setting::Unsupported("socks=s:1080".to_owned())));
+        assert!(s.proxy.is_none());
+        assert_eq!(s.route_check().status, Status::Warn);
+        let mut s = settings(&["cp", "check", "--no-proxy"], &[], None);
+        s.apply_os(found(manual.clone()));
+        assert!(s.proxy.is_none() && s.route_source == "--no-proxy");
+        let mut s = settings(&["cp", "check"], &[], Some("http://profile.example:3128"));
+        s.apply_os(found(manual));
+        assert_eq!(s.proxy.unwrap().host, "profile.example");
+        let mut s = settings(&["cp", "check"], &[], None);
+        s.apply_os(None);
+        assert!(s.route_source.starts_with("no proxy setting"));
     }
 
     #[test]

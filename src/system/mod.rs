@@ -3,6 +3,7 @@
 //! nothing is changed.
 
 pub mod policy;
+pub mod proxy;
 pub mod vdi;
 
 use std::path::{Path, PathBuf};

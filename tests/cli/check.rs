@@ -1039,3 +1039,159 @@ fn a_broken_or_missing_pac_script_stops_the_check_naming_it() {
     assert_ne!(output.status.code(), Some(0));
     assert!(stderr.contains("no-such.pac"), "{stderr}");
 }
+
+/// A PATH whose `gsettings` prints `settings`, as GNOME's would.
+#[cfg(unix)]
+fn fake_gsettings(lab: &Lab, settings: &str) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = lab.path(&format!(
+        "bin-{}",
+        lab.dir.path().read_dir().unwrap().count()
+    ));
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("gsettings");
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{settings}EOF\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = bin.into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request with `body`.
+fn serve(body: String) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-ns-proxy-autoconfig\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    port
+}
+
+#[cfg(unix)]
+#[test]
+fn the_os_proxy_settings_are_used_when_nothing_else_sets_a_route() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = public.leaf(&["direct.lab.test", "proxied.lab.test"], false);
+    let site = lab.tls_site(chain, key, Site::ok());
+    let proxy = lab.proxy(&[], &[]);
+    let dns = lab.dns(lab::loopback_zone(&["direct.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("direct", "direct.lab.test", site),
+            Endpoint::new("proxied", "proxied.lab.test", site),
+        ],
+    );
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    // The HTTP client that fetches a PAC script wants a certificate store that is not empty.
+    lab.write("os-store.pem", &public.pem);
+    let gnome = |mode: &str, url: &str| {
+        format!(
+            "org.gnome.system.proxy autoconfig-url '{url}'\n\
+             org.gnome.system.proxy ignore-hosts ['localhost', '*.direct.lab.test', 'direct.lab.test']\n\
+             org.gnome.system.proxy mode '{mode}'\n\
+             org.gnome.system.proxy use-same-proxy true\n\
+             org.gnome.system.proxy.https host '127.0.0.1'\n\
+             org.gnome.system.proxy.https port {proxy}\n"
+        )
+    };
+    let run = |path: &std::ffi::OsString, extra: &[&str]| {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.arg("--ca-file").arg(&ca_file).args(extra);
+        cmd.env("PATH", path);
+        run_json(cmd, Duration::from_secs(60)).1
+    };
+    let tls = |host: &str| format!("tls/{host}:{site}");
+
+    // GNOME's manual proxy, bypassed for its ignore-hosts.
+    let report = run(&fake_gsettings(&lab, &gnome("manual", "")), &[]);
+    expect(&report, &tls("proxied.lab.test"), "pass", "ok");
+    let c = check(&report, &tls("proxied.lab.test"));
+    assert_eq!(c["evidence"]["route"], format!("PROXY 127.0.0.1:{proxy}"));
+    let source = c["evidence"]["route_source"].as_str().unwrap();
+    assert!(source.contains("GNOME"), "{source}");
+    let c = check(&report, &tls("direct.lab.test"));
+    assert!(
+        c["evidence"]["route"]
+            .as_str()
+            .unwrap()
+            .starts_with("DIRECT"),
+        "{c:#}"
+    );
+    let route = check(&report, "system/proxy");
+    assert!(
+        route["detail"].as_str().unwrap().contains("GNOME"),
+        "{route:#}"
+    );
+
+    // --no-proxy turns the OS's settings off.
+    let report = run(&fake_gsettings(&lab, &gnome("manual", "")), &["--no-proxy"]);
+    expect(&report, &tls("direct.lab.test"), "pass", "ok");
+    expect(&report, "dns/proxied.lab.test", "fail", "nxdomain");
+    assert_eq!(
+        check(&report, "system/proxy")["evidence"]["route_source"],
+        "--no-proxy"
+    );
+
+    // GNOME's automatic configuration: the PAC script is fetched and followed.
+    let pac = format!(
+        "function FindProxyForURL(url, host) {{ return host == 'proxied.lab.test' ? 'PROXY 127.0.0.1:{proxy}' : 'DIRECT'; }}\n"
+    );
+    let url = format!("http://127.0.0.1:{}/proxy.pac", serve(pac));
+    let report = run(&fake_gsettings(&lab, &gnome("auto", &url)), &[]);
+    expect(&report, &tls("proxied.lab.test"), "pass", "ok");
+    let c = check(&report, &tls("proxied.lab.test"));
+    assert_eq!(c["evidence"]["route"], format!("PROXY 127.0.0.1:{proxy}"));
+    assert!(
+        c["evidence"]["route_source"]
+            .as_str()
+            .unwrap()
+            .contains(&url),
+        "{c:#}"
+    );
+    expect(&report, &tls("direct.lab.test"), "pass", "ok");
+    assert_eq!(
+        check(&report, &tls("direct.lab.test"))["evidence"]["route"],
+        "DIRECT"
+    );
+
+    // A PAC script the OS names but that cannot be fetched: a warning, and the check goes direct.
+    let gone = format!("http://127.0.0.1:{}/proxy.pac", lab.closed_port());
+    let report = run(&fake_gsettings(&lab, &gnome("auto", &gone)), &[]);
+    expect(&report, "system/proxy", "warn", "skipped_entry");
+    assert!(
+        check(&report, "system/proxy")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&gone)
+    );
+    expect(&report, &tls("direct.lab.test"), "pass", "ok");
+
+    // The environment beats the OS.
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file").arg(&ca_file);
+    cmd.env("PATH", fake_gsettings(&lab, &gnome("manual", "")))
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy}"));
+    let (_, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(
+        check(&report, &tls("direct.lab.test"))["evidence"]["route_source"],
+        "the environment (HTTPS_PROXY)"
+    );
+}
