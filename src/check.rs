@@ -7,6 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::allowlist::cidrs::CidrList;
+use crate::allowlist::domains::DomainList;
+use crate::catalog::{DomainRequirement, HostPattern};
 use crate::cli::{CheckArgs, ReportFormat};
 use crate::config::Config;
 use crate::error::{Error, ExitCode, Result};
@@ -592,6 +595,7 @@ pub fn produce(
         );
         return Ok(Produced::Listing(text));
     }
+    let lists = Lists::read(config, args)?;
     let hosts: Vec<&str> = plan
         .hosts
         .iter()
@@ -644,6 +648,7 @@ pub fn produce(
         }
         check
     }));
+    checks.extend(lists.checks(&plan, &requirements, &snapshot, &settings, &checks));
     let target = Target {
         instance: requirements.instance.clone(),
         region: Some(requirements.region.clone()),
@@ -665,6 +670,377 @@ pub fn produce(
     })
 }
 
+/// `--domains` and `--cidrs`: the customer's lists, read as `audit` reads them, to match every
+/// live host and every address reached against.
+#[derive(Default)]
+struct Lists {
+    domains: Option<DomainList>,
+    cidrs: Option<CidrList>,
+}
+
+/// `file:line: text` of each entry.
+fn entry_lines<'a>(
+    entries: impl IntoIterator<Item = (&'a crate::allowlist::Span, &'a str)>,
+) -> Vec<String> {
+    entries
+        .into_iter()
+        .map(|(span, text)| format!("{}: {text}", span.at_line()))
+        .collect()
+}
+
+/// `a, b, c and 2 more`.
+fn first_few(items: &[String]) -> String {
+    const NAMED: usize = 3;
+    if items.len() <= NAMED {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..NAMED].join(", "),
+        items.len() - NAMED
+    )
+}
+
+impl Lists {
+    /// Flags, then the site profile. Malformed lines stop the run (exit 65), as in `audit`.
+    fn read(config: &Config, args: &CheckArgs) -> Result<Self> {
+        let mut lists = Self::default();
+        let strict = crate::allowlist::Strictness::Strict;
+        if let Some(path) = args
+            .domains
+            .clone()
+            .or_else(|| config.profile.domains.clone())
+        {
+            let text = crate::allowlist::read_text(&path)?;
+            if crate::allowlist::pac::looks_like_pac(&text) {
+                return Err(Error::usage(format!(
+                    "{} is a PAC script, which routes hosts rather than allowing them: give it with --pac",
+                    path.display()
+                )));
+            }
+            lists.domains = Some(DomainList::parse(&text, &path, None, strict)?);
+        }
+        if let Some(path) = args.cidrs.clone().or_else(|| config.profile.cidrs.clone()) {
+            lists.cidrs = Some(CidrList::read(&path, None, strict)?);
+        }
+        Ok(lists)
+    }
+
+    /// One check per live host against the domain list, one per address reached against the CIDR
+    /// whitelist. `run` holds the run's checks, whose evidence has the addresses.
+    fn checks(
+        &self,
+        plan: &plan::Plan,
+        requirements: &crate::catalog::Requirements,
+        snapshot: &ranges::Snapshot,
+        settings: &Settings,
+        run: &[Check],
+    ) -> Vec<Check> {
+        let mut out = Vec::new();
+        // Every live host: (host, port, proto, its requirement, the catalog's allow-list line).
+        let mut live: Vec<(&str, u16, Proto, Option<&DomainRequirement>, &str)> = Vec::new();
+        for h in &plan.hosts {
+            let req = requirements.domains.iter().find(|r| r.id == h.requirement);
+            live.push((&h.host, h.port, h.proto, req, &h.allowlist));
+        }
+        for m in &plan.media {
+            let req = requirements.domains.iter().find(|r| {
+                r.concrete_host() == Some(m.host.as_str())
+                    && r.ports.iter().any(|p| p.proto == Proto::Udp)
+            });
+            live.push((&m.host, m.port, Proto::Udp, req, &m.allowlist));
+        }
+        if let Some(list) = &self.domains {
+            for &(host, port, proto, req, allowlist) in &live {
+                out.push(domain_check(list, host, port, proto, req, allowlist));
+            }
+        }
+        if let Some(list) = &self.cidrs {
+            for (host, ip, port, proto) in addresses_reached(run, &live) {
+                let allowlist = live.iter().find(|l| l.0 == host).map_or("", |l| l.4);
+                let proxy = (proto == Proto::Tcp)
+                    .then(|| settings.proxy_for(&host))
+                    .flatten();
+                out.push(cidr_check(
+                    list, snapshot, &host, ip, port, proto, allowlist, proxy,
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The addresses the run resolved or connected to, each with the host's port and protocol: from
+/// the DNS checks' `addresses`, the TCP checks' `attempts`, and the media checks' `address`.
+fn addresses_reached(
+    run: &[Check],
+    live: &[(&str, u16, Proto, Option<&DomainRequirement>, &str)],
+) -> Vec<(String, IpAddr, u16, Proto)> {
+    let mut out: Vec<(String, IpAddr, u16, Proto)> = Vec::new();
+    let mut add = |entry: (String, IpAddr, u16, Proto)| {
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    };
+    for check in run {
+        let Some(host) = check.host.as_deref() else {
+            continue;
+        };
+        let ev = &check.evidence;
+        match check.kind {
+            Kind::Dns => {
+                let ips = ev
+                    .get("addresses")
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.get("address")?.as_str()?.parse::<IpAddr>().ok());
+                for ip in ips {
+                    for l in live.iter().filter(|l| l.0 == host && l.2 == Proto::Tcp) {
+                        add((host.to_owned(), ip, l.1, l.2));
+                    }
+                }
+            }
+            Kind::Tcp => {
+                let ips = ev
+                    .get("attempts")
+                    .and_then(|a| a.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.get("address")?.as_str()?.parse::<SocketAddr>().ok());
+                for addr in ips {
+                    add((host.to_owned(), addr.ip(), addr.port(), Proto::Tcp));
+                }
+            }
+            Kind::Stun | Kind::Turn => {
+                if let Some(addr) = ev
+                    .get("address")
+                    .and_then(|a| a.as_str())
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+                {
+                    add((host.to_owned(), addr.ip(), addr.port(), Proto::Udp));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn domain_check(
+    list: &DomainList,
+    host: &str,
+    port: u16,
+    proto: Proto,
+    req: Option<&DomainRequirement>,
+    allowlist: &str,
+) -> Check {
+    let file = list.path.display().to_string();
+    let spec = crate::catalog::PortSpec::single(proto, port);
+    // The live host with its requirement's ports and paths; the requirement itself when it is a
+    // wildcard, whose other hosts no list of names can cover.
+    let as_host = DomainRequirement {
+        host: HostPattern::Exact(host.to_owned()),
+        ..req.cloned().unwrap_or_else(|| DomainRequirement {
+            id: host.to_owned(),
+            group: crate::catalog::Group::Core,
+            region: String::new(),
+            host: HostPattern::Exact(host.to_owned()),
+            allowlist: HostPattern::Exact(host.to_owned()),
+            probe: None,
+            ports: vec![spec],
+            paths: Vec::new(),
+            websocket: false,
+            legacy: false,
+            purpose: String::new(),
+            source: String::new(),
+        })
+    };
+    let req = req.unwrap_or(&as_host);
+    let entry = list.entry_for(req);
+    let cover = list.cover(&as_host);
+    let lines = |entries: &[&crate::allowlist::domains::DomainEntry]| {
+        entry_lines(entries.iter().map(|e| (&e.span, e.text.as_str())))
+    };
+    let what = format!("{host} ({spec})");
+    let id = format!("allowlist/domain/{host}:{port}/{proto}");
+    let check = if cover.is_covered() {
+        let by = lines(&cover.by);
+        let wide = list.cover(req);
+        if matches!(req.host, HostPattern::Wildcard(_)) && !wide.is_covered() {
+            Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Warn,
+                Reason::MissingDomain,
+                format!(
+                    "{what} is allowed by {}, but only by name: the other hosts under {} change, and {file} does not allow them",
+                    first_few(&by),
+                    req.host
+                ),
+            )
+            .remedy(format!("add `{entry}` to {file}"))
+            .evidence("add", &entry)
+        } else {
+            Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Pass,
+                Reason::Ok,
+                format!("{what} is allowed by {}", first_few(&by)),
+            )
+        }
+        .evidence("covered_by", &by)
+    } else if !cover.by.is_empty() {
+        let by = lines(&cover.by);
+        Check::new(
+            id,
+            Kind::Allowlist,
+            Status::Fail,
+            Reason::MissingDomain,
+            format!(
+                "{what} is allowed only for some paths ({}); {} are blocked",
+                first_few(&by),
+                cover.missing_paths.join(", ")
+            ),
+        )
+        .remedy(format!(
+            "add `{entry}` to {file} so every path of {host} is allowed"
+        ))
+        .evidence("covered_by", &by)
+        .evidence("add", &entry)
+    } else if !cover.wrong_port.is_empty() {
+        let by = lines(&cover.wrong_port);
+        Check::new(
+            id,
+            Kind::Allowlist,
+            Status::Fail,
+            Reason::WrongPort,
+            format!("{what} is allowed only on other ports ({})", first_few(&by)),
+        )
+        .remedy(format!("add `{entry}` to {file} ({spec})"))
+        .evidence("covered_by", &by)
+        .evidence("add", &entry)
+    } else {
+        let purpose = if req.purpose.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", req.purpose)
+        };
+        Check::new(
+            id,
+            Kind::Allowlist,
+            Status::Fail,
+            Reason::MissingDomain,
+            format!("{what}{purpose} is not in {file}"),
+        )
+        .remedy(format!("add `{entry}` to {file}"))
+        .evidence("add", &entry)
+    };
+    check
+        .host(host)
+        .endpoint(port, proto)
+        .evidence("requirement", &req.id)
+        .evidence("allowlist", allowlist)
+        .evidence("list", &file)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cidr_check(
+    list: &CidrList,
+    snapshot: &ranges::Snapshot,
+    host: &str,
+    ip: IpAddr,
+    port: u16,
+    proto: Proto,
+    allowlist: &str,
+    proxy: Option<&Proxy>,
+) -> Check {
+    let file = list.path.display().to_string();
+    let spec = crate::catalog::PortSpec::single(proto, port);
+    let holding: Vec<&crate::allowlist::cidrs::CidrEntry> = list
+        .entries
+        .iter()
+        .filter(|e| e.direction == crate::catalog::Direction::Outbound && e.space.contains(ip))
+        .collect();
+    type Entry<'a> = &'a crate::allowlist::cidrs::CidrEntry;
+    let (on_port, other_ports): (Vec<Entry<'_>>, Vec<Entry<'_>>) =
+        holding.iter().copied().partition(|e| e.allows(&spec));
+    let prefix = crate::probe::published_prefix(snapshot, ip);
+    let add = prefix.as_ref().map_or_else(
+        || ipnet::IpNet::from(ip).to_string(),
+        |(net, _)| net.clone(),
+    );
+    let what = format!("{ip} ({host}) on {spec}");
+    let id = format!("allowlist/cidr/{host}/{proto}/{port}/{ip}");
+    let mut check = if !on_port.is_empty() {
+        let by = entry_lines(on_port.iter().map(|e| (&e.span, e.text.as_str())));
+        Check::new(
+            id,
+            Kind::Allowlist,
+            Status::Pass,
+            Reason::Ok,
+            format!("{what} is allowed by {}", first_few(&by)),
+        )
+        .evidence("covered_by", &by)
+    } else {
+        let published = prefix
+            .as_ref()
+            .map_or_else(String::new, |(_, named)| format!(" (published as {named})"));
+        let fix = format!("add {spec} outbound to {add} in {file}");
+        let c = if other_ports.is_empty() {
+            Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Fail,
+                Reason::MissingCidr,
+                format!("{what} is not allowed by {file}{published}"),
+            )
+            .remedy(fix)
+        } else {
+            let by = entry_lines(other_ports.iter().map(|e| (&e.span, e.text.as_str())));
+            let at: Vec<String> = other_ports.iter().map(|e| e.span.at_line()).collect();
+            Check::new(
+                id,
+                Kind::Allowlist,
+                Status::Fail,
+                Reason::WrongPort,
+                format!(
+                    "{what}: the address is allowed only on {} ({}), not on {spec}",
+                    other_ports
+                        .iter()
+                        .map(|e| e.ports_label())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    first_few(&by)
+                ),
+            )
+            .remedy(format!(
+                "{fix} (or extend the rule at {} to {spec})",
+                first_few(&at)
+            ))
+            .evidence("allowed_on_other_ports_by", &by)
+        };
+        c.evidence("missing", &add)
+            .evidence("prefix", prefix.as_ref().map(|(net, _)| net))
+    };
+    if let Some(p) = proxy {
+        // The proxy, not this workstation, opens this connection: a fact for the proxy's firewall.
+        check.status = Status::Info;
+        check.detail = format!(
+            "{}; this workstation reaches {host} through the proxy {p}, so only the proxy's own traffic needs it",
+            check.detail
+        );
+        check.remedy = None;
+    }
+    check
+        .host(host)
+        .endpoint(port, proto)
+        .evidence("address", ip.to_string())
+        .evidence("allowlist", allowlist)
+        .evidence("list", &file)
+}
+
 /// What the network team must change, gathered from the checks that did not pass: allow-list
 /// lines and prefixes to add, and per action the hosts it concerns.
 fn fixes(report: &Report) -> Fixes {
@@ -684,7 +1060,8 @@ fn fixes(report: &Report) -> Fixes {
             | Reason::Timeout
             | Reason::Unreachable
             | Reason::ProxyDenied
-            | Reason::HandshakeFailed => {
+            | Reason::HandshakeFailed
+            | Reason::MissingDomain => {
                 if !fixes.domains.iter().any(|d| d == line) {
                     fixes.domains.push(line.to_owned());
                 }
@@ -701,6 +1078,9 @@ fn fixes(report: &Report) -> Fixes {
             Reason::OldTls => Some("allow TLS 1.2 and 1.3 on the device that terminates TLS"),
             Reason::ProxyAuthRequired => Some("exempt from proxy authentication"),
             Reason::WebsocketRejected => Some("let WebSocket upgrades through the proxy"),
+            Reason::WrongPort if check.id.starts_with("allowlist/domain/") => {
+                Some("allow these on the port the check names (the list limits them to others)")
+            }
             _ => None,
         };
         if let Some(action) = action {
@@ -910,6 +1290,89 @@ mod tests {
         let mut s = settings(&["cp", "check"], &[], None);
         s.apply_os(None);
         assert!(s.route_source.starts_with("no proxy setting"));
+    }
+
+    #[test]
+    fn allow_list_matches_name_the_line_and_a_wildcard_needs_a_wildcard() {
+        use crate::allowlist::Strictness;
+        use crate::catalog::{Group, PortSpec};
+        let path = std::path::Path::new("allow.txt");
+        let list = DomainList::parse(
+            "x.transport.connect.eu-central-1.amazonaws.com\n*.my.connect.aws\n",
+            path,
+            None,
+            Strictness::Strict,
+        )
+        .unwrap();
+        let wildcard = DomainRequirement {
+            id: "transport/eu-central-1".to_owned(),
+            group: Group::Core,
+            region: "eu-central-1".to_owned(),
+            host: HostPattern::Wildcard("transport.connect.eu-central-1.amazonaws.com".to_owned()),
+            allowlist: HostPattern::Wildcard(
+                "transport.connect.eu-central-1.amazonaws.com".to_owned(),
+            ),
+            probe: Some("x.transport.connect.eu-central-1.amazonaws.com".to_owned()),
+            ports: vec![PortSpec::single(Proto::Tcp, 443)],
+            paths: Vec::new(),
+            websocket: true,
+            legacy: false,
+            purpose: "the CCP's WebSocket".to_owned(),
+            source: String::new(),
+        };
+        let host = "x.transport.connect.eu-central-1.amazonaws.com";
+        let c = domain_check(&list, host, 443, Proto::Tcp, Some(&wildcard), "*.transport");
+        assert_eq!((c.status, c.reason), (Status::Warn, Reason::MissingDomain));
+        assert!(
+            c.detail.contains("allow.txt:1") && c.detail.contains("only by name"),
+            "{}",
+            c.detail
+        );
+        assert_eq!(
+            c.evidence["add"],
+            "*.transport.connect.eu-central-1.amazonaws.com"
+        );
+        let c = domain_check(&list, "acme.my.connect.aws", 443, Proto::Tcp, None, "acme");
+        assert_eq!((c.status, c.reason), (Status::Pass, Reason::Ok));
+        assert!(
+            c.detail.contains("allow.txt:2: *.my.connect.aws"),
+            "{}",
+            c.detail
+        );
+
+        let cidrs = CidrList::parse(
+            "15.193.0.0/19 udp/3478\n3.64.0.0/12 tcp/443\n",
+            std::path::Path::new("fw.txt"),
+            None,
+            Strictness::Strict,
+        )
+        .unwrap();
+        let snapshot = ranges::Snapshot::embedded();
+        let ip: IpAddr = "3.65.1.1".parse().unwrap();
+        let c = cidr_check(&cidrs, &snapshot, "h", ip, 443, Proto::Tcp, "h", None);
+        assert_eq!((c.status, c.reason), (Status::Pass, Reason::Ok));
+        assert!(c.detail.contains("fw.txt:2: 3.64.0.0/12"), "{}", c.detail);
+        let ip: IpAddr = "15.193.1.1".parse().unwrap();
+        let c = cidr_check(&cidrs, &snapshot, "h", ip, 443, Proto::Tcp, "h", None);
+        assert_eq!((c.status, c.reason), (Status::Fail, Reason::WrongPort));
+        let ip: IpAddr = "52.1.1.1".parse().unwrap();
+        let c = cidr_check(&cidrs, &snapshot, "h", ip, 443, Proto::Tcp, "h", None);
+        assert_eq!((c.status, c.reason), (Status::Fail, Reason::MissingCidr));
+        assert!(c.remedy.unwrap().contains("fw.txt"));
+        // Through a proxy, the workstation's firewall never sees the address: information only.
+        let proxy = Proxy::parse("http://p.example:3128").unwrap();
+        let c = cidr_check(
+            &cidrs,
+            &snapshot,
+            "h",
+            ip,
+            443,
+            Proto::Tcp,
+            "h",
+            Some(&proxy),
+        );
+        assert_eq!((c.status, c.reason), (Status::Info, Reason::MissingCidr));
+        assert!(c.detail.contains("through the proxy"), "{}", c.detail);
     }
 
     #[test]

@@ -176,6 +176,16 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE|URL", conflicts_with_all = ["proxy", "no_proxy"])]
     pub pac: Option<String>,
 
+    /// Also match every host checked against this domain allow-list (plain or squid, as `audit`
+    /// reads it), naming the covering line or the entry to add
+    #[arg(long, value_name = "FILE")]
+    pub domains: Option<PathBuf>,
+
+    /// Also match every address reached, with its port, against this firewall whitelist (plain,
+    /// CSV, iptables-save, nft or security-group JSON, as `audit` reads it)
+    #[arg(long, value_name = "FILE")]
+    pub cidrs: Option<PathBuf>,
+
     /// Deadline of the whole check, e.g. 20s or 1m [default: 30s]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,

@@ -1195,3 +1195,171 @@ fn the_os_proxy_settings_are_used_when_nothing_else_sets_a_route() {
         "the environment (HTTPS_PROXY)"
     );
 }
+
+#[test]
+fn every_host_and_address_checked_is_matched_against_the_allow_lists() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let names = ["good.lab.test", "porty.lab.test", "missing.lab.test"];
+    let (chain, key) = public.leaf(&names, false);
+    let site = lab.tls_site(chain, key, Site::ok());
+    let relay = lab.turn_relay();
+    let mut zone = names.to_vec();
+    zone.push("relay.lab.test");
+    let dns = lab.dns(lab::loopback_zone(&zone));
+    let mut catalog = format!(
+        "version = 1\n[[region]]\ncode = \"lab-1\"\nname = \"Lab\"\n\
+         [[rule]]\nid = \"ec2\"\ngroup = \"core\"\nservice = \"EC2\"\nregions = [\"lab-1\"]\nports = [\"tcp/1-65535\", \"udp/1-65535\"]\npurpose = \"lab\"\nsource = \"lab\"\n\
+         [[endpoint]]\nid = \"relay\"\ngroup = \"core\"\nhost = \"relay.lab.test\"\nports = [\"udp/{relay}\"]\npurpose = \"lab relay\"\nsource = \"lab\"\n"
+    );
+    for name in names {
+        catalog.push_str(&format!(
+            "[[endpoint]]\nid = \"{name}\"\ngroup = \"core\"\nhost = \"{name}\"\nports = [\"tcp/{site}\"]\npurpose = \"lab {name}\"\nsource = \"lab\"\n"
+        ));
+    }
+    let catalog = lab.write("catalog.toml", &catalog);
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    let domains = lab.write(
+        "domains.txt",
+        "# the lab's proxy allow-list\ngood.lab.test\nhttps://porty.lab.test:1/*\n.relay.lab.test\n",
+    );
+    let cidrs = lab.write(
+        "cidrs.txt",
+        &format!("# the lab's firewall\n127.0.0.1/32 tcp/{site}\n127.0.0.0/24 udp/9\n"),
+    );
+
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--no-proxy", "--timeout", "8s"]);
+    cmd.arg("--domains")
+        .arg(&domains)
+        .arg("--cidrs")
+        .arg(&cidrs);
+    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    assert_eq!(code, 2, "{report:#}");
+    expect(&report, &format!("tls/good.lab.test:{site}"), "pass", "ok");
+
+    let d = |host: &str, port: u16, proto: &str| format!("allowlist/domain/{host}:{port}/{proto}");
+    let good = d("good.lab.test", site, "tcp");
+    expect(&report, &good, "pass", "ok");
+    let c = check(&report, &good);
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("domains.txt:2: good.lab.test"),
+        "{c:#}"
+    );
+    assert_eq!(c["kind"], "allowlist");
+    expect(
+        &report,
+        &d("porty.lab.test", site, "tcp"),
+        "fail",
+        "wrong_port",
+    );
+    let missing = d("missing.lab.test", site, "tcp");
+    expect(&report, &missing, "fail", "missing_domain");
+    let c = check(&report, &missing);
+    assert_eq!(c["evidence"]["add"], "missing.lab.test");
+    assert!(
+        c["remedy"].as_str().unwrap().contains("domains.txt"),
+        "{c:#}"
+    );
+    let r = d("relay.lab.test", relay, "udp");
+    expect(&report, &r, "pass", "ok");
+    assert!(
+        check(&report, &r)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("domains.txt:4"),
+        "{report:#}"
+    );
+
+    let a = |host: &str, proto: &str, port: u16| {
+        format!("allowlist/cidr/{host}/{proto}/{port}/127.0.0.1")
+    };
+    for name in names {
+        let id = a(name, "tcp", site);
+        expect(&report, &id, "pass", "ok");
+        assert!(
+            check(&report, &id)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("cidrs.txt:2"),
+            "{id}"
+        );
+    }
+    let id = a("relay.lab.test", "udp", relay);
+    expect(&report, &id, "fail", "wrong_port");
+    let c = check(&report, &id);
+    assert!(
+        c["remedy"].as_str().unwrap().contains("cidrs.txt:3"),
+        "{c:#}"
+    );
+    assert_eq!(c["evidence"]["missing"], "127.0.0.1/32");
+    // The report's fixes gather what to add to each list.
+    let fixes = &report["fixes"];
+    assert!(
+        fixes["domains"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("missing.lab.test")),
+        "{fixes:#}"
+    );
+    assert!(
+        fixes["cidrs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["cidr"] == "127.0.0.1/32" && f["proto"] == "udp"),
+        "{fixes:#}"
+    );
+
+    // The repository's sample lists (real AWS names and ranges) allow none of the lab.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/allowlists");
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ca-file")
+        .arg(&ca_file)
+        .args(["--no-proxy", "--skip", "media", "--timeout", "8s"]);
+    cmd.arg("--domains")
+        .arg(data.join("squid.conf"))
+        .arg("--cidrs")
+        .arg(data.join("iptables-save.rules"));
+    let (_, report) = run_json(cmd, Duration::from_secs(60));
+    expect(&report, &good, "fail", "missing_domain");
+    let c = check(&report, &a("good.lab.test", "tcp", site));
+    assert_eq!(
+        (&c["status"], &c["reason"]),
+        (&Value::from("fail"), &Value::from("missing_cidr"))
+    );
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("iptables-save.rules"),
+        "{c:#}"
+    );
+
+    // A list that cannot be read stops the run before anything is contacted, naming the line; a
+    // PAC script is not an allow-list.
+    let bad = lab.write("bad-cidrs.txt", "127.0.0.1/32\nnot-an-address tcp/443\n");
+    let pac = lab.write(
+        "routes.pac",
+        "function FindProxyForURL(u, h) { return 'DIRECT'; }\n",
+    );
+    for (flag, file, code, says) in [
+        ("--cidrs", &bad, 65, "bad-cidrs.txt:2"),
+        ("--domains", &pac, 64, "--pac"),
+    ] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.arg("--no-proxy").arg(flag).arg(file);
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
