@@ -101,6 +101,10 @@ pub const ALL: &[Scenario] = &[
         name: "media_jittery_link",
         run: media_jittery_link,
     },
+    Scenario {
+        name: "pac_through_squid",
+        run: pac_through_squid,
+    },
 ];
 
 pub const REGION: &str = "eu-central-1";
@@ -1286,4 +1290,78 @@ fn media_jittery_link() {
     assert_eq!(quality["status"], "warn", "{quality:#}");
     assert_eq!(quality["reason"], "poor_quality", "{quality:#}");
     mentions(&quality, "detail", &["jitter"]);
+}
+
+/// A PAC script sends the CCP's hosts through the explicit squid and the CloudFront host DIRECT;
+/// the firewall rejects the agent's own TCP 443 to the CCP's addresses. Every host passes by the
+/// route the script gives it, each check names that route, and squid saw only the proxied hosts.
+fn pac_through_squid() {
+    let mut w = World::new();
+    w.start();
+    w.lab.squid(
+        &[
+            INSTANCE,
+            PARTICIPANT,
+            ".connect-telecom.eu-central-1.amazonaws.com",
+        ],
+        "",
+    );
+    w.lab.net.firewall(&[&format!(
+        "ip saddr {} ip daddr {{ {INSTANCE_V4}, {PARTICIPANT_V4}, {RTC_V4} }} tcp dport 443 counter reject with tcp reset",
+        net::AGENT_V4
+    )]);
+    let proxy = format!("{}:3128", net::EDGE_OUTSIDE_V4);
+    let pac = w.lab.write(
+        "lab.pac",
+        &format!(
+            "function FindProxyForURL(url, host) {{\n\
+             \x20 if (dnsDomainIs(host, \".cloudfront.net\")) return \"DIRECT\";\n\
+             \x20 if (shExpMatch(host, \"*.my.connect.aws\") || dnsDomainIs(host, \".amazonaws.com\"))\n\
+             \x20   return \"PROXY {proxy}; DIRECT\";\n\
+             \x20 return \"DIRECT\";\n}}\n"
+        ),
+    );
+    let (code, report) = w.check(&[
+        "--pac",
+        pac.to_str().expect("a UTF-8 path"),
+        "--skip",
+        "media",
+    ]);
+    w.lab.keep_if_asked("pac_through_squid");
+    for host in [INSTANCE, PARTICIPANT, RTC, STATIC] {
+        host_passes(&report, host);
+    }
+    verdict(&report, code, "ready", 0);
+    for host in [INSTANCE, PARTICIPANT, RTC] {
+        let tls = find(&report, &format!("tls/{host}:443"));
+        assert_eq!(
+            tls["evidence"]["route"],
+            format!("PROXY {proxy}"),
+            "{tls:#}"
+        );
+        assert_eq!(
+            tls["evidence"]["pac_result"],
+            format!("PROXY {proxy}; DIRECT"),
+            "{tls:#}"
+        );
+        mentions(tls, "detail", &[&proxy]);
+    }
+    let tls = find(&report, &format!("tls/{STATIC}:443"));
+    assert_eq!(tls["evidence"]["route"], "DIRECT", "{tls:#}");
+    let via = tls["evidence"]["via"].as_str().unwrap_or_default();
+    assert!(
+        via.starts_with(&format!("direct to {STATIC_V4}")),
+        "{tls:#}"
+    );
+    let route = find(&report, "system/proxy");
+    mentions(route, "detail", &["lab.pac"]);
+    let log = std::fs::read_to_string(w.lab.path("squid/access.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("{INSTANCE}:443")) && log.contains(&format!("{RTC}:443")),
+        "squid did not carry the CCP's hosts:\n{log}"
+    );
+    assert!(
+        !log.contains(STATIC),
+        "the DIRECT host went through squid:\n{log}"
+    );
 }
