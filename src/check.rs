@@ -588,11 +588,12 @@ pub fn produce(
         plan.survey = plan::survey(&catalog, &requirements.region);
     }
     if args.list {
-        let text = plan::describe(
-            &plan,
-            &settings.describe_resolver(),
-            &settings.describe_path(),
+        let path = format!(
+            "{} (set by {})",
+            settings.describe_path(),
+            settings.route_source
         );
+        let text = plan::describe(&plan, &settings.describe_resolver(), &path);
         return Ok(Produced::Listing(text));
     }
     let lists = Lists::read(config, args)?;
@@ -862,7 +863,7 @@ fn domain_check(
     let lines = |entries: &[&crate::allowlist::domains::DomainEntry]| {
         entry_lines(entries.iter().map(|e| (&e.span, e.text.as_str())))
     };
-    let what = format!("{host} ({spec})");
+    let what = host.to_owned();
     let id = format!("allowlist/domain/{host}:{port}/{proto}");
     let check = if cover.is_covered() {
         let by = lines(&cover.by);
