@@ -38,6 +38,8 @@ pub struct Settings {
     /// Length of the media quality sample per relay (`media_seconds` in the profile).
     pub media_sample: Duration,
     pub thresholds: crate::config::Thresholds,
+    /// TURN credentials for the authenticated media test, when given.
+    pub turn: Option<crate::media::ice_servers::TurnAuth>,
 }
 
 /// Parses `20s`, `1m`, `500ms` or a bare number of seconds.
@@ -152,6 +154,12 @@ impl Settings {
                 profile.media_seconds.unwrap_or(DEFAULT_MEDIA_SECONDS),
             ),
             thresholds: profile.thresholds,
+            turn: crate::media::ice_servers::TurnAuth::resolve(
+                args.turn_username.as_deref(),
+                args.turn_password.as_deref(),
+                args.ice_servers.as_deref(),
+                env,
+            )?,
         })
     }
 
@@ -241,11 +249,14 @@ pub fn produce(
         plan.survey = plan::survey(&catalog, &requirements.region);
     }
     if args.list {
-        let text = plan::describe(
+        let mut text = plan::describe(
             &plan,
             &settings.describe_resolver(),
             &settings.describe_path(),
         );
+        if let Some(turn) = settings.turn.as_ref().filter(|_| !plan.media.is_empty()) {
+            text.push_str(&turn.describe());
+        }
         return Ok(Produced::Listing(text));
     }
     let ca_roots = settings

@@ -101,6 +101,14 @@ pub const ALL: &[Scenario] = &[
         name: "media_jittery_link",
         run: media_jittery_link,
     },
+    Scenario {
+        name: "media_turn_authenticated",
+        run: media_turn_authenticated,
+    },
+    Scenario {
+        name: "media_turn_wrong_password",
+        run: media_turn_wrong_password,
+    },
 ];
 
 pub const REGION: &str = "eu-central-1";
@@ -1286,4 +1294,131 @@ fn media_jittery_link() {
     assert_eq!(quality["status"], "warn", "{quality:#}");
     assert_eq!(quality["reason"], "poor_quality", "{quality:#}");
     mentions(&quality, "detail", &["jitter"]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The authenticated media test: long-term credentials to coturn, an allocation, a permission and
+// an echo relayed through the allocation.
+
+/// The credentials coturn knows: the relay is granted, the echo through it measured, the
+/// allocation freed, and the password appears nowhere in the report.
+fn media_turn_authenticated() {
+    let w = started();
+    let (code, report) = w.check(&[
+        "--turn-username",
+        crate::servers::TURN_USER,
+        "--turn-password",
+        crate::servers::TURN_PASSWORD,
+        "--timeout",
+        "15s",
+    ]);
+    w.lab.keep_if_asked("media_turn_authenticated");
+    verdict(&report, code, "ready", 0);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    assert_eq!(auth["kind"], "media", "{auth:#}");
+    assert_eq!(auth["evidence"]["realm"], "lab.example", "{auth:#}");
+    assert_eq!(auth["evidence"]["freed"], true, "{auth:#}");
+    let relayed = auth["evidence"]["relayed_address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        relayed.starts_with(&format!("{TURN_V4}:")),
+        "coturn relays from its own address, not {relayed:?}"
+    );
+    let port: u16 = relayed
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (49152..=49407).contains(&port),
+        "relay port {port} outside coturn's range"
+    );
+    let echo = expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
+    assert!(
+        echo["evidence"]["sent"].as_u64().unwrap_or(0) >= 50,
+        "a 2 s echo at 20 ms: {echo:#}"
+    );
+    assert_eq!(echo["evidence"]["loss_pct"], 0.0, "{echo:#}");
+    let rtt = echo["evidence"]["rtt_ms"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..50.0).contains(&rtt), "a lab round trip of {rtt} ms");
+    mentions(echo, "detail", &["relayed echoes every 20 ms"]);
+    let text = report.to_string();
+    assert!(
+        !text.contains(crate::servers::TURN_PASSWORD) && !text.contains(crate::servers::TURN_USER),
+        "the report carries a credential"
+    );
+}
+
+/// An iceServers file whose credential coturn does not know: allocation_failed with the 401
+/// named as refused credentials, and not the path blamed.
+fn media_turn_wrong_password() {
+    let w = started();
+    let ice = w.lab.write(
+        "ice-servers.json",
+        &format!(
+            r#"[{{"urls": ["turn:{TURN}:3478?transport=udp", "turn:{TURN}:3478?transport=tcp"],
+  "username": "{}", "credential": "Not-The-Password-9"}}]"#,
+            crate::servers::TURN_USER
+        ),
+    );
+    let (code, report) = w.check(&[
+        "--ice-servers",
+        ice.to_str().expect("a UTF-8 path"),
+        "--timeout",
+        "15s",
+    ]);
+    w.lab.keep_if_asked("media_turn_wrong_password");
+    verdict(&report, code, "not_ready", 2);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "fail",
+        "allocation_failed",
+    );
+    assert_eq!(auth["evidence"]["error_code"], 401, "{auth:#}");
+    assert_eq!(auth["evidence"]["credentials_refused"], true, "{auth:#}");
+    assert_eq!(auth["evidence"]["realm"], "lab.example", "{auth:#}");
+    mentions(
+        auth,
+        "detail",
+        &[
+            "refused the credentials",
+            "MESSAGE-INTEGRITY",
+            "iceServers entry 1",
+        ],
+    );
+    mentions(auth, "remedy", &["credentials"]);
+    // The path itself is fine: the unauthenticated checks pass and nothing is to be allowed.
+    expect(
+        &report,
+        &format!("turn/{TURN}/{TURN_V4}"),
+        "pass",
+        "auth_challenge",
+    );
+    assert!(
+        !report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|c| c["id"] == format!("relayed/{TURN}/{TURN_V4}")),
+        "no echo without an allocation\n{}",
+        summary(&report)
+    );
+    let tcp = expect(
+        &report,
+        &format!("ice-server/turn:{TURN}:3478?transport=tcp"),
+        "info",
+        "not_tested",
+    );
+    mentions(tcp, "detail", &["not what the softphone uses", "UDP 3478"]);
+    assert!(
+        !report.to_string().contains("Not-The-Password-9"),
+        "the report carries the password"
+    );
 }
