@@ -135,6 +135,8 @@ pub fn parse_url(url: &str) -> Result<(Scheme, String, u16, Transport), String> 
     if !valid {
         return Err(format!("{url:?}: {host:?} is not a host name or address"));
     }
+    // The CCP hands out fully qualified names with a trailing dot; the catalog has none.
+    let host = host.strip_suffix('.').unwrap_or(host);
     Ok((scheme, host.to_ascii_lowercase(), port, transport))
 }
 
@@ -337,6 +339,13 @@ mod tests {
                 Transport::Udp,
             ),
             (
+                "turn:turnnlb-1.example.:3478?transport=udp",
+                Scheme::Turn,
+                "turnnlb-1.example",
+                3478,
+                Transport::Udp,
+            ),
+            (
                 "turn:203.0.113.5:3478?transport=tcp",
                 Scheme::Turn,
                 "203.0.113.5",
@@ -435,6 +444,27 @@ mod tests {
             IceServers::parse(&wrapped, Path::new("ice.json")).unwrap(),
             file
         );
+    }
+
+    #[test]
+    fn the_softphone_media_info_a_ccp_logs_is_read_as_it_is() {
+        // The shape of `softphoneMediaInfo.callConfigJson`, with its other fields.
+        let logged = r#"{"signalingEndpoint":"wss://rtc.connect-telecom.eu-central-1.amazonaws.com/LilyRTC",
+"iceServers":[{"urls":["turn:turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com.:3478?transport=udp"],
+"username":"1732400000:agent","credential":"c3VwZXI=","sessionToken":"{\"internalIp\":\"10.0.0.1\"}"}],
+"protocol":"LilyRTC/1.0/WSS","useWebSocketProvider":true}"#;
+        let file = IceServers::parse(logged, Path::new("ccp.json")).unwrap();
+        assert_eq!(file.servers.len(), 1);
+        let s = &file.servers[0];
+        assert!(s.is_softphone_relay());
+        assert_eq!(
+            (s.host.as_str(), s.port),
+            (
+                "turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com",
+                3478
+            )
+        );
+        assert_eq!(s.credentials.as_ref().unwrap().password, "c3VwZXI=");
     }
 
     #[test]
