@@ -138,6 +138,9 @@ pub struct Relayed {
     pub train: Option<Train>,
     /// Whether the Refresh with LIFETIME 0 was accepted.
     pub freed: bool,
+    /// Whether a 438 Stale Nonce after the allocation (to the CreatePermission or the Refresh)
+    /// was answered with a retry under the new nonce.
+    pub nonce_renewed: bool,
 }
 
 struct U32Attr(stun::attributes::AttrType, u32);
@@ -333,6 +336,7 @@ pub async fn relayed(
         }),
         train: None,
         freed: false,
+        nonce_renewed: false,
     };
     let bind: SocketAddr = if target.addr.is_ipv4() {
         "0.0.0.0:0".parse().expect("literal")
@@ -349,7 +353,7 @@ pub async fn relayed(
             return out;
         }
     };
-    let (allocation, auth) = match allocate(&socket, target.addr, credentials, budget).await {
+    let (allocation, mut auth) = match allocate(&socket, target.addr, credentials, budget).await {
         Ok(a) => a,
         Err(f) => {
             out.allocation = Err(f);
@@ -357,13 +361,18 @@ pub async fn relayed(
         }
     };
     out.allocation = Ok(allocation.clone());
-    let permit = permission(&socket, target.addr, &auth, &allocation, budget).await;
-    if let Err(f) = permit {
-        out.allocation = Err(f);
-    } else if !sample.is_zero() {
-        out.train = Some(echo(&socket, target.addr, &allocation, sample, interval).await);
+    match permission(&socket, target.addr, &mut auth, &allocation, budget).await {
+        Err(f) => out.allocation = Err(f),
+        Ok(renewed) => {
+            out.nonce_renewed |= renewed;
+            if !sample.is_zero() {
+                out.train = Some(echo(&socket, target.addr, &allocation, sample, interval).await);
+            }
+        }
     }
-    out.freed = free(&socket, target.addr, &auth, budget).await;
+    let (freed, renewed) = free(&socket, target.addr, &mut auth, budget).await;
+    out.freed = freed;
+    out.nonce_renewed |= renewed;
     out
 }
 
@@ -483,36 +492,60 @@ async fn allocate<'a>(
     }
 }
 
+/// An authenticated request after the allocation (`attrs` makes its attributes): a 438 Stale
+/// Nonce is answered once with a retry under the new nonce, which `auth` keeps for later
+/// requests. Returns the answer and whether the nonce was renewed.
+async fn signed(
+    socket: &UdpSocket,
+    relay: SocketAddr,
+    auth: &mut Auth<'_>,
+    method: Method,
+    attrs: &(dyn Fn() -> Vec<Box<dyn Setter>> + Sync),
+    stage: Stage,
+    deadline: Instant,
+) -> Result<(Message, bool), Failure> {
+    let mut renewed = false;
+    loop {
+        let id = new_id();
+        let bytes = build(id, method, CLASS_REQUEST, attrs(), Some(auth));
+        let (m, _) = transact(socket, relay, id, method, &bytes, stage, deadline).await?;
+        if m.typ.class == CLASS_ERROR_RESPONSE && !renewed && error_of(&m).0 == 438 {
+            if let Some(nonce) = text(&m, ATTR_NONCE) {
+                auth.nonce = nonce;
+                if let Some(realm) = text(&m, ATTR_REALM) {
+                    auth.realm = realm;
+                }
+                renewed = true;
+                continue;
+            }
+        }
+        return Ok((m, renewed));
+    }
+}
+
 /// A permission for the relayed address itself, the peer of the echo loop.
 async fn permission(
     socket: &UdpSocket,
     relay: SocketAddr,
-    auth: &Auth<'_>,
+    auth: &mut Auth<'_>,
     allocation: &Allocation,
     budget: Duration,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let stage = Stage::Permission;
-    let peers: Vec<Box<dyn Setter>> = vec![Box::new(PeerAddress(allocation.relayed))];
-    let id = new_id();
-    let bytes = build(
-        id,
-        METHOD_CREATE_PERMISSION,
-        CLASS_REQUEST,
-        peers,
-        Some(auth),
-    );
-    let (m, _) = transact(
+    let peer = allocation.relayed;
+    let attrs = move || -> Vec<Box<dyn Setter>> { vec![Box::new(PeerAddress(peer))] };
+    let (m, renewed) = signed(
         socket,
         relay,
-        id,
+        auth,
         METHOD_CREATE_PERMISSION,
-        &bytes,
+        &attrs,
         stage,
         Instant::now() + budget,
     )
     .await?;
     if m.typ.class == CLASS_SUCCESS_RESPONSE {
-        Ok(())
+        Ok(renewed)
     } else {
         let (code, reason) = error_of(&m);
         Err(Failure::Refused {
@@ -526,20 +559,29 @@ async fn permission(
 }
 
 /// A Refresh with LIFETIME 0: the relay frees the allocation now instead of in ten minutes.
-async fn free(socket: &UdpSocket, relay: SocketAddr, auth: &Auth<'_>, budget: Duration) -> bool {
-    let id = new_id();
-    let bytes = build(
-        id,
-        METHOD_REFRESH,
-        CLASS_REQUEST,
-        vec![Box::new(U32Attr(ATTR_LIFETIME, 0))],
-        Some(auth),
-    );
+/// Returns whether it was freed and whether the nonce was renewed on the way.
+async fn free(
+    socket: &UdpSocket,
+    relay: SocketAddr,
+    auth: &mut Auth<'_>,
+    budget: Duration,
+) -> (bool, bool) {
+    let attrs = || -> Vec<Box<dyn Setter>> { vec![Box::new(U32Attr(ATTR_LIFETIME, 0))] };
     let deadline = Instant::now() + budget.min(Duration::from_secs(2));
-    matches!(
-        transact(socket, relay, id, METHOD_REFRESH, &bytes, Stage::Allocate, deadline).await,
-        Ok((m, _)) if m.typ.class == CLASS_SUCCESS_RESPONSE
+    match signed(
+        socket,
+        relay,
+        auth,
+        METHOD_REFRESH,
+        &attrs,
+        Stage::Allocate,
+        deadline,
     )
+    .await
+    {
+        Ok((m, renewed)) => (m.typ.class == CLASS_SUCCESS_RESPONSE, renewed),
+        Err(_) => (false, false),
+    }
 }
 
 const ECHO_TAG: &[u8; 4] = b"cpfe";
@@ -699,7 +741,7 @@ pub fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
         allocation.realm,
         ms(allocation.rtt)
     );
-    if allocation.stale_nonce_retried {
+    if allocation.stale_nonce_retried || r.nonce_renewed {
         detail.push_str("; a 438 Stale Nonce was answered by retrying once with the new nonce");
     }
     if r.freed {
@@ -718,7 +760,10 @@ pub fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
             )
             .evidence("realm", &allocation.realm)
             .evidence("rtt_ms", ms(allocation.rtt))
-            .evidence("stale_nonce_retried", allocation.stale_nonce_retried)
+            .evidence(
+                "stale_nonce_retried",
+                allocation.stale_nonce_retried || r.nonce_renewed,
+            )
             .evidence("freed", r.freed),
     ];
     if let Some(train) = &r.train {

@@ -397,6 +397,8 @@ mod turn_server {
         /// Grants relays to `user`/`password`, after answering the first `stale` authenticated
         /// Allocates with 438 and a new nonce.
         Grant { stale: usize },
+        /// Grants, then calls the nonce stale: the next request gets 438 and a new nonce.
+        GrantThenStale,
         /// Answers every authenticated Allocate with this code.
         Refuse(u16),
         /// Challenges, then never answers a request with credentials.
@@ -563,6 +565,9 @@ mod turn_server {
                         } else if let (METHOD_ALLOCATE, Mode::Refuse(code)) = (method, mode) {
                             error(&m, code, &nonce)
                         } else if method == METHOD_ALLOCATE {
+                            if matches!(mode, Mode::GrantThenStale) {
+                                nonce = "nonce-after-allocate".to_owned();
+                            }
                             let out = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
                             let at = out.local_addr().unwrap();
                             relayed = Some(out.clone());
@@ -900,4 +905,26 @@ async fn credentials_of_an_ice_server_go_only_to_its_host() {
     opts.keyring.by_host[0].0 = "TurnNlb-1.elb.lab.example".to_owned();
     let checks = check(&[target("turnnlb-1.elb.lab.example", server.addr)], &opts).await;
     assert_eq!(find_id(&checks, "turn-auth/").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn a_nonce_gone_stale_after_the_allocation_is_renewed_for_the_permission_and_refresh() {
+    let server = turn_server::start(turn_server::Mode::GrantThenStale).await;
+    let checks = check(
+        &[target("turnnlb-1.elb.lab.example", server.addr)],
+        &with_credentials(2000, 200, turn_server::PASSWORD),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Pass, Reason::Ok),
+        "{auth:#?}"
+    );
+    assert_eq!(auth.evidence["stale_nonce_retried"], true);
+    assert_eq!(auth.evidence["freed"], true);
+    assert_eq!(find_id(&checks, "relayed/").status, Status::Pass);
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.permissions.len(), 1);
+    assert_eq!(seen.refresh_lifetimes, [0]);
 }

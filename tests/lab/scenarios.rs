@@ -109,6 +109,14 @@ pub const ALL: &[Scenario] = &[
         name: "media_turn_wrong_password",
         run: media_turn_wrong_password,
     },
+    Scenario {
+        name: "media_turn_stale_nonce",
+        run: media_turn_stale_nonce,
+    },
+    Scenario {
+        name: "media_turn_behind_nat",
+        run: media_turn_behind_nat,
+    },
 ];
 
 pub const REGION: &str = "eu-central-1";
@@ -265,6 +273,8 @@ pub struct World {
     pub media_seconds: u64,
     /// The AWS side's clock offset (libfaketime), if any.
     pub clock: Option<&'static str>,
+    /// Extra arguments for coturn.
+    pub coturn_args: Vec<&'static str>,
 }
 
 impl World {
@@ -308,6 +318,7 @@ impl World {
             sites,
             media_seconds: 2,
             clock: None,
+            coturn_args: Vec::new(),
         }
     }
 
@@ -334,7 +345,7 @@ impl World {
         let sites = std::mem::take(&mut self.sites);
         self.lab.nginx(&sites, self.clock);
         self.sites = sites;
-        self.lab.coturn(TURN_V4);
+        self.lab.coturn_with(TURN_V4, &self.coturn_args);
     }
 
     /// `check` against the lab, with `extra` arguments and an empty OS certificate store.
@@ -1421,4 +1432,61 @@ fn media_turn_wrong_password() {
         !report.to_string().contains("Not-The-Password-9"),
         "the report carries the password"
     );
+}
+
+fn with_lab_credentials(w: &World) -> (i32, Value) {
+    w.check(&[
+        "--turn-username",
+        crate::servers::TURN_USER,
+        "--turn-password",
+        crate::servers::TURN_PASSWORD,
+        "--timeout",
+        "15s",
+    ])
+}
+
+/// coturn's nonces live one second: the Refresh after the 2 s echo gets 438 Stale Nonce, is
+/// retried once with coturn's new nonce, and frees the allocation.
+fn media_turn_stale_nonce() {
+    let mut w = World::new();
+    w.coturn_args = vec!["--stale-nonce=1"];
+    w.start();
+    let (code, report) = with_lab_credentials(&w);
+    w.lab.keep_if_asked("media_turn_stale_nonce");
+    verdict(&report, code, "ready", 0);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    assert_eq!(auth["evidence"]["stale_nonce_retried"], true, "{auth:#}");
+    assert_eq!(auth["evidence"]["freed"], true, "{auth:#}");
+    mentions(auth, "detail", &["438 Stale Nonce"]);
+    expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
+}
+
+/// Behind the edge's masquerading NAT the relayed echo still passes: it never needs the NAT to let
+/// in a datagram from a port of the relay other than 3478.
+fn media_turn_behind_nat() {
+    let w = started();
+    w.lab.net.masquerade("");
+    let (code, report) = with_lab_credentials(&w);
+    w.lab.keep_if_asked("media_turn_behind_nat");
+    verdict(&report, code, "ready", 0);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    let reflexive = auth["evidence"]["reflexive_address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reflexive.starts_with(&format!("{}:", net::EDGE_OUTSIDE_V4)),
+        "coturn saw the edge's address, not {reflexive:?}"
+    );
+    let echo = expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
+    assert_eq!(echo["evidence"]["loss_pct"], 0.0, "{echo:#}");
 }

@@ -380,9 +380,10 @@ impl Lab {
 
     /// coturn on the AWS side at `addr`, port 3478: long-term credentials, so an Allocate without
     /// them gets a 401 challenge; with [`TURN_USER`] and [`TURN_PASSWORD`] it grants a relay.
-    pub fn coturn(&mut self, addr: &str) {
+    /// `extra` arguments go last (e.g. `--stale-nonce=1`).
+    pub fn coturn_with(&mut self, addr: &str, extra: &[&str]) {
         let d = self.dir.path().display().to_string();
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "-n",
             "--listening-port=3478",
             &format!("--listening-ip={addr}"),
@@ -404,6 +405,7 @@ impl Lab {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
         self.spawn(Side::Aws, "coturn", "turnserver", &args);
         self.wait_tcp(Side::Aws, &format!("{addr}:3478"), "coturn");
     }
