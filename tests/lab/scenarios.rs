@@ -1445,11 +1445,13 @@ fn with_lab_credentials(w: &World) -> (i32, Value) {
     ])
 }
 
-/// coturn's nonces live one second: the Refresh after the 2 s echo gets 438 Stale Nonce, is
-/// retried once with coturn's new nonce, and frees the allocation.
+/// coturn's nonces live one second: the Refresh after the echo (over 3 s, as coturn's clock
+/// ticks in whole seconds) gets 438 Stale Nonce, is retried once with coturn's new nonce, and frees
+/// the allocation.
 fn media_turn_stale_nonce() {
     let mut w = World::new();
     w.coturn_args = vec!["--stale-nonce=1"];
+    w.media_seconds = 4;
     w.start();
     let (code, report) = with_lab_credentials(&w);
     w.lab.keep_if_asked("media_turn_stale_nonce");
