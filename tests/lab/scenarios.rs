@@ -117,6 +117,10 @@ pub const ALL: &[Scenario] = &[
         name: "media_turn_behind_nat",
         run: media_turn_behind_nat,
     },
+    Scenario {
+        name: "media_turn_authenticated_dropped",
+        run: media_turn_authenticated_dropped,
+    },
 ];
 
 pub const REGION: &str = "eu-central-1";
@@ -1491,4 +1495,50 @@ fn media_turn_behind_nat() {
     );
     let echo = expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
     assert_eq!(echo["evidence"]["loss_pct"], 0.0, "{echo:#}");
+}
+
+/// The edge drops UDP 3478 datagrams over 110 bytes: the short unauthenticated requests pass, the
+/// authenticated Allocate (with USERNAME, REALM, NONCE and MESSAGE-INTEGRITY) never arrives. The
+/// report blames the device, within the time allowed, and adds no firewall rule to the fixes.
+fn media_turn_authenticated_dropped() {
+    let w = started();
+    w.lab.net.firewall(&[
+        "ip daddr 203.0.113.30 udp dport 3478 ip length > 110 counter drop comment \"long\"",
+    ]);
+    let (code, report) = with_lab_credentials(&w);
+    let ruleset = w.lab.net.ruleset();
+    w.lab.keep_if_asked("media_turn_authenticated_dropped");
+    assert!(
+        counted(&ruleset, "long") >= 2,
+        "the edge dropped the authenticated requests"
+    );
+    verdict(&report, code, "not_ready", 2);
+    expect(
+        &report,
+        &format!("turn/{TURN}/{TURN_V4}"),
+        "pass",
+        "auth_challenge",
+    );
+    expect(&report, &format!("media/{TURN}/{TURN_V4}"), "pass", "ok");
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "fail",
+        "timeout",
+    );
+    mentions(
+        auth,
+        "detail",
+        &["answered without credentials", "authenticated Allocate"],
+    );
+    mentions(auth, "remedy", &["inspection", TURN]);
+    assert!(
+        !report["fixes"]["cidrs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["proto"] == "udp"),
+        "fixes: {}",
+        report["fixes"]
+    );
 }
