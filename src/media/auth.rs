@@ -653,9 +653,8 @@ async fn echo(
             }
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) if n <= MAX_DATAGRAM => {
-                    let seq = if from == allocation.relayed {
-                        echo_seq(&buf[..n])
-                    } else if from == relay {
+                    // Only a Data indication from the relay's UDP 3478 carries an echo back.
+                    let seq = if from == relay {
                         decode(&buf[..n])
                             .filter(|m| m.typ.method == METHOD_DATA && m.typ.class == CLASS_INDICATION)
                             .and_then(|m| m.get(ATTR_DATA).ok())
@@ -933,4 +932,116 @@ pub fn not_tested(target: &Target, credentials_from: &str) -> Check {
     .host(&target.host)
     .endpoint(target.addr.port(), Proto::Udp)
     .evidence("credentials_from", credentials_from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Addr(stun::attributes::AttrType, SocketAddr);
+
+    impl Setter for Addr {
+        fn add_to(&self, m: &mut Message) -> Result<(), stun::Error> {
+            XorMappedAddress {
+                ip: self.1.ip(),
+                port: self.1.port(),
+            }
+            .add_to_as(m, self.0)
+        }
+    }
+
+    /// An Allocate success, an error and a Data indication as a relay sends them.
+    fn answers() -> Vec<Vec<u8>> {
+        let relayed: SocketAddr = "203.0.113.30:49200".parse().unwrap();
+        let mapped: SocketAddr = "[2001:db8::10]:40000".parse().unwrap();
+        let success = build(
+            new_id(),
+            METHOD_ALLOCATE,
+            CLASS_SUCCESS_RESPONSE,
+            vec![
+                Box::new(Addr(ATTR_XOR_RELAYED_ADDRESS, relayed)),
+                Box::new(Addr(ATTR_XORMAPPED_ADDRESS, mapped)),
+                Box::new(U32Attr(ATTR_LIFETIME, 600)),
+            ],
+            None,
+        );
+        let error = build(
+            new_id(),
+            METHOD_ALLOCATE,
+            CLASS_ERROR_RESPONSE,
+            vec![
+                Box::new(ErrorCodeAttribute {
+                    code: stun::error_code::CODE_STALE_NONCE,
+                    reason: b"Stale Nonce".to_vec(),
+                }),
+                Box::new(TextAttribute::new(ATTR_REALM, "lab.example".to_owned())),
+                Box::new(TextAttribute::new(ATTR_NONCE, "n-2".to_owned())),
+            ],
+            None,
+        );
+        let data = build(
+            new_id(),
+            METHOD_DATA,
+            CLASS_INDICATION,
+            vec![
+                Box::new(PeerAddress(relayed)),
+                Box::new(Raw(ATTR_DATA, echo_payload(7))),
+            ],
+            None,
+        );
+        vec![success, error, data]
+    }
+
+    #[test]
+    fn answers_read_back_and_a_data_indication_carries_the_echo_sequence() {
+        let all = answers();
+        let m = decode(&all[0]).unwrap();
+        assert_eq!(
+            address(&m, ATTR_XOR_RELAYED_ADDRESS),
+            Some("203.0.113.30:49200".parse().unwrap())
+        );
+        assert_eq!(
+            address(&m, ATTR_XORMAPPED_ADDRESS),
+            Some("[2001:db8::10]:40000".parse().unwrap())
+        );
+        let m = decode(&all[1]).unwrap();
+        assert_eq!(error_of(&m), (438, "Stale Nonce".to_owned()));
+        assert_eq!(text(&m, ATTR_NONCE).as_deref(), Some("n-2"));
+        let data = &all[2];
+        let m = decode(data).unwrap();
+        assert_eq!(echo_seq(&m.get(ATTR_DATA).unwrap()), Some(7));
+        assert_eq!(echo_seq(b"cpfe\x00"), None);
+        assert_eq!(echo_seq(b"xxxx\x00\x00\x00\x07"), None);
+    }
+
+    #[test]
+    fn truncated_and_corrupted_answers_never_panic() {
+        for answer in answers() {
+            for cut in 0..answer.len() {
+                inspect(&answer[..cut]);
+            }
+            for i in 0..answer.len() {
+                for flip in [0x01, 0x80, 0xff] {
+                    let mut copy = answer.clone();
+                    copy[i] ^= flip;
+                    inspect(&copy);
+                }
+            }
+        }
+    }
+
+    /// Everything the client reads from an answer.
+    fn inspect(bytes: &[u8]) {
+        if let Some(m) = decode(bytes) {
+            let _ = error_of(&m);
+            let _ = address(&m, ATTR_XOR_RELAYED_ADDRESS);
+            let _ = address(&m, ATTR_XORMAPPED_ADDRESS);
+            let _ = address(&m, ATTR_XOR_PEER_ADDRESS);
+            let _ = text(&m, ATTR_REALM);
+            let _ = text(&m, ATTR_NONCE);
+            if let Ok(d) = m.get(ATTR_DATA) {
+                let _ = echo_seq(&d);
+            }
+        }
+    }
 }
