@@ -59,6 +59,8 @@ pub struct Settings {
     /// Length of the media quality sample per relay (`media_seconds` in the profile).
     pub media_sample: Duration,
     pub thresholds: crate::config::Thresholds,
+    /// TURN credentials for the authenticated media test, when given.
+    pub turn: Option<crate::media::ice_servers::TurnAuth>,
 }
 
 /// The largest PAC script accepted; real ones are a few kilobytes.
@@ -323,6 +325,12 @@ impl Settings {
                 profile.media_seconds.unwrap_or(DEFAULT_MEDIA_SECONDS),
             ),
             thresholds: profile.thresholds,
+            turn: crate::media::ice_servers::TurnAuth::resolve(
+                args.turn_username.as_deref(),
+                args.turn_password.as_deref(),
+                args.ice_servers.as_deref(),
+                env,
+            )?,
         })
     }
 
@@ -593,7 +601,10 @@ pub fn produce(
             settings.describe_path(),
             settings.route_source
         );
-        let text = plan::describe(&plan, &settings.describe_resolver(), &path);
+        let mut text = plan::describe(&plan, &settings.describe_resolver(), &path);
+        if let Some(turn) = settings.turn.as_ref().filter(|_| !plan.media.is_empty()) {
+            text.push_str(&turn.describe());
+        }
         return Ok(Produced::Listing(text));
     }
     let lists = Lists::read(config, args)?;

@@ -41,6 +41,8 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+// Parsed once per run, so the size of the largest variant costs nothing worth an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Test this workstation live: DNS, TCP, TLS (with inspection detection), HTTPS and WebSocket
@@ -196,6 +198,20 @@ pub struct CheckArgs {
     /// Do not show the progress bar on stderr
     #[arg(long)]
     pub no_progress: bool,
+
+    /// TURN username for the authenticated media test [env: CONNECT_PREFLIGHT_TURN_USERNAME]
+    #[arg(long, value_name = "NAME", conflicts_with = "ice_servers")]
+    pub turn_username: Option<String>,
+
+    /// TURN password; prefer the environment, which other users cannot see
+    /// [env: CONNECT_PREFLIGHT_TURN_PASSWORD]
+    #[arg(long, value_name = "PASSWORD", conflicts_with = "ice_servers")]
+    pub turn_password: Option<String>,
+
+    /// The iceServers JSON a CCP session logs: relays and credentials for the authenticated
+    /// media test
+    #[arg(long, value_name = "FILE")]
+    pub ice_servers: Option<PathBuf>,
 }
 
 /// The kinds of live check `--only` and `--skip` select.

@@ -15,6 +15,9 @@ pub const ENV_REGION: &str = "CONNECT_PREFLIGHT_REGION";
 pub const ENV_INSTANCE: &str = "CONNECT_PREFLIGHT_INSTANCE";
 pub const ENV_PROFILE: &str = "CONNECT_PREFLIGHT_PROFILE";
 pub const ENV_IP_RANGES: &str = "CONNECT_PREFLIGHT_IP_RANGES";
+/// TURN credentials for the authenticated media test (the password is never written out).
+pub const ENV_TURN_USERNAME: &str = "CONNECT_PREFLIGHT_TURN_USERNAME";
+pub const ENV_TURN_PASSWORD: &str = "CONNECT_PREFLIGHT_TURN_PASSWORD";
 pub const PROFILE_FILE_NAME: &str = "connect-preflight.toml";
 
 /// A site profile as written in TOML. Unknown keys are errors, so a typo is never silently ignored.

@@ -149,15 +149,35 @@ pub fn execute(
         if !plan.media.is_empty() {
             let ctx = ctx.clone();
             let sink = sink.clone();
-            let hosts = plan.media.clone();
+            let mut hosts = plan.media.clone();
+            let turn = settings.turn.clone().unwrap_or_default();
+            for (host, port) in &turn.relays {
+                if !hosts
+                    .iter()
+                    .any(|m| m.host.eq_ignore_ascii_case(host) && m.port == *port)
+                {
+                    hosts.push(crate::plan::MediaHost {
+                        id: format!("media/{host}:{port}"),
+                        host: host.clone(),
+                        port: *port,
+                        allowlist: host.clone(),
+                    });
+                }
+            }
             let options = crate::media::Options {
                 sample: settings.media_sample,
                 thresholds: settings.thresholds,
                 connect_ranges: plan.media_ranges.clone(),
+                keyring: turn.keyring,
                 ..crate::media::Options::default()
             };
+            let unused = turn.unused;
             set.spawn(async move {
                 run_media(&ctx, &hosts, options, &sink).await;
+                sink.media
+                    .lock()
+                    .expect("not poisoned")
+                    .extend(unused.iter().map(|url| unused_ice_server(url)));
             });
         }
         for target in &plan.survey {
@@ -827,6 +847,9 @@ async fn run_media(
     sink: &Sink,
 ) {
     let resolved = futures_util::future::join_all(hosts.iter().map(|m| async move {
+        if let Ok(ip) = m.host.parse::<IpAddr>() {
+            return (m, vec![ip]);
+        }
         let plan = HostPlan {
             host: m.host.clone(),
             port: m.port,
@@ -888,12 +911,20 @@ async fn run_media(
         .saturating_sub(Duration::from_millis(500) + reserve);
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
+    if !options.keyring.is_empty() {
+        // The relayed echo is a second sample after the first: each gets half.
+        options.sample = options.sample.min(left.saturating_sub(options.budget) / 2);
+        options.until = Some(tokio::time::Instant::now() + left);
+    }
     let checks = crate::media::check(&targets, &options).await;
     // A relay the path cannot reach is something to allow: its allow-list line and published
     // prefix go in the report's fixes, like those of a blocked TCP host.
     let checks = checks.into_iter().map(|check| {
+        // The authenticated test runs only where the path answered: its failures are not rules
+        // to add.
         let blocked = check.status == Status::Fail
-            && matches!(check.reason, Reason::Timeout | Reason::Unreachable);
+            && matches!(check.reason, Reason::Timeout | Reason::Unreachable)
+            && !check.id.starts_with("turn-auth/");
         let relay = hosts
             .iter()
             .find(|m| check.host.as_deref() == Some(m.host.as_str()));
@@ -916,6 +947,21 @@ async fn run_media(
     let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
     sink.progress.inc(tested as u64);
     sink.media.lock().expect("not poisoned").extend(checks);
+}
+
+/// An iceServers URL the softphone does not relay audio through.
+fn unused_ice_server(url: &str) -> Check {
+    Check::new(
+        format!("ice-server/{url}"),
+        Kind::Media,
+        Status::Info,
+        Reason::NotTested,
+        format!(
+            "{url} is not what the softphone uses: it relays audio only through TURN over UDP {}, so this entry is not tested",
+            crate::media::TURN_PORT
+        ),
+    )
+    .evidence("url", url)
 }
 
 #[cfg(test)]

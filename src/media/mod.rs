@@ -4,6 +4,8 @@
 //! an unauthenticated TURN Allocate (a 401 challenge proves UDP works both ways), and a train of
 //! Bindings every 20 ms that measures round-trip time, jitter and loss.
 
+pub mod auth;
+pub mod ice_servers;
 pub mod message;
 pub mod relay;
 pub mod stats;
@@ -38,6 +40,10 @@ pub struct Options {
     pub thresholds: Thresholds,
     /// The AMAZON_CONNECT CIDRs of the Region, named in remedies.
     pub connect_ranges: Vec<String>,
+    /// TURN credentials: relays with some also get the authenticated test ([`auth`]).
+    pub keyring: auth::Keyring,
+    /// When the media test must be over; the authenticated test fits in what is left.
+    pub until: Option<Instant>,
 }
 
 impl Default for Options {
@@ -48,6 +54,8 @@ impl Default for Options {
             interval: PACKET_INTERVAL,
             thresholds: Thresholds::default(),
             connect_ranges: Vec::new(),
+            keyring: auth::Keyring::default(),
+            until: None,
         }
     }
 }
@@ -67,7 +75,22 @@ pub async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
             } else {
                 None
             };
-            (i, probe, probe_ms, train)
+            let relayed = match options.keyring.for_host(&target.host) {
+                Some(credentials) if reachable => {
+                    let (budget, sample) = auth_time(&options);
+                    Some(Ok(auth::relayed(
+                        &target,
+                        credentials,
+                        budget,
+                        sample,
+                        options.interval,
+                    )
+                    .await))
+                }
+                Some(credentials) => Some(Err(credentials.from.clone())),
+                None => None,
+            };
+            (i, probe, probe_ms, train, relayed)
         });
     }
     let mut results = Vec::with_capacity(targets.len());
@@ -79,7 +102,7 @@ pub async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
     results.sort_by_key(|r| r.0);
 
     let mut checks = Vec::new();
-    for (_, probe, probe_ms, train) in &results {
+    for (_, probe, probe_ms, train, relayed) in &results {
         let ms = u64::try_from(probe_ms.as_millis()).unwrap_or(u64::MAX);
         let mut binding = binding_check(probe, options);
         binding.duration_ms = ms;
@@ -90,11 +113,30 @@ pub async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
         if let Some(train) = train {
             checks.push(quality_check(&probe.target, train, options));
         }
+        match relayed {
+            Some(Ok(relayed)) => checks.extend(auth::checks(relayed, options)),
+            Some(Err(from)) => checks.push(auth::not_tested(&probe.target, from)),
+            None => {}
+        }
     }
     if let Some(nat) = nat_check(targets).await {
         checks.push(nat);
     }
     checks
+}
+
+/// The answer budget and echo length of the authenticated test: what the options give, within
+/// what is left before `until` (the Refresh that frees the allocation keeps up to 2 s of it).
+fn auth_time(options: &Options) -> (Duration, Duration) {
+    let budget = options.budget.min(ICE_BUDGET);
+    let Some(until) = options.until else {
+        return (budget, options.sample);
+    };
+    let left = until
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(Duration::from_secs(2));
+    let budget = budget.min(left / 2).max(Duration::from_millis(200));
+    (budget, options.sample.min(left.saturating_sub(budget)))
 }
 
 fn id(kind: &str, target: &Target) -> String {
@@ -333,30 +375,45 @@ fn round(v: f64) -> f64 {
 }
 
 fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
+    if let Some(check) = graded(id("media", target), target, train, options, "Bindings") {
+        return check;
+    }
+    let why = train
+        .error
+        .clone()
+        .unwrap_or_else(|| format!("none of {} Bindings was answered", train.samples.len()));
+    Check::new(
+        id("media", target),
+        Kind::Media,
+        Status::Fail,
+        Reason::Timeout,
+        format!("the relay answered the first requests, then the sample got nothing back: {why}"),
+    )
+    .host(&target.host)
+    .endpoint(target.addr.port(), Proto::Udp)
+    .evidence("sent", train.samples.len())
+    .remedy(format!(
+        "Allow {}; a firewall that rate-limits UDP {TURN_PORT} breaks calls too.",
+        where_to(target, options)
+    ))
+}
+
+/// A train's figures graded against the thresholds, as a check named `id`; `None` when nothing
+/// was answered. `what` names the requests in the detail ("Bindings").
+fn graded(
+    id: String,
+    target: &Target,
+    train: &Train,
+    options: &Options,
+    what: &str,
+) -> Option<Check> {
     let base = |status, reason, detail: String| {
-        Check::new(id("media", target), Kind::Media, status, reason, detail)
+        Check::new(id.clone(), Kind::Media, status, reason, detail)
             .host(&target.host)
             .endpoint(target.addr.port(), Proto::Udp)
     };
     let raw: Vec<Option<f64>> = train.samples.iter().map(|s| s.rtt_ms.map(round)).collect();
-    let Some(f) = stats::figures(&train.samples, &train.arrival_order) else {
-        let why = train
-            .error
-            .clone()
-            .unwrap_or_else(|| format!("none of {} Bindings was answered", train.samples.len()));
-        return base(
-            Status::Fail,
-            Reason::Timeout,
-            format!(
-                "the relay answered the first requests, then the sample got nothing back: {why}"
-            ),
-        )
-        .evidence("sent", train.samples.len())
-        .remedy(format!(
-            "Allow {}; a firewall that rate-limits UDP {TURN_PORT} breaks calls too.",
-            where_to(target, options)
-        ));
-    };
+    let f = stats::figures(&train.samples, &train.arrival_order)?;
     let t = &options.thresholds;
     let mut problems = Vec::new();
     if f.rtt_avg_ms > t.rtt_ms {
@@ -378,7 +435,7 @@ fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
         ));
     }
     let summary = format!(
-        "{} Bindings every {} ms: RTT min/avg/p95/max {:.1}/{:.1}/{:.1}/{:.1} ms, jitter {:.1} ms, loss {:.1} %, {} reordered, estimated MOS {:.2}",
+        "{} {what} every {} ms: RTT min/avg/p95/max {:.1}/{:.1}/{:.1}/{:.1} ms, jitter {:.1} ms, loss {:.1} %, {} reordered, estimated MOS {:.2}",
         f.sent,
         options.interval.as_millis(),
         f.rtt_min_ms,
@@ -404,7 +461,7 @@ fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
             target.host
         ))
     };
-    check
+    let check = check
         .evidence("sent", f.sent)
         .evidence("received", f.received)
         .evidence("loss_pct", round(f.loss_pct))
@@ -419,7 +476,8 @@ fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
             "interval_ms",
             u64::try_from(options.interval.as_millis()).unwrap_or(20),
         )
-        .evidence("samples_rtt_ms", raw)
+        .evidence("samples_rtt_ms", raw);
+    Some(check)
 }
 
 /// With two or more relays, one socket asks each for its reflexive address: the same mapping for

@@ -366,3 +366,565 @@ async fn relays_run_in_parallel_and_nat_mapping_is_compared() {
         "{nat:#?}"
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// The authenticated test against an in-process TURN server with long-term credentials.
+
+mod turn_server {
+    use std::collections::HashSet;
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::{Arc, Mutex};
+
+    use stun::attributes::{
+        ATTR_DATA, ATTR_LIFETIME, ATTR_MESSAGE_INTEGRITY, ATTR_NONCE, ATTR_REALM, ATTR_USERNAME,
+        ATTR_XOR_PEER_ADDRESS, ATTR_XOR_RELAYED_ADDRESS, ATTR_XORMAPPED_ADDRESS,
+    };
+    use stun::error_code::{ErrorCode, ErrorCodeAttribute};
+    use stun::integrity::MessageIntegrity;
+    use stun::message::{
+        BINDING_SUCCESS, CLASS_ERROR_RESPONSE, CLASS_INDICATION, CLASS_REQUEST,
+        CLASS_SUCCESS_RESPONSE, METHOD_ALLOCATE, METHOD_BINDING, METHOD_CREATE_PERMISSION,
+        METHOD_DATA, METHOD_REFRESH, METHOD_SEND, Message, MessageType, Setter,
+    };
+    use stun::textattrs::TextAttribute;
+    use stun::xoraddr::XorMappedAddress;
+    use tokio::net::UdpSocket;
+
+    pub const REALM: &str = "lab.example";
+
+    #[derive(Clone, Copy, Debug)]
+    pub enum Mode {
+        /// Grants relays to `user`/`password`, after answering the first `stale` authenticated
+        /// Allocates with 438 and a new nonce.
+        Grant { stale: usize },
+        /// Grants, then calls the nonce stale: the next request gets 438 and a new nonce.
+        GrantThenStale,
+        /// Answers every authenticated Allocate with this code.
+        Refuse(u16),
+        /// Challenges, then never answers a request with credentials.
+        SilentWithCredentials,
+        /// Never answers anything.
+        Silent,
+    }
+
+    pub const USER: &str = "1732400000:agent";
+    pub const PASSWORD: &str = "Fake-Turn-Secret-1";
+
+    /// What the server saw, for the assertions.
+    #[derive(Debug, Default)]
+    pub struct Seen {
+        pub authenticated_allocates: usize,
+        pub bad_integrity: usize,
+        pub permissions: Vec<SocketAddr>,
+        pub sends: usize,
+        pub refresh_lifetimes: Vec<u32>,
+    }
+
+    pub struct Server {
+        pub addr: SocketAddr,
+        pub seen: Arc<Mutex<Seen>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    struct Raw(stun::attributes::AttrType, Vec<u8>);
+
+    impl Setter for Raw {
+        fn add_to(&self, m: &mut Message) -> Result<(), stun::Error> {
+            m.add(self.0, &self.1);
+            Ok(())
+        }
+    }
+
+    struct Addr(stun::attributes::AttrType, SocketAddr);
+
+    impl Setter for Addr {
+        fn add_to(&self, m: &mut Message) -> Result<(), stun::Error> {
+            XorMappedAddress {
+                ip: self.1.ip(),
+                port: self.1.port(),
+            }
+            .add_to_as(m, self.0)
+        }
+    }
+
+    fn encode(setters: Vec<Box<dyn Setter>>) -> Vec<u8> {
+        let mut m = Message::new();
+        m.build(&setters).unwrap();
+        m.raw
+    }
+
+    fn error(m: &Message, code: u16, nonce: &str) -> Vec<u8> {
+        encode(vec![
+            Box::new(m.transaction_id),
+            Box::new(MessageType::new(m.typ.method, CLASS_ERROR_RESPONSE)),
+            Box::new(ErrorCodeAttribute {
+                code: ErrorCode(code),
+                reason: b"Refused".to_vec(),
+            }),
+            Box::new(TextAttribute::new(ATTR_REALM, REALM.to_owned())),
+            Box::new(TextAttribute::new(ATTR_NONCE, nonce.to_owned())),
+        ])
+    }
+
+    fn success(m: &Message, mut attrs: Vec<Box<dyn Setter>>) -> Vec<u8> {
+        let mut all: Vec<Box<dyn Setter>> = vec![
+            Box::new(m.transaction_id),
+            Box::new(MessageType::new(m.typ.method, CLASS_SUCCESS_RESPONSE)),
+        ];
+        all.append(&mut attrs);
+        encode(all)
+    }
+
+    fn peer(m: &Message) -> Option<SocketAddr> {
+        let mut a = XorMappedAddress::default();
+        a.get_from_as(m, ATTR_XOR_PEER_ADDRESS).ok()?;
+        Some(SocketAddr::new(a.ip, a.port))
+    }
+
+    pub async fn start(mode: Mode) -> Server {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut nonce = "nonce-1".to_owned();
+            let mut stale_left = match mode {
+                Mode::Grant { stale } => stale,
+                _ => 0,
+            };
+            let mut relayed: Option<Arc<UdpSocket>> = None;
+            let mut permitted: HashSet<IpAddr> = HashSet::new();
+            let mut forwarder: Option<tokio::task::JoinHandle<()>> = None;
+            let mut buf = vec![0u8; 2048];
+            // Bounded: a test sends a few hundred datagrams.
+            for _ in 0..5000 {
+                let Ok((n, client)) = socket.recv_from(&mut buf).await else {
+                    break;
+                };
+                if matches!(mode, Mode::Silent) {
+                    continue;
+                }
+                let mut m = Message::new();
+                if m.unmarshal_binary(&buf[..n]).is_err() {
+                    continue;
+                }
+                let signed = m.contains(ATTR_MESSAGE_INTEGRITY);
+                if m.typ.class == CLASS_INDICATION && m.typ.method == METHOD_SEND {
+                    log.lock().unwrap().sends += 1;
+                    if let (Some(peer), Ok(data), Some(out)) =
+                        (peer(&m), m.get(ATTR_DATA), &relayed)
+                    {
+                        if permitted.contains(&peer.ip()) {
+                            let _ = out.send_to(&data, peer).await;
+                        }
+                    }
+                    continue;
+                }
+                if m.typ.class != CLASS_REQUEST {
+                    continue;
+                }
+                let reply = match (m.typ.method, signed) {
+                    (METHOD_BINDING, _) => encode(vec![
+                        Box::new(m.transaction_id),
+                        Box::new(BINDING_SUCCESS),
+                        Box::new(Addr(ATTR_XORMAPPED_ADDRESS, client)),
+                    ]),
+                    (_, false) => error(&m, 401, &nonce),
+                    (_, true) if matches!(mode, Mode::SilentWithCredentials) => continue,
+                    (method, true) => {
+                        let user = TextAttribute::get_from_as(&m, ATTR_USERNAME)
+                            .map(|t| t.text)
+                            .unwrap_or_default();
+                        let given = TextAttribute::get_from_as(&m, ATTR_NONCE)
+                            .map(|t| t.text)
+                            .unwrap_or_default();
+                        let key = MessageIntegrity::new_long_term_integrity(
+                            user.clone(),
+                            REALM.to_owned(),
+                            PASSWORD.to_owned(),
+                        );
+                        let valid = user == USER && key.check(&mut m).is_ok();
+                        if method == METHOD_ALLOCATE {
+                            log.lock().unwrap().authenticated_allocates += 1;
+                        }
+                        if given != nonce {
+                            error(&m, 438, &nonce)
+                        } else if !valid {
+                            log.lock().unwrap().bad_integrity += 1;
+                            error(&m, 401, &nonce)
+                        } else if method == METHOD_ALLOCATE && stale_left > 0 {
+                            stale_left -= 1;
+                            nonce = format!("{nonce}-fresh");
+                            error(&m, 438, &nonce)
+                        } else if let (METHOD_ALLOCATE, Mode::Refuse(code)) = (method, mode) {
+                            error(&m, code, &nonce)
+                        } else if method == METHOD_ALLOCATE {
+                            if matches!(mode, Mode::GrantThenStale) {
+                                nonce = "nonce-after-allocate".to_owned();
+                            }
+                            let out = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+                            let at = out.local_addr().unwrap();
+                            relayed = Some(out.clone());
+                            let back = socket.clone();
+                            if let Some(f) = forwarder.take() {
+                                f.abort();
+                            }
+                            forwarder = Some(tokio::spawn(async move {
+                                let mut buf = vec![0u8; 2048];
+                                for _ in 0..5000 {
+                                    let Ok((n, from)) = out.recv_from(&mut buf).await else {
+                                        return;
+                                    };
+                                    let data = encode(vec![
+                                        Box::new(stun::agent::TransactionId::new()),
+                                        Box::new(MessageType::new(METHOD_DATA, CLASS_INDICATION)),
+                                        Box::new(Addr(ATTR_XOR_PEER_ADDRESS, from)),
+                                        Box::new(Raw(ATTR_DATA, buf[..n].to_vec())),
+                                    ]);
+                                    let _ = back.send_to(&data, client).await;
+                                }
+                            }));
+                            success(
+                                &m,
+                                vec![
+                                    Box::new(Addr(ATTR_XOR_RELAYED_ADDRESS, at)),
+                                    Box::new(Addr(ATTR_XORMAPPED_ADDRESS, client)),
+                                    Box::new(Raw(ATTR_LIFETIME, 600u32.to_be_bytes().to_vec())),
+                                ],
+                            )
+                        } else if method == METHOD_CREATE_PERMISSION {
+                            if let Some(p) = peer(&m) {
+                                permitted.insert(p.ip());
+                                log.lock().unwrap().permissions.push(p);
+                            }
+                            success(&m, vec![])
+                        } else if method == METHOD_REFRESH {
+                            let lifetime = m
+                                .get(ATTR_LIFETIME)
+                                .ok()
+                                .and_then(|v| {
+                                    Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
+                                })
+                                .unwrap_or(600);
+                            log.lock().unwrap().refresh_lifetimes.push(lifetime);
+                            if lifetime == 0 {
+                                relayed = None;
+                                if let Some(f) = forwarder.take() {
+                                    f.abort();
+                                }
+                            }
+                            success(&m, vec![])
+                        } else {
+                            error(&m, 400, &nonce)
+                        }
+                    }
+                };
+                let _ = socket.send_to(&reply, client).await;
+            }
+        });
+        Server { addr, seen, task }
+    }
+}
+
+fn credentials(password: &str) -> auth::Credentials {
+    auth::Credentials {
+        username: turn_server::USER.to_owned(),
+        password: password.to_owned(),
+        from: "--turn-username and --turn-password".to_owned(),
+    }
+}
+
+fn with_credentials(budget_ms: u64, sample_ms: u64, password: &str) -> Options {
+    let mut o = options(budget_ms, sample_ms);
+    o.keyring.any_host = Some(credentials(password));
+    o
+}
+
+fn find_id<'a>(checks: &'a [Check], prefix: &str) -> &'a Check {
+    checks
+        .iter()
+        .find(|c| c.id.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} check in {checks:#?}"))
+}
+
+/// No credential in any text of the checks.
+fn assert_no_secret(checks: &[Check]) {
+    let text = serde_json::to_string(checks).unwrap();
+    assert!(
+        !text.contains(turn_server::PASSWORD) && !text.contains(turn_server::USER),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn with_credentials_the_relay_is_granted_the_echo_measured_and_the_allocation_freed() {
+    let server = turn_server::start(turn_server::Mode::Grant { stale: 0 }).await;
+    let checks = check(
+        &[target("turnnlb-1.elb.lab.example", server.addr)],
+        &with_credentials(2000, 300, turn_server::PASSWORD),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason, auth.kind),
+        (Status::Pass, Reason::Ok, Kind::Media),
+        "{auth:#?}"
+    );
+    assert_eq!(auth.evidence["realm"], turn_server::REALM);
+    assert_eq!(auth.evidence["freed"], true);
+    assert_eq!(auth.evidence["stale_nonce_retried"], false);
+    let relayed: SocketAddr = auth.evidence["relayed_address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let echo = find_id(&checks, "relayed/");
+    assert_eq!(
+        (echo.status, echo.reason),
+        (Status::Pass, Reason::Ok),
+        "{echo:#?}"
+    );
+    assert_eq!(echo.evidence["sent"], 15);
+    assert_eq!(echo.evidence["received"], 15);
+    assert!(
+        echo.detail.contains("15 relayed echoes every 20 ms"),
+        "{}",
+        echo.detail
+    );
+    let seen = server.seen.lock().unwrap();
+    // The echo went through the relay: every Send indication relayed back to the relayed address.
+    assert_eq!(seen.permissions, [relayed]);
+    assert_eq!(seen.sends, 15);
+    assert_eq!(seen.refresh_lifetimes, [0]);
+    assert_eq!(seen.bad_integrity, 0);
+    drop(seen);
+    assert_no_secret(&checks);
+}
+
+#[tokio::test]
+async fn a_stale_nonce_is_retried_once_with_the_new_nonce_and_twice_is_named() {
+    let server = turn_server::start(turn_server::Mode::Grant { stale: 1 }).await;
+    let checks = check(
+        &[target("stale.lab.example", server.addr)],
+        &with_credentials(2000, 0, turn_server::PASSWORD),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Pass, Reason::Ok),
+        "{auth:#?}"
+    );
+    assert_eq!(auth.evidence["stale_nonce_retried"], true);
+    assert!(auth.detail.contains("438 Stale Nonce"), "{}", auth.detail);
+    assert_eq!(server.seen.lock().unwrap().authenticated_allocates, 2);
+    assert!(
+        checks.iter().all(|c| !c.id.starts_with("relayed/")),
+        "no echo with a zero sample"
+    );
+
+    let server = turn_server::start(turn_server::Mode::Grant { stale: 2 }).await;
+    let checks = check(
+        &[target("stale.lab.example", server.addr)],
+        &with_credentials(2000, 0, turn_server::PASSWORD),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Fail, Reason::AllocationFailed),
+        "{auth:#?}"
+    );
+    assert_eq!(auth.evidence["error_code"], 438);
+    assert_eq!(auth.evidence["credentials_refused"], false);
+    assert!(
+        auth.detail.contains("stale again after one retry"),
+        "{}",
+        auth.detail
+    );
+    // One retry, not a loop.
+    assert_eq!(server.seen.lock().unwrap().authenticated_allocates, 2);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_named_as_refused_credentials() {
+    let server = turn_server::start(turn_server::Mode::Grant { stale: 0 }).await;
+    let wrong = "Not-The-Password";
+    let checks = check(
+        &[target("turnnlb-1.elb.lab.example", server.addr)],
+        &with_credentials(2000, 300, wrong),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Fail, Reason::AllocationFailed),
+        "{auth:#?}"
+    );
+    assert_eq!(auth.evidence["error_code"], 401);
+    assert_eq!(auth.evidence["credentials_refused"], true);
+    assert_eq!(auth.evidence["realm"], turn_server::REALM);
+    assert!(
+        auth.detail.contains("refused the credentials")
+            && auth.detail.contains("MESSAGE-INTEGRITY")
+            && auth.detail.contains("--turn-username and --turn-password"),
+        "{}",
+        auth.detail
+    );
+    assert!(auth.remedy.as_deref().unwrap().contains("short-lived"));
+    assert_eq!(
+        server.seen.lock().unwrap().bad_integrity,
+        1,
+        "a 401 after integrity is not retried"
+    );
+    assert!(checks.iter().all(|c| !c.id.starts_with("relayed/")));
+    // The unauthenticated checks still pass: the path is not blamed.
+    assert_eq!(find(&checks, Kind::Turn).reason, Reason::AuthChallenge);
+    let text = serde_json::to_string(&checks).unwrap();
+    assert!(!text.contains(wrong), "{text}");
+    assert_no_secret(&checks);
+}
+
+#[tokio::test]
+async fn quota_and_capacity_codes_are_named() {
+    for (code, words) in [
+        (486, "allocation quota"),
+        (508, "out of capacity"),
+        (403, "forbids"),
+    ] {
+        let server = turn_server::start(turn_server::Mode::Refuse(code)).await;
+        let checks = check(
+            &[target("full.lab.example", server.addr)],
+            &with_credentials(2000, 300, turn_server::PASSWORD),
+        )
+        .await;
+        let auth = find_id(&checks, "turn-auth/");
+        assert_eq!(
+            (auth.status, auth.reason),
+            (Status::Fail, Reason::AllocationFailed),
+            "{auth:#?}"
+        );
+        assert_eq!(auth.evidence["error_code"], code);
+        assert_eq!(auth.evidence["credentials_refused"], false);
+        assert!(
+            auth.detail.contains(&code.to_string()) && auth.detail.contains(words),
+            "{code}: {}",
+            auth.detail
+        );
+        assert!(auth.remedy.is_some());
+    }
+}
+
+#[tokio::test]
+async fn silence_to_authenticated_requests_is_a_bounded_timeout() {
+    let server = turn_server::start(turn_server::Mode::SilentWithCredentials).await;
+    let started = std::time::Instant::now();
+    let checks = check(
+        &[target("quiet.lab.example", server.addr)],
+        &with_credentials(1600, 0, turn_server::PASSWORD),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(4000),
+        "took {:?}",
+        started.elapsed()
+    );
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Fail, Reason::Timeout),
+        "{auth:#?}"
+    );
+    assert!(
+        auth.detail.contains("after 3 tries")
+            && auth.detail.contains("answered without credentials"),
+        "{}",
+        auth.detail
+    );
+
+    // A relay silent to everything is not tried with credentials at all.
+    let server = turn_server::start(turn_server::Mode::Silent).await;
+    let checks = check(
+        &[target("gone.lab.example", server.addr)],
+        &with_credentials(1000, 300, turn_server::PASSWORD),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Skip, Reason::NotTested),
+        "{auth:#?}"
+    );
+    assert_eq!(server.seen.lock().unwrap().authenticated_allocates, 0);
+
+    // Straight to the authenticated exchange: the budget bounds it.
+    let started = std::time::Instant::now();
+    let r = auth::relayed(
+        &target("gone.lab.example", server.addr),
+        &credentials(turn_server::PASSWORD),
+        Duration::from_millis(700),
+        Duration::from_millis(300),
+        PACKET_INTERVAL,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            r.allocation,
+            Err(auth::Failure::NoAnswer { attempts: 2, .. })
+        ),
+        "{:?}",
+        r.allocation
+    );
+    assert!(r.train.is_none() && !r.freed);
+}
+
+#[tokio::test]
+async fn credentials_of_an_ice_server_go_only_to_its_host() {
+    let server = turn_server::start(turn_server::Mode::Grant { stale: 0 }).await;
+    let mut opts = options(2000, 0);
+    opts.keyring.by_host.push((
+        "other.lab.example".to_owned(),
+        credentials(turn_server::PASSWORD),
+    ));
+    let checks = check(&[target("turnnlb-1.elb.lab.example", server.addr)], &opts).await;
+    assert!(
+        checks.iter().all(|c| !c.id.starts_with("turn-auth/")),
+        "{checks:#?}"
+    );
+    opts.keyring.by_host[0].0 = "TurnNlb-1.elb.lab.example".to_owned();
+    let checks = check(&[target("turnnlb-1.elb.lab.example", server.addr)], &opts).await;
+    assert_eq!(find_id(&checks, "turn-auth/").status, Status::Pass);
+}
+
+#[tokio::test]
+async fn a_nonce_gone_stale_after_the_allocation_is_renewed_for_the_permission_and_refresh() {
+    let server = turn_server::start(turn_server::Mode::GrantThenStale).await;
+    let checks = check(
+        &[target("turnnlb-1.elb.lab.example", server.addr)],
+        &with_credentials(2000, 200, turn_server::PASSWORD),
+    )
+    .await;
+    let auth = find_id(&checks, "turn-auth/");
+    assert_eq!(
+        (auth.status, auth.reason),
+        (Status::Pass, Reason::Ok),
+        "{auth:#?}"
+    );
+    assert_eq!(auth.evidence["stale_nonce_retried"], true);
+    assert_eq!(auth.evidence["freed"], true);
+    assert_eq!(find_id(&checks, "relayed/").status, Status::Pass);
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.permissions.len(), 1);
+    assert_eq!(seen.refresh_lifetimes, [0]);
+}

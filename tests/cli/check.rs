@@ -1363,3 +1363,218 @@ fn every_host_and_address_checked_is_matched_against_the_allow_lists() {
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+/// A catalog whose only media relay is relay.lab.test on `port`.
+fn one_relay_catalog(lab: &Lab, port: u16) -> std::path::PathBuf {
+    lab.write(
+        "relay.toml",
+        &format!(
+            r#"version = 1
+[[region]]
+code = "lab-1"
+name = "Lab One"
+[[endpoint]]
+id = "relay"
+group = "core"
+host = "relay.lab.test"
+ports = ["udp/{port}"]
+purpose = "a lab relay"
+source = "lab"
+"#
+        ),
+    )
+}
+
+#[test]
+fn turn_credentials_from_the_environment_are_tried_and_never_written_out() {
+    let lab = Lab::new();
+    // The lab relay challenges every Allocate, with credentials or not: it refuses them.
+    let working = lab.turn_relay();
+    let dns = lab.dns(lab::loopback_zone(&["relay.lab.test"]));
+    let catalog = one_relay_catalog(&lab, working);
+    let secret = "Cli-Turn-Secret-5";
+    for format in ["json", "text", "html"] {
+        let mut cmd = preflight(&lab);
+        lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, format);
+        cmd.args(["--no-proxy", "--timeout", "6s"])
+            .env("CONNECT_PREFLIGHT_TURN_USERNAME", "1732400000:agent")
+            .env("CONNECT_PREFLIGHT_TURN_PASSWORD", secret);
+        let output = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{format}: {stdout}\n{stderr}"
+        );
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{format}: the password was written out"
+        );
+        assert!(
+            !stdout.contains("1732400000:agent"),
+            "{format}: the username was written out"
+        );
+        if format == "json" {
+            let report: Value = serde_json::from_str(&stdout).unwrap();
+            expect(
+                &report,
+                "turn-auth/relay.lab.test/127.0.0.1",
+                "fail",
+                "allocation_failed",
+            );
+            let auth = check(&report, "turn-auth/relay.lab.test/127.0.0.1");
+            assert_eq!(auth["evidence"]["error_code"], 401, "{auth:#}");
+            assert_eq!(auth["evidence"]["credentials_refused"], true, "{auth:#}");
+            assert_eq!(
+                auth["evidence"]["credentials_from"],
+                "CONNECT_PREFLIGHT_TURN_USERNAME and CONNECT_PREFLIGHT_TURN_PASSWORD"
+            );
+            assert!(
+                auth["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("refused the credentials"),
+                "{auth:#}"
+            );
+            // The path is fine without credentials.
+            expect(
+                &report,
+                "turn/relay.lab.test/127.0.0.1",
+                "pass",
+                "auth_challenge",
+            );
+        }
+    }
+}
+
+#[test]
+fn an_ice_servers_file_adds_its_relays_and_names_entries_the_softphone_does_not_use() {
+    let lab = Lab::new();
+    let working = lab.turn_relay();
+    let dns = lab.dns(lab::loopback_zone(&["relay.lab.test"]));
+    let catalog = one_relay_catalog(&lab, working);
+    let ice = lab.write(
+        "ice.json",
+        &format!(
+            r#"{{"iceServers": [
+  {{"urls": ["turn:127.0.0.1:{working}?transport=udp", "turn:127.0.0.1:443?transport=tcp"],
+    "username": "1732400000:agent", "credential": "Ice-Secret-3"}}
+], "iceTransportPolicy": "relay"}}"#
+        ),
+    );
+    // --list names what would be contacted, never the credential.
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--ice-servers").arg(&ice).arg("--list");
+    let output = cmd.output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "127.0.0.1 udp/{working}, credentials from iceServers entry 1"
+        )) && text.contains("not tested: turn:127.0.0.1:443?transport=tcp"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Ice-Secret-3") && !text.contains("1732400000"),
+        "{text}"
+    );
+
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "6s"])
+        .arg("--ice-servers")
+        .arg(&ice);
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert_eq!(code, 2, "{report:#}");
+    assert!(!report.to_string().contains("Ice-Secret-3"));
+    // The file's relay is tested besides the catalog's, and only it gets the credentials.
+    expect(
+        &report,
+        "turn/127.0.0.1/127.0.0.1",
+        "pass",
+        "auth_challenge",
+    );
+    expect(
+        &report,
+        "turn-auth/127.0.0.1/127.0.0.1",
+        "fail",
+        "allocation_failed",
+    );
+    assert!(
+        !report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "turn-auth/relay.lab.test/127.0.0.1"),
+        "{report:#}"
+    );
+    expect(
+        &report,
+        "ice-server/turn:127.0.0.1:443?transport=tcp",
+        "info",
+        "not_tested",
+    );
+}
+
+#[test]
+fn bad_turn_credentials_settings_are_usage_errors_and_a_bad_ice_servers_file_is_bad_input() {
+    let lab = Lab::new();
+    let catalog = one_relay_catalog(&lab, 3478);
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", lab.closed_port()).parse().unwrap();
+    let broken = lab.write(
+        "broken.json",
+        "[\n  {\"urls\": \"turn:relay.lab.test\",\n   \"username\": \"u\" \"credential\": \"Broken-Secret\"}\n]\n",
+    );
+    let tcp_only = lab.write(
+        "tcp.json",
+        r#"[{"urls": "turns:relay.lab.test:443?transport=tcp", "username": "u", "credential": "Tcp-Secret"}]"#,
+    );
+    let good = lab.write(
+        "good.json",
+        r#"[{"urls": "turn:relay.lab.test", "username": "u", "credential": "Good-Secret"}]"#,
+    );
+    let broken_path = broken.to_str().unwrap().to_owned();
+    for (extra, code, says) in [
+        (
+            vec!["--turn-username", "u"],
+            64,
+            "CONNECT_PREFLIGHT_TURN_PASSWORD",
+        ),
+        (
+            vec!["--turn-password", "Flag-Secret"],
+            64,
+            "--turn-username",
+        ),
+        (
+            vec![
+                "--turn-username",
+                "u",
+                "--ice-servers",
+                good.to_str().unwrap(),
+            ],
+            64,
+            "cannot be used with",
+        ),
+        (
+            vec!["--ice-servers", &broken_path],
+            65,
+            &format!("{broken_path}:3:"),
+        ),
+        (
+            vec!["--ice-servers", tcp_only.to_str().unwrap()],
+            65,
+            "no turn: URL over UDP",
+        ),
+    ] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.args(&extra).arg("--list");
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("Secret"), "{extra:?}: {stderr}");
+    }
+}

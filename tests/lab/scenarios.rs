@@ -105,6 +105,26 @@ pub const ALL: &[Scenario] = &[
         name: "pac_through_squid",
         run: pac_through_squid,
     },
+    Scenario {
+        name: "media_turn_authenticated",
+        run: media_turn_authenticated,
+    },
+    Scenario {
+        name: "media_turn_wrong_password",
+        run: media_turn_wrong_password,
+    },
+    Scenario {
+        name: "media_turn_stale_nonce",
+        run: media_turn_stale_nonce,
+    },
+    Scenario {
+        name: "media_turn_behind_nat",
+        run: media_turn_behind_nat,
+    },
+    Scenario {
+        name: "media_turn_authenticated_dropped",
+        run: media_turn_authenticated_dropped,
+    },
 ];
 
 pub const REGION: &str = "eu-central-1";
@@ -261,6 +281,8 @@ pub struct World {
     pub media_seconds: u64,
     /// The AWS side's clock offset (libfaketime), if any.
     pub clock: Option<&'static str>,
+    /// Extra arguments for coturn.
+    pub coturn_args: Vec<&'static str>,
 }
 
 impl World {
@@ -304,6 +326,7 @@ impl World {
             sites,
             media_seconds: 2,
             clock: None,
+            coturn_args: Vec::new(),
         }
     }
 
@@ -330,7 +353,7 @@ impl World {
         let sites = std::mem::take(&mut self.sites);
         self.lab.nginx(&sites, self.clock);
         self.sites = sites;
-        self.lab.coturn(TURN_V4);
+        self.lab.coturn_with(TURN_V4, &self.coturn_args);
     }
 
     /// `check` against the lab, with `extra` arguments and an empty OS certificate store.
@@ -1363,5 +1386,237 @@ fn pac_through_squid() {
     assert!(
         !log.contains(STATIC),
         "the DIRECT host went through squid:\n{log}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The authenticated media test: long-term credentials to coturn, an allocation, a permission and
+// an echo relayed through the allocation.
+
+/// The credentials coturn knows: the relay is granted, the echo through it measured, the
+/// allocation freed, and the password appears nowhere in the report.
+fn media_turn_authenticated() {
+    let w = started();
+    let (code, report) = w.check(&[
+        "--turn-username",
+        crate::servers::TURN_USER,
+        "--turn-password",
+        crate::servers::TURN_PASSWORD,
+        "--timeout",
+        "15s",
+    ]);
+    w.lab.keep_if_asked("media_turn_authenticated");
+    verdict(&report, code, "ready", 0);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    assert_eq!(auth["kind"], "media", "{auth:#}");
+    assert_eq!(auth["evidence"]["realm"], "lab.example", "{auth:#}");
+    assert_eq!(auth["evidence"]["freed"], true, "{auth:#}");
+    let relayed = auth["evidence"]["relayed_address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        relayed.starts_with(&format!("{TURN_V4}:")),
+        "coturn relays from its own address, not {relayed:?}"
+    );
+    let port: u16 = relayed
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (49152..=49407).contains(&port),
+        "relay port {port} outside coturn's range"
+    );
+    let echo = expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
+    assert!(
+        echo["evidence"]["sent"].as_u64().unwrap_or(0) >= 50,
+        "a 2 s echo at 20 ms: {echo:#}"
+    );
+    assert_eq!(echo["evidence"]["loss_pct"], 0.0, "{echo:#}");
+    let rtt = echo["evidence"]["rtt_ms"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..50.0).contains(&rtt), "a lab round trip of {rtt} ms");
+    mentions(echo, "detail", &["relayed echoes every 20 ms"]);
+    let text = report.to_string();
+    assert!(
+        !text.contains(crate::servers::TURN_PASSWORD) && !text.contains(crate::servers::TURN_USER),
+        "the report carries a credential"
+    );
+}
+
+/// An iceServers file whose credential coturn does not know: allocation_failed with the 401
+/// named as refused credentials, and not the path blamed.
+fn media_turn_wrong_password() {
+    let w = started();
+    let ice = w.lab.write(
+        "ice-servers.json",
+        &format!(
+            r#"[{{"urls": ["turn:{TURN}:3478?transport=udp", "turn:{TURN}:3478?transport=tcp"],
+  "username": "{}", "credential": "Not-The-Password-9"}}]"#,
+            crate::servers::TURN_USER
+        ),
+    );
+    let (code, report) = w.check(&[
+        "--ice-servers",
+        ice.to_str().expect("a UTF-8 path"),
+        "--timeout",
+        "15s",
+    ]);
+    w.lab.keep_if_asked("media_turn_wrong_password");
+    verdict(&report, code, "not_ready", 2);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "fail",
+        "allocation_failed",
+    );
+    assert_eq!(auth["evidence"]["error_code"], 401, "{auth:#}");
+    assert_eq!(auth["evidence"]["credentials_refused"], true, "{auth:#}");
+    assert_eq!(auth["evidence"]["realm"], "lab.example", "{auth:#}");
+    mentions(
+        auth,
+        "detail",
+        &[
+            "refused the credentials",
+            "MESSAGE-INTEGRITY",
+            "iceServers entry 1",
+        ],
+    );
+    mentions(auth, "remedy", &["credentials"]);
+    // The path itself is fine: the unauthenticated checks pass and nothing is to be allowed.
+    expect(
+        &report,
+        &format!("turn/{TURN}/{TURN_V4}"),
+        "pass",
+        "auth_challenge",
+    );
+    assert!(
+        !report["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|c| c["id"] == format!("relayed/{TURN}/{TURN_V4}")),
+        "no echo without an allocation\n{}",
+        summary(&report)
+    );
+    let tcp = expect(
+        &report,
+        &format!("ice-server/turn:{TURN}:3478?transport=tcp"),
+        "info",
+        "not_tested",
+    );
+    mentions(tcp, "detail", &["not what the softphone uses", "UDP 3478"]);
+    assert!(
+        !report.to_string().contains("Not-The-Password-9"),
+        "the report carries the password"
+    );
+}
+
+fn with_lab_credentials(w: &World) -> (i32, Value) {
+    w.check(&[
+        "--turn-username",
+        crate::servers::TURN_USER,
+        "--turn-password",
+        crate::servers::TURN_PASSWORD,
+        "--timeout",
+        "15s",
+    ])
+}
+
+/// coturn's nonces live one second: the Refresh after the echo (over 3 s, as coturn's clock
+/// ticks in whole seconds) gets 438 Stale Nonce, is retried once with coturn's new nonce, and frees
+/// the allocation.
+fn media_turn_stale_nonce() {
+    let mut w = World::new();
+    w.coturn_args = vec!["--stale-nonce=1"];
+    w.media_seconds = 4;
+    w.start();
+    let (code, report) = with_lab_credentials(&w);
+    w.lab.keep_if_asked("media_turn_stale_nonce");
+    verdict(&report, code, "ready", 0);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    assert_eq!(auth["evidence"]["stale_nonce_retried"], true, "{auth:#}");
+    assert_eq!(auth["evidence"]["freed"], true, "{auth:#}");
+    mentions(auth, "detail", &["438 Stale Nonce"]);
+    expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
+}
+
+/// Behind the edge's masquerading NAT the relayed echo still passes: it never needs the NAT to let
+/// in a datagram from a port of the relay other than 3478.
+fn media_turn_behind_nat() {
+    let w = started();
+    w.lab.net.masquerade("");
+    let (code, report) = with_lab_credentials(&w);
+    w.lab.keep_if_asked("media_turn_behind_nat");
+    verdict(&report, code, "ready", 0);
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    let reflexive = auth["evidence"]["reflexive_address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reflexive.starts_with(&format!("{}:", net::EDGE_OUTSIDE_V4)),
+        "coturn saw the edge's address, not {reflexive:?}"
+    );
+    let echo = expect(&report, &format!("relayed/{TURN}/{TURN_V4}"), "pass", "ok");
+    assert_eq!(echo["evidence"]["loss_pct"], 0.0, "{echo:#}");
+}
+
+/// The edge drops UDP 3478 datagrams over 110 bytes: the short unauthenticated requests pass, the
+/// authenticated Allocate (with USERNAME, REALM, NONCE and MESSAGE-INTEGRITY) never arrives. The
+/// report blames the device, within the time allowed, and adds no firewall rule to the fixes.
+fn media_turn_authenticated_dropped() {
+    let w = started();
+    w.lab.net.firewall(&[
+        "ip daddr 203.0.113.30 udp dport 3478 ip length > 110 counter drop comment \"long\"",
+    ]);
+    let (code, report) = with_lab_credentials(&w);
+    let ruleset = w.lab.net.ruleset();
+    w.lab.keep_if_asked("media_turn_authenticated_dropped");
+    assert!(
+        counted(&ruleset, "long") >= 2,
+        "the edge dropped the authenticated requests"
+    );
+    verdict(&report, code, "not_ready", 2);
+    expect(
+        &report,
+        &format!("turn/{TURN}/{TURN_V4}"),
+        "pass",
+        "auth_challenge",
+    );
+    expect(&report, &format!("media/{TURN}/{TURN_V4}"), "pass", "ok");
+    let auth = expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "fail",
+        "timeout",
+    );
+    mentions(
+        auth,
+        "detail",
+        &["answered without credentials", "authenticated Allocate"],
+    );
+    mentions(auth, "remedy", &["inspection", TURN]);
+    assert!(
+        !report["fixes"]["cidrs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["proto"] == "udp"),
+        "fixes: {}",
+        report["fixes"]
     );
 }

@@ -13,6 +13,10 @@ use crate::net::{self, Netns, Topology};
 /// How long a server may take to start listening.
 const START_LIMIT: Duration = Duration::from_secs(15);
 
+/// The user coturn grants relays to, for the authenticated media scenarios.
+pub const TURN_USER: &str = "lab-agent";
+pub const TURN_PASSWORD: &str = "Lab-Turn-Secret-42";
+
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -375,16 +379,19 @@ impl Lab {
     }
 
     /// coturn on the AWS side at `addr`, port 3478: long-term credentials, so an Allocate without
-    /// them gets a 401 challenge.
-    pub fn coturn(&mut self, addr: &str) {
+    /// them gets a 401 challenge; with [`TURN_USER`] and [`TURN_PASSWORD`] it grants a relay.
+    /// `extra` arguments go last (e.g. `--stale-nonce=1`).
+    pub fn coturn_with(&mut self, addr: &str, extra: &[&str]) {
         let d = self.dir.path().display().to_string();
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "-n",
             "--listening-port=3478",
             &format!("--listening-ip={addr}"),
             &format!("--relay-ip={addr}"),
             "--lt-cred-mech",
             "--user=u:p",
+            // The authenticated media scenarios' user.
+            &format!("--user={TURN_USER}:{TURN_PASSWORD}"),
             "--realm=lab.example",
             "--no-tls",
             "--no-dtls",
@@ -398,6 +405,7 @@ impl Lab {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
         self.spawn(Side::Aws, "coturn", "turnserver", &args);
         self.wait_tcp(Side::Aws, &format!("{addr}:3478"), "coturn");
     }
