@@ -16,7 +16,7 @@ use crate::check::Settings;
 use crate::error::{Error, Result};
 use crate::plan::{HostPlan, Plan, Step, SurveyTarget};
 use crate::probe::http::{self, PathFailure, Proxy};
-use crate::probe::{Context, dns, millis, tcp, tls};
+use crate::probe::{Context, dns, millis, tcp, tls, ws};
 use crate::ranges::Snapshot;
 use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
@@ -626,6 +626,8 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     for step in later {
         let path = step.path.clone().unwrap_or_else(|| "/".to_owned());
         let l = limit();
+        // The WebSocket's polite Close must end before the step does.
+        let ends = tokio::time::Instant::now() + l;
         let check = timed(
             l,
             async {
@@ -643,15 +645,12 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
                     }
                 };
                 if step.kind == Kind::Websocket {
-                    let key = http::websocket_key();
-                    let extra = format!(
-                        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
-                    );
-                    let result = http::request(&mut h.stream, &host.host, &path, &extra).await;
-                    http::judge_websocket(host, &path, &via, &key, intercepted, &result)
+                    let result = ws::upgrade(h.stream, &host.host, host.port, &path, ends).await;
+                    ws::judge(host, &path, &via, intercepted, &result)
                 } else {
                     let result =
-                        http::request(&mut h.stream, &host.host, &path, "Connection: close\r\n").await;
+                        http::request(&mut h.stream, &host.host, &path, "Connection: close\r\n")
+                            .await;
                     if let Ok(head) = &result {
                         if let Some(date) = head.header("date") {
                             if let Some(clock) =

@@ -1,6 +1,7 @@
-//! HTTPS and WebSocket through the path the browser uses: direct, or a CONNECT tunnel through an
-//! HTTP proxy. A minimal HTTP/1.1 client whose reads are bounded in size (a response head of at
-//! most [`MAX_HEAD`] bytes, no body) and, by the caller, in time.
+//! HTTPS through the path the browser uses: direct, or a CONNECT tunnel through an HTTP proxy. A
+//! minimal HTTP/1.1 client whose reads are bounded in size (a response head of at most
+//! [`MAX_HEAD`] bytes, no body) and, by the caller, in time. The WebSocket upgrade over the same
+//! path is in [`super::ws`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use crate::sanitize::for_terminal;
 /// The largest response head read; a longer one is cut there.
 pub const MAX_HEAD: usize = 16 * 1024;
 /// At most this many response headers are kept as evidence.
-const MAX_HEADERS: usize = 40;
+pub const MAX_HEADERS: usize = 40;
 
 /// An HTTP proxy (`CONNECT`), with optional Basic credentials.
 #[derive(Clone, PartialEq, Eq)]
@@ -286,7 +287,7 @@ pub async fn tunnel(
     }
 }
 
-fn user_agent() -> String {
+pub(crate) fn user_agent() -> String {
     format!("connect-preflight/{}", env!("CARGO_PKG_VERSION"))
 }
 
@@ -468,79 +469,6 @@ pub fn judge_clock(host: &str, date: &str, local: OffsetDateTime) -> Option<Chec
     })
 }
 
-/// The `Sec-WebSocket-Accept` a server must answer for `key` (RFC 6455).
-pub fn websocket_accept(key: &str) -> String {
-    let mut input = key.as_bytes().to_vec();
-    input.extend_from_slice(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    base64(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &input).as_ref())
-}
-
-/// A fresh `Sec-WebSocket-Key`.
-pub fn websocket_key() -> String {
-    let mut bytes = [0u8; 16];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    base64(&bytes)
-}
-
-/// The WebSocket step's check. `intercepted` says whether TLS was inspected, to name who refused.
-pub fn judge_websocket(
-    plan: &HostPlan,
-    path: &str,
-    via: &str,
-    key: &str,
-    intercepted: bool,
-    result: &Result<Head, ReadFailure>,
-) -> Check {
-    let host = &plan.host;
-    let port = plan.port;
-    let base = |status, reason, detail: String| {
-        plan.check(
-            format!("websocket/{host}:{port}{path}"),
-            Kind::Websocket,
-            status,
-            reason,
-            detail,
-            via,
-        )
-    };
-    let who = if intercepted {
-        "the TLS-inspecting proxy or the server"
-    } else {
-        "the server"
-    };
-    match result {
-        Ok(head)
-            if head.status == 101
-                && head.header("sec-websocket-accept") == Some(websocket_accept(key).as_str()) =>
-        {
-            base(
-                Status::Pass,
-                Reason::Ok,
-                format!("the WebSocket upgrade to wss://{host}{path} ({via}) is accepted"),
-            )
-        }
-        Ok(head) => base(
-            Status::Warn,
-            Reason::WebsocketRejected,
-            format!(
-                "the WebSocket upgrade to wss://{host}{path} ({via}) was answered HTTP {} by {who}",
-                head.status
-            ),
-        )
-        .remedy(remedy::websocket_rejected(who, host, &plan.allowlist))
-        .evidence("status", head.status)
-        .evidence("headers", &head.headers),
-        Err(_) => base(
-            Status::Fail,
-            Reason::WebsocketRejected,
-            format!(
-                "the WebSocket upgrade to wss://{host}{path} ({via}) got no HTTP answer from {who}"
-            ),
-        )
-        .remedy(remedy::websocket_rejected(who, host, &plan.allowlist)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,11 +502,6 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
-        // RFC 6455's example handshake.
-        assert_eq!(
-            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
     }
 
     #[test]

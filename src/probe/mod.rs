@@ -1,11 +1,12 @@
 //! Live probes. Each returns facts and a classified verdict (a [`Check`](crate::report::Check)),
 //! never an `Err` for a failed check, and never prints. Failures are classified where they happen,
-//! from `io::ErrorKind`, hickory's and rustls's error types.
+//! from `io::ErrorKind`, hickory's, rustls's and tungstenite's error types.
 
 pub mod dns;
 pub mod http;
 pub mod tcp;
 pub mod tls;
+pub mod ws;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::lab::{self, Ca, Dns, Endpoint, Lab, Site};
+use crate::lab::{self, Ca, Dns, Endpoint, Lab, Site, WsAnswer};
 
 /// The binary with a cleared environment (no proxies, profile or cache; colourless) and an OS
 /// certificate store of `os-store.pem` in the lab folder only.
@@ -527,6 +527,153 @@ fn a_slow_clock_and_a_websocket_upgrade() {
         "pass",
         "ok",
     );
+}
+
+#[test]
+fn a_websocket_upgrade_is_real_and_who_refused_it_is_named() {
+    let lab = Lab::new();
+    let public = Ca::new("Lab Public CA", "Lab Trust");
+    let inspect = Ca::new("Inspect Root CA", "Inspect Corp");
+    let site = |ca: &Ca, name: &str, answer: WsAnswer| {
+        let (chain, key) = ca.leaf(&[name], false);
+        lab.websocket_site_answering(chain, key, answer)
+    };
+    let good = site(&public, "good.lab.test", WsAnswer::Accept);
+    let forged = site(&public, "forged.lab.test", WsAnswer::WrongAccept);
+    let stripped = site(&public, "stripped.lab.test", WsAnswer::Plain200);
+    let inspected = site(&inspect, "inspected.lab.test", WsAnswer::Plain200);
+    let silent = site(&public, "silent.lab.test", WsAnswer::HangUp);
+    let hosts = [
+        ("good", "good.lab.test", good),
+        ("forged", "forged.lab.test", forged),
+        ("stripped", "stripped.lab.test", stripped),
+        ("inspected", "inspected.lab.test", inspected),
+        ("silent", "silent.lab.test", silent),
+    ];
+    let names: Vec<&str> = hosts.iter().map(|(_, n, _)| *n).collect();
+    let dns = lab.dns(lab::loopback_zone(&names));
+    let endpoints: Vec<Endpoint<'_>> = hosts
+        .iter()
+        .map(|(id, name, port)| {
+            let mut e = Endpoint::new(id, name, *port);
+            e.websocket = true;
+            e
+        })
+        .collect();
+    let catalog = lab::catalog_file(lab.dir.path(), &endpoints);
+    let ca_file = lab.write("public-ca.pem", &public.pem);
+    lab.write("os-store.pem", &inspect.pem);
+    let ws = |name: &str, port: u16| format!("websocket/{name}:{port}/");
+    let proxy = lab.proxy(&[], &[]);
+
+    for route in ["direct", "proxy"] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.arg("--ca-file").arg(&ca_file);
+        if route == "direct" {
+            cmd.arg("--no-proxy");
+        } else {
+            cmd.args(["--proxy", &format!("http://127.0.0.1:{proxy}")]);
+        }
+        cmd.args(["--timeout", "20s"]);
+        let (_, report) = run_json(cmd, Duration::from_secs(60));
+
+        // A real upgrade, closed politely: the fake answers a Close frame only.
+        let id = ws("good.lab.test", good);
+        expect(&report, &id, "pass", "ok");
+        let c = &check(&report, &id)["evidence"];
+        assert_eq!(
+            (&c["status"], &c["close"]),
+            (&Value::from(101), &Value::from("acknowledged")),
+            "{route}: {c:#}"
+        );
+
+        // A 101 not derived from the request's key is named, with the answer as evidence.
+        let id = ws("forged.lab.test", forged);
+        expect(&report, &id, "warn", "websocket_rejected");
+        let c = check(&report, &id);
+        assert_eq!(
+            c["evidence"]["handshake_error"], "sec_websocket_accept_mismatch",
+            "{route}: {c:#}"
+        );
+        assert_eq!(c["evidence"]["status"], 101, "{c:#}");
+        assert!(
+            c["evidence"]["headers"]
+                .to_string()
+                .contains("sec-websocket-accept"),
+            "{c:#}"
+        );
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Sec-WebSocket-Accept"),
+            "{c:#}"
+        );
+        assert_eq!(c["evidence"]["rejected_by"], "the server", "{c:#}");
+
+        // A 200: the Upgrade stripped or ignored; through an untouched tunnel, the server did it.
+        let id = ws("stripped.lab.test", stripped);
+        expect(&report, &id, "warn", "websocket_rejected");
+        let c = check(&report, &id);
+        assert_eq!(c["evidence"]["status"], 200, "{c:#}");
+        assert!(
+            c["evidence"]["headers"]
+                .to_string()
+                .contains("lab-stripped"),
+            "{c:#}"
+        );
+        let detail = c["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("HTTP 200 by the server") && detail.contains("stripped"),
+            "{detail}"
+        );
+        assert!(
+            c["remedy"]
+                .as_str()
+                .unwrap()
+                .contains("allow WebSocket (HTTP Upgrade)"),
+            "{c:#}"
+        );
+
+        // Behind TLS inspection, the inspecting proxy is named among those who may have refused.
+        let id = ws("inspected.lab.test", inspected);
+        expect(&report, &id, "warn", "websocket_rejected");
+        let c = check(&report, &id);
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("the TLS-inspecting proxy or the server"),
+            "{c:#}"
+        );
+        assert!(
+            c["remedy"]
+                .as_str()
+                .unwrap()
+                .starts_with("the TLS-inspecting proxy or the server refused"),
+            "{c:#}"
+        );
+
+        // No answer at all.
+        let id = ws("silent.lab.test", silent);
+        expect(&report, &id, "fail", "websocket_rejected");
+        assert!(
+            check(&report, &id)["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no HTTP answer"),
+            "{route}"
+        );
+        if route == "proxy" {
+            assert!(
+                check(&report, &ws("good.lab.test", good))["evidence"]["via"]
+                    .as_str()
+                    .unwrap()
+                    .contains("through the proxy"),
+            );
+        }
+    }
 }
 
 #[test]

@@ -53,6 +53,19 @@ pub fn http_date(t: time::OffsetDateTime) -> String {
     t.format(&format).unwrap()
 }
 
+/// How a fake WebSocket site answers an upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsAnswer {
+    /// 101 with the right `Sec-WebSocket-Accept`, and a Close answered with a Close.
+    Accept,
+    /// 101 with an accept value derived from another key.
+    WrongAccept,
+    /// 200: the Upgrade stripped on the way, or ignored.
+    Plain200,
+    /// The connection closed without an answer.
+    HangUp,
+}
+
 /// A CA and what it signs.
 pub struct Ca {
     pub pem: String,
@@ -284,6 +297,16 @@ impl Lab {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> u16 {
+        self.websocket_site_answering(chain, key, WsAnswer::Accept)
+    }
+
+    /// A site that answers WebSocket upgrades as `answer` says.
+    pub fn websocket_site_answering(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        answer: WsAnswer,
+    ) -> u16 {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -311,14 +334,34 @@ impl Lab {
                         let (n, v) = l.split_once(':')?;
                         n.eq_ignore_ascii_case("sec-websocket-key").then(|| v.trim().to_owned())
                     });
-                    let response = match key {
-                        Some(key) => format!(
+                    let accept = |key: &str| {
+                        tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes())
+                    };
+                    let response = match (key, answer) {
+                        (_, WsAnswer::HangUp) => return,
+                        (Some(key), WsAnswer::Accept) => format!(
                             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                            connect_preflight::probe::http::websocket_accept(&key)
+                            accept(&key)
                         ),
-                        None => "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_owned(),
+                        (Some(key), WsAnswer::WrongAccept) => format!(
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                            accept(&format!("{key}x"))
+                        ),
+                        _ => "HTTP/1.1 200 OK\r\nServer: lab-stripped\r\nContent-Length: 0\r\n\r\n".to_owned(),
                     };
                     let _ = tls.write_all(response.as_bytes()).await;
+                    if response.starts_with("HTTP/1.1 101") {
+                        // The client's Close (FIN and opcode 8, masked) gets ours back.
+                        let mut frame = [0u8; 2];
+                        let read = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            tls.read_exact(&mut frame),
+                        )
+                        .await;
+                        if matches!(read, Ok(Ok(_))) && frame[0] == 0x88 {
+                            let _ = tls.write_all(&[0x88, 0x00]).await;
+                        }
+                    }
                     let _ = tls.shutdown().await;
                 });
             }
