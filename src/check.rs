@@ -56,7 +56,8 @@ pub struct Settings {
     pub per_probe: Duration,
     pub progress: bool,
     pub format: ReportFormat,
-    /// Length of the media quality sample per relay (`media_seconds` in the profile).
+    /// Length of the media quality sample per relay (`--media-seconds`, `media_seconds` in the
+    /// profile).
     pub media_sample: Duration,
     pub thresholds: crate::config::Thresholds,
     /// TURN credentials for the authenticated media test, when given.
@@ -322,7 +323,9 @@ impl Settings {
             progress,
             format: args.format,
             media_sample: Duration::from_secs(
-                profile.media_seconds.unwrap_or(DEFAULT_MEDIA_SECONDS),
+                args.media_seconds
+                    .or(profile.media_seconds)
+                    .unwrap_or(DEFAULT_MEDIA_SECONDS),
             ),
             thresholds: profile.thresholds,
             turn: crate::media::ice_servers::TurnAuth::resolve(

@@ -199,6 +199,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Length of the media quality sample per relay, in seconds (1-60) [default: 5]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub media_seconds: Option<u64>,
+
     /// TURN username for the authenticated media test [env: CONNECT_PREFLIGHT_TURN_USERNAME]
     #[arg(long, value_name = "NAME", conflicts_with = "ice_servers")]
     pub turn_username: Option<String>,

@@ -952,6 +952,8 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
             64,
             "cannot be used with",
         ),
+        (vec!["--media-seconds", "0"], 64, "1..=60"),
+        (vec!["--media-seconds", "61"], 64, "1..=60"),
         (vec!["--ca-file", not_pem.to_str().unwrap()], 65, "not.pem"),
     ] {
         let mut cmd = preflight(&lab);
@@ -1007,7 +1009,7 @@ source = "lab"
     );
     let mut cmd = preflight(&lab);
     lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
-    cmd.args(["--no-proxy", "--timeout", "6s"]);
+    cmd.args(["--no-proxy", "--timeout", "6s", "--media-seconds", "1"]);
     let started = Instant::now();
     let (code, report) = run_json(cmd, Duration::from_secs(30));
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -1031,6 +1033,9 @@ source = "lab"
     );
     let quality = check(&report, "media/relay.lab.test/127.0.0.1");
     assert_eq!(quality["status"], "pass", "{quality:#}");
+    // --media-seconds 1: one second of Bindings every 20 ms, not the default five.
+    let sent = quality["evidence"]["sent"].as_u64().unwrap();
+    assert!((40..=51).contains(&sent), "{quality:#}");
     // The workstation facts the media findings are read against.
     assert_eq!(check(&report, "system/session")["status"], "info");
     assert_eq!(check(&report, "system/webrtc-udp-ports")["status"], "info");
