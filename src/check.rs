@@ -108,6 +108,11 @@ impl PacRoute {
 
 /// Reads a PAC script from a file or an http(s) URL, bounded in size and time.
 pub fn read_pac(source: &str) -> Result<String> {
+    read_pac_within(source, PAC_FETCH_TIME)
+}
+
+/// [`read_pac`], fetching a URL within `limit`.
+fn read_pac_within(source: &str, limit: Duration) -> Result<String> {
     if source.starts_with("https://") || source.starts_with("http://") {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -116,7 +121,7 @@ pub fn read_pac(source: &str) -> Result<String> {
             .map_err(|e| Error::Other(e.into()))?;
         return runtime.block_on(ranges::update::download(
             source,
-            PAC_FETCH_TIME,
+            limit,
             MAX_PAC_BYTES,
             "a PAC script",
         ));
@@ -578,6 +583,60 @@ pub fn run(
     }
 }
 
+/// Automatic proxy discovery by DNS, as browsers do it when the OS setting is on: the first
+/// `wpad.dat` served at `http://wpad.DOMAIN/` for this machine's DNS domains is the PAC script;
+/// with none, the OS's other setting stands, and the report says which URLs were tried. Bounded by
+/// [`crate::system::proxy::WPAD_TIME`] in all. (Windows also asks DHCP first, which needs a
+/// DHCP exchange this tool does not make.)
+pub fn follow_wpad(
+    found: crate::system::proxy::Found,
+    domains: &[String],
+) -> crate::system::proxy::Found {
+    use crate::system::proxy::{Found, Setting, WPAD_TIME, wpad_urls};
+    let urls = wpad_urls(domains);
+    let started = std::time::Instant::now();
+    let mut tried = Vec::new();
+    for url in &urls {
+        let Some(left) = WPAD_TIME.checked_sub(started.elapsed()) else {
+            break;
+        };
+        match read_pac_within(url, left.min(Duration::from_secs(3))) {
+            Ok(text) if text.contains("FindProxyForURL") => {
+                return Found {
+                    setting: Setting::Pac(url.clone()),
+                    source: format!(
+                        "automatic proxy discovery (WPAD), turned on in {}",
+                        found.source
+                    ),
+                    notes: found.notes,
+                    wpad: false,
+                };
+            }
+            Ok(_) => tried.push(format!("{url} (not a PAC script)")),
+            Err(e) => tried.push(format!(
+                "{url} ({})",
+                crate::sanitize::for_terminal(&e.to_string(), 200)
+            )),
+        }
+    }
+    let mut notes = found.notes;
+    notes.push(if urls.is_empty() {
+        "automatic proxy discovery (WPAD) is on, but this machine has no DNS domain to look \
+         for wpad.dat in"
+            .to_owned()
+    } else {
+        format!(
+            "automatic proxy discovery (WPAD) is on and found no PAC script: tried {}",
+            tried.join("; ")
+        )
+    });
+    Found {
+        notes,
+        wpad: false,
+        ..found
+    }
+}
+
 /// Runs the check (or lists its plan) without rendering anything.
 pub fn produce(
     config: &Config,
@@ -588,7 +647,15 @@ pub fn produce(
     let started = crate::app::now();
     let mut settings = Settings::resolve(config, args, env)?;
     if settings.os_discovery {
-        settings.apply_os(crate::system::proxy::discover());
+        let found = crate::system::proxy::discover();
+        let found = found.map(|f| {
+            if f.wpad {
+                follow_wpad(f, &crate::system::proxy::dns_domains())
+            } else {
+                f
+            }
+        });
+        settings.apply_os(found);
     }
     let catalog = config.catalog()?;
     let selection = config.selection(&catalog)?;
@@ -1271,6 +1338,7 @@ mod tests {
                 setting,
                 source: "the Windows Internet Settings (X: ProxyServer)".to_owned(),
                 notes: vec!["automatic proxy discovery (WPAD) is on".to_owned()],
+                wpad: false,
             })
         };
         let manual = Setting::Proxy {
@@ -1478,5 +1546,24 @@ mod tests {
             Ok("[::1]:5353".parse().unwrap())
         );
         assert!(parse_dns_server("dns.example").is_err());
+    }
+
+    #[test]
+    fn automatic_discovery_without_a_dns_domain_keeps_the_os_setting_and_says_so() {
+        use crate::system::proxy::{Found, Setting};
+        let found = Found {
+            setting: Setting::Direct,
+            source: "the GNOME proxy settings (org.gnome.system.proxy mode 'auto')".to_owned(),
+            notes: Vec::new(),
+            wpad: true,
+        };
+        let after = follow_wpad(found, &["localdomain".to_owned()]);
+        assert_eq!(after.setting, Setting::Direct);
+        assert!(!after.wpad);
+        assert!(
+            after.notes[0].contains("no DNS domain"),
+            "{:?}",
+            after.notes
+        );
     }
 }

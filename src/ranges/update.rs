@@ -46,10 +46,27 @@ pub fn fetch(from: &str, timeout: Duration) -> Result<String> {
     }
 }
 
+/// TLS for downloads: the OS's store (where a TLS-inspecting proxy's CA lives) and the bundled
+/// public roots, so a machine with an empty or unreadable store still verifies public servers.
+fn client_tls() -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth()
+}
+
 /// Downloads `url` as text, at most `max` bytes (`what` names the document a bigger answer is not).
 pub async fn download(url: &str, timeout: Duration, max: usize, what: &str) -> Result<String> {
     let fail = |what: String| Error::Fetch(format!("downloading {url}: {what}"));
     let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(client_tls())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(15)))
         .user_agent(concat!("connect-preflight/", env!("CARGO_PKG_VERSION")))

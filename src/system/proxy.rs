@@ -29,15 +29,19 @@ pub struct Found {
     pub setting: Setting,
     /// Where the setting was read, for the report: `the Windows Internet Settings (HKCU\…)`.
     pub source: String,
-    /// Remarks: automatic discovery (WPAD) turned on but not followed, another setting ignored.
+    /// Remarks for the report: another setting ignored, automatic discovery's outcome.
     pub notes: Vec<String>,
+    /// Automatic proxy discovery (WPAD) is on: a `wpad.dat` it finds comes before `setting`,
+    /// which is what the browser uses when discovery finds none.
+    pub wpad: bool,
 }
 
 /// The Internet Settings key whose values Edge, Chrome and WinINet follow.
 pub const WINDOWS_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
 
-const WPAD_NOTE: &str = "automatic proxy discovery (WPAD) is on but not followed by this tool: if \
-     the browser finds a PAC script that way, give it with --pac http://wpad.DOMAIN/wpad.dat";
+/// The most `wpad.dat` URLs automatic discovery tries, and its time for all of them.
+pub const WPAD_MAX_URLS: usize = 4;
+pub const WPAD_TIME: Duration = Duration::from_secs(5);
 
 /// Bypass entries as the report and the matcher want them: lower case, `*.x` as `.x`.
 fn bypass_entries<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -112,6 +116,7 @@ pub fn parse_reg_query(text: &str) -> Option<Found> {
             setting: Setting::Pac(url.clone()),
             source: source("AutoConfigURL"),
             notes: Vec::new(),
+            wpad: false,
         });
     }
     let enabled = values.get("proxyenable").is_some_and(|v| {
@@ -130,14 +135,70 @@ pub fn parse_reg_query(text: &str) -> Option<Found> {
                 setting: with_bypass(https_of_proxy_server(server), bypass),
                 source: source("ProxyEnable, ProxyServer"),
                 notes: Vec::new(),
+                wpad: false,
             })
         }
         _ => Some(Found {
             setting: Setting::Direct,
             source: source("ProxyEnable"),
             notes: Vec::new(),
+            wpad: false,
         }),
     }
+}
+
+/// The key under [`WINDOWS_KEY`] whose `DefaultConnectionSettings` holds "Automatically detect
+/// settings".
+pub const WINDOWS_CONNECTIONS_KEY: &str =
+    r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections";
+
+/// `reg query "…\Connections" /v DefaultConnectionSettings`: whether "Automatically detect
+/// settings" is on, the 0x08 bit of the flags at byte 8 of the binary value.
+pub fn parse_auto_detect(text: &str) -> Option<bool> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("DefaultConnectionSettings"))?;
+    let hex = line.split_whitespace().nth(2)?;
+    let flags = u8::from_str_radix(hex.get(16..18)?, 16).ok()?;
+    Some(flags & 0x08 != 0)
+}
+
+/// The `wpad.dat` URLs automatic discovery by DNS tries for this machine's DNS domains, most
+/// specific first: `corp.example.com` gives `wpad.corp.example.com` then `wpad.example.com`,
+/// never a bare top-level domain. At most [`WPAD_MAX_URLS`].
+pub fn wpad_urls(domains: &[String]) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for domain in domains {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels
+            .iter()
+            .any(|l| l.is_empty() || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            continue;
+        }
+        for start in 0..labels.len().saturating_sub(1) {
+            let url = format!("http://wpad.{}/wpad.dat", labels[start..].join("."));
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
+    }
+    urls.truncate(WPAD_MAX_URLS);
+    urls
+}
+
+/// This machine's DNS domain and search list, as its resolver is configured.
+pub fn dns_domains() -> Vec<String> {
+    let Ok((config, _)) = hickory_resolver::system_conf::read_system_conf() else {
+        return Vec::new();
+    };
+    config
+        .domain()
+        .into_iter()
+        .chain(config.search())
+        .map(|name| name.to_ascii())
+        .collect()
 }
 
 /// `netsh winhttp show proxy`: the machine's WinHTTP proxy (services, not browsers).
@@ -148,6 +209,7 @@ pub fn parse_netsh_winhttp(text: &str) -> Option<Found> {
             setting: Setting::Direct,
             source,
             notes: Vec::new(),
+            wpad: false,
         });
     }
     let field = |name: &str| {
@@ -165,6 +227,7 @@ pub fn parse_netsh_winhttp(text: &str) -> Option<Found> {
         setting: with_bypass(https_of_proxy_server(&server), bypass),
         source,
         notes: Vec::new(),
+        wpad: false,
     })
 }
 
@@ -198,10 +261,9 @@ pub fn parse_scutil(text: &str) -> Option<Found> {
     }
     let on = |key: &str| values.get(key).is_some_and(|v| *v == "1");
     let source = |keys: &str| format!("the macOS network settings (scutil --proxy: {keys})");
-    let mut notes = Vec::new();
-    if on("ProxyAutoDiscoveryEnable") {
-        notes.push(WPAD_NOTE.to_owned());
-    }
+    // macOS tries automatic discovery first, then the rest.
+    let wpad = on("ProxyAutoDiscoveryEnable");
+    let notes = Vec::new();
     if on("ProxyAutoConfigEnable") {
         if let Some(url) = values
             .get("ProxyAutoConfigURLString")
@@ -211,6 +273,7 @@ pub fn parse_scutil(text: &str) -> Option<Found> {
                 setting: Setting::Pac((*url).to_owned()),
                 source: source("ProxyAutoConfigURLString"),
                 notes,
+                wpad,
             });
         }
     }
@@ -228,6 +291,7 @@ pub fn parse_scutil(text: &str) -> Option<Found> {
                 },
                 source: source("HTTPSEnable, HTTPSProxy, HTTPSPort"),
                 notes,
+                wpad,
             });
         }
     }
@@ -237,6 +301,7 @@ pub fn parse_scutil(text: &str) -> Option<Found> {
                 setting: Setting::Unsupported(format!("SOCKS {host}")),
                 source: source("SOCKSEnable"),
                 notes,
+                wpad,
             });
         }
     }
@@ -244,6 +309,7 @@ pub fn parse_scutil(text: &str) -> Option<Found> {
         setting: Setting::Direct,
         source: source("no HTTPS proxy enabled"),
         notes,
+        wpad,
     })
 }
 
@@ -301,13 +367,15 @@ pub fn parse_gsettings(text: &str) -> Option<Found> {
                 return Some(Found {
                     setting: Setting::Direct,
                     source: source("mode 'auto' without autoconfig-url"),
-                    notes: vec![WPAD_NOTE.to_owned()],
+                    notes: Vec::new(),
+                    wpad: true,
                 });
             }
             Some(Found {
                 setting: Setting::Pac(url),
                 source: source("autoconfig-url"),
                 notes: Vec::new(),
+                wpad: false,
             })
         }
         "manual" => {
@@ -333,6 +401,7 @@ pub fn parse_gsettings(text: &str) -> Option<Found> {
                     },
                     source: source("mode 'manual' without an https host"),
                     notes: Vec::new(),
+                    wpad: false,
                 });
             }
             Some(Found {
@@ -342,12 +411,14 @@ pub fn parse_gsettings(text: &str) -> Option<Found> {
                 },
                 source: source("https host and port"),
                 notes: Vec::new(),
+                wpad: false,
             })
         }
         _ => Some(Found {
             setting: Setting::Direct,
             source: source(&format!("mode '{mode}'")),
             notes: Vec::new(),
+            wpad: false,
         }),
     }
 }
@@ -404,9 +475,25 @@ mod os {
 
     /// The Internet Settings decide (browsers follow them); WinHTTP only when they cannot be read.
     pub(super) fn discover() -> Option<Found> {
-        let user = run_tool("reg", &["query", WINDOWS_KEY], TOOL_TIME)
+        let mut user = run_tool("reg", &["query", WINDOWS_KEY], TOOL_TIME)
             .as_deref()
             .and_then(super::parse_reg_query);
+        // "Automatically detect settings" comes before the script and the proxy, as in Edge.
+        let detect = run_tool(
+            "reg",
+            &[
+                "query",
+                super::WINDOWS_CONNECTIONS_KEY,
+                "/v",
+                "DefaultConnectionSettings",
+            ],
+            TOOL_TIME,
+        )
+        .as_deref()
+        .and_then(super::parse_auto_detect);
+        if let Some(user) = user.as_mut() {
+            user.wpad = detect == Some(true);
+        }
         let winhttp = run_tool("netsh", &["winhttp", "show", "proxy"], TOOL_TIME)
             .as_deref()
             .and_then(super::parse_netsh_winhttp);
@@ -597,7 +684,7 @@ HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settin
             found.setting,
             Setting::Pac("https://pac.corp.example/proxy.pac".to_owned())
         );
-        assert!(found.notes[0].contains("WPAD"), "{:?}", found.notes);
+        assert!(found.wpad && found.notes.is_empty(), "{found:?}");
         let none = "<dictionary> {\n  FTPPassive : 1\n  HTTPEnable : 0\n  HTTPSEnable : 0\n  ProxyAutoConfigEnable : 0\n  ProxyAutoDiscoveryEnable : 0\n}\n";
         assert_eq!(parse_scutil(none).unwrap().setting, Setting::Direct);
         assert_eq!(parse_scutil(""), None);
@@ -652,7 +739,8 @@ org.gnome.system.proxy.socks port 0
         let wpad = GSETTINGS.replace("mode 'manual'", "mode 'auto'");
         let found = parse_gsettings(&wpad).unwrap();
         assert_eq!(found.setting, Setting::Direct);
-        assert!(found.notes[0].contains("WPAD"));
+        assert!(found.wpad);
+        assert!(!parse_gsettings(GSETTINGS).unwrap().wpad);
         let none = GSETTINGS.replace("mode 'manual'", "mode 'none'");
         assert_eq!(parse_gsettings(&none).unwrap().setting, Setting::Direct);
         let empty = "org.gnome.system.proxy ignore-hosts @as []\norg.gnome.system.proxy mode 'manual'\norg.gnome.system.proxy.https host 'p'\norg.gnome.system.proxy.https port uint32 3128\n";
@@ -681,5 +769,38 @@ org.gnome.system.proxy.socks port 0
                 Some("hi\n")
             );
         }
+    }
+
+    #[test]
+    fn automatic_detection_is_the_0x08_flag_of_the_connection_settings() {
+        let on = "\r\nHKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections\r\n    DefaultConnectionSettings    REG_BINARY    46000000050000000900000000000000000000000000000001000000\r\n";
+        assert_eq!(parse_auto_detect(on), Some(true));
+        let off = on.replace("4600000005000000090000", "4600000005000000010000");
+        assert_eq!(parse_auto_detect(&off), Some(false));
+        assert_eq!(
+            parse_auto_detect("ERROR: The system was unable to find the specified registry key"),
+            None
+        );
+        assert_eq!(
+            parse_auto_detect("    DefaultConnectionSettings    REG_BINARY    4600"),
+            None
+        );
+    }
+
+    #[test]
+    fn wpad_urls_walk_up_the_dns_domains_but_never_to_a_top_level_domain() {
+        let urls = wpad_urls(&["Corp.Example.com.".to_owned(), "example.com".to_owned()]);
+        assert_eq!(
+            urls,
+            [
+                "http://wpad.corp.example.com/wpad.dat",
+                "http://wpad.example.com/wpad.dat"
+            ]
+        );
+        assert!(wpad_urls(&["localdomain".to_owned(), String::new()]).is_empty());
+        assert!(wpad_urls(&["bad/name.example".to_owned()]).is_empty());
+        let deep = wpad_urls(&["a.b.c.d.e.example".to_owned()]);
+        assert_eq!(deep.len(), WPAD_MAX_URLS);
+        assert_eq!(deep[0], "http://wpad.a.b.c.d.e.example/wpad.dat");
     }
 }

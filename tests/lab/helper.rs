@@ -12,6 +12,7 @@ pub fn dispatch(args: &[String]) -> Option<ExitCode> {
         Some("wait-tcp") => Some(wait_tcp(rest)),
         Some("delay-line") => Some(crate::delay::main(rest)),
         Some("ws-backend") => Some(ws_backend(rest)),
+        Some("http-file") => Some(http_file(rest)),
         _ => None,
     }
 }
@@ -112,6 +113,60 @@ fn ws_backend(args: &[String]) -> ExitCode {
                     .to_owned(),
             };
             let _ = stream.write_all(reply.as_bytes());
+        });
+    }
+    ExitCode::SUCCESS
+}
+
+/// `http-file ADDR FILE`: answers every HTTP request on ADDR with FILE (a `wpad.dat`), and logs
+/// each request line to stderr. Ends on its own after [`BACKEND_LIFETIME`].
+fn http_file(args: &[String]) -> ExitCode {
+    let (Some(addr), Some(file)) = (
+        args.first().and_then(|a| a.parse::<SocketAddr>().ok()),
+        args.get(1),
+    ) else {
+        eprintln!("usage: http-file ADDR FILE");
+        return ExitCode::from(64);
+    };
+    let body = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("http-file: {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("http-file: {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    std::thread::spawn(|| {
+        std::thread::sleep(BACKEND_LIFETIME);
+        std::process::exit(0);
+    });
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let body = body.clone();
+        std::thread::spawn(move || {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => return,
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            eprintln!("http-file: {}", head.lines().next().unwrap_or_default());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/x-ns-proxy-autoconfig\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
         });
     }
     ExitCode::SUCCESS

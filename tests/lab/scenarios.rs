@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::net;
 use crate::pki::Ca;
-use crate::servers::{Lab, Site};
+use crate::servers::{Lab, Side, Site};
 
 pub struct Scenario {
     pub name: &'static str,
@@ -104,6 +104,10 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "pac_through_squid",
         run: pac_through_squid,
+    },
+    Scenario {
+        name: "wpad_through_dns",
+        run: wpad_through_dns,
     },
     Scenario {
         name: "media_turn_authenticated",
@@ -1386,6 +1390,129 @@ fn pac_through_squid() {
     assert!(
         !log.contains(STATIC),
         "the DIRECT host went through squid:\n{log}"
+    );
+}
+
+/// A file `ip netns exec` shows the namespace instead of the machine's own (`/etc/netns/NS/FILE`
+/// over `/etc/FILE`), removed with the folder when dropped.
+struct NetnsEtc(PathBuf);
+
+impl NetnsEtc {
+    fn write(ns: &str, file: &str, text: &str) -> Self {
+        let dir = PathBuf::from("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).expect("a folder under /etc/netns");
+        std::fs::write(dir.join(file), text).expect("a file under /etc/netns");
+        Self(dir)
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// GNOME's proxy mode is 'auto' with no script URL, so the browser discovers one: the agent's DNS
+/// search domain is corp.lab.test, the lab's resolver answers wpad.corp.lab.test with the edge,
+/// and the edge serves a wpad.dat that sends the CCP's hosts through squid. `check` finds the
+/// script as the browser would, and every host passes by its route.
+fn wpad_through_dns() {
+    let mut w = World::new();
+    w.dns.push((
+        "wpad.corp.lab.test".to_owned(),
+        net::EDGE_INSIDE_V4.to_owned(),
+    ));
+    w.start();
+    w.lab.squid(
+        &[
+            INSTANCE,
+            PARTICIPANT,
+            ".connect-telecom.eu-central-1.amazonaws.com",
+        ],
+        "",
+    );
+    w.lab.net.firewall(&[&format!(
+        "ip saddr {} ip daddr {{ {INSTANCE_V4}, {PARTICIPANT_V4}, {RTC_V4} }} tcp dport 443 counter reject with tcp reset",
+        net::AGENT_V4
+    )]);
+    let proxy = format!("{}:3128", net::EDGE_OUTSIDE_V4);
+    let wpad = w.lab.write(
+        "wpad.dat",
+        &format!(
+            "function FindProxyForURL(url, host) {{\n\
+             \x20 if (dnsDomainIs(host, \".amazonaws.com\") || shExpMatch(host, \"*.connect.aws\"))\n\
+             \x20   return \"PROXY {proxy}\";\n\
+             \x20 return \"DIRECT\";\n}}\n"
+        ),
+    );
+    let exe = std::env::current_exe().expect("the lab's own path");
+    let serve = format!("{}:80", net::EDGE_INSIDE_V4);
+    w.lab.spawn(
+        Side::Edge,
+        "wpad",
+        &exe.to_string_lossy(),
+        &[
+            "http-file".to_owned(),
+            serve.clone(),
+            wpad.to_string_lossy().into_owned(),
+        ],
+    );
+    w.lab.wait_tcp(Side::Edge, &serve, "wpad");
+    let agent = w.lab.ns(Side::Agent).name.clone();
+    let _resolv = NetnsEtc::write(
+        &agent,
+        "resolv.conf",
+        &format!("nameserver {}\nsearch corp.lab.test\n", net::EDGE_INSIDE_V4),
+    );
+    let bin = w.lab.path("os-tools");
+    std::fs::create_dir_all(&bin).expect("a folder for the OS tools");
+    let gsettings = bin.join("gsettings");
+    std::fs::write(
+        &gsettings,
+        "#!/bin/sh\ncat <<'EOF'\norg.gnome.system.proxy autoconfig-url ''\n\
+         org.gnome.system.proxy ignore-hosts ['localhost']\norg.gnome.system.proxy mode 'auto'\nEOF\n",
+    )
+    .expect("a stand-in gsettings");
+    let mut perms = std::fs::metadata(&gsettings)
+        .expect("metadata")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&gsettings, perms).expect("an executable gsettings");
+    w.lab.path_prefix = Some(bin);
+
+    let (code, report) = w.check(&["--skip", "media"]);
+    w.lab.keep_if_asked("wpad_through_dns");
+    let route = find(&report, "system/proxy");
+    mentions(
+        route,
+        "detail",
+        &[
+            "http://wpad.corp.lab.test/wpad.dat",
+            "automatic proxy discovery",
+            "GNOME",
+        ],
+    );
+    for host in [INSTANCE, PARTICIPANT, RTC, STATIC] {
+        host_passes(&report, host);
+    }
+    verdict(&report, code, "ready", 0);
+    let tls = find(&report, &format!("tls/{INSTANCE}:443"));
+    assert_eq!(
+        tls["evidence"]["route"],
+        format!("PROXY {proxy}"),
+        "{tls:#}"
+    );
+    let tls = find(&report, &format!("tls/{STATIC}:443"));
+    assert_eq!(tls["evidence"]["route"], "DIRECT", "{tls:#}");
+    let log = std::fs::read_to_string(w.lab.path("wpad.log")).unwrap_or_default();
+    assert!(
+        log.contains("GET /wpad.dat"),
+        "wpad.dat was not fetched:\n{log}"
+    );
+    let log = std::fs::read_to_string(w.lab.path("squid/access.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("{INSTANCE}:443")),
+        "squid did not carry the CCP's hosts:\n{log}"
     );
 }
 

@@ -66,6 +66,8 @@ pub struct Lab {
     pub net: Topology,
     pub dir: tempfile::TempDir,
     servers: Vec<Server>,
+    /// A folder put first on `check`'s PATH: stand-ins for the OS's own tools (`gsettings`).
+    pub path_prefix: Option<PathBuf>,
 }
 
 impl Drop for Lab {
@@ -91,6 +93,7 @@ impl Lab {
             net,
             dir,
             servers: Vec::new(),
+            path_prefix: None,
         }
     }
 
@@ -449,6 +452,17 @@ impl Lab {
         log
     }
 
+    /// The PATH `check` runs with: the lab's own, after [`Lab::path_prefix`].
+    fn check_path(&self) -> std::ffi::OsString {
+        let mut path = std::ffi::OsString::new();
+        if let Some(prefix) = &self.path_prefix {
+            path.push(prefix);
+            path.push(":");
+        }
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        path
+    }
+
     /// The built binary's `check` inside the agent namespace, with a scrubbed environment whose
     /// certificate store is `os_store` (empty: nothing is trusted there). Returns the exit code
     /// and the JSON report.
@@ -462,7 +476,7 @@ impl Lab {
         cmd.arg("check")
             .args(args)
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", self.check_path())
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_CACHE_HOME", home.join("cache"))
