@@ -38,6 +38,21 @@ fn wait_tcp(args: &[String]) -> ExitCode {
     }
 }
 
+/// An HTTP request's head, read a byte at a time up to 16 KiB within 5 s a read; `None` when the
+/// client goes away or stalls first.
+fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
 /// How long the WebSocket backend serves, whatever happens to the lab.
 const BACKEND_LIFETIME: Duration = Duration::from_secs(300);
 
@@ -89,16 +104,9 @@ fn ws_backend(args: &[String]) -> ExitCode {
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
         std::thread::spawn(move || {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => return,
-                }
-            }
-            let head = String::from_utf8_lossy(&head);
+            let Some(head) = read_head(&mut stream) else {
+                return;
+            };
             let key = head.lines().find_map(|l| {
                 let (name, value) = l.split_once(':')?;
                 name.eq_ignore_ascii_case("sec-websocket-key")
@@ -150,16 +158,9 @@ fn http_file(args: &[String]) -> ExitCode {
         let Ok(mut stream) = stream else { continue };
         let body = body.clone();
         std::thread::spawn(move || {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => return,
-                }
-            }
-            let head = String::from_utf8_lossy(&head);
+            let Some(head) = read_head(&mut stream) else {
+                return;
+            };
             eprintln!("http-file: {}", head.lines().next().unwrap_or_default());
             let _ = write!(
                 stream,

@@ -1319,12 +1319,9 @@ fn media_jittery_link() {
     mentions(&quality, "detail", &["jitter"]);
 }
 
-/// A PAC script sends the CCP's hosts through the explicit squid and the CloudFront host DIRECT;
-/// the firewall rejects the agent's own TCP 443 to the CCP's addresses. Every host passes by the
-/// route the script gives it, each check names that route, and squid saw only the proxied hosts.
-fn pac_through_squid() {
-    let mut w = World::new();
-    w.start();
+/// Squid allows the CCP's hosts and the edge rejects the agent's own TCP 443 to them: the proxy
+/// is their only way out. Returns the proxy's `host:port`.
+fn squid_only_path_to_the_ccp(w: &mut World) -> String {
     w.lab.squid(
         &[
             INSTANCE,
@@ -1338,6 +1335,16 @@ fn pac_through_squid() {
         net::AGENT_V4
     )]);
     let proxy = format!("{}:3128", net::EDGE_OUTSIDE_V4);
+    proxy
+}
+
+/// A PAC script sends the CCP's hosts through the explicit squid and the CloudFront host DIRECT;
+/// the firewall rejects the agent's own TCP 443 to the CCP's addresses. Every host passes by the
+/// route the script gives it, each check names that route, and squid saw only the proxied hosts.
+fn pac_through_squid() {
+    let mut w = World::new();
+    w.start();
+    let proxy = squid_only_path_to_the_ccp(&mut w);
     let pac = w.lab.write(
         "lab.pac",
         &format!(
@@ -1423,19 +1430,7 @@ fn wpad_through_dns() {
         net::EDGE_INSIDE_V4.to_owned(),
     ));
     w.start();
-    w.lab.squid(
-        &[
-            INSTANCE,
-            PARTICIPANT,
-            ".connect-telecom.eu-central-1.amazonaws.com",
-        ],
-        "",
-    );
-    w.lab.net.firewall(&[&format!(
-        "ip saddr {} ip daddr {{ {INSTANCE_V4}, {PARTICIPANT_V4}, {RTC_V4} }} tcp dport 443 counter reject with tcp reset",
-        net::AGENT_V4
-    )]);
-    let proxy = format!("{}:3128", net::EDGE_OUTSIDE_V4);
+    let proxy = squid_only_path_to_the_ccp(&mut w);
     let wpad = w.lab.write(
         "wpad.dat",
         &format!(
