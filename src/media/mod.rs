@@ -4,6 +4,8 @@
 //! an unauthenticated TURN Allocate (a 401 challenge proves UDP works both ways), and a train of
 //! Bindings every 20 ms that measures round-trip time, jitter and loss.
 
+#[cfg(feature = "webrtc-call")]
+pub mod call;
 pub mod message;
 pub mod relay;
 pub mod stats;
