@@ -70,6 +70,9 @@ pub const REPORT_INTERVAL: Duration = Duration::from_millis(500);
 /// After the last packet: time for it to arrive and for one more receiver report to come back.
 const DRAIN: Duration = Duration::from_millis(600);
 
+/// The longest limit a call takes.
+const MAX_LIMIT: Duration = Duration::from_secs(3600);
+
 /// Closing the two peer connections (and so the relay allocations) may take this long on top of
 /// the call's limit.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -358,11 +361,11 @@ async fn new_peer(server: &CallServer) -> Result<Peer, CallFailure> {
     let relays = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&relays);
     pc.on_ice_candidate(Box::new(move |candidate| {
-        if let Some(c) = candidate
-            && c.typ == RTCIceCandidateType::Relay
-            && let Ok(mut seen) = seen.lock()
-        {
-            seen.push(format!("{}:{}", c.address, c.port));
+        // (No let chains: the crate's minimum Rust is 1.85.)
+        if let Some(c) = candidate.filter(|c| c.typ == RTCIceCandidateType::Relay) {
+            if let Ok(mut seen) = seen.lock() {
+                seen.push(format!("{}:{}", c.address, c.port));
+            }
         }
         Box::pin(async {})
     }));
@@ -411,7 +414,8 @@ pub async fn relay_call(
     limit: Duration,
 ) -> Result<CallFigures, CallFailure> {
     let start = Instant::now();
-    let deadline = start + limit;
+    // A limit past an hour is a mistake, not a call; capping it keeps the arithmetic finite.
+    let deadline = start + limit.min(MAX_LIMIT);
     let (host, port) = server
         .host_port()
         .map_err(|reason| CallFailure::BadServer {
@@ -426,10 +430,15 @@ pub async fn relay_call(
             return Err(e);
         }
     };
-    let result = call(
-        server, &host, port, &offerer, &answerer, sample, start, deadline,
-    )
-    .await;
+    let plan = Plan {
+        server,
+        host: &host,
+        port,
+        sample,
+        start,
+        deadline,
+    };
+    let result = call(&plan, &offerer, &answerer).await;
     tokio::join!(close(&offerer.pc), close(&answerer.pc));
     result
 }
@@ -438,17 +447,29 @@ async fn close(pc: &RTCPeerConnection) {
     let _ = tokio::time::timeout(CLOSE_GRACE, pc.close()).await;
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn call(
-    server: &CallServer,
-    host: &str,
+/// One call's relay and time.
+struct Plan<'a> {
+    server: &'a CallServer,
+    host: &'a str,
     port: u16,
-    offerer: &Peer,
-    answerer: &Peer,
     sample: Duration,
     start: Instant,
     deadline: Instant,
+}
+
+async fn call(
+    plan: &Plan<'_>,
+    offerer: &Peer,
+    answerer: &Peer,
 ) -> Result<CallFigures, CallFailure> {
+    let &Plan {
+        server,
+        host,
+        port,
+        sample,
+        start,
+        deadline,
+    } = plan;
     let limit = deadline - start;
     let gather_deadline = start + ICE_BUDGET.min(limit * 2 / 3);
     let no_relay = |peer: &'static str| async move {
@@ -555,9 +576,10 @@ async fn call(
         tokio::spawn(async move {
             while let Ok((packets, _)) = sender.read_rtcp().await {
                 for packet in packets {
-                    if let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>()
-                        && let Ok(mut reports) = reports.lock()
-                    {
+                    let Some(rr) = packet.as_any().downcast_ref::<ReceiverReport>() else {
+                        continue;
+                    };
+                    if let Ok(mut reports) = reports.lock() {
                         for block in &rr.reports {
                             reports.count += 1;
                             reports.jitter_ms = Some(f64::from(block.jitter) / OPUS_CLOCK_HZ * 1e3);
@@ -1162,7 +1184,8 @@ mod tests {
             username: USER.to_owned(),
             credential: PASSWORD.to_owned(),
         };
-        let failure = relay_call(&server, Duration::from_secs(1), Duration::from_secs(1))
+        // Even with limits no call could use.
+        let failure = relay_call(&server, Duration::MAX, Duration::MAX)
             .await
             .unwrap_err();
         assert!(
