@@ -234,24 +234,6 @@ impl fmt::Display for TurnDiagnosis {
     }
 }
 
-/// The stage a call reached, named in failures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    Gathering,
-    Connecting,
-    Sample,
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Gathering => "gathering relay candidates",
-            Self::Connecting => "connecting",
-            Self::Sample => "the media sample",
-        })
-    }
-}
-
 /// Why a call failed, one variant per thing the network team would change.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum CallFailure {
@@ -264,7 +246,7 @@ pub enum CallFailure {
         diagnosis: TurnDiagnosis,
     },
     #[error(
-        "ICE failed between the two relay candidates {offer_relay} and {answer_relay}: the relay does not forward between its own allocations, or UDP to it stopped"
+        "ICE found no working path between the relay candidates {offer_relay} and {answer_relay} (failed, or not connected within the limit): the relay does not forward between its own allocations, or UDP to it stopped"
     )]
     IceFailed {
         offer_relay: String,
@@ -280,8 +262,6 @@ pub enum CallFailure {
         packets_sent: u64,
         sampled: Duration,
     },
-    #[error("the call's limit of {} ms ran out while {stage}", limit.as_millis())]
-    TimedOut { stage: Stage, limit: Duration },
     #[error("{operation} failed: {error}")]
     Internal {
         operation: &'static str,
@@ -559,15 +539,7 @@ async fn call(
         .await
         .map_err(internal("setting the answer"))?;
 
-    connected(
-        offerer,
-        answerer,
-        deadline,
-        limit,
-        &offer_relay,
-        &answer_relay,
-    )
-    .await?;
+    connected(offerer, answerer, deadline, &offer_relay, &answer_relay).await?;
     let setup = start.elapsed();
 
     // RTCP from the receiving peer: read on the sender, which also lets webrtc's interceptors
@@ -670,7 +642,6 @@ async fn connected(
     offerer: &Peer,
     answerer: &Peer,
     deadline: Instant,
-    limit: Duration,
     offer_relay: &str,
     answer_relay: &str,
 ) -> Result<(), CallFailure> {
@@ -724,9 +695,9 @@ async fn connected(
                 return Err(if ice.iter().all(ice_up) {
                     CallFailure::DtlsFailed
                 } else {
-                    CallFailure::TimedOut {
-                        stage: Stage::Connecting,
-                        limit,
+                    CallFailure::IceFailed {
+                        offer_relay: offer_relay.to_owned(),
+                        answer_relay: answer_relay.to_owned(),
                     }
                 });
             }
@@ -1033,13 +1004,18 @@ mod tests {
 
     /// A TURN server on loopback that relays from 127.0.0.1.
     async fn turn_server() -> (Server, SocketAddr) {
+        turn_server_advertising(Ipv4Addr::LOCALHOST).await
+    }
+
+    /// A TURN server whose relays are bound on 127.0.0.1 but tell the peers `advertised`.
+    async fn turn_server_advertising(advertised: Ipv4Addr) -> (Server, SocketAddr) {
         let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = conn.local_addr().unwrap();
         let server = Server::new(ServerConfig {
             conn_configs: vec![ConnConfig {
                 conn,
                 relay_addr_generator: Box::new(RelayAddressGeneratorStatic {
-                    relay_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    relay_address: IpAddr::V4(advertised),
                     address: "127.0.0.1".to_owned(),
                     net: Arc::new(Net::new(None)),
                 }),
@@ -1097,6 +1073,32 @@ mod tests {
         assert!(figures.rtcp_rtt_measurements > 0);
         assert!((0.0..figures.setup.as_secs_f64() * 1e3 + 2_000.0).contains(&rtt));
         assert!(figures.mos.is_some_and(|m| (1.0..=4.5).contains(&m)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relay_candidates_that_lead_nowhere_are_an_ice_failure() {
+        // The relays say 127.0.0.2 but listen on 127.0.0.1: both peers get relay candidates,
+        // and every check the relay forwards to the other's candidate is lost (still loopback).
+        let (turn, addr) = turn_server_advertising(Ipv4Addr::new(127, 0, 0, 2)).await;
+        let failure = relay_call(
+            &server_at(addr, USER, PASSWORD),
+            Duration::from_secs(1),
+            Duration::from_secs(4),
+        )
+        .await
+        .unwrap_err();
+        turn.close().await.unwrap();
+        match &failure {
+            CallFailure::IceFailed {
+                offer_relay,
+                answer_relay,
+            } => {
+                assert!(offer_relay.starts_with("127.0.0.2:"), "{offer_relay}");
+                assert!(answer_relay.starts_with("127.0.0.2:"), "{answer_relay}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(failure.to_string().contains("no working path"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
