@@ -489,10 +489,12 @@ async fn call(
             let counter = Arc::clone(&counter);
             Box::pin(async move {
                 // The sender's reports reach the receiving peer's interceptors only when read;
-                // without them its receiver reports carry no LSR/DLSR and no round trip.
-                tokio::spawn(async move { while receiver.read_rtcp().await.is_ok() {} });
-                tokio::spawn(async move {
-                    // Ends when the peer connection closes and the track's reads fail.
+                // without them its receiver reports carry no LSR/DLSR and no round trip. Both
+                // loops end when the peer connection closes, and at the call's deadline at most.
+                tokio::spawn(tokio::time::timeout_at(deadline, async move {
+                    while receiver.read_rtcp().await.is_ok() {}
+                }));
+                tokio::spawn(tokio::time::timeout_at(deadline, async move {
                     while let Ok((packet, _)) = remote.read_rtp().await {
                         if let Ok(mut r) = counter.lock() {
                             r.record(
@@ -502,7 +504,7 @@ async fn call(
                             );
                         }
                     }
-                });
+                }));
             })
         }));
 
