@@ -6,6 +6,8 @@
 
 pub mod auth;
 pub mod ice_servers;
+#[cfg(feature = "webrtc-call")]
+pub mod call;
 pub mod message;
 pub mod relay;
 pub mod stats;
