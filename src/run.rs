@@ -169,6 +169,7 @@ pub fn execute(
                 thresholds: settings.thresholds,
                 connect_ranges: plan.media_ranges.clone(),
                 keyring: turn.keyring,
+                call: true,
                 ..crate::media::Options::default()
             };
             let unused = turn.unused;
@@ -911,8 +912,12 @@ async fn run_media(
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     if !options.keyring.is_empty() {
-        // The relayed echo is a second sample after the first: each gets half.
-        options.sample = options.sample.min(left.saturating_sub(options.budget) / 2);
+        // The relayed echo is a second sample after the first, and the WebRTC call (in builds
+        // that have it) a third: each gets its share.
+        let phases = if cfg!(feature = "webrtc-call") { 3 } else { 2 };
+        options.sample = options
+            .sample
+            .min(left.saturating_sub(options.budget) / phases);
         options.until = Some(tokio::time::Instant::now() + left);
     }
     let checks = crate::media::check(&targets, &options).await;

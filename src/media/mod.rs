@@ -5,11 +5,12 @@
 //! Bindings every 20 ms that measures round-trip time, jitter and loss.
 
 pub mod auth;
-pub mod ice_servers;
 #[cfg(feature = "webrtc-call")]
 pub mod call;
+pub mod ice_servers;
 pub mod message;
 pub mod relay;
+pub mod softphone;
 pub mod stats;
 
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ pub struct Options {
     pub keyring: auth::Keyring,
     /// When the media test must be over; the authenticated test fits in what is left.
     pub until: Option<Instant>,
+    /// After the authenticated test, place one relay-only WebRTC call ([`softphone`]).
+    pub call: bool,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             connect_ranges: Vec::new(),
             keyring: auth::Keyring::default(),
             until: None,
+            call: false,
         }
     }
 }
@@ -121,10 +125,50 @@ pub async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
             None => {}
         }
     }
+    let with_credentials: Vec<&Target> = results
+        .iter()
+        .filter(|r| matches!(r.4, Some(Ok(_))))
+        .map(|r| &r.1.target)
+        .collect();
+    if let Some(call) = call_check(&with_credentials, &checks, options).await {
+        checks.push(call);
+    }
     if let Some(nat) = nat_check(targets).await {
         checks.push(nat);
     }
     checks
+}
+
+/// With credentials, one relay-only WebRTC call through the first relay that granted the
+/// authenticated allocation, in the time left before `until`; nothing without credentials.
+async fn call_check(
+    with_credentials: &[&Target],
+    checks: &[Check],
+    options: &Options,
+) -> Option<Check> {
+    if !options.call {
+        return None;
+    }
+    let first = *with_credentials.first()?;
+    let granted = with_credentials.iter().copied().find(|t| {
+        checks
+            .iter()
+            .any(|c| c.id == id("turn-auth", t) && c.status == Status::Pass)
+    });
+    let Some(target) = granted else {
+        return Some(softphone::not_placed(
+            first,
+            "no relay granted the authenticated allocation (see the turn-auth checks)",
+        ));
+    };
+    let credentials = options.keyring.for_host(&target.host)?;
+    // The call closes its two connections after `limit` (at most `CLOSE_GRACE` more).
+    let limit = options.until.map_or(ICE_BUDGET + options.sample, |until| {
+        until
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_secs(2))
+    });
+    Some(softphone::call(target, credentials, options.sample, limit, options).await)
 }
 
 /// The answer budget and echo length of the authenticated test: what the options give, within

@@ -792,6 +792,32 @@ async fn wrong_credentials_are_named_as_refused_credentials() {
 }
 
 #[tokio::test]
+async fn the_call_is_placed_only_through_a_relay_that_granted_the_allocation() {
+    let server = turn_server::start(turn_server::Mode::Grant { stale: 0 }).await;
+    let targets = [target("turnnlb-1.elb.lab.example", server.addr)];
+    let mut opts = with_credentials(2000, 300, "Not-The-Password");
+    let checks = check(&targets, &opts).await;
+    assert!(
+        checks.iter().all(|c| !c.id.starts_with("call/")),
+        "{checks:#?}"
+    );
+    opts.call = true;
+    let checks = check(&targets, &opts).await;
+    let call = find_id(&checks, "call/");
+    assert_eq!(
+        (call.status, call.reason),
+        (Status::Skip, Reason::NotTested)
+    );
+    assert!(
+        call.detail
+            .contains("no relay granted the authenticated allocation"),
+        "{}",
+        call.detail
+    );
+    assert_no_secret(&checks);
+}
+
+#[tokio::test]
 async fn quota_and_capacity_codes_are_named() {
     for (code, words) in [
         (486, "allocation quota"),

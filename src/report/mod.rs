@@ -206,6 +206,8 @@ reasons! {
     HandshakeFailed = "handshake_failed",
     /// An allow-list line was not used: unreadable (with `--lenient`), not a domain, or a rule whose effect cannot be told.
     SkippedEntry = "skipped_entry",
+    /// The relay-only WebRTC call did not carry audio although the relay allocated: ICE, DTLS-SRTP or the media failed.
+    CallFailed = "call_failed",
 }
 
 impl fmt::Display for Reason {

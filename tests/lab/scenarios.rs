@@ -129,6 +129,10 @@ pub const ALL: &[Scenario] = &[
         name: "media_turn_authenticated_dropped",
         run: media_turn_authenticated_dropped,
     },
+    Scenario {
+        name: "media_call_large_datagrams_dropped",
+        run: media_call_large_datagrams_dropped,
+    },
 ];
 
 pub const REGION: &str = "eu-central-1";
@@ -1563,6 +1567,22 @@ fn media_turn_authenticated() {
     let rtt = echo["evidence"]["rtt_ms"].as_f64().unwrap_or(-1.0);
     assert!((0.0..50.0).contains(&rtt), "a lab round trip of {rtt} ms");
     mentions(echo, "detail", &["relayed echoes every 20 ms"]);
+    // The relay-only WebRTC call through the same relay and credentials.
+    let call = expect(&report, &format!("call/{TURN}/{TURN_V4}"), "pass", "ok");
+    let sent = call["evidence"]["packets_sent"].as_u64().unwrap_or(0);
+    let received = call["evidence"]["packets_received"].as_u64().unwrap_or(0);
+    assert!(
+        sent >= 50 && received * 100 >= sent * 95,
+        "a 2 s call at 20 ms through coturn: {call:#}"
+    );
+    for relay in ["offer_relay", "answer_relay"] {
+        let at = call["evidence"][relay].as_str().unwrap_or_default();
+        assert!(
+            at.starts_with(&format!("{TURN_V4}:")),
+            "the call's {relay} is not coturn's: {call:#}"
+        );
+    }
+    mentions(call, "detail", &["relay-only WebRTC call", "DTLS-SRTP"]);
     let text = report.to_string();
     assert!(
         !text.contains(crate::servers::TURN_PASSWORD) && !text.contains(crate::servers::TURN_USER),
@@ -1624,6 +1644,17 @@ fn media_turn_wrong_password() {
             .any(|c| c["id"] == format!("relayed/{TURN}/{TURN_V4}")),
         "no echo without an allocation\n{}",
         summary(&report)
+    );
+    let call = expect(
+        &report,
+        &format!("call/{TURN}/{TURN_V4}"),
+        "skip",
+        "not_tested",
+    );
+    mentions(
+        call,
+        "detail",
+        &["no relay granted the authenticated allocation"],
     );
     let tcp = expect(
         &report,
@@ -1741,4 +1772,35 @@ fn media_turn_authenticated_dropped() {
         "fixes: {}",
         report["fixes"]
     );
+}
+
+/// The edge passes the TURN requests but drops UDP 3478 datagrams over 400 bytes, as a path with
+/// a broken MTU or a size-limited filter does: the relay allocates and echoes, but the call's DTLS
+/// handshake (certificates do not fit) never completes. The call fails precisely, as a warning.
+fn media_call_large_datagrams_dropped() {
+    let w = started();
+    w.lab.net.firewall(&[
+        "ip daddr 203.0.113.30 udp dport 3478 ip length > 400 counter drop comment \"large\"",
+    ]);
+    let (code, report) = with_lab_credentials(&w);
+    let ruleset = w.lab.net.ruleset();
+    w.lab.keep_if_asked("media_call_large_datagrams_dropped");
+    assert!(
+        counted(&ruleset, "large") >= 1,
+        "the edge dropped no large datagram"
+    );
+    expect(
+        &report,
+        &format!("turn-auth/{TURN}/{TURN_V4}"),
+        "pass",
+        "ok",
+    );
+    let call = expect(
+        &report,
+        &format!("call/{TURN}/{TURN_V4}"),
+        "warn",
+        "call_failed",
+    );
+    mentions(call, "remedy", &["1,200 bytes", TURN_V4]);
+    verdict(&report, code, "degraded", 1);
 }
