@@ -54,6 +54,14 @@ impl Sink {
             .insert(check.id.clone(), check);
     }
 
+    /// A check beside the plan's steps: kept, not counted as progress.
+    fn extra(&self, check: Check) {
+        self.checks
+            .lock()
+            .expect("not poisoned")
+            .insert(check.id.clone(), check);
+    }
+
     fn clock(&self, check: Check) {
         let mut slot = self.clock.lock().expect("not poisoned");
         if slot.is_none() {
@@ -252,6 +260,10 @@ pub fn execute(
                 done.remove(&step.id)
                     .unwrap_or_else(|| not_run(host, step, &why_not)),
             );
+            if step.kind == Kind::Tcp {
+                // The direct path beside a proxy, when it was tried.
+                checks.extend(done.remove(&format!("direct/{}:{}", host.host, host.port)));
+            }
         }
     }
     for m in &plan.media {
@@ -440,6 +452,85 @@ fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
     }
 }
 
+/// How long the direct path is tried when a proxy carries the host.
+const DIRECT_TIME: Duration = Duration::from_secs(3);
+
+/// What the direct path says beside the proxy's: information for the network team, never a
+/// verdict on the browser's own path.
+fn direct_check(
+    host: &HostPlan,
+    proxy: &Proxy,
+    proxied: bool,
+    resolved: bool,
+    direct: Option<tcp::Outcome>,
+) -> Check {
+    let (name, port) = (&host.host, host.port);
+    let check = |reason, detail: String| {
+        Check::new(
+            format!("direct/{name}:{port}"),
+            Kind::Tcp,
+            Status::Info,
+            reason,
+            detail,
+        )
+        .host(name.clone())
+        .endpoint(port, Proto::Tcp)
+    };
+    let Some(outcome) = direct else {
+        return if resolved {
+            check(
+                Reason::Timeout,
+                format!(
+                    "direct TCP {port} to {name} did not connect within {} s: {}",
+                    DIRECT_TIME.as_secs(),
+                    only_or_neither(proxied, name, proxy)
+                ),
+            )
+            .evidence("direct", "timeout")
+        } else {
+            check(
+                Reason::NotTested,
+                format!(
+                    "the direct path was not tried: {name} has no address here (the proxy {proxy} resolves it)"
+                ),
+            )
+        };
+    };
+    match outcome.reachable {
+        Some(addr) if proxied => check(
+            Reason::Ok,
+            format!(
+                "direct TCP {port} to {addr} connects too: the proxy {proxy} is not {name}'s only way out"
+            ),
+        )
+        .evidence("direct", "connects"),
+        Some(addr) => check(
+            Reason::Ok,
+            format!(
+                "direct TCP {port} to {addr} connects, but the proxy {proxy} does not carry {name}: the proxy blocks what the firewall allows"
+            ),
+        )
+        .evidence("direct", "connects"),
+        None => check(
+            outcome.check.reason,
+            format!(
+                "direct TCP {port} to {name} fails ({}): {}",
+                outcome.check.reason.code(),
+                only_or_neither(proxied, name, proxy)
+            ),
+        )
+        .evidence("direct", outcome.check.reason.code()),
+    }
+}
+
+fn only_or_neither(proxied: bool, name: &str, proxy: &Proxy) -> String {
+    if proxied {
+        format!("{name} is reachable only via the proxy {proxy}")
+    } else {
+        format!("neither the proxy {proxy} nor the direct path reaches {name}")
+    }
+}
+
 async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &Sink) {
     // Each step gets the per-probe limit, cut short by the run's deadline.
     let limit = || ctx.limit();
@@ -499,7 +590,22 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         let via = format!("through the proxy {p}");
         let mut failure = None;
         let l = limit();
-        let check = timed(
+        // The direct path is tried at the same time, so the report can tell "only via the
+        // proxy" from "the proxy blocks what direct allows".
+        let direct_limit = l.min(DIRECT_TIME);
+        let direct = async {
+            if addresses.is_empty() || step_of(Kind::Tcp).is_none() {
+                return None;
+            }
+            let attempts = direct_limit.saturating_sub(direct_limit / 10);
+            tokio::time::timeout(
+                direct_limit,
+                tcp::probe(&ctx.snapshot, host, &addresses, attempts),
+            )
+            .await
+            .ok()
+        };
+        let tunnel = timed(
             l,
             async {
                 match http::tunnel(p, &host.host, host.port, limit()).await {
@@ -525,8 +631,17 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
                 }
             },
             || timeout_check(host, &step, l),
-        )
-        .await;
+        );
+        let (check, direct) = tokio::join!(tunnel, direct);
+        if step_of(Kind::Tcp).is_some() {
+            sink.extra(direct_check(
+                host,
+                p,
+                check.status == Status::Pass,
+                !addresses.is_empty(),
+                direct,
+            ));
+        }
         let route = match failure {
             Some(f) => Route::None(f),
             None if check.status == Status::Pass => Route::Proxy(p),

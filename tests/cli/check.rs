@@ -455,6 +455,30 @@ fn a_proxy_that_denies_or_wants_credentials_is_named_and_a_working_one_is_used()
     );
     expect(&report, "dns/gone.lab.test", "warn", "nxdomain");
     expect(&report, &format!("tcp/gone.lab.test:{good}"), "pass", "ok");
+    // The direct path, tried beside the proxy: open on loopback, so the proxy is not the only
+    // way out, and for the denied host the proxy blocks what direct allows.
+    let direct = check(&report, &format!("direct/good.lab.test:{good}"));
+    assert_eq!(
+        (&direct["status"], &direct["reason"]),
+        (&"info".into(), &"ok".into())
+    );
+    assert!(
+        direct["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not good.lab.test's only way out"),
+        "{direct:#}"
+    );
+    let direct = check(&report, &format!("direct/denied.lab.test:{good}"));
+    assert!(
+        direct["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the proxy blocks what the firewall allows"),
+        "{direct:#}"
+    );
+    let direct = check(&report, &format!("direct/gone.lab.test:{good}"));
+    assert_eq!(direct["reason"], "not_tested", "{direct:#}");
 
     // The same proxy from the environment, with NO_PROXY sending one host direct.
     let mut cmd = preflight(&lab);
