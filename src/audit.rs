@@ -580,20 +580,24 @@ fn intersects(a: SpaceRef<'_>, b: &IpSet) -> bool {
 }
 
 /// [`intersects`] for one set and many single spans, in about one step each: per family and for
-/// every value of an address's top 16 bits, the first span of the set that ends at or after the
-/// block of addresses with those bits, so that only the spans around one block are searched.
+/// every value of an address's top 12 bits, the first span of the set that ends at or after the
+/// block of addresses with those bits, so that only the spans around one block are searched (the
+/// tables are small enough to stay in the cache).
 struct Meets<'a> {
     set: &'a IpSet,
     v4_first: Vec<u32>,
     v6_first: Vec<u32>,
 }
 
+/// The address bits that pick a block in [`Meets`].
+const BLOCK_BITS: u32 = 12;
+
 impl<'a> Meets<'a> {
     fn new(set: &'a IpSet) -> Self {
         fn firsts<T: Copy + Ord>(spans: &[(T, T)], block_start: impl Fn(u32) -> T) -> Vec<u32> {
-            let mut out = Vec::with_capacity((1 << 16) + 1);
+            let mut out = Vec::with_capacity((1 << BLOCK_BITS) + 1);
             let mut i = 0;
-            for block in 0..1u32 << 16 {
+            for block in 0..1u32 << BLOCK_BITS {
                 let start = block_start(block);
                 while i < spans.len() && spans[i].1 < start {
                     i += 1;
@@ -605,8 +609,8 @@ impl<'a> Meets<'a> {
         }
         Self {
             set,
-            v4_first: firsts(set.v4.spans(), |b| b << 16),
-            v6_first: firsts(set.v6.spans(), |b| u128::from(b) << 112),
+            v4_first: firsts(set.v4.spans(), |b| b << (32 - BLOCK_BITS)),
+            v6_first: firsts(set.v6.spans(), |b| u128::from(b) << (128 - BLOCK_BITS)),
         }
     }
 
@@ -627,20 +631,14 @@ impl<'a> Meets<'a> {
 
     fn space(&self, space: SpaceRef<'_>) -> bool {
         match space {
-            SpaceRef::V4(&(lo, hi)) => Self::span(
-                self.set.v4.spans(),
-                &self.v4_first,
-                (lo >> 16) as usize,
-                lo,
-                hi,
-            ),
-            SpaceRef::V6(&(lo, hi)) => Self::span(
-                self.set.v6.spans(),
-                &self.v6_first,
-                (lo >> 112) as usize,
-                lo,
-                hi,
-            ),
+            SpaceRef::V4(&(lo, hi)) => {
+                let block = (lo >> (32 - BLOCK_BITS)) as usize;
+                Self::span(self.set.v4.spans(), &self.v4_first, block, lo, hi)
+            }
+            SpaceRef::V6(&(lo, hi)) => {
+                let block = (lo >> (128 - BLOCK_BITS)) as usize;
+                Self::span(self.set.v6.spans(), &self.v6_first, block, lo, hi)
+            }
             SpaceRef::Set(_) => intersects(space, self.set),
         }
     }

@@ -352,7 +352,7 @@ impl Entries {
         parsed: Parsed,
         printable: Option<u32>,
         written: &str,
-        ports: &[PortSpec],
+        ports: u32,
         direction: Direction,
     ) {
         let text = match printable {
@@ -363,7 +363,6 @@ impl Entries {
             Parsed::V4(lo, hi) => self.push_v4((lo, hi)),
             Parsed::V6(lo, hi) => self.push_v6((lo, hi)),
         };
-        let ports = self.intern_ports(ports);
         self.push_raw(line, column, text, space, ports, direction);
     }
 
@@ -910,9 +909,21 @@ fn parse_plain(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<(
 struct PlainReader {
     /// Lines read so far.
     number: usize,
-    ports: Vec<PortSpec>,
+    fast: FastState,
     detect: bool,
     data_seen: bool,
+}
+
+/// What [`fast_plain_line`] keeps from line to line.
+#[derive(Debug, Default)]
+struct FastState {
+    ports: Vec<PortSpec>,
+    /// The rest of the last line after its address (up to 64 bytes, line ending included), with
+    /// the ports and direction it gave: whitelists repeat the same ports line after line, and the
+    /// same bytes read the same way.
+    tail: Vec<u8>,
+    tail_ports: u32,
+    tail_direction: Option<Direction>,
 }
 
 /// What a stretch of lines turned out to be.
@@ -924,10 +935,10 @@ enum Lines {
 }
 
 impl PlainReader {
-    const fn new(detect: bool) -> Self {
+    fn new(detect: bool) -> Self {
         Self {
             number: 0,
-            ports: Vec::new(),
+            fast: FastState::default(),
             detect,
             data_seen: false,
         }
@@ -953,7 +964,7 @@ impl PlainReader {
                 }
             }
             if let Some(next) =
-                fast_plain_line(&mut list.entries, &mut self.ports, self.number, text, at)
+                fast_plain_line(&mut list.entries, &mut self.fast, self.number, text, at)
             {
                 at = next;
                 continue;
@@ -1096,7 +1107,7 @@ fn skip_separators(bytes: &[u8], mut at: usize) -> usize {
 /// ranges, netmasks, other protocol words, quotes, non-ASCII text, lines that do not parse.
 fn fast_plain_line(
     entries: &mut Entries,
-    ports: &mut Vec<PortSpec>,
+    state: &mut FastState,
     number: usize,
     text: &str,
     line_start: usize,
@@ -1118,6 +1129,22 @@ fn fast_plain_line(
     }
     let (parsed, printable, end) = fast_space_at(bytes, start)?;
     let written = &text[start..end];
+    let column = start - line_start + 1;
+    if let Some(direction) = state.tail_direction {
+        if bytes[end..].starts_with(&state.tail) {
+            let ports = state.tail_ports;
+            entries.push_parsed(
+                (number, column),
+                parsed,
+                printable,
+                written,
+                ports,
+                direction,
+            );
+            return Some(end + state.tail.len());
+        }
+    }
+    let ports = &mut state.ports;
     ports.clear();
     let mut direction = Direction::Outbound;
     let mut at = end;
@@ -1200,14 +1227,23 @@ fn fast_plain_line(
     if ports.is_empty() {
         ports.extend(all_ports());
     }
+    let ports = entries.intern_ports(ports);
     entries.push_parsed(
-        (number, start - line_start + 1),
+        (number, column),
         parsed,
         printable,
         written,
         ports,
         direction,
     );
+    let tail = &bytes[end..next_line];
+    state.tail_direction = None;
+    if tail.len() <= 64 && tail.ends_with(b"\n") {
+        state.tail.clear();
+        state.tail.extend_from_slice(tail);
+        state.tail_ports = ports;
+        state.tail_direction = Some(direction);
+    }
     Some(next_line)
 }
 
@@ -2951,7 +2987,8 @@ mod tests {
                 };
                 proptest::prop_assert!(spans, "{token}: {parsed:?} vs {set:?}");
                 let mut entries = Entries::new(Path::new("p"));
-                entries.push_parsed((1, 1), parsed, printable, &token, &[], Direction::Outbound);
+                let ports = entries.intern_ports(&[]);
+                entries.push_parsed((1, 1), parsed, printable, &token, ports, Direction::Outbound);
                 proptest::prop_assert_eq!(entries.text(0), token.as_str());
             }
         }
@@ -2974,9 +3011,9 @@ mod tests {
             let line = format!("{indent}{token} {}", words.join(" "));
             let mut fast = CidrList::parse("", Path::new("p"), Some(CidrFormat::Plain), Strictness::Lenient).unwrap();
             let mut general = fast.clone();
-            let mut ports = Vec::new();
+            let mut state = FastState::default();
             let text = format!("{line}\nnext");
-            if let Some(next) = fast_plain_line(&mut fast.entries, &mut ports, 7, &text, 0) {
+            if let Some(next) = fast_plain_line(&mut fast.entries, &mut state, 7, &text, 0) {
                 proptest::prop_assert_eq!(next, line.len() + 1);
                 let mut issues = Issues::new(Strictness::Lenient);
                 plain_line_general(&mut general, &mut issues, 7, &line).unwrap();
@@ -2984,6 +3021,37 @@ mod tests {
                 let show = |l: &CidrList| l.entries.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>();
                 proptest::prop_assert_eq!(show(&fast), show(&general), "{:?}", line);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whole lists, where the fast reader also reuses what it read of the line before.
+        #[test]
+        fn fast_and_general_readers_agree_on_lists(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "10.0.0.0/8", "10.1.2.3", "2600:f0f2::/32", "2600:F0F2::1", "1.2.3.4-1.2.3.9",
+                        "x", "", "# c", "10.0.0.0/255.0.0.0",
+                    ]),
+                    proptest::sample::select(vec![
+                        " tcp/443", " tcp/443 ", " udp/3478 inbound", "\ttcp/443", " tcp/443 # x",
+                        " tcp/443,udp/3478", "", " tcp", " udp 3478", " tcp/44", " tcp/4430", ", in",
+                    ]),
+                ),
+                1..30,
+            ),
+        ) {
+            let text: String = lines.iter().map(|(a, b)| format!("{a}{b}\n")).collect();
+            let fast = CidrList::parse(&text, Path::new("p"), Some(CidrFormat::Plain), Strictness::Lenient).unwrap();
+            let mut general = CidrList::parse("", Path::new("p"), Some(CidrFormat::Plain), Strictness::Lenient).unwrap();
+            let mut issues = Issues::new(Strictness::Lenient);
+            for (number, line) in numbered_lines(&text) {
+                plain_line_general(&mut general, &mut issues, number, line).unwrap();
+            }
+            let show = |l: &CidrList| l.entries.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(show(&fast), show(&general), "{:?}", text);
+            proptest::prop_assert_eq!(format!("{:?}", fast.issues), format!("{:?}", issues.list));
         }
     }
 
