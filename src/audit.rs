@@ -656,7 +656,8 @@ fn entry_lines(entries: &Entries, which: &[usize]) -> Vec<String> {
         .collect()
 }
 
-/// `udp/3478`, `tcp/443,udp/3478` or `any port`, as [`CidrEntry::ports_label`].
+/// `udp/3478`, `tcp/443,udp/3478` or `any port`, as
+/// [`crate::allowlist::cidrs::CidrEntry::ports_label`].
 fn entry_ports_label(entries: &Entries, i: usize) -> String {
     if any_port(entries.ports(i)) {
         return "any port".to_owned();
@@ -677,8 +678,9 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
     let needs: Vec<IpSet> = rules.iter().map(|r| r.space(snapshot)).collect();
     let all_needed = needs.iter().fold(IpSet::new(), |acc, n| acc.union(n));
     // Only entries that share an address with some rule's space can cover it, or allow part of
-    // it on another port: one binary search per entry finds them, and the checks of every rule
-    // and port look at those alone (a handful, out of a whitelist of any size).
+    // it on another port: one lookup per entry finds them (in the pass that judges every entry),
+    // and the checks of every rule and port look at those alone (a handful, out of a whitelist
+    // of any size).
     let scan = scan_entries(list, rules, snapshot, &all_needed);
     let hits = &scan.hits;
     let mut missing_by_port: BTreeMap<(u8, PortSpec), IpSet> = BTreeMap::new();

@@ -995,6 +995,8 @@ fn line_at(text: &str, at: usize) -> &str {
     }
     line
 }
+
+/// One line of a plain list, read the general way: the reference the fast reader agrees with.
 fn plain_line_general(
     list: &mut CidrList,
     issues: &mut Issues,
@@ -1545,9 +1547,6 @@ fn stream_plain(path: &Path, detect: bool, strictness: Strictness) -> Option<Cid
         let mut text = std::str::from_utf8(chunk).ok()?;
         if first_chunk {
             first_chunk = false;
-            if matches!(chunk, [0xff, 0xfe, ..] | [0xfe, 0xff, ..]) {
-                return None;
-            }
             if detect {
                 let lead = text.trim_start_matches('\u{feff}').trim_start();
                 if (lead.is_empty() && !at_end) || lead.starts_with('{') || lead.starts_with('[') {
