@@ -4,14 +4,19 @@
 //! Every format becomes the same thing: [`CidrEntry`]s, each an address space allowed on some
 //! protocols and ports in one direction, with the place it was written.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::{Issue, Issues, Span, Strictness, numbered_lines, read_text, strip_comment, tokens};
+use super::{
+    Issue, Issues, MAX_INPUT_BYTES, Span, Strictness, numbered_lines, read_text, strip_comment,
+    tokens,
+};
 use crate::catalog::{Direction, PortSpec};
 use crate::error::{Error, Location, Result};
 use crate::ranges::IpSet;
@@ -46,21 +51,36 @@ impl CidrFormat {
         }
         let mut first_data: Option<&str> = None;
         for (_, line) in numbered_lines(text) {
+            if let Some(format) = Self::marked_by(line) {
+                return format;
+            }
             let t = line.trim_start();
-            if t.starts_with("*filter") || t.starts_with("-A ") || t.starts_with(":OUTPUT ") {
-                return Self::Iptables;
-            }
-            if t.starts_with("table ") && t.trim_end().ends_with('{') {
-                return Self::Nft;
-            }
             if first_data.is_none() && !t.is_empty() && !t.starts_with('#') {
                 first_data = Some(t);
             }
         }
         match first_data {
-            Some(line) if line.contains(',') && header_columns(line).is_some() => Self::Csv,
+            Some(line) if Self::is_csv_header(line) => Self::Csv,
             _ => Self::Plain,
         }
+    }
+
+    /// The format a line alone gives away: `*filter`, `-A …` and `:OUTPUT …` are iptables-save,
+    /// `table … {` is nft.
+    fn marked_by(line: &str) -> Option<Self> {
+        let t = line.trim_start();
+        if t.starts_with("*filter") || t.starts_with("-A ") || t.starts_with(":OUTPUT ") {
+            return Some(Self::Iptables);
+        }
+        if t.starts_with("table ") && t.trim_end().ends_with('{') {
+            return Some(Self::Nft);
+        }
+        None
+    }
+
+    /// Whether the first line with data (trimmed) is a CSV header.
+    fn is_csv_header(line: &str) -> bool {
+        line.contains(',') && header_columns(line).is_some()
     }
 }
 
@@ -110,6 +130,378 @@ impl CidrEntry {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Compact storage
+
+/// Where an entry's space is kept: the two high bits of `Slot::space` name the table, the rest
+/// is the index in it.
+const KIND_V4: u32 = 0;
+const KIND_V6: u32 = 1;
+const KIND_SET: u32 = 2;
+const KIND_SHIFT: u32 = 30;
+const INDEX_MASK: u32 = (1 << KIND_SHIFT) - 1;
+/// The high bit of `Slot::ports`: the entry is for inbound traffic.
+const INBOUND: u32 = 1 << 31;
+/// The text of an entry is how its network prints (`15.193.0.0/19`)…
+const TEXT_NET: u32 = u32::MAX;
+/// …or how its one address prints (`10.0.0.1`); any other value indexes `Entries::text_spans`.
+const TEXT_ADDR: u32 = u32::MAX - 1;
+
+/// One entry in 20 bytes; its space, ports and text live in shared tables.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    line: u32,
+    column: u32,
+    text: u32,
+    space: u32,
+    ports: u32,
+}
+
+/// The space of one entry, borrowed from its list: almost always one span of one family.
+#[derive(Clone, Copy, Debug)]
+pub enum SpaceRef<'a> {
+    V4(&'a (u32, u32)),
+    V6(&'a (u128, u128)),
+    Set(&'a IpSet),
+}
+
+impl<'a> SpaceRef<'a> {
+    #[inline]
+    pub fn v4(self) -> &'a [(u32, u32)] {
+        match self {
+            Self::V4(span) => std::slice::from_ref(span),
+            Self::V6(_) => &[],
+            Self::Set(set) => set.v4.spans(),
+        }
+    }
+
+    #[inline]
+    pub fn v6(self) -> &'a [(u128, u128)] {
+        match self {
+            Self::V4(_) => &[],
+            Self::V6(span) => std::slice::from_ref(span),
+            Self::Set(set) => set.v6.spans(),
+        }
+    }
+
+    pub fn to_set(self) -> IpSet {
+        match self {
+            Self::Set(set) => set.clone(),
+            _ => IpSet {
+                v4: crate::ranges::set::Intervals::from_spans(self.v4().iter().copied()),
+                v6: crate::ranges::set::Intervals::from_spans(self.v6().iter().copied()),
+            },
+        }
+    }
+
+    /// Whether every address of `other` is in this space (both as sorted, disjoint spans).
+    pub fn is_superset(self, other: Self) -> bool {
+        fn covers<T: Ord + Copy>(outer: &[(T, T)], inner: &[(T, T)]) -> bool {
+            inner.iter().all(|&(lo, hi)| {
+                let i = outer.partition_point(|&(s, _)| s <= lo);
+                i > 0 && outer[i - 1].1 >= hi
+            })
+        }
+        covers(self.v4(), other.v4()) && covers(self.v6(), other.v6())
+    }
+}
+
+/// The entries of a list. A firewall export can hold hundreds of thousands of lines, and a
+/// [`CidrEntry`] with its own path, text and vectors costs ten times its line, so entries are
+/// kept as fixed-size slots: the text only when it is not how the address prints, each distinct
+/// port list once. [`Entries::get`] and iteration give whole entries back; the audit's loops
+/// use the accessors.
+#[derive(Clone, Debug, Default)]
+pub struct Entries {
+    path: PathBuf,
+    slots: Vec<Slot>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+    sets: Vec<IpSet>,
+    texts: String,
+    text_spans: Vec<(u32, u32)>,
+    port_sets: Vec<Vec<PortSpec>>,
+    port_ids: HashMap<Vec<PortSpec>, u32>,
+    last_ports: Option<u32>,
+}
+
+/// A space as the plain reader finds it, with how its text prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parsed {
+    V4(u32, u32),
+    V6(u128, u128),
+}
+
+fn index_u32(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^30 entries")
+}
+
+impl Entries {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Room for the entries of `bytes` of text, reserved up front so the tables never move while
+    /// they grow (untouched capacity costs no memory).
+    fn reserve_for(&mut self, bytes: u64) {
+        let lines = usize::try_from(bytes / 12).unwrap_or(0);
+        self.slots.reserve(lines);
+        self.v4.reserve(lines);
+        self.v6.reserve(lines / 2);
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Adds an entry as the readers build it.
+    pub fn push(&mut self, entry: CidrEntry) {
+        let text = self.keep_text(&entry.text);
+        let space = match (entry.space.v4.spans(), entry.space.v6.spans()) {
+            ([span], []) => self.push_v4(*span),
+            ([], [span]) => self.push_v6(*span),
+            _ => {
+                self.sets.push(entry.space);
+                (KIND_SET << KIND_SHIFT) | index_u32(self.sets.len() - 1)
+            }
+        };
+        let ports = self.intern_ports(&entry.ports);
+        self.push_slot(&entry.span, text, space, ports, entry.direction);
+    }
+
+    fn push_slot(&mut self, span: &Span, text: u32, space: u32, ports: u32, direction: Direction) {
+        self.push_raw(span.line, span.column, text, space, ports, direction);
+    }
+
+    fn push_raw(
+        &mut self,
+        line: usize,
+        column: usize,
+        text: u32,
+        space: u32,
+        ports: u32,
+        direction: Direction,
+    ) {
+        let inbound = if direction == Direction::Inbound {
+            INBOUND
+        } else {
+            0
+        };
+        self.slots.push(Slot {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+            text,
+            space,
+            ports: ports | inbound,
+        });
+    }
+
+    fn push_v4(&mut self, span: (u32, u32)) -> u32 {
+        self.v4.push(span);
+        (KIND_V4 << KIND_SHIFT) | index_u32(self.v4.len() - 1)
+    }
+
+    fn push_v6(&mut self, span: (u128, u128)) -> u32 {
+        self.v6.push(span);
+        (KIND_V6 << KIND_SHIFT) | index_u32(self.v6.len() - 1)
+    }
+
+    fn keep_text(&mut self, text: &str) -> u32 {
+        let start = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
+        self.texts.push_str(text);
+        self.text_spans
+            .push((start, u32::try_from(text.len()).unwrap_or(u32::MAX)));
+        index_u32(self.text_spans.len() - 1)
+    }
+
+    /// The id of a port list, each distinct list stored once.
+    fn intern_ports(&mut self, ports: &[PortSpec]) -> u32 {
+        if let Some(id) = self.last_ports {
+            if self.port_sets[id as usize] == ports {
+                return id;
+            }
+        }
+        let id = match self.port_ids.get(ports) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.port_sets.len())
+                    .ok()
+                    .filter(|id| id & INBOUND == 0)
+                    .expect("fewer than 2^31 port lists");
+                self.port_sets.push(ports.to_vec());
+                self.port_ids.insert(ports.to_vec(), id);
+                id
+            }
+        };
+        self.last_ports = Some(id);
+        id
+    }
+
+    /// Adds what the plain reader parsed; `written` is the address as written, kept only when
+    /// it is not how the address prints.
+    fn push_parsed(
+        &mut self,
+        (line, column): (usize, usize),
+        parsed: Parsed,
+        printable: Option<u32>,
+        written: &str,
+        ports: u32,
+        direction: Direction,
+    ) {
+        let text = match printable {
+            Some(kind) => kind,
+            None => self.keep_text(written),
+        };
+        let space = match parsed {
+            Parsed::V4(lo, hi) => self.push_v4((lo, hi)),
+            Parsed::V6(lo, hi) => self.push_v6((lo, hi)),
+        };
+        self.push_raw(line, column, text, space, ports, direction);
+    }
+
+    #[inline]
+    pub fn line(&self, i: usize) -> usize {
+        self.slots[i].line as usize
+    }
+
+    pub fn span(&self, i: usize) -> Span {
+        let slot = self.slots[i];
+        Span::new(&self.path, slot.line as usize, slot.column as usize)
+    }
+
+    /// `file:line`, as [`Span::at_line`].
+    pub fn at_line(&self, i: usize) -> String {
+        format!("{}:{}", self.path.display(), self.slots[i].line)
+    }
+
+    /// The address part as written.
+    pub fn text(&self, i: usize) -> Cow<'_, str> {
+        let slot = self.slots[i];
+        match slot.text {
+            TEXT_NET | TEXT_ADDR => {
+                let addr = match self.space(i) {
+                    SpaceRef::V4(&(lo, hi)) => {
+                        (IpAddr::V4(Ipv4Addr::from(lo)), (hi - lo).count_ones())
+                    }
+                    SpaceRef::V6(&(lo, hi)) => {
+                        (IpAddr::V6(Ipv6Addr::from(lo)), (hi - lo).count_ones())
+                    }
+                    SpaceRef::Set(_) => unreachable!("only single spans print as themselves"),
+                };
+                if slot.text == TEXT_ADDR {
+                    return Cow::Owned(addr.0.to_string());
+                }
+                let width = if addr.0.is_ipv4() { 32 } else { 128 };
+                let len = u8::try_from(width - addr.1).expect("prefix length fits u8");
+                Cow::Owned(IpNet::new(addr.0, len).expect("valid length").to_string())
+            }
+            n => {
+                let (start, len) = self.text_spans[n as usize];
+                Cow::Borrowed(&self.texts[start as usize..(start + len) as usize])
+            }
+        }
+    }
+
+    #[inline]
+    pub fn space(&self, i: usize) -> SpaceRef<'_> {
+        let space = self.slots[i].space;
+        let index = (space & INDEX_MASK) as usize;
+        match space >> KIND_SHIFT {
+            KIND_V4 => SpaceRef::V4(&self.v4[index]),
+            KIND_V6 => SpaceRef::V6(&self.v6[index]),
+            _ => SpaceRef::Set(&self.sets[index]),
+        }
+    }
+
+    /// The id of the entry's port list in [`Entries::port_sets`].
+    #[inline]
+    pub fn ports_id(&self, i: usize) -> usize {
+        (self.slots[i].ports & !INBOUND) as usize
+    }
+
+    /// Every distinct port list, by id.
+    pub fn port_sets(&self) -> &[Vec<PortSpec>] {
+        &self.port_sets
+    }
+
+    #[inline]
+    pub fn ports(&self, i: usize) -> &[PortSpec] {
+        &self.port_sets[self.ports_id(i)]
+    }
+
+    #[inline]
+    pub fn allows(&self, i: usize, port: &PortSpec) -> bool {
+        self.ports(i).iter().any(|p| p.contains(port))
+    }
+
+    #[inline]
+    pub fn direction(&self, i: usize) -> Direction {
+        if self.slots[i].ports & INBOUND == 0 {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        }
+    }
+
+    /// The whole entry.
+    pub fn get(&self, i: usize) -> CidrEntry {
+        CidrEntry {
+            span: self.span(i),
+            text: self.text(i).into_owned(),
+            space: self.space(i).to_set(),
+            ports: self.ports(i).to_vec(),
+            direction: self.direction(i),
+        }
+    }
+
+    /// Whole entries, in file order.
+    pub fn iter(&self) -> EntriesIter<'_> {
+        EntriesIter {
+            entries: self,
+            next: 0,
+        }
+    }
+}
+
+/// Whole entries, in file order.
+pub struct EntriesIter<'a> {
+    entries: &'a Entries,
+    next: usize,
+}
+
+impl Iterator for EntriesIter<'_> {
+    type Item = CidrEntry;
+
+    fn next(&mut self) -> Option<CidrEntry> {
+        let entry = (self.next < self.entries.len()).then(|| self.entries.get(self.next))?;
+        self.next += 1;
+        Some(entry)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.entries.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for EntriesIter<'_> {}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = CidrEntry;
+    type IntoIter = EntriesIter<'a>;
+
+    fn into_iter(self) -> EntriesIter<'a> {
+        self.iter()
+    }
+}
+
 /// Where additions go, per format.
 #[derive(Clone, Debug, Default)]
 pub struct Layout {
@@ -131,13 +523,18 @@ pub struct Layout {
 pub struct CidrList {
     pub path: PathBuf,
     pub format: CidrFormat,
-    pub entries: Vec<CidrEntry>,
+    pub entries: Entries,
     pub issues: Vec<Issue>,
     pub layout: Layout,
 }
 
 impl CidrList {
     pub fn read(path: &Path, format: Option<CidrFormat>, strictness: Strictness) -> Result<Self> {
+        if matches!(format, None | Some(CidrFormat::Plain)) {
+            if let Some(list) = stream_plain(path, format.is_none(), strictness) {
+                return Ok(list);
+            }
+        }
         let text = read_text(path)?;
         Self::parse(&text, path, format, strictness)
     }
@@ -152,7 +549,7 @@ impl CidrList {
         let mut list = Self {
             path: path.to_owned(),
             format,
-            entries: Vec::new(),
+            entries: Entries::new(path),
             issues: Vec::new(),
             layout: Layout::default(),
         };
@@ -500,82 +897,674 @@ fn specs(protos: &[Proto], first: u16, last: u16) -> Vec<PortSpec> {
 const EXPECTED_PLAIN: &str = "an address, CIDR or range, then optionally a protocol and port (udp/3478, tcp 443) and `inbound`";
 
 fn parse_plain(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()> {
-    let path = list.path.clone();
-    'lines: for (number, line) in numbered_lines(text) {
-        let words = tokens(strip_comment(line));
-        let Some(&(column, address)) = words.first() else {
-            continue;
-        };
-        let span = Span::new(&path, number, column);
-        let space = match parse_space(address) {
-            Ok(space) => space,
-            Err(expected) => {
-                issues.push(Issue::malformed(span, address, expected))?;
-                continue;
-            }
-        };
-        let mut ports = Vec::new();
-        let mut direction = Direction::Outbound;
-        let mut i = 1;
-        while let Some(&(col, word)) = words.get(i) {
-            i += 1;
-            let lower = word.to_ascii_lowercase();
-            match lower.as_str() {
-                "inbound" | "in" | "ingress" => {
-                    direction = Direction::Inbound;
-                    continue;
-                }
-                "outbound" | "out" | "egress" => {
-                    direction = Direction::Outbound;
-                    continue;
-                }
-                _ => {}
-            }
-            if let Some((a, b)) = lower.split_once(['/', ':']) {
-                let spec = match (proto_word(a), port_range(b), port_range(a), proto_word(b)) {
-                    (Some(p), Some((f, l)), _, _) | (_, _, Some((f, l)), Some(p)) => {
-                        specs(&p, f, l)
-                    }
-                    _ => {
-                        issues.push(Issue::malformed(
-                            Span::new(&path, number, col),
-                            word,
-                            EXPECTED_PLAIN,
-                        ))?;
-                        continue 'lines;
-                    }
-                };
-                ports.extend(spec);
-                continue;
-            }
-            if let Some(protos) = proto_word(&lower) {
-                if let Some((f, l)) = words.get(i).and_then(|w| port_range(w.1)) {
-                    i += 1;
-                    ports.extend(specs(&protos, f, l));
-                } else {
-                    ports.extend(specs(&protos, 1, 65535));
-                }
-                continue;
-            }
-            issues.push(Issue::malformed(
-                Span::new(&path, number, col),
-                word,
-                EXPECTED_PLAIN,
-            ))?;
-            continue 'lines;
-        }
-        if ports.is_empty() {
-            ports = all_ports();
-        }
-        list.entries.push(CidrEntry {
-            span,
-            text: address.to_owned(),
-            space,
-            ports,
-            direction,
-        });
-    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = PlainReader::new(false);
+    reader.lines(text, list, issues)?;
     Ok(())
+}
+
+/// Reads the lines of a plain list: the usual shapes in place ([`fast_plain_line`]), the rest
+/// line by line with [`plain_line_general`]. Also follows the format detection of
+/// [`CidrFormat::detect`] as it goes, when asked to, for [`stream_plain`].
+struct PlainReader {
+    /// Lines read so far.
+    number: usize,
+    fast: FastState,
+    detect: bool,
+    data_seen: bool,
+}
+
+/// What [`fast_plain_line`] keeps from line to line.
+#[derive(Debug, Default)]
+struct FastState {
+    ports: Vec<PortSpec>,
+    /// The rest of the last line after its address (up to 64 bytes, line ending included), with
+    /// the ports and direction it gave: whitelists repeat the same ports line after line, and the
+    /// same bytes read the same way.
+    tail: Vec<u8>,
+    tail_ports: u32,
+    tail_direction: Option<Direction>,
+}
+
+/// What a stretch of lines turned out to be.
+#[derive(Debug, PartialEq, Eq)]
+enum Lines {
+    Plain,
+    /// A line shows the text is in another format.
+    NotPlain,
+}
+
+impl PlainReader {
+    fn new(detect: bool) -> Self {
+        Self {
+            number: 0,
+            fast: FastState::default(),
+            detect,
+            data_seen: false,
+        }
+    }
+
+    /// Reads complete lines (the text ends with a line ending or at the end of the file).
+    fn lines(&mut self, text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<Lines> {
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while at < bytes.len() {
+            self.number += 1;
+            if self.detect && !self.data_seen {
+                let line = line_at(text, at);
+                let t = line.trim_start();
+                if CidrFormat::marked_by(line).is_some() {
+                    return Ok(Lines::NotPlain);
+                }
+                if !t.is_empty() && !t.starts_with('#') {
+                    self.data_seen = true;
+                    if CidrFormat::is_csv_header(t) {
+                        return Ok(Lines::NotPlain);
+                    }
+                }
+            }
+            if let Some(next) =
+                fast_plain_line(&mut list.entries, &mut self.fast, self.number, text, at)
+            {
+                at = next;
+                continue;
+            }
+            // A line the fast reader does not take. Marker lines of other formats are among
+            // these: they start with `*`, `-`, `:OUTPUT` or `table`, never with an address.
+            let line = line_at(text, at);
+            at += line.len();
+            at += usize::from(at < bytes.len() && bytes[at] == b'\r');
+            at += usize::from(at < bytes.len() && bytes[at] == b'\r');
+            at += usize::from(at < bytes.len() && bytes[at] == b'\n');
+            if self.detect && CidrFormat::marked_by(line).is_some() {
+                return Ok(Lines::NotPlain);
+            }
+            plain_line_general(list, issues, self.number, line)?;
+        }
+        Ok(Lines::Plain)
+    }
+}
+
+/// The line starting at `at`, without its line ending (`\n`, `\r\n`, or `\r\r\n`), as
+/// `numbered_lines` gives it.
+fn line_at(text: &str, at: usize) -> &str {
+    let rest = &text[at..];
+    let mut line = rest.find('\n').map_or(rest, |end| &rest[..end]);
+    for _ in 0..2 {
+        line = line.strip_suffix('\r').unwrap_or(line);
+    }
+    line
+}
+
+/// One line of a plain list, read the general way: the reference the fast reader agrees with.
+fn plain_line_general(
+    list: &mut CidrList,
+    issues: &mut Issues,
+    number: usize,
+    line: &str,
+) -> Result<()> {
+    let path = list.path.clone();
+    let words = tokens(strip_comment(line));
+    let Some(&(column, address)) = words.first() else {
+        return Ok(());
+    };
+    let span = Span::new(&path, number, column);
+    let space = match parse_space(address) {
+        Ok(space) => space,
+        Err(expected) => return issues.push(Issue::malformed(span, address, expected)),
+    };
+    let mut ports = Vec::new();
+    let mut direction = Direction::Outbound;
+    let mut i = 1;
+    while let Some(&(col, word)) = words.get(i) {
+        i += 1;
+        let lower = word.to_ascii_lowercase();
+        match lower.as_str() {
+            "inbound" | "in" | "ingress" => {
+                direction = Direction::Inbound;
+                continue;
+            }
+            "outbound" | "out" | "egress" => {
+                direction = Direction::Outbound;
+                continue;
+            }
+            _ => {}
+        }
+        if let Some((a, b)) = lower.split_once(['/', ':']) {
+            let spec = match (proto_word(a), port_range(b), port_range(a), proto_word(b)) {
+                (Some(p), Some((f, l)), _, _) | (_, _, Some((f, l)), Some(p)) => specs(&p, f, l),
+                _ => {
+                    return issues.push(Issue::malformed(
+                        Span::new(&path, number, col),
+                        word,
+                        EXPECTED_PLAIN,
+                    ));
+                }
+            };
+            ports.extend(spec);
+            continue;
+        }
+        if let Some(protos) = proto_word(&lower) {
+            if let Some((f, l)) = words.get(i).and_then(|w| port_range(w.1)) {
+                i += 1;
+                ports.extend(specs(&protos, f, l));
+            } else {
+                ports.extend(specs(&protos, 1, 65535));
+            }
+            continue;
+        }
+        return issues.push(Issue::malformed(
+            Span::new(&path, number, col),
+            word,
+            EXPECTED_PLAIN,
+        ));
+    }
+    if ports.is_empty() {
+        ports = all_ports();
+    }
+    list.entries.push(CidrEntry {
+        span,
+        text: address.to_owned(),
+        space,
+        ports,
+        direction,
+    });
+    Ok(())
+}
+
+/// Whitespace and commas inside a line: what [`tokens`] splits on, for ASCII.
+const fn is_separator(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c' | b',')
+}
+
+/// What ends a word: a separator, `#` or a line ending.
+const fn ends_word(b: u8) -> bool {
+    is_separator(b) || b == b'#' || b == b'\n'
+}
+
+/// Whether the word being read ends at `at` (or the text does).
+fn word_ends_at(bytes: &[u8], at: usize) -> bool {
+    bytes.get(at).is_none_or(|&b| ends_word(b))
+}
+
+/// The end of the word starting at `at`.
+fn word_end(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && !ends_word(bytes[at]) {
+        at += 1;
+    }
+    at
+}
+
+fn skip_separators(bytes: &[u8], mut at: usize) -> usize {
+    while at < bytes.len() && is_separator(bytes[at]) {
+        at += 1;
+    }
+    at
+}
+
+/// Reads the line starting at `line_start` in place, in one pass and without allocating, when
+/// it has one of the usual shapes (`15.193.0.0/19 udp/3478`, `2600:f0f2:7100::/40 tcp/443
+/// inbound`, an address alone, a comment, a blank line), exactly as [`plain_line_general`]
+/// would; returns where the next line starts. `None`, having added nothing, for anything else:
+/// ranges, netmasks, other protocol words, quotes, non-ASCII text, lines that do not parse.
+fn fast_plain_line(
+    entries: &mut Entries,
+    state: &mut FastState,
+    number: usize,
+    text: &str,
+    line_start: usize,
+) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let start = skip_separators(bytes, line_start);
+    let rest_of_line = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |end| from + end + 1)
+    };
+    match bytes.get(start) {
+        None => return Some(bytes.len()),
+        Some(b'\n') => return Some(start + 1),
+        // A comment may hold anything, up to the line ending.
+        Some(b'#') => return Some(rest_of_line(start)),
+        _ => {}
+    }
+    let (parsed, printable, end) = fast_space_at(bytes, start)?;
+    let written = &text[start..end];
+    let column = start - line_start + 1;
+    if let Some(direction) = state.tail_direction {
+        if bytes[end..].starts_with(&state.tail) {
+            let ports = state.tail_ports;
+            entries.push_parsed(
+                (number, column),
+                parsed,
+                printable,
+                written,
+                ports,
+                direction,
+            );
+            return Some(end + state.tail.len());
+        }
+    }
+    let ports = &mut state.ports;
+    ports.clear();
+    let mut direction = Direction::Outbound;
+    let mut at = end;
+    let next_line = loop {
+        at = skip_separators(bytes, at);
+        match bytes.get(at) {
+            None => break bytes.len(),
+            Some(b'\n') => break at + 1,
+            Some(b'#') => break rest_of_line(at),
+            _ => {}
+        }
+        let word_start = at;
+        let proto = match bytes.get(at..at + 3) {
+            Some(p) if p.eq_ignore_ascii_case(b"tcp") => Some(Proto::Tcp),
+            Some(p) if p.eq_ignore_ascii_case(b"udp") => Some(Proto::Udp),
+            _ => None,
+        };
+        let Some(proto) = proto else {
+            at = word_end(bytes, at);
+            let word = &text[word_start..at];
+            if ["inbound", "in", "ingress"]
+                .iter()
+                .any(|w| word.eq_ignore_ascii_case(w))
+            {
+                direction = Direction::Inbound;
+                continue;
+            }
+            if ["outbound", "out", "egress"]
+                .iter()
+                .any(|w| word.eq_ignore_ascii_case(w))
+            {
+                direction = Direction::Outbound;
+                continue;
+            }
+            return None;
+        };
+        at += 3;
+        if word_ends_at(bytes, at) {
+            // `udp 3478`, or `udp` alone for every port.
+            let next = skip_separators(bytes, at);
+            let (range, next_end) = match fast_port_range_at(bytes, next) {
+                Some((range, end)) => (Some(range), end),
+                None => {
+                    let end = word_end(bytes, next);
+                    (port_range(&text[next..end]), end)
+                }
+            };
+            match range {
+                Some((first, last)) if next < next_end => {
+                    at = next_end;
+                    ports.push(PortSpec { proto, first, last });
+                }
+                _ => ports.push(PortSpec {
+                    proto,
+                    first: 1,
+                    last: 65535,
+                }),
+            }
+            continue;
+        }
+        // `tcp/443`, `udp/49152-65535` (the general reader also takes `tcp:443`).
+        if !matches!(bytes[at], b'/' | b':') {
+            return None;
+        }
+        at += 1;
+        let (first, last) = match fast_port_range_at(bytes, at) {
+            Some((range, end)) => {
+                at = end;
+                range
+            }
+            None => {
+                let end = word_end(bytes, at);
+                let range = port_range(&text[at..end])?;
+                at = end;
+                range
+            }
+        };
+        ports.push(PortSpec { proto, first, last });
+    };
+    if ports.is_empty() {
+        ports.extend(all_ports());
+    }
+    let ports = entries.intern_ports(ports);
+    entries.push_parsed(
+        (number, column),
+        parsed,
+        printable,
+        written,
+        ports,
+        direction,
+    );
+    let tail = &bytes[end..next_line];
+    state.tail_direction = None;
+    if tail.len() <= 64 && tail.ends_with(b"\n") {
+        state.tail.clear();
+        state.tail.extend_from_slice(tail);
+        state.tail_ports = ports;
+        state.tail_direction = Some(direction);
+    }
+    Some(next_line)
+}
+
+/// [`port_range`] of the word at `at` when it is the usual `443` or `49152-65535`, with where the
+/// word ends; `None` when [`port_range`] itself must decide (signs, colons, six digits or more,
+/// anything else).
+fn fast_port_range_at(bytes: &[u8], at: usize) -> Option<((u16, u16), usize)> {
+    let number = |mut i: usize| -> Option<(u32, usize)> {
+        let from = i;
+        let mut n = 0u32;
+        while i < bytes.len() && bytes[i].is_ascii_digit() && i - from < 5 {
+            n = n * 10 + u32::from(bytes[i] - b'0');
+            i += 1;
+        }
+        (i > from).then_some((n, i))
+    };
+    let (a, i) = number(at)?;
+    let (b, end) = match bytes.get(i) {
+        Some(b'-') => number(i + 1)?,
+        _ => (a, i),
+    };
+    if !word_ends_at(bytes, end) || a > 65535 || b > 65535 {
+        return None;
+    }
+    let (a, b) = (a as u16, b as u16);
+    Some(((a <= b).then_some((a.max(1), b))?, end))
+}
+
+/// [`fast_space_at`] on a whole token.
+#[cfg(test)]
+fn fast_space(token: &[u8]) -> Option<(Parsed, Option<u32>)> {
+    fast_space_at(token, 0)
+        .filter(|&(_, _, end)| end == token.len())
+        .map(|(parsed, printable, _)| (parsed, printable))
+}
+
+/// Reads the word at `start` when it is `a.b.c.d`, `a.b.c.d/len`, an IPv6 address or
+/// `ipv6/len`, as [`parse_space`] does; with whether the text is how the address (`TEXT_ADDR`)
+/// or the network (`TEXT_NET`) prints, and where the word ends. `None` for anything else,
+/// which the general reader then reads, or refuses with a reason.
+fn fast_space_at(bytes: &[u8], start: usize) -> Option<(Parsed, Option<u32>, usize)> {
+    if let Some((value, end)) = fast_v4_at(bytes, start) {
+        let (len, end) = prefix_at(bytes, end, 32)?;
+        let Some(len) = len else {
+            return Some((Parsed::V4(value, value), Some(TEXT_ADDR), end));
+        };
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        let network = value & mask;
+        return Some((
+            Parsed::V4(network, network | !mask),
+            (network == value).then_some(TEXT_NET),
+            end,
+        ));
+    }
+    let (value, printable, end) = fast_v6_at(bytes, start)?;
+    let (len, end) = prefix_at(bytes, end, 128)?;
+    let Some(len) = len else {
+        return Some((
+            Parsed::V6(value, value),
+            printable.then_some(TEXT_ADDR),
+            end,
+        ));
+    };
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    let network = value & mask;
+    Some((
+        Parsed::V6(network, network | !mask),
+        (printable && network == value).then_some(TEXT_NET),
+        end,
+    ))
+}
+
+/// An optional `/len` at `at` (no leading zero, at most `max`, as ipnet reads it), which must
+/// end the word.
+fn prefix_at(bytes: &[u8], at: usize, max: u32) -> Option<(Option<u32>, usize)> {
+    if bytes.get(at) != Some(&b'/') {
+        return word_ends_at(bytes, at).then_some((None, at));
+    }
+    let from = at + 1;
+    let mut i = from;
+    let mut n = 0u32;
+    while i < bytes.len() && bytes[i].is_ascii_digit() && i - from < 4 {
+        n = n * 10 + u32::from(bytes[i] - b'0');
+        i += 1;
+    }
+    let digits = i - from;
+    let fine = digits > 0
+        && digits <= 3
+        && !(digits > 1 && bytes[from] == b'0')
+        && n <= max
+        && word_ends_at(bytes, i);
+    fine.then_some((Some(n), i))
+}
+
+/// Four decimal octets without leading zeros (what both the standard library and ipnet read),
+/// and where they end.
+fn fast_v4_at(bytes: &[u8], start: usize) -> Option<(u32, usize)> {
+    let mut value = 0u32;
+    let mut i = start;
+    for octet in 0..4 {
+        if octet > 0 {
+            if bytes.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let from = i;
+        let mut n = 0u32;
+        while let Some(d) = bytes
+            .get(i)
+            .map(|b| b.wrapping_sub(b'0'))
+            .filter(|d| *d < 10)
+        {
+            n = n.wrapping_mul(10).wrapping_add(u32::from(d));
+            i += 1;
+        }
+        let digits = i - from;
+        // No leading zero, at most three digits.
+        if digits == 0 || digits > 3 || (digits > 1 && bytes[from] == b'0') || n > 255 {
+            return None;
+        }
+        value = (value << 8) | n;
+    }
+    Some((value, i))
+}
+
+/// The value of each hexadecimal digit; 255 for other bytes.
+static HEX: [u8; 256] = {
+    let mut table = [255u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            d @ b'0'..=b'9' => d - b'0',
+            d @ b'a'..=b'f' => d - b'a' + 10,
+            d @ b'A'..=b'F' => d - b'A' + 10,
+            _ => 255,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Hexadecimal groups with at most one `::` and no embedded IPv4, as the standard library reads
+/// them, up to a `/` or the end of the word; with whether the text is how the address prints
+/// (lower case, no leading zeros, the first longest run of two or more zero groups written `::`;
+/// addresses whose first 80 bits are zero print in special forms, so they never count), and
+/// where it ends.
+fn fast_v6_at(bytes: &[u8], start: usize) -> Option<(u128, bool, usize)> {
+    let stop = |i: usize| bytes.get(i).is_none_or(|&b| b == b'/' || ends_word(b));
+    let mut groups = [0u16; 8];
+    let mut count = 0;
+    // How many groups come before the `::`.
+    let mut gap: Option<usize> = None;
+    let mut printable = true;
+    let mut i = start;
+    if bytes.get(i) == Some(&b':') && bytes.get(i + 1) == Some(&b':') {
+        gap = Some(0);
+        i += 2;
+    }
+    if gap.is_none() || !stop(i) {
+        loop {
+            let from = i;
+            let mut value = 0u32;
+            // Every hexadecimal digit has bit 0x20 set, but for `A` to `F`.
+            let mut lower = 0x20;
+            while let Some(&b) = bytes.get(i) {
+                let d = HEX[usize::from(b)];
+                if d > 15 {
+                    break;
+                }
+                value = (value << 4) | u32::from(d);
+                lower &= b;
+                i += 1;
+            }
+            let digits = i - from;
+            if digits == 0 || digits > 4 || count == 8 {
+                return None;
+            }
+            if lower == 0 {
+                printable = false;
+            }
+            if digits > 1 && bytes[from] == b'0' {
+                printable = false;
+            }
+            groups[count] = value as u16;
+            count += 1;
+            if stop(i) {
+                break;
+            }
+            if bytes[i] != b':' {
+                return None;
+            }
+            i += 1;
+            if bytes.get(i) == Some(&b':') {
+                if gap.is_some() {
+                    return None;
+                }
+                gap = Some(count);
+                i += 1;
+                if stop(i) {
+                    break;
+                }
+            } else if stop(i) {
+                return None;
+            }
+        }
+    }
+    let compressed = match gap {
+        None if count == 8 => None,
+        Some(at) if count <= 7 => {
+            let tail = count - at;
+            groups.copy_within(at..count, 8 - tail);
+            groups[at..8 - tail].fill(0);
+            Some((at, 8 - count))
+        }
+        _ => return None,
+    };
+    let value = groups.iter().fold(0u128, |v, &g| (v << 16) | u128::from(g));
+    if printable {
+        // Where the standard library writes `::`: the first longest run of zero groups.
+        let (mut best, mut run) = ((0, 0), (0, 0));
+        for (i, &g) in groups.iter().enumerate() {
+            if g == 0 {
+                if run.1 == 0 {
+                    run.0 = i;
+                }
+                run.1 += 1;
+                if run.1 > best.1 {
+                    best = run;
+                }
+            } else {
+                run = (0, 0);
+            }
+        }
+        let expected = (best.1 > 1).then_some(best);
+        printable = compressed == expected && groups[..5].iter().any(|&g| g != 0);
+    }
+    Some((value, printable, i))
+}
+
+/// Reads a plain list straight from the file, a chunk at a time, so that a whitelist of
+/// hundreds of thousands of lines is never held whole in memory. `None` whenever the general
+/// path must decide instead: the text is not plain (the format is detected as it goes), not
+/// UTF-8, holds a NUL byte, is too large, or a strict read meets a line that does not parse
+/// (the general path reports it after its whole-file checks, as it always has).
+fn stream_plain(path: &Path, detect: bool, strictness: Strictness) -> Option<CidrList> {
+    const CHUNK: usize = 256 * 1024;
+    let mut file = std::fs::File::open(path).ok()?;
+    let size = file.metadata().ok()?.len();
+    if size > MAX_INPUT_BYTES {
+        return None;
+    }
+    let mut list = CidrList {
+        path: path.to_owned(),
+        format: CidrFormat::Plain,
+        entries: Entries::new(path),
+        issues: Vec::new(),
+        layout: Layout::default(),
+    };
+    list.entries.reserve_for(size);
+    let mut issues = Issues::new(strictness);
+    let mut reader = PlainReader::new(detect);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut total = 0u64;
+    let mut first_chunk = true;
+    loop {
+        let kept = buf.len();
+        buf.resize(kept + CHUNK, 0);
+        let n = loop {
+            match file.read(&mut buf[kept..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        };
+        buf.truncate(kept + n);
+        total += n as u64;
+        if total > MAX_INPUT_BYTES {
+            return None;
+        }
+        let at_end = n == 0;
+        // Complete lines only, but all of what is left at the end.
+        let complete = if at_end {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let chunk = &buf[..complete];
+        if chunk.contains(&0) {
+            return None;
+        }
+        let mut text = std::str::from_utf8(chunk).ok()?;
+        if first_chunk {
+            first_chunk = false;
+            if detect {
+                let lead = text.trim_start_matches('\u{feff}').trim_start();
+                if (lead.is_empty() && !at_end) || lead.starts_with('{') || lead.starts_with('[') {
+                    return None;
+                }
+            }
+            text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        }
+        if reader.lines(text, &mut list, &mut issues).ok()? == Lines::NotPlain {
+            return None;
+        }
+        if at_end {
+            break;
+        }
+        buf.drain(..complete);
+    }
+    list.issues = issues.list;
+    Some(list)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1910,6 +2899,205 @@ mod tests {
                 proptest::prop_assert_eq!(entry.span.line, i + 2);
             }
         }
+    }
+
+    /// Address tokens as people write them: canonical, upper case, leading zeros, every way to
+    /// compress zeros, embedded IPv4, prefixes with and without host bits, and near misses.
+    fn token_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let v4 = (
+            any::<[u8; 4]>(),
+            proptest::option::of(0u8..=34),
+            any::<u8>(),
+        )
+            .prop_map(|(o, len, style)| {
+                let mut t = if style % 7 == 0 {
+                    format!("{:03}.{}.{}.{}", o[0], o[1], o[2], o[3])
+                } else {
+                    format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])
+                };
+                if let Some(len) = len {
+                    t.push_str(&if style % 5 == 0 {
+                        format!("/0{len}")
+                    } else {
+                        format!("/{len}")
+                    });
+                }
+                t
+            });
+        let v6 = (
+            proptest::collection::vec(prop_oneof![Just(0u16), Just(1u16), any::<u16>()], 8),
+            any::<u8>(),
+            0usize..8,
+            0usize..9,
+            proptest::option::of(0u8..=130),
+        )
+            .prop_map(|(groups, style, from, count, len)| {
+                let hex = |g: u16| match style % 4 {
+                    0 => format!("{g:x}"),
+                    1 => format!("{g:X}"),
+                    2 => format!("{g:04x}"),
+                    _ => format!("{g:x}"),
+                };
+                let mut t = if style % 3 == 0 {
+                    // Zeros compressed somewhere (whether they are zeros or not: near misses).
+                    let to = (from + count).min(8);
+                    let head: Vec<String> = groups[..from].iter().map(|&g| hex(g)).collect();
+                    let tail: Vec<String> = groups[to..].iter().map(|&g| hex(g)).collect();
+                    format!("{}::{}", head.join(":"), tail.join(":"))
+                } else if style % 11 == 1 {
+                    format!(
+                        "::ffff:{}.{}.{}.{}",
+                        groups[0] >> 8,
+                        groups[0] & 255,
+                        groups[1] >> 8,
+                        groups[1] & 255
+                    )
+                } else if style % 13 == 2 {
+                    std::net::Ipv6Addr::from(
+                        groups.iter().fold(0u128, |v, &g| v << 16 | u128::from(g)),
+                    )
+                    .to_string()
+                } else {
+                    groups.iter().map(|&g| hex(g)).collect::<Vec<_>>().join(":")
+                };
+                if let Some(len) = len {
+                    t.push_str(&format!("/{len}"));
+                }
+                t
+            });
+        let junk = "[0-9a-fA-F:./]{0,24}";
+        prop_oneof![v4, v6, junk]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The fast reader takes only what the general one reads the same way, and says a text
+        /// prints as itself only when it does.
+        #[test]
+        fn fast_addresses_agree_with_the_general_reader(token in token_strategy()) {
+            if let Some((parsed, printable)) = fast_space(token.as_bytes()) {
+                let general = parse_space(&token);
+                proptest::prop_assert!(general.is_ok(), "{token}: {general:?}");
+                let set = general.unwrap();
+                let spans = match parsed {
+                    Parsed::V4(lo, hi) => (set.v4.spans().to_vec() == [(lo, hi)]) && set.v6.is_empty(),
+                    Parsed::V6(lo, hi) => (set.v6.spans().to_vec() == [(lo, hi)]) && set.v4.is_empty(),
+                };
+                proptest::prop_assert!(spans, "{token}: {parsed:?} vs {set:?}");
+                let mut entries = Entries::new(Path::new("p"));
+                let ports = entries.intern_ports(&[]);
+                entries.push_parsed((1, 1), parsed, printable, &token, ports, Direction::Outbound);
+                proptest::prop_assert_eq!(entries.text(0), token.as_str());
+            }
+        }
+
+        /// Whole lines: the fast reader, when it takes a line, adds what the general one adds.
+        #[test]
+        fn fast_lines_agree_with_the_general_reader(
+            token in token_strategy(),
+            words in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "tcp/443", "udp/3478", "UDP/49152-65535", "tcp:443", "tcp", "udp", "3478",
+                    "0443", "0", "443-80", "+443", "inbound", "IN", "egress", "any", "6/17",
+                    "3478/udp", "#", "# c", ",", " ", "\t", "\r", "\u{a0}", "\"x\"", "tcp/",
+                    "tcp/70000", "udp 1-2", "in#x",
+                ]),
+                0..5,
+            ),
+            indent in proptest::sample::select(vec!["", " ", "\t", ", "]),
+        ) {
+            let line = format!("{indent}{token} {}", words.join(" "));
+            let mut fast = CidrList::parse("", Path::new("p"), Some(CidrFormat::Plain), Strictness::Lenient).unwrap();
+            let mut general = fast.clone();
+            let mut state = FastState::default();
+            let text = format!("{line}\nnext");
+            if let Some(next) = fast_plain_line(&mut fast.entries, &mut state, 7, &text, 0) {
+                proptest::prop_assert_eq!(next, line.len() + 1);
+                let mut issues = Issues::new(Strictness::Lenient);
+                plain_line_general(&mut general, &mut issues, 7, &line).unwrap();
+                proptest::prop_assert!(issues.list.is_empty(), "{line:?}: {:?}", issues.list);
+                let show = |l: &CidrList| l.entries.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(show(&fast), show(&general), "{:?}", line);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Whole lists, where the fast reader also reuses what it read of the line before.
+        #[test]
+        fn fast_and_general_readers_agree_on_lists(
+            lines in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "10.0.0.0/8", "10.1.2.3", "2600:f0f2::/32", "2600:F0F2::1", "1.2.3.4-1.2.3.9",
+                        "x", "", "# c", "10.0.0.0/255.0.0.0",
+                    ]),
+                    proptest::sample::select(vec![
+                        " tcp/443", " tcp/443 ", " udp/3478 inbound", "\ttcp/443", " tcp/443 # x",
+                        " tcp/443,udp/3478", "", " tcp", " udp 3478", " tcp/44", " tcp/4430", ", in",
+                    ]),
+                ),
+                1..30,
+            ),
+        ) {
+            let text: String = lines.iter().map(|(a, b)| format!("{a}{b}\n")).collect();
+            let fast = CidrList::parse(&text, Path::new("p"), Some(CidrFormat::Plain), Strictness::Lenient).unwrap();
+            let mut general = CidrList::parse("", Path::new("p"), Some(CidrFormat::Plain), Strictness::Lenient).unwrap();
+            let mut issues = Issues::new(Strictness::Lenient);
+            for (number, line) in numbered_lines(&text) {
+                plain_line_general(&mut general, &mut issues, number, line).unwrap();
+            }
+            let show = |l: &CidrList| l.entries.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(show(&fast), show(&general), "{:?}", text);
+            proptest::prop_assert_eq!(format!("{:?}", fast.issues), format!("{:?}", issues.list));
+        }
+    }
+
+    #[test]
+    fn streamed_and_whole_reads_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("\u{feff}# list\r\n");
+        for i in 0..40_000u32 {
+            let line = match i % 9 {
+                0 => format!("10.{}.{}.0/24 tcp/443", i >> 8 & 255, i & 255),
+                1 => format!("2600:f0f2:{:x}::/48 udp/3478 inbound", i),
+                2 => format!("  10.0.{}.1 udp 3478 # note", i & 255),
+                3 => format!("10.1.0.{}-10.1.0.255 tcp/443\r", i & 255),
+                4 => "".to_owned(),
+                5 => format!("2600:F0F2:{:X}::1", i),
+                6 => format!("\u{a0}10.2.{}.0/24", i & 255),
+                7 => format!("10.3.{}.7/24 tcp/443,udp/3478", i & 255),
+                _ => format!("bad{i}"),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text.push_str("1.2.3.4/32 tcp/443");
+        let path = dir.path().join("big.txt");
+        std::fs::write(&path, &text).unwrap();
+        let whole = CidrList::parse(&text, &path, None, Strictness::Lenient).unwrap();
+        let streamed = stream_plain(&path, true, Strictness::Lenient).expect("plain");
+        assert_eq!(whole.entries.len(), 31_113);
+        let show = |l: &CidrList| {
+            l.entries
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(show(&whole), show(&streamed));
+        assert_eq!(
+            format!("{:?}", whole.issues),
+            format!("{:?}", streamed.issues)
+        );
+        // Strict reads of a malformed list, and other formats, go the general way.
+        assert!(stream_plain(&path, true, Strictness::Strict).is_none());
+        std::fs::write(&path, "1.2.3.4\n*filter\n").unwrap();
+        assert!(stream_plain(&path, true, Strictness::Lenient).is_none());
+        std::fs::write(&path, "  {\"SecurityGroups\": []}").unwrap();
+        assert!(stream_plain(&path, true, Strictness::Lenient).is_none());
+        std::fs::write(&path, "1.2.3.4\n5.6.7.8\0\n").unwrap();
+        assert!(stream_plain(&path, true, Strictness::Lenient).is_none());
     }
 
     #[test]

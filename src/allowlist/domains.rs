@@ -58,12 +58,35 @@ impl Pattern {
     pub fn covers(&self, required: &HostPattern) -> bool {
         match required {
             HostPattern::Exact(name) => self.allows(name),
-            HostPattern::Wildcard(needed) => match self {
-                Self::Exact(_) => false,
-                Self::Below(suffix) | Self::AtOrBelow(suffix) => {
-                    needed == suffix || is_below(needed, suffix)
-                }
-            },
+            HostPattern::Wildcard(needed) => self.covers_below(needed),
+        }
+    }
+
+    /// Whether this entry allows every name below `needed` (a wildcard requirement).
+    pub fn covers_below(&self, needed: &str) -> bool {
+        match self {
+            Self::Exact(_) => false,
+            Self::Below(suffix) | Self::AtOrBelow(suffix) => {
+                needed == suffix || is_below(needed, suffix)
+            }
+        }
+    }
+
+    /// Whether this entry allows everything `other` allows, as requirements go: the names an
+    /// entry stands for are its name (`Exact`), the names below its suffix (`Below`), or both
+    /// (`AtOrBelow`).
+    pub fn covers_pattern(&self, other: &Self) -> bool {
+        match other {
+            Self::Exact(name) => self.allows(name),
+            Self::Below(suffix) => self.covers_below(suffix),
+            Self::AtOrBelow(suffix) => self.allows(suffix) && self.covers_below(suffix),
+        }
+    }
+
+    /// The name or suffix the entry is written with.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Exact(h) | Self::Below(h) | Self::AtOrBelow(h) => h,
         }
     }
 
@@ -168,12 +191,26 @@ impl DomainList {
 
     /// The coverage of one requirement.
     pub fn cover(&self, req: &DomainRequirement) -> Cover<'_> {
-        let mut cover = Cover::default();
         let named: Vec<&DomainEntry> = self
             .entries
             .iter()
             .filter(|e| e.pattern.covers(&req.host))
             .collect();
+        self.cover_by(req, named)
+    }
+
+    /// [`Self::cover`] with the entries naming the requirement's host found through `index`.
+    pub fn cover_indexed(&self, req: &DomainRequirement, index: &NameIndex<'_>) -> Cover<'_> {
+        let named = index
+            .covering(&req.host)
+            .into_iter()
+            .map(|i| &self.entries[i])
+            .collect();
+        self.cover_by(req, named)
+    }
+
+    fn cover_by<'a>(&'a self, req: &DomainRequirement, named: Vec<&'a DomainEntry>) -> Cover<'a> {
+        let mut cover = Cover::default();
         for entry in &named {
             if req.ports.iter().all(|p| entry.allows_port(p)) {
                 cover.by.push(entry);
@@ -243,6 +280,118 @@ impl DomainList {
     }
 }
 
+/// The entries of a list by the name they are written with, to find those covering a name
+/// without testing every entry: a name is covered only by entries written with it or with one
+/// of its suffixes.
+#[derive(Debug, Default)]
+pub struct NameIndex<'a> {
+    entries: &'a [DomainEntry],
+    by_name: std::collections::HashMap<&'a str, Vec<usize>, FastHash>,
+}
+
+/// A fast hasher for maps keyed by the text of a list: the list is the user's own file, not
+/// input an attacker could shape into collisions that matter.
+pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
+
+/// The multiply-and-rotate hash of rustc (`FxHasher`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            self.add(word);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl<'a> NameIndex<'a> {
+    /// The entries of `list` written with the names of `hosts` or their suffixes: the only ones
+    /// that can cover those hosts (one pass, looking up each entry among a few dozen names).
+    pub fn new(list: &'a DomainList, hosts: impl IntoIterator<Item = &'a HostPattern>) -> Self {
+        let mut by_name: std::collections::HashMap<&'a str, Vec<usize>, FastHash> =
+            std::collections::HashMap::default();
+        for host in hosts {
+            for suffix in suffixes(host_name(host)) {
+                by_name.entry(suffix).or_default();
+            }
+        }
+        for (i, entry) in list.entries.iter().enumerate() {
+            if let Some(found) = by_name.get_mut(entry.pattern.name()) {
+                found.push(i);
+            }
+        }
+        Self {
+            entries: &list.entries,
+            by_name,
+        }
+    }
+
+    /// The entries that cover `host`, in list order: exactly those [`Pattern::covers`] accepts.
+    /// `host` must be one of those the index was built for.
+    pub fn covering(&self, host: &HostPattern) -> Vec<usize> {
+        let mut found: Vec<usize> = suffixes(host_name(host))
+            .filter_map(|suffix| self.by_name.get(suffix))
+            .flatten()
+            .copied()
+            .filter(|&i| self.entries[i].pattern.covers(host))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+}
+
+fn host_name(host: &HostPattern) -> &str {
+    match host {
+        HostPattern::Exact(h) | HostPattern::Wildcard(h) => h,
+    }
+}
+
+/// A name, each suffix after one of its dots, and "" (what `*` is written with).
+fn suffixes(name: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(name), |n| n.split_once('.').map(|(_, rest)| rest))
+        .chain((!name.is_empty()).then_some(""))
+}
+
 /// Inserts `block` after line `after` (1-based), or at the end.
 pub fn insert_after(original: &str, after: Option<usize>, block: &str) -> String {
     let mut out = String::with_capacity(original.len() + block.len() + 1);
@@ -279,12 +428,31 @@ pub fn insert_after(original: &str, after: Option<usize>, block: &str) -> String
 
 pub fn looks_like_squid(text: &str) -> bool {
     numbered_lines(text).any(|(_, line)| {
-        let mut words = strip_comment(line).split_whitespace();
-        matches!(
-            words.next(),
-            Some("acl" | "http_access" | "http_port" | "cache_peer")
-        )
+        let first = match first_word(line) {
+            Some(word) => word,
+            None => strip_comment(line).split_whitespace().next().unwrap_or(""),
+        };
+        matches!(first, "acl" | "http_access" | "http_port" | "cache_peer")
     })
+}
+
+/// The first word of an ASCII line, up to whitespace or `#`, as `strip_comment` and
+/// `split_whitespace` find it for a squid keyword; `None` when non-ASCII text comes first.
+fn first_word(line: &str) -> Option<&str> {
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let bytes = line.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() && space(bytes[start]) {
+        start += 1;
+    }
+    let mut end = start;
+    while end < bytes.len() && !space(bytes[end]) && bytes[end] != b'#' {
+        if !bytes[end].is_ascii() {
+            return None;
+        }
+        end += 1;
+    }
+    Some(&line[start..end])
 }
 
 const EXPECTED: &str = "a host name (acme.my.connect.aws), a wildcard (*.cloudfront.net or .cloudfront.net) or a URL (https://acme.my.connect.aws/ccp-v2/*)";
@@ -374,6 +542,9 @@ pub fn normalize(host: &str) -> Result<String, String> {
     if trimmed.is_empty() {
         return Err(EXPECTED.to_owned());
     }
+    if let Some(plain) = plain_ascii_name(trimmed) {
+        return Ok(plain);
+    }
     let ascii = idna::domain_to_ascii(trimmed)
         .map_err(|_| format!("{EXPECTED}; {host:?} is not a valid internationalised name"))?;
     if ascii.len() > 253 {
@@ -394,6 +565,32 @@ pub fn normalize(host: &str) -> Result<String, String> {
         }
     }
     Ok(ascii)
+}
+
+/// A name of ASCII letters, digits, `-` and `_` in valid labels, none of them `xn--` (whose
+/// Punycode IDNA must check): IDNA gives it back in lower case and nothing else, so it is read
+/// without IDNA. `None` for any other name, which takes the whole way.
+fn plain_ascii_name(name: &str) -> Option<String> {
+    if name.len() > 253 {
+        return None;
+    }
+    for label in name.split('.') {
+        let bytes = label.as_bytes();
+        let fine = !bytes.is_empty()
+            && bytes.len() <= 63
+            && bytes[0] != b'-'
+            && bytes[bytes.len() - 1] != b'-'
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            && !bytes
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
+        if !fine {
+            return None;
+        }
+    }
+    Some(name.to_ascii_lowercase())
 }
 
 fn push_entry(
@@ -439,20 +636,29 @@ pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         acl: None,
         insert_after_line: None,
     };
+    list.entries
+        .reserve(text.bytes().filter(|&b| b == b'\n').count() + 1);
     for (number, line) in numbered_lines(text) {
-        let line = strip_comment(line);
-        let words = tokens(line);
-        let Some(&(column, word)) = words.first() else {
-            continue;
+        let (column, word) = match only_word(line) {
+            Some(Some(found)) => found,
+            Some(None) => continue,
+            None => {
+                let line = strip_comment(line);
+                let words = tokens(line);
+                let Some(&(column, word)) = words.first() else {
+                    continue;
+                };
+                if let Some(&(extra_col, extra)) = words.get(1) {
+                    issues.push(Issue::malformed(
+                        Span::new(path, number, extra_col),
+                        extra,
+                        "one entry a line (a host name, a wildcard or a URL), then an optional # comment",
+                    ))?;
+                    continue;
+                }
+                (column, word)
+            }
         };
-        if let Some(&(extra_col, extra)) = words.get(1) {
-            issues.push(Issue::malformed(
-                Span::new(path, number, extra_col),
-                extra,
-                "one entry a line (a host name, a wildcard or a URL), then an optional # comment",
-            ))?;
-            continue;
-        }
         push_entry(
             &mut list,
             &mut issues,
@@ -471,6 +677,33 @@ pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<Do
     }
     list.issues = issues.list;
     Ok(list)
+}
+
+/// The one word of an ASCII line without quotes, with its column, as [`tokens`] after
+/// [`strip_comment`] would find it: `Some(None)` for a line without a word, `None` when the
+/// line needs the general way (non-ASCII text, quotes, more than one word).
+fn only_word(line: &str) -> Option<Option<(usize, &str)>> {
+    let bytes = line.as_bytes();
+    let separator = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c' | b',');
+    let mut start = 0;
+    while start < bytes.len() && separator(bytes[start]) {
+        start += 1;
+    }
+    let mut end = start;
+    while end < bytes.len() && !separator(bytes[end]) && bytes[end] != b'#' {
+        if bytes[end] >= 0x80 || bytes[end] == b'"' {
+            return None;
+        }
+        end += 1;
+    }
+    let mut rest = end;
+    while rest < bytes.len() && separator(bytes[rest]) {
+        rest += 1;
+    }
+    if rest < bytes.len() && bytes[rest] != b'#' {
+        return None;
+    }
+    Some((start < end).then(|| (start + 1, &line[start..end])))
 }
 
 /// A squid configuration: the entries of every `acl NAME dstdomain` line, inline or from the
@@ -899,6 +1132,98 @@ mod tests {
                 let below = labels.len() > suffix.len()
                     && labels[labels.len() - suffix.len()..] == suffix[..];
                 below || (matches!(entry, Pattern::AtOrBelow(_)) && labels == suffix)
+            }
+        }
+    }
+
+    /// The requirements a domain entry itself stands for.
+    fn as_requirements(pattern: &Pattern) -> Vec<HostPattern> {
+        match pattern {
+            Pattern::Exact(h) => vec![HostPattern::Exact(h.clone())],
+            Pattern::Below(s) => vec![HostPattern::Wildcard(s.clone())],
+            Pattern::AtOrBelow(s) => vec![
+                HostPattern::Exact(s.clone()),
+                HostPattern::Wildcard(s.clone()),
+            ],
+        }
+    }
+
+    fn patterns() -> Vec<Pattern> {
+        let mut out = vec![Pattern::Below(String::new())];
+        for name in universe(3) {
+            out.push(Pattern::Exact(name.clone()));
+            out.push(Pattern::Below(name.clone()));
+            out.push(Pattern::AtOrBelow(name));
+        }
+        out
+    }
+
+    #[test]
+    fn patterns_cover_patterns_as_their_requirements_say() {
+        let all = patterns();
+        for a in &all {
+            for b in &all {
+                let reference = as_requirements(b).iter().all(|r| a.covers(r));
+                assert_eq!(a.covers_pattern(b), reference, "{a:?} over {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_name_index_finds_exactly_the_covering_entries() {
+        let all = patterns();
+        let text: String = all.iter().map(|p| format!("{}\n", p.plain())).collect();
+        let list = parse_plain(&text, Path::new("l"), Strictness::Strict).unwrap();
+        let hosts: Vec<HostPattern> = universe(4)
+            .into_iter()
+            .flat_map(|name| {
+                [
+                    HostPattern::Exact(name.clone()),
+                    HostPattern::Wildcard(name),
+                ]
+            })
+            .collect();
+        let index = NameIndex::new(&list, &hosts);
+        for host in &hosts {
+            {
+                let expected: Vec<usize> = (0..list.entries.len())
+                    .filter(|&i| list.entries[i].pattern.covers(host))
+                    .collect();
+                assert_eq!(index.covering(host), expected, "{host}");
+            }
+        }
+    }
+
+    proptest! {
+        /// Plain ASCII names read without IDNA come out as IDNA gives them.
+        #[test]
+        fn plain_ascii_names_are_what_idna_gives(
+            labels in proptest::collection::vec("(xn--|XN--|-|_)?[a-zA-Z0-9_-]{0,6}(-)?", 1..5),
+        ) {
+            let name = labels.join(".");
+            if let Some(plain) = plain_ascii_name(&name) {
+                let idna = idna::domain_to_ascii(&name);
+                proptest::prop_assert_eq!(Ok(plain), idna.map_err(|_| ()), "{}", name);
+            }
+        }
+
+        /// The first word of a line is what the squid detection took it to be.
+        #[test]
+        fn first_words_are_those_of_split_whitespace(line in "[ \t\x0b#\"acl_é\u{a0}]{0,10}") {
+            if let Some(word) = first_word(&line) {
+                let general = strip_comment(&line).split_whitespace().next().unwrap_or("");
+                let keyword = |w: &str| matches!(w, "acl" | "http_access" | "http_port" | "cache_peer");
+                proptest::prop_assert_eq!(keyword(word), keyword(general), "{:?}", line);
+            }
+        }
+
+        /// A line with one word is read as the general tokenizer reads it.
+        #[test]
+        fn one_word_lines_split_as_tokens_do(line in "[ ,\t#\"a.é*/:-]{0,12}") {
+            if let Some(found) = only_word(&line) {
+                let words = tokens(strip_comment(&line));
+                proptest::prop_assert!(words.len() <= 1, "{:?}", line);
+                proptest::prop_assert_eq!(found, words.first().copied(), "{:?}", line);
             }
         }
     }
