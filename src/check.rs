@@ -1040,14 +1040,14 @@ fn cidr_check(
 ) -> Check {
     let file = list.path.display().to_string();
     let spec = crate::catalog::PortSpec::single(proto, port);
-    let holding: Vec<&crate::allowlist::cidrs::CidrEntry> = list
+    let holding: Vec<crate::allowlist::cidrs::CidrEntry> = list
         .entries
         .iter()
         .filter(|e| e.direction == crate::catalog::Direction::Outbound && e.space.contains(ip))
         .collect();
     type Entry<'a> = &'a crate::allowlist::cidrs::CidrEntry;
     let (on_port, other_ports): (Vec<Entry<'_>>, Vec<Entry<'_>>) =
-        holding.iter().copied().partition(|e| e.allows(&spec));
+        holding.iter().partition(|e| e.allows(&spec));
     let prefix = crate::probe::published_prefix(snapshot, ip);
     let add = prefix.as_ref().map_or_else(
         || ipnet::IpNet::from(ip).to_string(),
