@@ -170,11 +170,13 @@ pub struct CheckArgs {
     #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
     pub proxy: Option<String>,
 
-    /// Connect directly, ignoring HTTPS_PROXY and the site profile's proxy
+    /// Connect directly, ignoring HTTPS_PROXY, the site profile's proxy and the OS's settings
     #[arg(long)]
     pub no_proxy: bool,
 
-    /// Route each host as this PAC script (file or http(s) URL) says: DIRECT or PROXY host:port
+    /// Route each host as this PAC script (file or http(s) URL) says: DIRECT or PROXY host:port.
+    /// Without --proxy or --pac, the OS's proxy settings are read; their automatic discovery (WPAD)
+    /// is followed by DNS, not yet by DHCP
     #[arg(long, value_name = "FILE|URL", conflicts_with_all = ["proxy", "no_proxy"])]
     pub pac: Option<String>,
 
