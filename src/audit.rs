@@ -48,7 +48,8 @@ pub struct Findings {
     pub additions: Vec<Addition>,
 }
 
-fn lines_of<'a>(
+/// `file:line: text` for each entry, as findings name them.
+pub(crate) fn lines_of<'a>(
     spans: impl IntoIterator<Item = (&'a crate::allowlist::Span, &'a str)>,
 ) -> Vec<String> {
     spans
@@ -58,7 +59,7 @@ fn lines_of<'a>(
 }
 
 /// `a, b, c and 4 more`.
-fn named(items: &[String]) -> String {
+pub(crate) fn named(items: &[String]) -> String {
     if items.len() <= NAMED {
         return items.join(", ");
     }

@@ -760,29 +760,6 @@ struct Lists {
     cidrs: Option<CidrList>,
 }
 
-/// `file:line: text` of each entry.
-fn entry_lines<'a>(
-    entries: impl IntoIterator<Item = (&'a crate::allowlist::Span, &'a str)>,
-) -> Vec<String> {
-    entries
-        .into_iter()
-        .map(|(span, text)| format!("{}: {text}", span.at_line()))
-        .collect()
-}
-
-/// `a, b, c and 2 more`.
-fn first_few(items: &[String]) -> String {
-    const NAMED: usize = 3;
-    if items.len() <= NAMED {
-        return items.join(", ");
-    }
-    format!(
-        "{} and {} more",
-        items[..NAMED].join(", "),
-        items.len() - NAMED
-    )
-}
-
 impl Lists {
     /// Flags, then the site profile. Malformed lines stop the run (exit 65), as in `audit`.
     fn read(config: &Config, args: &CheckArgs) -> Result<Self> {
@@ -942,7 +919,7 @@ fn domain_check(
     let entry = list.entry_for(req);
     let cover = list.cover(&as_host);
     let lines = |entries: &[&crate::allowlist::domains::DomainEntry]| {
-        entry_lines(entries.iter().map(|e| (&e.span, e.text.as_str())))
+        crate::audit::lines_of(entries.iter().map(|e| (&e.span, e.text.as_str())))
     };
     let what = host.to_owned();
     let id = format!("allowlist/domain/{host}:{port}/{proto}");
@@ -957,7 +934,7 @@ fn domain_check(
                 Reason::MissingDomain,
                 format!(
                     "{what} is allowed by {}, but only by name: the other hosts under {} change, and {file} does not allow them",
-                    first_few(&by),
+                    crate::audit::named(&by),
                     req.host
                 ),
             )
@@ -969,7 +946,7 @@ fn domain_check(
                 Kind::Allowlist,
                 Status::Pass,
                 Reason::Ok,
-                format!("{what} is allowed by {}", first_few(&by)),
+                format!("{what} is allowed by {}", crate::audit::named(&by)),
             )
         }
         .evidence("covered_by", &by)
@@ -982,7 +959,7 @@ fn domain_check(
             Reason::MissingDomain,
             format!(
                 "{what} is allowed only for some paths ({}); {} are blocked",
-                first_few(&by),
+                crate::audit::named(&by),
                 cover.missing_paths.join(", ")
             ),
         )
@@ -998,7 +975,10 @@ fn domain_check(
             Kind::Allowlist,
             Status::Fail,
             Reason::WrongPort,
-            format!("{what} is allowed only on other ports ({})", first_few(&by)),
+            format!(
+                "{what} is allowed only on other ports ({})",
+                crate::audit::named(&by)
+            ),
         )
         .remedy(format!("add `{entry}` to {file} ({spec})"))
         .evidence("covered_by", &by)
@@ -1056,13 +1036,13 @@ fn cidr_check(
     let what = format!("{ip} ({host}) on {spec}");
     let id = format!("allowlist/cidr/{host}/{proto}/{port}/{ip}");
     let mut check = if !on_port.is_empty() {
-        let by = entry_lines(on_port.iter().map(|e| (&e.span, e.text.as_str())));
+        let by = crate::audit::lines_of(on_port.iter().map(|e| (&e.span, e.text.as_str())));
         Check::new(
             id,
             Kind::Allowlist,
             Status::Pass,
             Reason::Ok,
-            format!("{what} is allowed by {}", first_few(&by)),
+            format!("{what} is allowed by {}", crate::audit::named(&by)),
         )
         .evidence("covered_by", &by)
     } else {
@@ -1080,7 +1060,7 @@ fn cidr_check(
             )
             .remedy(fix)
         } else {
-            let by = entry_lines(other_ports.iter().map(|e| (&e.span, e.text.as_str())));
+            let by = crate::audit::lines_of(other_ports.iter().map(|e| (&e.span, e.text.as_str())));
             let at: Vec<String> = other_ports.iter().map(|e| e.span.at_line()).collect();
             Check::new(
                 id,
@@ -1094,12 +1074,12 @@ fn cidr_check(
                         .map(|e| e.ports_label())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    first_few(&by)
+                    crate::audit::named(&by)
                 ),
             )
             .remedy(format!(
                 "{fix} (or extend the rule at {} to {spec})",
-                first_few(&at)
+                crate::audit::named(&at)
             ))
             .evidence("allowed_on_other_ports_by", &by)
         };
