@@ -444,6 +444,43 @@ fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
     ))
 }
 
+/// What is past the thresholds: the round-trip time (when known), jitter and loss.
+pub(crate) fn quality_problems(
+    rtt_ms: Option<f64>,
+    jitter_ms: f64,
+    loss_pct: f64,
+    t: &Thresholds,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(rtt) = rtt_ms.filter(|rtt| *rtt > t.rtt_ms) {
+        problems.push(format!(
+            "round-trip time {rtt:.0} ms is over AWS's {:.0} ms",
+            t.rtt_ms
+        ));
+    }
+    if jitter_ms > t.jitter_ms {
+        problems.push(format!(
+            "jitter {jitter_ms:.1} ms is over AWS's {:.0} ms",
+            t.jitter_ms
+        ));
+    }
+    if loss_pct >= t.loss_fail_pct {
+        problems.push(format!(
+            "loss {loss_pct:.1} % is at or over {:.0} % (advisory: AWS publishes no limit)",
+            t.loss_fail_pct
+        ));
+    }
+    problems
+}
+
+pub(crate) fn poor_quality_remedy(host: &str) -> String {
+    format!(
+        "Calls through {host} will sound poor: keep softphone audio off VPNs (split-tunnel UDP \
+         {TURN_PORT} to the AMAZON_CONNECT ranges), prefer a wired connection, and look for \
+         congestion on the path"
+    )
+}
+
 /// A train's figures graded against the thresholds, as a check named `id`; `None` when nothing
 /// was answered. `what` names the requests in the detail ("Bindings").
 fn graded(
@@ -461,25 +498,7 @@ fn graded(
     let raw: Vec<Option<f64>> = train.samples.iter().map(|s| s.rtt_ms.map(round)).collect();
     let f = stats::figures(&train.samples, &train.arrival_order)?;
     let t = &options.thresholds;
-    let mut problems = Vec::new();
-    if f.rtt_avg_ms > t.rtt_ms {
-        problems.push(format!(
-            "round-trip time {:.0} ms is over AWS's {:.0} ms",
-            f.rtt_avg_ms, t.rtt_ms
-        ));
-    }
-    if f.jitter_ms > t.jitter_ms {
-        problems.push(format!(
-            "jitter {:.1} ms is over AWS's {:.0} ms",
-            f.jitter_ms, t.jitter_ms
-        ));
-    }
-    if f.loss_pct >= t.loss_fail_pct {
-        problems.push(format!(
-            "loss {:.1} % is at or over {:.0} % (advisory: AWS publishes no limit)",
-            f.loss_pct, t.loss_fail_pct
-        ));
-    }
+    let problems = quality_problems(Some(f.rtt_avg_ms), f.jitter_ms, f.loss_pct, t);
     let summary = format!(
         "{} {what} every {} ms: RTT min/avg/p95/max {:.1}/{:.1}/{:.1}/{:.1} ms, jitter {:.1} ms, loss {:.1} %, {} reordered, estimated MOS {:.2}",
         f.sent,
@@ -501,11 +520,12 @@ fn graded(
         };
         base(Status::Pass, Reason::Ok, format!("{summary}{note}"))
     } else {
-        base(Status::Warn, Reason::PoorQuality, format!("{summary}: {}", problems.join("; "))).remedy(format!(
-            "Calls through {} will sound poor: keep softphone audio off VPNs (split-tunnel UDP {TURN_PORT} to the AMAZON_CONNECT ranges), \
-             prefer a wired connection, and look for congestion on the path",
-            target.host
-        ))
+        base(
+            Status::Warn,
+            Reason::PoorQuality,
+            format!("{summary}: {}", problems.join("; ")),
+        )
+        .remedy(poor_quality_remedy(&target.host))
     };
     let check = check
         .evidence("sent", f.sent)

@@ -84,26 +84,8 @@ pub async fn call(
 
 #[cfg(feature = "webrtc-call")]
 fn graded(target: &Target, f: &super::call::CallFigures, options: &Options) -> Check {
-    let t = &options.thresholds;
-    let mut problems = Vec::new();
-    if let Some(rtt) = f.rtcp_rtt_ms.filter(|rtt| *rtt > t.rtt_ms) {
-        problems.push(format!(
-            "round-trip time {rtt:.0} ms is over AWS's {:.0} ms",
-            t.rtt_ms
-        ));
-    }
-    if f.jitter_ms > t.jitter_ms {
-        problems.push(format!(
-            "jitter {:.1} ms is over AWS's {:.0} ms",
-            f.jitter_ms, t.jitter_ms
-        ));
-    }
-    if f.loss_pct >= t.loss_fail_pct {
-        problems.push(format!(
-            "loss {:.1} % is at or over {:.0} % (advisory: AWS publishes no limit)",
-            f.loss_pct, t.loss_fail_pct
-        ));
-    }
+    let problems =
+        super::quality_problems(f.rtcp_rtt_ms, f.jitter_ms, f.loss_pct, &options.thresholds);
     let rtt = f.rtcp_rtt_ms.map_or_else(
         || "no RTCP round trip yet".to_owned(),
         |r| format!("RTCP round trip {r:.1} ms"),
@@ -134,13 +116,7 @@ fn graded(target: &Target, f: &super::call::CallFigures, options: &Options) -> C
             Reason::PoorQuality,
             format!("{summary}: {}", problems.join("; ")),
         )
-        .remedy(format!(
-            "Calls through {} will sound poor: keep softphone audio off VPNs (split-tunnel UDP {} \
-             to the AMAZON_CONNECT ranges), prefer a wired connection, and look for congestion on \
-             the path",
-            target.host,
-            super::TURN_PORT
-        ))
+        .remedy(super::poor_quality_remedy(&target.host))
     };
     let round = |v: f64| (v * 100.0).round() / 100.0;
     check
