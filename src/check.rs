@@ -39,6 +39,9 @@ pub struct Settings {
     pub pac: Option<String>,
     /// Each planned host's route, as the PAC script said (filled in by [`Settings::apply_pac`]).
     pub pac_routes: HashMap<String, PacDecision>,
+    /// The PAC script's text when it was already fetched (automatic discovery reads it to know
+    /// it is one), so [`Settings::apply_pac`] does not fetch it again.
+    pub pac_text: Option<String>,
     /// Where the route in force (proxy, PAC script or direct) was set: `--proxy`, `the
     /// environment (HTTPS_PROXY)`, `the site profile (pac)`, an OS setting, or nothing.
     pub route_source: String,
@@ -318,6 +321,7 @@ impl Settings {
             no_proxy,
             pac,
             pac_routes: HashMap::new(),
+            pac_text: None,
             route_source,
             os_discovery,
             pac_from_os: false,
@@ -392,7 +396,10 @@ impl Settings {
         let Some(source) = self.pac.clone() else {
             return Ok(());
         };
-        let text = read_pac(&source)?;
+        let text = match self.pac_text.take() {
+            Some(text) => text,
+            None => read_pac(&source)?,
+        };
         let mut names: Vec<String> = hosts.into_iter().map(str::to_ascii_lowercase).collect();
         names.sort();
         names.dedup();
@@ -591,7 +598,7 @@ pub fn run(
 pub fn follow_wpad(
     found: crate::system::proxy::Found,
     domains: &[String],
-) -> crate::system::proxy::Found {
+) -> (crate::system::proxy::Found, Option<String>) {
     use crate::system::proxy::{Found, Setting, WPAD_TIME, wpad_urls};
     let urls = wpad_urls(domains);
     let started = std::time::Instant::now();
@@ -602,7 +609,7 @@ pub fn follow_wpad(
         };
         match read_pac_within(url, left.min(Duration::from_secs(3))) {
             Ok(text) if text.contains("FindProxyForURL") => {
-                return Found {
+                let found = Found {
                     setting: Setting::Pac(url.clone()),
                     source: format!(
                         "automatic proxy discovery (WPAD), turned on in {}",
@@ -611,6 +618,7 @@ pub fn follow_wpad(
                     notes: found.notes,
                     wpad: false,
                 };
+                return (found, Some(text));
             }
             Ok(_) => tried.push(format!("{url} (not a PAC script)")),
             Err(e) => tried.push(format!(
@@ -630,11 +638,12 @@ pub fn follow_wpad(
             tried.join("; ")
         )
     });
-    Found {
+    let found = Found {
         notes,
         wpad: false,
         ..found
-    }
+    };
+    (found, None)
 }
 
 /// Runs the check (or lists its plan) without rendering anything.
@@ -647,15 +656,14 @@ pub fn produce(
     let started = crate::app::now();
     let mut settings = Settings::resolve(config, args, env)?;
     if settings.os_discovery {
-        let found = crate::system::proxy::discover();
-        let found = found.map(|f| {
-            if f.wpad {
-                follow_wpad(f, &crate::system::proxy::dns_domains())
-            } else {
-                f
+        match crate::system::proxy::discover() {
+            Some(found) if found.wpad => {
+                let (found, text) = follow_wpad(found, &crate::system::proxy::dns_domains());
+                settings.apply_os(Some(found));
+                settings.pac_text = text;
             }
-        });
-        settings.apply_os(found);
+            found => settings.apply_os(found),
+        }
     }
     let catalog = config.catalog()?;
     let selection = config.selection(&catalog)?;
@@ -1537,7 +1545,8 @@ mod tests {
             notes: Vec::new(),
             wpad: true,
         };
-        let after = follow_wpad(found, &["localdomain".to_owned()]);
+        let (after, text) = follow_wpad(found, &["localdomain".to_owned()]);
+        assert!(text.is_none());
         assert_eq!(after.setting, Setting::Direct);
         assert!(!after.wpad);
         assert!(

@@ -48,7 +48,13 @@ pub fn fetch(from: &str, timeout: Duration) -> Result<String> {
 
 /// TLS for downloads: the OS's store (where a TLS-inspecting proxy's CA lives) and the bundled
 /// public roots, so a machine with an empty or unreadable store still verifies public servers.
+/// The store is read once per run, however many downloads there are (WPAD tries several URLs).
 fn client_tls() -> rustls::ClientConfig {
+    static CONFIG: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(load_client_tls).clone()
+}
+
+fn load_client_tls() -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -1528,6 +1528,11 @@ fn wpad_through_dns() {
         log.contains("GET /wpad.dat"),
         "wpad.dat was not fetched:\n{log}"
     );
+    assert_eq!(
+        log.matches("GET /wpad.dat").count(),
+        1,
+        "wpad.dat is fetched once, by the discovery:\n{log}"
+    );
     let log = std::fs::read_to_string(w.lab.path("squid/access.log")).unwrap_or_default();
     assert!(
         log.contains(&format!("{INSTANCE}:443")),
