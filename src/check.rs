@@ -1028,10 +1028,14 @@ fn cidr_check(
 ) -> Check {
     let file = list.path.display().to_string();
     let spec = crate::catalog::PortSpec::single(proto, port);
-    let holding: Vec<crate::allowlist::cidrs::CidrEntry> = list
-        .entries
-        .iter()
-        .filter(|e| e.direction == crate::catalog::Direction::Outbound && e.space.contains(ip))
+    // Only the entries holding the address are built out of the list's compact tables.
+    let entries = &list.entries;
+    let holding: Vec<crate::allowlist::cidrs::CidrEntry> = (0..entries.len())
+        .filter(|&i| {
+            entries.direction(i) == crate::catalog::Direction::Outbound
+                && entries.space(i).contains(ip)
+        })
+        .map(|i| entries.get(i))
         .collect();
     type Entry<'a> = &'a crate::allowlist::cidrs::CidrEntry;
     let (on_port, other_ports): (Vec<Entry<'_>>, Vec<Entry<'_>>) =

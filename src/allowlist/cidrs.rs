@@ -184,6 +184,18 @@ impl<'a> SpaceRef<'a> {
         }
     }
 
+    /// Whether `addr` is in this space, without building a set.
+    pub fn contains(self, addr: IpAddr) -> bool {
+        fn within<T: Ord + Copy>(spans: &[(T, T)], x: T) -> bool {
+            let i = spans.partition_point(|&(lo, _)| lo <= x);
+            i > 0 && spans[i - 1].1 >= x
+        }
+        match addr {
+            IpAddr::V4(a) => within(self.v4(), u32::from(a)),
+            IpAddr::V6(a) => within(self.v6(), u128::from(a)),
+        }
+    }
+
     pub fn to_set(self) -> IpSet {
         match self {
             Self::Set(set) => set.clone(),
@@ -2591,6 +2603,39 @@ mod tests {
     fn parse(text: &str, format: CidrFormat) -> CidrList {
         CidrList::parse(text, Path::new("fw"), Some(format), Strictness::Strict)
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_borrowed_space_holds_what_its_set_holds() {
+        let list = parse(
+            "10.0.0.0/8\n192.0.2.7\n2001:db8::/32\n198.51.100.1-198.51.100.9\n",
+            CidrFormat::Plain,
+        );
+        for addr in [
+            "10.1.2.3",
+            "11.0.0.0",
+            "192.0.2.7",
+            "192.0.2.8",
+            "2001:db8::1",
+            "2001:db9::",
+            "198.51.100.9",
+            "198.51.100.10",
+        ] {
+            let ip: IpAddr = addr.parse().unwrap();
+            for i in 0..list.entries.len() {
+                let space = list.entries.space(i);
+                assert_eq!(
+                    space.contains(ip),
+                    space.to_set().contains(ip),
+                    "{addr} in entry {i}"
+                );
+            }
+        }
+        assert!(
+            list.entries
+                .space(0)
+                .contains("10.255.255.255".parse().unwrap())
+        );
     }
 
     /// `line:col text ports direction` for each entry.
