@@ -1191,19 +1191,24 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    fn settings(argv: &[&str], env: &[(&str, &str)], profile_proxy: Option<&str>) -> Settings {
+    /// The settings of `argv` with `env` as the environment and `config` as the configuration.
+    fn resolved(argv: &[&str], env: &[(&str, &str)], config: &Config) -> Settings {
         let cli = Cli::try_parse_from(argv).unwrap();
         let Command::Check(args) = &cli.command else {
             panic!("not check")
         };
+        let lookup = |key: &str| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        Settings::resolve(config, args, &lookup).unwrap()
+    }
+
+    fn settings(argv: &[&str], env: &[(&str, &str)], profile_proxy: Option<&str>) -> Settings {
         let mut config = Config::default();
         config.profile.proxy = profile_proxy.map(str::to_owned);
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        Settings::resolve(&config, args, &lookup).unwrap()
+        resolved(argv, env, &config)
     }
 
     #[test]
@@ -1232,20 +1237,11 @@ mod tests {
     }
 
     fn settings_with(argv: &[&str], env: &[(&str, &str)], profile: &str) -> Settings {
-        let cli = Cli::try_parse_from(argv).unwrap();
-        let Command::Check(args) = &cli.command else {
-            panic!("not check")
-        };
         let mut config = Config::default();
         let at = std::path::Path::new("/etc/site/profile.toml");
         config.profile = crate::config::Profile::parse(profile, at).unwrap();
         config.profile_path = Some(at.to_owned());
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let lookup = move |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        Settings::resolve(&config, args, &lookup).unwrap()
+        resolved(argv, env, &config)
     }
 
     #[test]

@@ -388,6 +388,37 @@ async fn describe(
     Ok(peer.first_relay())
 }
 
+/// Describes `from` (an offer or an answer, once its relay candidate is gathered) and hands the
+/// description to `to`. `None` when `from` gathered no relay candidate.
+async fn hand_over(
+    from: &Peer,
+    to: &Peer,
+    offer: bool,
+    deadline: Instant,
+) -> Result<Option<String>, CallFailure> {
+    let Some(relay) = describe(from, offer, deadline).await? else {
+        return Ok(None);
+    };
+    let (reading, setting) = if offer {
+        ("reading the offer", "setting the offer")
+    } else {
+        ("reading the answer", "setting the answer")
+    };
+    let description = from
+        .pc
+        .local_description()
+        .await
+        .ok_or_else(|| CallFailure::Internal {
+            operation: reading,
+            error: "no local description".to_owned(),
+        })?;
+    to.pc
+        .set_remote_description(description)
+        .await
+        .map_err(internal(setting))?;
+    Ok(Some(relay))
+}
+
 /// Places the call. The whole call takes at most `limit` (plus [`CLOSE_GRACE`] to close): relay
 /// gathering gets two thirds of it, at most the softphone's own [`ICE_BUDGET`]; the sample is cut
 /// short when the limit leaves less than `sample`.
@@ -508,38 +539,12 @@ async fn call(
             })
         }));
 
-    let Some(offer_relay) = describe(offerer, true, gather_deadline).await? else {
+    let Some(offer_relay) = hand_over(offerer, answerer, true, gather_deadline).await? else {
         return no_relay("offering").await;
     };
-    let offer = offerer
-        .pc
-        .local_description()
-        .await
-        .ok_or_else(|| CallFailure::Internal {
-            operation: "reading the offer",
-            error: "no local description".to_owned(),
-        })?;
-    answerer
-        .pc
-        .set_remote_description(offer)
-        .await
-        .map_err(internal("setting the offer"))?;
-    let Some(answer_relay) = describe(answerer, false, gather_deadline).await? else {
+    let Some(answer_relay) = hand_over(answerer, offerer, false, gather_deadline).await? else {
         return no_relay("answering").await;
     };
-    let answer = answerer
-        .pc
-        .local_description()
-        .await
-        .ok_or_else(|| CallFailure::Internal {
-            operation: "reading the answer",
-            error: "no local description".to_owned(),
-        })?;
-    offerer
-        .pc
-        .set_remote_description(answer)
-        .await
-        .map_err(internal("setting the answer"))?;
 
     connected(offerer, answerer, deadline, &offer_relay, &answer_relay).await?;
     let setup = start.elapsed();
