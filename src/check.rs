@@ -590,29 +590,53 @@ pub fn run(
     }
 }
 
-/// Automatic proxy discovery by DNS, as browsers do it when the OS setting is on: the first
-/// `wpad.dat` served at `http://wpad.DOMAIN/` for this machine's DNS domains is the PAC script;
-/// with none, the OS's other setting stands, and the report says which URLs were tried. Bounded by
-/// [`crate::system::proxy::WPAD_TIME`] in all. (Windows also asks DHCP first, which needs a
-/// DHCP exchange this tool does not make.)
+/// Automatic proxy discovery (WPAD), as browsers do it when the OS setting is on: the URL DHCP
+/// hands out (asked through `dhcp`, on Windows only), then `wpad.dat` at `http://wpad.DOMAIN/` for
+/// this machine's DNS domains; the first that serves a PAC script is the route. With none, the
+/// OS's other setting stands and the report says what was tried. Bounded by
+/// [`crate::system::proxy::WPAD_TIME`] in all, of which DHCP has
+/// [`crate::system::proxy::DHCP_TIME`].
 pub fn follow_wpad(
     found: crate::system::proxy::Found,
+    dhcp: impl FnOnce(Duration) -> crate::system::proxy::Dhcp,
     domains: &[String],
 ) -> (crate::system::proxy::Found, Option<String>) {
-    use crate::system::proxy::{Found, Setting, WPAD_TIME, wpad_urls};
-    let urls = wpad_urls(domains);
+    use crate::system::proxy::{DHCP_TIME, Dhcp, Found, Setting, WPAD_TIME, wpad_urls};
     let started = std::time::Instant::now();
     let mut tried = Vec::new();
-    for url in &urls {
+    let mut candidates = Vec::new();
+    match dhcp(DHCP_TIME) {
+        Dhcp::NotAsked => {}
+        Dhcp::NoUrl(why) => tried.push(why),
+        Dhcp::Url(url) => {
+            let url = url.trim();
+            let lower = url.to_ascii_lowercase();
+            let web = lower.starts_with("http://") || lower.starts_with("https://");
+            if web && url.len() <= 2048 && url.chars().all(|c| c.is_ascii_graphic()) {
+                candidates.push((url.to_owned(), "DHCP"));
+            } else {
+                // Never a local file or another scheme: DHCP's answer is anyone's on the LAN.
+                tried.push(format!(
+                    "DHCP offered {:?}, which is not an http or https URL",
+                    crate::sanitize::for_terminal(url, 200)
+                ));
+            }
+        }
+    }
+    let by_dns = wpad_urls(domains);
+    let no_domain = by_dns.is_empty();
+    candidates.extend(by_dns.into_iter().map(|url| (url, "DNS")));
+    for (url, how) in &candidates {
         let Some(left) = WPAD_TIME.checked_sub(started.elapsed()) else {
-            break;
+            tried.push(format!("{url} (not tried: out of time)"));
+            continue;
         };
         match read_pac_within(url, left.min(Duration::from_secs(3))) {
             Ok(text) if text.contains("FindProxyForURL") => {
                 let found = Found {
                     setting: Setting::Pac(url.clone()),
                     source: format!(
-                        "automatic proxy discovery (WPAD), turned on in {}",
+                        "automatic proxy discovery (WPAD, by {how}), turned on in {}",
                         found.source
                     ),
                     notes: found.notes,
@@ -627,16 +651,20 @@ pub fn follow_wpad(
             )),
         }
     }
+    let without_domain = "this machine has no DNS domain to look for wpad.dat in";
     let mut notes = found.notes;
-    notes.push(if urls.is_empty() {
-        "automatic proxy discovery (WPAD) is on, but this machine has no DNS domain to look \
-         for wpad.dat in"
-            .to_owned()
+    notes.push(if tried.is_empty() {
+        format!("automatic proxy discovery (WPAD) is on, but {without_domain}")
     } else {
-        format!(
+        let mut note = format!(
             "automatic proxy discovery (WPAD) is on and found no PAC script: tried {}",
             tried.join("; ")
-        )
+        );
+        if no_domain {
+            note.push_str("; ");
+            note.push_str(without_domain);
+        }
+        note
     });
     let found = Found {
         notes,
@@ -658,7 +686,11 @@ pub fn produce(
     if settings.os_discovery {
         match crate::system::proxy::discover() {
             Some(found) if found.wpad => {
-                let (found, text) = follow_wpad(found, &crate::system::proxy::dns_domains());
+                let (found, text) = follow_wpad(
+                    found,
+                    crate::system::proxy::wpad_by_dhcp,
+                    &crate::system::proxy::dns_domains(),
+                );
                 settings.apply_os(Some(found));
                 settings.pac_text = text;
             }
@@ -1189,6 +1221,7 @@ fn fixes(report: &Report) -> Fixes {
 mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
+    use crate::system::proxy::Dhcp;
     use clap::Parser;
 
     /// The settings of `argv` with `env` as the environment and `config` as the configuration.
@@ -1536,6 +1569,114 @@ mod tests {
         assert!(parse_dns_server("dns.example").is_err());
     }
 
+    /// An HTTP server on loopback answering every request with `status` and `body`; it counts
+    /// the requests it served.
+    fn http_server(
+        status: &'static str,
+        body: &'static str,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().take(8).flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (base, served)
+    }
+
+    fn wpad_on() -> crate::system::proxy::Found {
+        crate::system::proxy::Found {
+            setting: crate::system::proxy::Setting::Direct,
+            source: r"the Windows Internet Settings (HKCU\…: AutoDetect)".to_owned(),
+            notes: Vec::new(),
+            wpad: true,
+        }
+    }
+
+    #[test]
+    fn automatic_discovery_takes_the_script_dhcp_names_before_dns() {
+        const PAC: &str = "function FindProxyForURL(u, h) { return 'PROXY 192.0.2.8:3128'; }";
+        let (base, served) = http_server("200 OK", PAC);
+        let url = format!("{base}/proxy.pac");
+        let given = url.clone();
+        let (after, text) = follow_wpad(
+            wpad_on(),
+            move |limit| {
+                assert_eq!(limit, crate::system::proxy::DHCP_TIME);
+                Dhcp::Url(format!(" {given}\n"))
+            },
+            // A domain whose wpad host would not answer: DHCP's script must win before it.
+            &["corp.invalid".to_owned()],
+        );
+        assert_eq!(text.as_deref(), Some(PAC));
+        assert_eq!(after.setting, crate::system::proxy::Setting::Pac(url));
+        assert!(after.source.contains("WPAD, by DHCP"), "{}", after.source);
+        assert!(!after.wpad && after.notes.is_empty(), "{after:?}");
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn automatic_discovery_reports_what_dhcp_gave_when_it_is_not_a_script() {
+        let (base, _) = http_server("404 Not Found", "no such file");
+        let url = format!("{base}/wpad.dat");
+        let given = url.clone();
+        let (after, text) = follow_wpad(wpad_on(), move |_| Dhcp::Url(given), &[]);
+        assert!(text.is_none());
+        assert_eq!(after.setting, crate::system::proxy::Setting::Direct);
+        let note = &after.notes[0];
+        assert!(note.contains(&format!("tried {url} (")), "{note}");
+        assert!(note.contains("404"), "{note}");
+        assert!(
+            note.ends_with("no DNS domain to look for wpad.dat in"),
+            "{note}"
+        );
+
+        let (after, _) = follow_wpad(
+            wpad_on(),
+            |_| Dhcp::NoUrl("DHCP offered no PAC script URL".to_owned()),
+            &[],
+        );
+        assert!(
+            after.notes[0].contains("tried DHCP offered no PAC script URL"),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn automatic_discovery_never_reads_a_local_file_dhcp_names() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            "function FindProxyForURL(u, h) { return 'DIRECT'; }",
+        )
+        .unwrap();
+        for offered in [
+            file.path().display().to_string(),
+            format!("file://{}", file.path().display()),
+            "http://wpad.example/a b.dat".to_owned(),
+        ] {
+            let (after, text) = follow_wpad(wpad_on(), move |_| Dhcp::Url(offered), &[]);
+            assert!(text.is_none());
+            assert_eq!(after.setting, crate::system::proxy::Setting::Direct);
+            assert!(
+                after.notes[0].contains("which is not an http or https URL"),
+                "{:?}",
+                after.notes
+            );
+        }
+    }
+
     #[test]
     fn automatic_discovery_without_a_dns_domain_keeps_the_os_setting_and_says_so() {
         use crate::system::proxy::{Found, Setting};
@@ -1545,7 +1686,7 @@ mod tests {
             notes: Vec::new(),
             wpad: true,
         };
-        let (after, text) = follow_wpad(found, &["localdomain".to_owned()]);
+        let (after, text) = follow_wpad(found, |_| Dhcp::NotAsked, &["localdomain".to_owned()]);
         assert!(text.is_none());
         assert_eq!(after.setting, Setting::Direct);
         assert!(!after.wpad);

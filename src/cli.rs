@@ -176,7 +176,7 @@ pub struct CheckArgs {
 
     /// Route each host as this PAC script (file or http(s) URL) says: DIRECT or PROXY host:port.
     /// Without --proxy or --pac, the OS's proxy settings are read; their automatic discovery (WPAD)
-    /// is followed by DNS, not yet by DHCP
+    /// is followed by DHCP (Windows) and DNS
     #[arg(long, value_name = "FILE|URL", conflicts_with_all = ["proxy", "no_proxy"])]
     pub pac: Option<String>,
 

@@ -5,7 +5,8 @@
 //! The parsers take the tools' text and return a [`Found`]; they are pure and tested on real
 //! outputs. Asking the OS is one small function per system: it runs the OS's own read-only tool
 //! with a short timeout, needs no admin rights, and changes nothing. Windows and macOS code is
-//! written for those systems but built and run only on Linux by this repository's CI.
+//! written for those systems; CI compiles and lints the Windows code (target
+//! `x86_64-pc-windows-gnu`) but runs neither.
 
 use std::time::{Duration, Instant};
 
@@ -39,9 +40,11 @@ pub struct Found {
 /// The Internet Settings key whose values Edge, Chrome and WinINet follow.
 pub const WINDOWS_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
 
-/// The most `wpad.dat` URLs automatic discovery tries, and its time for all of them.
+/// The most `wpad.dat` URLs automatic discovery tries by DNS, and its time for all of them,
+/// DHCP's question included; DHCP's share of it.
 pub const WPAD_MAX_URLS: usize = 4;
 pub const WPAD_TIME: Duration = Duration::from_secs(5);
+pub const DHCP_TIME: Duration = Duration::from_secs(2);
 
 /// Bypass entries as the report and the matcher want them: lower case, `*.x` as `.x`.
 fn bypass_entries<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -186,6 +189,77 @@ pub fn wpad_urls(domains: &[String]) -> Vec<String> {
     }
     urls.truncate(WPAD_MAX_URLS);
     urls
+}
+
+/// What asking DHCP for a PAC script's URL (option 252) gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dhcp {
+    /// This OS's browsers do not ask DHCP (only Windows's do).
+    NotAsked,
+    /// DHCP gave no URL: why, for the report.
+    NoUrl(String),
+    /// The URL DHCP gave, as given (untrusted).
+    Url(String),
+}
+
+/// Asks DHCP for the PAC script's URL the way Windows browsers do before they try DNS: WinHTTP's
+/// `WinHttpDetectAutoProxyConfigUrl` with only its DHCP method, which asks the DHCP Client
+/// service (no admin rights, nothing sent by this process). Gives up after `limit`.
+pub fn wpad_by_dhcp(limit: Duration) -> Dhcp {
+    #[cfg(windows)]
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The query cannot be cancelled; past `limit` its thread is left to end with the process.
+        std::thread::spawn(move || {
+            let _ = tx.send(winhttp::dhcp_pac_url());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(Some(url)) => Dhcp::Url(url),
+            Ok(None) => Dhcp::NoUrl("DHCP offered no PAC script URL".to_owned()),
+            Err(_) => Dhcp::NoUrl(format!(
+                "DHCP did not answer within {} s",
+                limit.as_secs_f64()
+            )),
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = limit;
+        Dhcp::NotAsked
+    }
+}
+
+#[cfg(windows)]
+#[allow(unsafe_code)]
+mod winhttp {
+    use windows_sys::Win32::Foundation::GlobalFree;
+    use windows_sys::Win32::Networking::WinHttp::{
+        WINHTTP_AUTO_DETECT_TYPE_DHCP, WinHttpDetectAutoProxyConfigUrl,
+    };
+
+    /// The longest URL read back; WinHTTP's own limit is far below it.
+    const MAX_CHARS: usize = 4096;
+
+    /// The URL of DHCP option 252, or `None` when DHCP offers none.
+    pub(super) fn dhcp_pac_url() -> Option<String> {
+        let mut url: windows_sys::core::PWSTR = std::ptr::null_mut();
+        // SAFETY: `url` is a valid place for WinHTTP to store a pointer; the flags name one
+        // documented detection method.
+        let ok =
+            unsafe { WinHttpDetectAutoProxyConfigUrl(WINHTTP_AUTO_DETECT_TYPE_DHCP, &mut url) };
+        if ok == 0 || url.is_null() {
+            return None;
+        }
+        // SAFETY: on success `url` points at a NUL-terminated UTF-16 string WinHTTP allocated
+        // with GlobalAlloc; it is read up to its NUL (at most MAX_CHARS) and freed once, here.
+        let text = unsafe {
+            let len = (0..MAX_CHARS).take_while(|&i| *url.add(i) != 0).count();
+            let text = String::from_utf16_lossy(std::slice::from_raw_parts(url, len));
+            GlobalFree(url.cast());
+            text
+        };
+        Some(text)
+    }
 }
 
 /// This machine's DNS domain and search list, as its resolver is configured.

@@ -1235,6 +1235,7 @@ fn fake_gsettings(lab: &Lab, settings: &str) -> std::ffi::OsString {
 }
 
 /// An HTTP server on 127.0.0.1 that answers every request with `body`.
+#[cfg(unix)]
 fn serve(body: String) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

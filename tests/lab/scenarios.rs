@@ -1507,7 +1507,7 @@ fn wpad_through_dns() {
         "detail",
         &[
             "http://wpad.corp.lab.test/wpad.dat",
-            "automatic proxy discovery",
+            "automatic proxy discovery (WPAD, by DNS)",
             "GNOME",
         ],
     );
