@@ -686,11 +686,23 @@ pub fn produce(
     if settings.os_discovery {
         match crate::system::proxy::discover() {
             Some(found) if found.wpad => {
+                // Discovery may take its whole WPAD_TIME: say so rather than sit silent.
+                let spinner = if settings.progress {
+                    indicatif::ProgressBar::new_spinner()
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                spinner.set_message(format!(
+                    "looking for the proxy script (automatic discovery, WPAD: at most {} s)",
+                    crate::system::proxy::WPAD_TIME.as_secs()
+                ));
+                spinner.enable_steady_tick(Duration::from_millis(120));
                 let (found, text) = follow_wpad(
                     found,
                     crate::system::proxy::wpad_by_dhcp,
                     &crate::system::proxy::dns_domains(),
                 );
+                spinner.finish_and_clear();
                 settings.apply_os(Some(found));
                 settings.pac_text = text;
             }
