@@ -7,6 +7,9 @@
 # trailing) and blank lines, plus the entries of a Connect site. audit also matches every
 # requirement, judges every entry (over-broad, retired, duplicate, shadowed) and writes a report.
 # Times are hyperfine's medians (the means are printed too). Peak RSS is printed for information.
+# The floor (examples/line_set.rs) is timed too: a program that only reads the list and puts each
+# line in a hash set, the least any audit that finds duplicates must do; its ratio to grep shows
+# how much of the target is reachable at all.
 # Prints PASS or FAIL and exits 1 if the target is missed.
 # Needs: hyperfine time (Debian packages); builds the release binary.
 set -euo pipefail
@@ -17,6 +20,8 @@ for tool in hyperfine /usr/bin/time awk grep; do
 done
 
 cargo build --release --quiet
+cargo build --release --quiet --example line_set
+floor=target/release/examples/line_set
 export CONNECT_PREFLIGHT_CACHE_DIR="$(mktemp -d)"
 bin=target/release/connect-preflight
 work=$(mktemp -d)
@@ -52,16 +57,18 @@ echo "checks in the report: $(grep -o '"reason":' "$work/report.json" | wc -l)"
 
 hyperfine --style basic -N -i --warmup 3 --runs "$runs" --export-csv "$work/times.csv" \
   "grep -c . $work/domains.txt" \
+  "$floor $work/domains.txt" \
   "$bin -q audit --region eu-central-1 --instance acme --domains $work/domains.txt --format json"
 
 rss=$(for _ in 1 2 3; do { /usr/bin/time -f %M "$bin" -q audit --region eu-central-1 --instance acme --domains "$work/domains.txt" --format json 2>&1 >/dev/null || true; } | tail -1; done | sort -n | head -1)
 column() { awk -F, -v row="$2" -v col="$3" 'NR == row + 1 { print $col }' "$1"; }
-g=$(column "$work/times.csv" 1 4); a=$(column "$work/times.csv" 2 4)
-gm=$(column "$work/times.csv" 1 2); am=$(column "$work/times.csv" 2 2)
+g=$(column "$work/times.csv" 1 4); f=$(column "$work/times.csv" 2 4); a=$(column "$work/times.csv" 3 4)
+gm=$(column "$work/times.csv" 1 2); fm=$(column "$work/times.csv" 2 2); am=$(column "$work/times.csv" 3 2)
 echo
 echo "Results ($runs runs each; seconds, median (mean)):"
-awk -v g="$g" -v a="$a" -v gm="$gm" -v am="$am" 'BEGIN {
+awk -v g="$g" -v a="$a" -v gm="$gm" -v am="$am" -v f="$f" -v fm="$fm" 'BEGIN {
   printf "  grep -c . %.4f (%.4f)  audit %.4f (%.4f)  ratio %.1f (%.1f)\n", g, gm, a, am, a / g, am / gm
+  printf "  floor (read + hash set of the lines) %.4f (%.4f)  ratio to grep %.1f (%.1f)\n", f, fm, f / g, fm / gm
 }'
 echo "  peak RSS of audit: $rss KiB"
 if awk -v g="$g" -v a="$a" 'BEGIN { exit !(a < 3 * g) }'; then
