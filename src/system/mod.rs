@@ -2,6 +2,7 @@
 //! remote-desktop session, and the browsers' pinned WebRTC UDP ports. Read without admin rights;
 //! nothing is changed.
 
+pub mod browser_proxy;
 pub mod policy;
 pub mod proxy;
 pub mod vdi;
@@ -183,9 +184,9 @@ pub fn checks(facts: &Facts) -> Vec<Check> {
 #[cfg(windows)]
 mod os {
     //! Windows: the policy in the registry (machine, then user), and the process list, through the
-    //! OS's own `reg` and `tasklist`, which need no admin rights.
+    //! OS's own `reg` and `tasklist`, which need no admin rights, each bounded by a timeout.
     use super::policy::{self, PortPolicy};
-    use std::process::Command;
+    use super::proxy::{TOOL_TIME, run_tool};
 
     const KEYS: &[(&str, &str)] = &[
         ("Google Chrome", r"HKLM\SOFTWARE\Policies\Google\Chrome"),
@@ -196,27 +197,22 @@ mod os {
 
     pub(super) fn gather(policies: &mut Vec<PortPolicy>, processes: &mut Vec<String>) {
         for (browser, key) in KEYS {
-            if let Ok(out) = Command::new("reg")
-                .args(["query", key, "/v", "WebRtcUdpPortRange"])
-                .output()
-            {
-                if let Some((first, last)) =
-                    policy::from_reg_query(&String::from_utf8_lossy(&out.stdout))
-                {
-                    policies.push(PortPolicy {
-                        browser: (*browser).to_owned(),
-                        source: (*key).to_owned(),
-                        first,
-                        last,
-                    });
-                }
+            let out = run_tool(
+                "reg",
+                &["query", key, "/v", "WebRtcUdpPortRange"],
+                TOOL_TIME,
+            );
+            if let Some((first, last)) = out.as_deref().and_then(policy::from_reg_query) {
+                policies.push(PortPolicy {
+                    browser: (*browser).to_owned(),
+                    source: (*key).to_owned(),
+                    first,
+                    last,
+                });
             }
         }
-        if let Ok(out) = Command::new("tasklist")
-            .args(["/fo", "csv", "/nh"])
-            .output()
-        {
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some(out) = run_tool("tasklist", &["/fo", "csv", "/nh"], TOOL_TIME) {
+            for line in out.lines() {
                 if let Some(name) = line.split(',').next() {
                     processes.push(name.trim_matches('"').to_owned());
                 }
@@ -227,9 +223,10 @@ mod os {
 
 #[cfg(target_os = "macos")]
 mod os {
-    //! macOS: managed preferences through `defaults`, processes through `ps`.
+    //! macOS: managed preferences through `defaults`, processes through `ps`, each bounded by a
+    //! timeout.
     use super::policy::{self, PortPolicy};
-    use std::process::Command;
+    use super::proxy::{TOOL_TIME, run_tool};
 
     const DOMAINS: &[(&str, &str)] = &[
         (
@@ -244,29 +241,22 @@ mod os {
 
     pub(super) fn gather(policies: &mut Vec<PortPolicy>, processes: &mut Vec<String>) {
         for (browser, domain) in DOMAINS {
-            if let Ok(out) = Command::new("defaults")
-                .args(["read", domain, "WebRtcUdpPortRange"])
-                .output()
-            {
-                if let Some((first, last)) =
-                    policy::parse_range(&String::from_utf8_lossy(&out.stdout))
-                {
-                    policies.push(PortPolicy {
-                        browser: (*browser).to_owned(),
-                        source: format!("{domain}.plist"),
-                        first,
-                        last,
-                    });
-                }
+            let out = run_tool(
+                "defaults",
+                &["read", domain, "WebRtcUdpPortRange"],
+                TOOL_TIME,
+            );
+            if let Some((first, last)) = out.as_deref().and_then(policy::parse_range) {
+                policies.push(PortPolicy {
+                    browser: (*browser).to_owned(),
+                    source: format!("{domain}.plist"),
+                    first,
+                    last,
+                });
             }
         }
-        if let Ok(out) = Command::new("ps").args(["-axco", "command"]).output() {
-            processes.extend(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .skip(1)
-                    .map(|l| l.trim().to_owned()),
-            );
+        if let Some(out) = run_tool("ps", &["-axco", "command"], TOOL_TIME) {
+            processes.extend(out.lines().skip(1).map(|l| l.trim().to_owned()));
         }
     }
 }

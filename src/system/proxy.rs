@@ -538,9 +538,41 @@ pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> Option<String>
         .then(|| String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// Asks this machine's OS for the browser's proxy setting.
+impl Found {
+    /// The route in a few words, for notes: `PROXY host:port`, `DIRECT`, `the PAC script URL`.
+    pub fn describe(&self) -> String {
+        if self.wpad {
+            return "automatic discovery (WPAD)".to_owned();
+        }
+        match &self.setting {
+            Setting::Direct => "DIRECT".to_owned(),
+            Setting::Proxy { server, .. } => format!("PROXY {server}"),
+            Setting::Pac(url) => format!("the PAC script {url}"),
+            Setting::Unsupported(what) => what.clone(),
+        }
+    }
+}
+
+/// The proxy setting the browser follows on this machine: a Chromium-based browser's managed
+/// policy first (it overrides the OS in that browser), else the OS's settings.
 pub fn discover() -> Option<Found> {
-    os::discover()
+    first_policy(super::browser_proxy::discover()).or_else(os::discover)
+}
+
+/// The first browser's policy, noting the others that route differently.
+pub fn first_policy(policies: Vec<Found>) -> Option<Found> {
+    let mut policies = policies.into_iter();
+    let mut first = policies.next()?;
+    for other in policies {
+        if other.setting != first.setting || other.wpad != first.wpad {
+            first.notes.push(format!(
+                "{} routes differently ({}): agents using that browser take another path; test it with --proxy or --pac",
+                other.source,
+                other.describe()
+            ));
+        }
+    }
+    Some(first)
 }
 
 #[cfg(windows)]
@@ -858,6 +890,29 @@ org.gnome.system.proxy.socks port 0
         assert_eq!(
             parse_auto_detect("    DefaultConnectionSettings    REG_BINARY    4600"),
             None
+        );
+    }
+
+    #[test]
+    fn the_first_browser_policy_decides_and_the_others_are_noted_when_they_differ() {
+        let found = |browser: &str, setting: Setting| Found {
+            setting,
+            source: format!("{browser}'s proxy policy (…)"),
+            notes: Vec::new(),
+            wpad: false,
+        };
+        assert_eq!(first_policy(Vec::new()), None);
+        let chrome = found("Google Chrome", proxy("192.0.2.8:3128", &[]));
+        let same = found("Microsoft Edge", proxy("192.0.2.8:3128", &[]));
+        let other = found("Chromium", Setting::Direct);
+        let first = first_policy(vec![chrome.clone(), same, other]).unwrap();
+        assert_eq!(first.setting, chrome.setting);
+        assert_eq!(first.source, chrome.source);
+        assert_eq!(first.notes.len(), 1, "{:?}", first.notes);
+        assert!(
+            first.notes[0].starts_with("Chromium's proxy policy (…) routes differently (DIRECT)"),
+            "{}",
+            first.notes[0]
         );
     }
 

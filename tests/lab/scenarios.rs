@@ -2,7 +2,7 @@
 //! the binary in the agent namespace and asserts the JSON report and the exit code.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -108,6 +108,10 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "wpad_through_dns",
         run: wpad_through_dns,
+    },
+    Scenario {
+        name: "browser_policy_over_os_setting",
+        run: browser_policy_over_os_setting,
     },
     Scenario {
         name: "media_turn_authenticated",
@@ -1429,12 +1433,101 @@ fn pac_through_squid() {
 struct NetnsEtc(PathBuf);
 
 impl NetnsEtc {
+    /// `file` may be a path (`opt/chrome/…`): its first component then hides the machine's
+    /// folder of that name (which must exist) in the namespace.
     fn write(ns: &str, file: &str, text: &str) -> Self {
         let dir = PathBuf::from("/etc/netns").join(ns);
-        std::fs::create_dir_all(&dir).expect("a folder under /etc/netns");
-        std::fs::write(dir.join(file), text).expect("a file under /etc/netns");
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().expect("a parent"))
+            .expect("a folder under /etc/netns");
+        std::fs::write(path, text).expect("a file under /etc/netns");
         Self(dir)
     }
+}
+
+/// A stand-in `gsettings` in a folder of the lab, which the binary finds first on its PATH.
+fn fake_gsettings(w: &mut World, settings: &str) {
+    let bin = w.lab.path("os-tools");
+    std::fs::create_dir_all(&bin).expect("a folder for the OS tools");
+    let gsettings = bin.join("gsettings");
+    std::fs::write(
+        &gsettings,
+        format!("#!/bin/sh\ncat <<'EOF'\n{settings}EOF\n"),
+    )
+    .expect("a stand-in gsettings");
+    let mut perms = std::fs::metadata(&gsettings)
+        .expect("metadata")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&gsettings, perms).expect("an executable gsettings");
+    w.lab.path_prefix = Some(bin);
+}
+
+/// The desktop says "no proxy" (GNOME mode 'none'), but Chrome's managed policy
+/// (/etc/opt/chrome/policies/managed) sends everything through squid except *.cloudfront.net, and
+/// Edge's policy says direct. `check` follows Chrome's policy as the browser would (the firewall
+/// rejects the CCP's hosts direct, and squid refuses the CloudFront host), names it, and notes
+/// that Edge's agents take another path.
+fn browser_policy_over_os_setting() {
+    assert!(
+        Path::new("/etc/opt").is_dir(),
+        "the lab shows browser policies in place of /etc/opt, which this machine lacks"
+    );
+    let mut w = World::new();
+    w.start();
+    let proxy = squid_only_path_to_the_ccp(&mut w);
+    let agent = w.lab.ns(Side::Agent).name.clone();
+    let _policies = NetnsEtc::write(
+        &agent,
+        "opt/chrome/policies/managed/proxy.json",
+        &format!(
+            r#"{{"ProxySettings": {{"ProxyMode": "fixed_servers", "ProxyServer": "http://{proxy}",
+                "ProxyBypassList": "*.cloudfront.net"}}, "WebRtcUdpPortRange": "10000-11999"}}"#
+        ),
+    );
+    std::fs::create_dir_all(format!("/etc/netns/{agent}/opt/edge/policies/managed"))
+        .expect("Edge's policy folder");
+    std::fs::write(
+        format!("/etc/netns/{agent}/opt/edge/policies/managed/proxy.json"),
+        r#"{"ProxyMode": "direct"}"#,
+    )
+    .expect("Edge's policy");
+    fake_gsettings(
+        &mut w,
+        "org.gnome.system.proxy autoconfig-url ''\norg.gnome.system.proxy mode 'none'\n",
+    );
+
+    let (code, report) = w.check(&["--skip", "media"]);
+    w.lab.keep_if_asked("browser_policy_over_os_setting");
+    let route = find(&report, "system/proxy");
+    mentions(
+        route,
+        "detail",
+        &[
+            "Google Chrome's proxy policy (/etc/opt/chrome/policies/managed: ProxySettings fixed_servers",
+            "Microsoft Edge's proxy policy (/etc/opt/edge/policies/managed: ProxyMode direct) routes differently (DIRECT)",
+        ],
+    );
+    for host in [INSTANCE, PARTICIPANT, RTC, STATIC] {
+        host_passes(&report, host);
+    }
+    verdict(&report, code, "ready", 0);
+    let tls = find(&report, &format!("tls/{INSTANCE}:443"));
+    assert_eq!(
+        tls["evidence"]["route"],
+        format!("PROXY {proxy}"),
+        "{tls:#}"
+    );
+    let tls = find(&report, &format!("tls/{STATIC}:443"));
+    assert_eq!(
+        tls["evidence"]["route"], "DIRECT (in the proxy's bypass list)",
+        "{tls:#}"
+    );
+    let log = std::fs::read_to_string(w.lab.path("squid/access.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("{INSTANCE}:443")),
+        "squid did not carry the CCP's hosts:\n{log}"
+    );
 }
 
 impl Drop for NetnsEtc {
@@ -1483,21 +1576,11 @@ fn wpad_through_dns() {
         "resolv.conf",
         &format!("nameserver {}\nsearch corp.lab.test\n", net::EDGE_INSIDE_V4),
     );
-    let bin = w.lab.path("os-tools");
-    std::fs::create_dir_all(&bin).expect("a folder for the OS tools");
-    let gsettings = bin.join("gsettings");
-    std::fs::write(
-        &gsettings,
-        "#!/bin/sh\ncat <<'EOF'\norg.gnome.system.proxy autoconfig-url ''\n\
-         org.gnome.system.proxy ignore-hosts ['localhost']\norg.gnome.system.proxy mode 'auto'\nEOF\n",
-    )
-    .expect("a stand-in gsettings");
-    let mut perms = std::fs::metadata(&gsettings)
-        .expect("metadata")
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&gsettings, perms).expect("an executable gsettings");
-    w.lab.path_prefix = Some(bin);
+    fake_gsettings(
+        &mut w,
+        "org.gnome.system.proxy autoconfig-url ''\n\
+         org.gnome.system.proxy ignore-hosts ['localhost']\norg.gnome.system.proxy mode 'auto'\n",
+    );
 
     let (code, report) = w.check(&["--skip", "media"]);
     w.lab.keep_if_asked("wpad_through_dns");
