@@ -40,6 +40,26 @@ pub struct Found {
 /// The Internet Settings key whose values Edge, Chrome and WinINet follow.
 pub const WINDOWS_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
 
+/// The same key for the whole machine, used instead when [`WINDOWS_POLICY_KEY`] sets
+/// `ProxySettingsPerUser` to 0 (the Group Policy "Make proxy settings per-machine").
+pub const WINDOWS_MACHINE_KEY: &str =
+    r"HKLM\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
+
+/// Where Group Policy says whether proxy settings are per user.
+pub const WINDOWS_POLICY_KEY: &str =
+    r"HKLM\Software\Policies\Microsoft\Windows\CurrentVersion\Internet Settings";
+
+/// `reg query WINDOWS_POLICY_KEY /v ProxySettingsPerUser`: false when the policy makes the
+/// settings machine-wide (the value 0); `None` when it is not set (per user, the default).
+pub fn parse_per_user(text: &str) -> Option<bool> {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("ProxySettingsPerUser "))?;
+    let value = line.split_whitespace().nth(2)?;
+    let value = u32::from_str_radix(value.strip_prefix("0x")?, 16).ok()?;
+    Some(value != 0)
+}
+
 /// The most `wpad.dat` URLs automatic discovery tries by DNS, and its time for all of them,
 /// DHCP's question included; DHCP's share of it.
 pub const WPAD_MAX_URLS: usize = 4;
@@ -94,9 +114,9 @@ fn with_bypass(setting: Setting, bypass: Vec<String>) -> Setting {
     }
 }
 
-/// `reg query "HKCU\…\Internet Settings"`: `AutoConfigURL` (a PAC script) comes first, as in the
-/// browsers; then `ProxyServer` when `ProxyEnable` is 1, bypassed for `ProxyOverride`.
-pub fn parse_reg_query(text: &str) -> Option<Found> {
+/// `reg query KEY` of an Internet Settings key: `AutoConfigURL` (a PAC script) comes first, as
+/// in the browsers; then `ProxyServer` when `ProxyEnable` is 1, bypassed for `ProxyOverride`.
+pub fn parse_reg_query(text: &str, key: &str) -> Option<Found> {
     let mut values = std::collections::HashMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -113,7 +133,7 @@ pub fn parse_reg_query(text: &str) -> Option<Found> {
     if values.is_empty() {
         return None;
     }
-    let source = |name: &str| format!("the Windows Internet Settings ({WINDOWS_KEY}: {name})");
+    let source = |name: &str| format!("the Windows Internet Settings ({key}: {name})");
     if let Some(url) = values.get("autoconfigurl").filter(|v| !v.is_empty()) {
         return Some(Found {
             setting: Setting::Pac(url.clone()),
@@ -149,11 +169,6 @@ pub fn parse_reg_query(text: &str) -> Option<Found> {
         }),
     }
 }
-
-/// The key under [`WINDOWS_KEY`] whose `DefaultConnectionSettings` holds "Automatically detect
-/// settings".
-pub const WINDOWS_CONNECTIONS_KEY: &str =
-    r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections";
 
 /// `reg query "…\Connections" /v DefaultConnectionSettings`: whether "Automatically detect
 /// settings" is on, the 0x08 bit of the flags at byte 8 of the binary value.
@@ -577,28 +592,45 @@ pub fn first_policy(policies: Vec<Found>) -> Option<Found> {
 
 #[cfg(windows)]
 mod os {
-    use super::{Found, Setting, TOOL_TIME, WINDOWS_KEY, run_tool};
+    use super::{
+        Found, Setting, TOOL_TIME, WINDOWS_KEY, WINDOWS_MACHINE_KEY, WINDOWS_POLICY_KEY, run_tool,
+    };
 
-    /// The Internet Settings decide (browsers follow them); WinHTTP only when they cannot be read.
+    /// The Internet Settings decide (browsers follow them): the user's, or the machine's when
+    /// Group Policy makes them per-machine; WinHTTP only when they cannot be read.
     pub(super) fn discover() -> Option<Found> {
-        let mut user = run_tool("reg", &["query", WINDOWS_KEY], TOOL_TIME)
+        let per_user = run_tool(
+            "reg",
+            &["query", WINDOWS_POLICY_KEY, "/v", "ProxySettingsPerUser"],
+            TOOL_TIME,
+        )
+        .as_deref()
+        .and_then(super::parse_per_user)
+        .unwrap_or(true);
+        let key = if per_user {
+            WINDOWS_KEY
+        } else {
+            WINDOWS_MACHINE_KEY
+        };
+        let mut user = run_tool("reg", &["query", key], TOOL_TIME)
             .as_deref()
-            .and_then(super::parse_reg_query);
+            .and_then(|text| super::parse_reg_query(text, key));
         // "Automatically detect settings" comes before the script and the proxy, as in Edge.
+        let connections = format!(r"{key}\Connections");
         let detect = run_tool(
             "reg",
-            &[
-                "query",
-                super::WINDOWS_CONNECTIONS_KEY,
-                "/v",
-                "DefaultConnectionSettings",
-            ],
+            &["query", &connections, "/v", "DefaultConnectionSettings"],
             TOOL_TIME,
         )
         .as_deref()
         .and_then(super::parse_auto_detect);
         if let Some(user) = user.as_mut() {
             user.wpad = detect == Some(true);
+            if !per_user {
+                user.notes.push(format!(
+                    "Group Policy makes the proxy settings per-machine ({WINDOWS_POLICY_KEY}: ProxySettingsPerUser 0)"
+                ));
+            }
         }
         let winhttp = run_tool("netsh", &["winhttp", "show", "proxy"], TOOL_TIME)
             .as_deref()
@@ -678,7 +710,7 @@ HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settin
 
     #[test]
     fn windows_internet_settings() {
-        let found = parse_reg_query(REG_MANUAL).unwrap();
+        let found = parse_reg_query(REG_MANUAL, WINDOWS_KEY).unwrap();
         assert_eq!(
             found.setting,
             proxy(
@@ -692,13 +724,16 @@ HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settin
             "ProxyEnable    REG_DWORD    0x1",
             "ProxyEnable    REG_DWORD    0x0",
         );
-        assert_eq!(parse_reg_query(&off).unwrap().setting, Setting::Direct);
+        assert_eq!(
+            parse_reg_query(&off, WINDOWS_KEY).unwrap().setting,
+            Setting::Direct
+        );
         // A PAC script wins over the manual proxy, as in the browsers.
         let pac = REG_MANUAL.replace(
             "    MigrateProxy",
             "    AutoConfigURL    REG_SZ    http://pac.corp.example/proxy.pac\r\n    MigrateProxy",
         );
-        let found = parse_reg_query(&pac).unwrap();
+        let found = parse_reg_query(&pac, WINDOWS_KEY).unwrap();
         assert_eq!(
             found.setting,
             Setting::Pac("http://pac.corp.example/proxy.pac".to_owned())
@@ -710,7 +745,7 @@ HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settin
             "ftp=ftp.corp.example:21;http=web.corp.example:80;https=secure.corp.example:8443",
         );
         assert_eq!(
-            parse_reg_query(&per).unwrap().setting,
+            parse_reg_query(&per, WINDOWS_KEY).unwrap().setting,
             proxy(
                 "secure.corp.example:8443",
                 &[".corp.example", "10.*", "<local>"]
@@ -726,9 +761,35 @@ HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settin
         );
         assert_eq!(
             parse_reg_query(
+                "ERROR: The system was unable to find the specified registry key or value.\r\n",
+                WINDOWS_KEY
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn machine_wide_settings_by_group_policy() {
+        let policy = |value: &str| {
+            format!(
+                "\r\nHKEY_LOCAL_MACHINE\\Software\\Policies\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\r\n    ProxySettingsPerUser    REG_DWORD    {value}\r\n\r\n"
+            )
+        };
+        assert_eq!(parse_per_user(&policy("0x0")), Some(false));
+        assert_eq!(parse_per_user(&policy("0x1")), Some(true));
+        assert_eq!(
+            parse_per_user(
                 "ERROR: The system was unable to find the specified registry key or value.\r\n"
             ),
             None
+        );
+        let found = parse_reg_query(REG_MANUAL, WINDOWS_MACHINE_KEY).unwrap();
+        assert!(
+            found.source.starts_with(&format!(
+                "the Windows Internet Settings ({WINDOWS_MACHINE_KEY}: "
+            )),
+            "{}",
+            found.source
         );
     }
 
