@@ -209,17 +209,10 @@ mod os {
     use super::super::proxy::{TOOL_TIME, run_tool};
     use super::{Found, from_reg_query, from_values};
 
-    const KEYS: &[(&str, &str)] = &[
-        ("Google Chrome", r"HKLM\SOFTWARE\Policies\Google\Chrome"),
-        ("Google Chrome", r"HKCU\SOFTWARE\Policies\Google\Chrome"),
-        ("Microsoft Edge", r"HKLM\SOFTWARE\Policies\Microsoft\Edge"),
-        ("Microsoft Edge", r"HKCU\SOFTWARE\Policies\Microsoft\Edge"),
-    ];
-
     /// Machine policies come before the user's, as in the browsers.
     pub(super) fn discover() -> Vec<Found> {
         let mut found: Vec<Found> = Vec::new();
-        for (browser, key) in KEYS {
+        for (browser, key) in super::super::WINDOWS_POLICY_KEYS {
             if found.iter().any(|f| f.source.starts_with(browser)) {
                 continue;
             }
@@ -240,22 +233,11 @@ mod os {
     use super::super::proxy::{TOOL_TIME, run_tool};
     use super::{Found, from_values};
 
-    const DOMAINS: &[(&str, &str)] = &[
-        (
-            "Google Chrome",
-            "/Library/Managed Preferences/com.google.Chrome",
-        ),
-        (
-            "Microsoft Edge",
-            "/Library/Managed Preferences/com.microsoft.Edge",
-        ),
-    ];
-
     /// The single policies (`defaults` prints the `ProxySettings` dictionary in a form of its
     /// own, which is not read).
     pub(super) fn discover() -> Vec<Found> {
         let mut found = Vec::new();
-        for (browser, domain) in DOMAINS {
+        for (browser, domain) in super::super::MACOS_POLICY_DOMAINS {
             let mut values = BTreeMap::new();
             for name in [
                 "ProxyMode",

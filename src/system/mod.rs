@@ -49,6 +49,28 @@ const LINUX_POLICY_DIRS: &[(&str, &str)] = &[
     ("Microsoft Edge", "etc/opt/edge/policies/managed"),
 ];
 
+/// Policy registry keys of Chromium-based browsers on Windows, the machine's before the user's.
+#[cfg_attr(not(windows), allow(dead_code))]
+const WINDOWS_POLICY_KEYS: &[(&str, &str)] = &[
+    ("Google Chrome", r"HKLM\SOFTWARE\Policies\Google\Chrome"),
+    ("Google Chrome", r"HKCU\SOFTWARE\Policies\Google\Chrome"),
+    ("Microsoft Edge", r"HKLM\SOFTWARE\Policies\Microsoft\Edge"),
+    ("Microsoft Edge", r"HKCU\SOFTWARE\Policies\Microsoft\Edge"),
+];
+
+/// Managed-preference domains of Chromium-based browsers on macOS.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+const MACOS_POLICY_DOMAINS: &[(&str, &str)] = &[
+    (
+        "Google Chrome",
+        "/Library/Managed Preferences/com.google.Chrome",
+    ),
+    (
+        "Microsoft Edge",
+        "/Library/Managed Preferences/com.microsoft.Edge",
+    ),
+];
+
 /// Bounds on what is read, so a strange machine cannot stall or bloat the run.
 const MAX_POLICY_FILE: u64 = 1 << 20;
 const MAX_DIR_ENTRIES: usize = 10_000;
@@ -188,15 +210,8 @@ mod os {
     use super::policy::{self, PortPolicy};
     use super::proxy::{TOOL_TIME, run_tool};
 
-    const KEYS: &[(&str, &str)] = &[
-        ("Google Chrome", r"HKLM\SOFTWARE\Policies\Google\Chrome"),
-        ("Google Chrome", r"HKCU\SOFTWARE\Policies\Google\Chrome"),
-        ("Microsoft Edge", r"HKLM\SOFTWARE\Policies\Microsoft\Edge"),
-        ("Microsoft Edge", r"HKCU\SOFTWARE\Policies\Microsoft\Edge"),
-    ];
-
     pub(super) fn gather(policies: &mut Vec<PortPolicy>, processes: &mut Vec<String>) {
-        for (browser, key) in KEYS {
+        for (browser, key) in super::WINDOWS_POLICY_KEYS {
             let out = run_tool(
                 "reg",
                 &["query", key, "/v", "WebRtcUdpPortRange"],
@@ -228,19 +243,8 @@ mod os {
     use super::policy::{self, PortPolicy};
     use super::proxy::{TOOL_TIME, run_tool};
 
-    const DOMAINS: &[(&str, &str)] = &[
-        (
-            "Google Chrome",
-            "/Library/Managed Preferences/com.google.Chrome",
-        ),
-        (
-            "Microsoft Edge",
-            "/Library/Managed Preferences/com.microsoft.Edge",
-        ),
-    ];
-
     pub(super) fn gather(policies: &mut Vec<PortPolicy>, processes: &mut Vec<String>) {
-        for (browser, domain) in DOMAINS {
+        for (browser, domain) in super::MACOS_POLICY_DOMAINS {
             let out = run_tool(
                 "defaults",
                 &["read", domain, "WebRtcUdpPortRange"],

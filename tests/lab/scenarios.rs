@@ -1445,6 +1445,23 @@ impl NetnsEtc {
     }
 }
 
+/// Every host passed and the run is ready: the instance through `proxy`, the CloudFront host by
+/// `static_route`.
+fn passes_by_route(report: &Value, code: i32, proxy: &str, static_route: &str) {
+    for host in [INSTANCE, PARTICIPANT, RTC, STATIC] {
+        host_passes(report, host);
+    }
+    verdict(report, code, "ready", 0);
+    let tls = find(report, &format!("tls/{INSTANCE}:443"));
+    assert_eq!(
+        tls["evidence"]["route"],
+        format!("PROXY {proxy}"),
+        "{tls:#}"
+    );
+    let tls = find(report, &format!("tls/{STATIC}:443"));
+    assert_eq!(tls["evidence"]["route"], static_route, "{tls:#}");
+}
+
 /// A stand-in `gsettings` in a folder of the lab, which the binary finds first on its PATH.
 fn fake_gsettings(w: &mut World, settings: &str) {
     let bin = w.lab.path("os-tools");
@@ -1508,21 +1525,7 @@ fn browser_policy_over_os_setting() {
             "Microsoft Edge's proxy policy (/etc/opt/edge/policies/managed: ProxyMode direct) routes differently (DIRECT)",
         ],
     );
-    for host in [INSTANCE, PARTICIPANT, RTC, STATIC] {
-        host_passes(&report, host);
-    }
-    verdict(&report, code, "ready", 0);
-    let tls = find(&report, &format!("tls/{INSTANCE}:443"));
-    assert_eq!(
-        tls["evidence"]["route"],
-        format!("PROXY {proxy}"),
-        "{tls:#}"
-    );
-    let tls = find(&report, &format!("tls/{STATIC}:443"));
-    assert_eq!(
-        tls["evidence"]["route"], "DIRECT (in the proxy's bypass list)",
-        "{tls:#}"
-    );
+    passes_by_route(&report, code, &proxy, "DIRECT (in the proxy's bypass list)");
     let log = std::fs::read_to_string(w.lab.path("squid/access.log")).unwrap_or_default();
     assert!(
         log.contains(&format!("{INSTANCE}:443")),
@@ -1594,18 +1597,7 @@ fn wpad_through_dns() {
             "GNOME",
         ],
     );
-    for host in [INSTANCE, PARTICIPANT, RTC, STATIC] {
-        host_passes(&report, host);
-    }
-    verdict(&report, code, "ready", 0);
-    let tls = find(&report, &format!("tls/{INSTANCE}:443"));
-    assert_eq!(
-        tls["evidence"]["route"],
-        format!("PROXY {proxy}"),
-        "{tls:#}"
-    );
-    let tls = find(&report, &format!("tls/{STATIC}:443"));
-    assert_eq!(tls["evidence"]["route"], "DIRECT", "{tls:#}");
+    passes_by_route(&report, code, &proxy, "DIRECT");
     let log = std::fs::read_to_string(w.lab.path("wpad.log")).unwrap_or_default();
     assert!(
         log.contains("GET /wpad.dat"),
