@@ -685,6 +685,16 @@ pub fn produce(
     let mut settings = Settings::resolve(config, args, env)?;
     if settings.os_discovery {
         match crate::system::proxy::discover() {
+            // Listing touches no network: discovery is only named.
+            Some(mut found) if found.wpad && args.list => {
+                found.notes.push(
+                    "automatic proxy discovery (WPAD) is on: the check looks for its script first \
+                     (DHCP on Windows, then wpad.DOMAIN), and uses this setting only without one"
+                        .to_owned(),
+                );
+                found.wpad = false;
+                settings.apply_os(Some(found));
+            }
             Some(found) if found.wpad => {
                 // Discovery may take its whole WPAD_TIME: say so rather than sit silent.
                 let spinner = if settings.progress {
@@ -718,11 +728,15 @@ pub fn produce(
         plan.survey = plan::survey(&catalog, &requirements.region);
     }
     if args.list {
-        let path = format!(
+        let mut path = format!(
             "{} (set by {})",
             settings.describe_path(),
             settings.route_source
         );
+        for note in &settings.route_notes {
+            path.push_str("; ");
+            path.push_str(note);
+        }
         let mut text = plan::describe(&plan, &settings.describe_resolver(), &path);
         if let Some(turn) = settings.turn.as_ref().filter(|_| !plan.media.is_empty()) {
             text.push_str(&turn.describe());

@@ -1360,6 +1360,26 @@ fn the_os_proxy_settings_are_used_when_nothing_else_sets_a_route() {
     );
     expect(&report, &tls("direct.lab.test"), "pass", "ok");
 
+    // Automatic discovery is on (no script URL): --list names it and contacts nothing.
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--list")
+        .env("PATH", fake_gsettings(&lab, &gnome("auto", "")));
+    let output = cmd.output().unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{listing}");
+    let path = listing
+        .lines()
+        .find(|l| l.starts_with("path: "))
+        .unwrap_or_default();
+    assert!(
+        path.contains("GNOME")
+            && path.contains(
+                "automatic proxy discovery (WPAD) is on: the check looks for its script first"
+            ),
+        "{listing}"
+    );
+
     // The environment beats the OS.
     let mut cmd = preflight(&lab);
     lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
