@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         for parse in [parse_plain, parse_squid] {
             if let Ok(list) = parse(&text, path, strictness) {
                 for entry in &list.entries {
-                    if entry.span.path == path {
+                    if *entry.span.path == *path {
                         assert!(entry.span.line >= 1 && entry.span.line <= lines);
                     }
                 }

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{Issue, Issues, Span, Strictness, numbered_lines, read_text, strip_comment, tokens};
 use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
@@ -427,6 +428,22 @@ pub fn insert_after(original: &str, after: Option<usize>, block: &str) -> String
 }
 
 pub fn looks_like_squid(text: &str) -> bool {
+    // A text where no keyword ends a word (before a blank, a comment, a non-ASCII character,
+    // which may be Unicode space, or the end) has no line that starts with one: one search of
+    // the whole text is cheaper than reading every line.
+    let keywords = ["acl", "http_access", "http_port", "cache_peer"];
+    let bytes = text.as_bytes();
+    let mentions = keywords.iter().any(|k| {
+        memchr::memmem::find_iter(bytes, k).any(|at| match bytes.get(at + k.len()) {
+            None => true,
+            Some(&b) => {
+                matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'#') || !b.is_ascii()
+            }
+        })
+    });
+    if !mentions {
+        return false;
+    }
     numbered_lines(text).any(|(_, line)| {
         let first = match first_word(line) {
             Some(word) => word,
@@ -498,8 +515,15 @@ pub fn parse_entry(text: &str) -> Result<Parsed, String> {
             .map(Parsed::Address)
             .map_err(|_| EXPECTED.to_owned());
     }
-    if let Ok(addr) = authority.parse::<IpAddr>() {
-        return Ok(Parsed::Address(addr));
+    // Only text of hex digits, dots and colons can be an address; names rarely are.
+    let maybe_address = |t: &str| {
+        t.bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    };
+    if maybe_address(authority) {
+        if let Ok(addr) = authority.parse::<IpAddr>() {
+            return Ok(Parsed::Address(addr));
+        }
     }
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) => {
@@ -512,8 +536,10 @@ pub fn parse_entry(text: &str) -> Result<Parsed, String> {
         }
         None => (authority, default_port),
     };
-    if let Ok(addr) = host.parse::<IpAddr>() {
-        return Ok(Parsed::Address(addr));
+    if maybe_address(host) {
+        if let Ok(addr) = host.parse::<IpAddr>() {
+            return Ok(Parsed::Address(addr));
+        }
     }
     let path = path
         .map(|p| p.split(['?', '#']).next().unwrap_or_default())
@@ -538,7 +564,7 @@ pub fn parse_entry(text: &str) -> Result<Parsed, String> {
 
 /// Lower case, no root dot, internationalised names in their `xn--` form.
 pub fn normalize(host: &str) -> Result<String, String> {
-    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    let trimmed = super::without_last(host, b'.');
     if trimmed.is_empty() {
         return Err(EXPECTED.to_owned());
     }
@@ -627,6 +653,7 @@ fn push_entry(
 
 /// A plain list: one entry a line, `#` comments.
 pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<DomainList> {
+    let file: Arc<Path> = Arc::from(path);
     let mut issues = Issues::new(strictness);
     let mut list = DomainList {
         path: path.to_owned(),
@@ -650,7 +677,7 @@ pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<Do
                 };
                 if let Some(&(extra_col, extra)) = words.get(1) {
                     issues.push(Issue::malformed(
-                        Span::new(path, number, extra_col),
+                        Span::in_file(&file, number, extra_col),
                         extra,
                         "one entry a line (a host name, a wildcard or a URL), then an optional # comment",
                     ))?;
@@ -662,7 +689,7 @@ pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         push_entry(
             &mut list,
             &mut issues,
-            Span::new(path, number, column),
+            Span::in_file(&file, number, column),
             word,
             None,
         )?;
@@ -709,6 +736,7 @@ fn only_word(line: &str) -> Option<Option<(usize, &str)>> {
 /// A squid configuration: the entries of every `acl NAME dstdomain` line, inline or from the
 /// quoted file it names. Other directives are not domain entries and are skipped.
 pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<DomainList> {
+    let file: Arc<Path> = Arc::from(path);
     let mut issues = Issues::new(strictness);
     let mut list = DomainList {
         path: path.to_owned(),
@@ -725,7 +753,7 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         }
         let Some(&(_, name)) = words.get(1) else {
             issues.push(Issue::malformed(
-                Span::new(path, number, 1),
+                Span::in_file(&file, number, 1),
                 line.trim(),
                 "acl NAME TYPE VALUE...",
             ))?;
@@ -735,7 +763,7 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
             Some("dstdomain") => {}
             Some(kind @ ("dstdom_regex" | "ssl::server_name" | "ssl::server_name_regex")) => {
                 issues.push(Issue::unusable(
-                    Span::new(path, number, words[2].0),
+                    Span::in_file(&file, number, words[2].0),
                     line.trim(),
                     format!("{kind} ACLs are not evaluated; only dstdomain entries are audited"),
                 ))?;
@@ -752,13 +780,13 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         let values = &words[3..];
         if values.is_empty() {
             issues.push(Issue::malformed(
-                Span::new(path, number, line.chars().count() + 1),
+                Span::in_file(&file, number, line.chars().count() + 1),
                 line.trim(),
                 "at least one domain after dstdomain",
             ))?;
         }
         for &(column, value) in values {
-            let span = Span::new(path, number, column);
+            let span = Span::in_file(&file, number, column);
             if value.starts_with('-') {
                 // Options such as -i (case-insensitive) and -n (no reverse lookup).
                 continue;
@@ -850,6 +878,29 @@ mod tests {
         match entry(text) {
             Parsed::Entry { pattern, .. } => pattern,
             Parsed::Address(a) => panic!("{a}"),
+        }
+    }
+
+    #[test]
+    fn squid_configurations_are_told_from_lists_by_their_first_words() {
+        let reference = |text: &str| {
+            numbered_lines(text).any(|(_, line)| {
+                let first = strip_comment(line).split_whitespace().next().unwrap_or("");
+                matches!(first, "acl" | "http_access" | "http_port" | "cache_peer")
+            })
+        };
+        for (text, squid) in [
+            ("oracle.com\n*.macle.example\n# the acl list\n", false),
+            ("acl connect dstdomain .connect.aws\n", true),
+            ("  http_access allow connect\n", true),
+            ("host.example\nacl", true),
+            ("host.example\nacl# trailing comment\n", true),
+            ("acl\u{3000}connect dstdomain .connect.aws\n", true),
+            ("cache_peers.example\nhttp_portal.example\n", false),
+            ("", false),
+        ] {
+            assert_eq!(looks_like_squid(text), squid, "{text:?}");
+            assert_eq!(reference(text), squid, "{text:?}");
         }
     }
 

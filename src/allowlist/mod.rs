@@ -9,7 +9,8 @@ pub mod domains;
 pub mod pac;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Location, Result};
 
@@ -17,17 +18,23 @@ use crate::error::{Error, Location, Result};
 pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Where an entry sits in its file. Lines and columns count from 1; columns count characters.
+/// The file's path is shared by every span of a list.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     pub line: usize,
     pub column: usize,
 }
 
 impl Span {
     pub fn new(path: &Path, line: usize, column: usize) -> Self {
+        Self::in_file(&Arc::from(path), line, column)
+    }
+
+    /// A span in a file whose path is already shared: no copy of it.
+    pub fn in_file(path: &Arc<Path>, line: usize, column: usize) -> Self {
         Self {
-            path: path.to_owned(),
+            path: Arc::clone(path),
             line,
             column,
         }
@@ -39,7 +46,7 @@ impl Span {
     }
 
     pub fn location(&self) -> Location {
-        Location::at(&self.path, self.line, Some(self.column))
+        Location::at(&*self.path, self.line, Some(self.column))
     }
 }
 
@@ -230,12 +237,24 @@ pub fn tokens(line: &str) -> Vec<(usize, &str)> {
     out
 }
 
+/// `text` without `last` at its end, if there: a byte compared, not a string (this runs for every
+/// line of a list).
+#[inline]
+pub fn without_last(text: &str, last: u8) -> &str {
+    debug_assert!(last.is_ascii());
+    match text.as_bytes().last() {
+        // An ASCII byte ends a character: the rest is valid UTF-8.
+        Some(&b) if b == last => &text[..text.len() - 1],
+        _ => text,
+    }
+}
+
 /// Lines of a text with their 1-based numbers; a BOM and `\r` are removed.
 pub fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .enumerate()
-        .map(|(i, line)| (i + 1, line.strip_suffix('\r').unwrap_or(line)))
+        .map(|(i, line)| (i + 1, without_last(line, b'\r')))
 }
 
 #[cfg(test)]
