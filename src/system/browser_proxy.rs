@@ -104,10 +104,17 @@ pub fn from_values(browser: &str, place: &str, values: &BTreeMap<String, String>
 }
 
 /// The HTTPS proxy of Chrome's proxy rules: `host:port`, `http://host:port`, or per scheme
-/// (`https=host:port;http=…`); SOCKS and HTTPS proxies are kept as written, untestable.
+/// (`https=host:port;http=…`), the first of a fallback list (`a:3128,b:3128`), as the browser
+/// uses it while it is up; SOCKS and HTTPS proxies are kept as written, untestable.
 fn rules_for_https(rules: &str) -> Setting {
     match https_of_proxy_server(rules) {
         Setting::Proxy { server, bypass } => {
+            let server = server
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
             let lower = server.to_ascii_lowercase();
             if lower.starts_with("socks")
                 || lower.starts_with("https://")
@@ -366,6 +373,21 @@ mod tests {
             ("ProxyServer", "socks5://192.0.2.9:1080"),
         ])
         .unwrap();
+        let fallback = policy(&[
+            ("ProxyMode", "fixed_servers"),
+            (
+                "ProxyServer",
+                "https=192.0.2.8:3128,192.0.2.9:3128;http=192.0.2.8:80",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            fallback.setting,
+            Setting::Proxy {
+                server: "192.0.2.8:3128".to_owned(),
+                bypass: Vec::new()
+            }
+        );
         assert_eq!(
             socks.setting,
             Setting::Unsupported("socks5://192.0.2.9:1080".to_owned())
