@@ -698,7 +698,14 @@ pub fn produce(
             Some(found) if found.wpad => {
                 // Discovery may take its whole WPAD_TIME: say so rather than sit silent.
                 let spinner = if settings.progress {
-                    indicatif::ProgressBar::new_spinner()
+                    let spinner = indicatif::ProgressBar::new_spinner();
+                    if cfg!(windows) {
+                        // Legacy consoles lack the braille characters, as for the run's bar.
+                        spinner.set_style(
+                            indicatif::ProgressStyle::default_spinner().tick_chars("-\\|/ "),
+                        );
+                    }
+                    spinner
                 } else {
                     indicatif::ProgressBar::hidden()
                 };
