@@ -27,11 +27,10 @@ use stun::message::{
 use stun::textattrs::TextAttribute;
 use stun::xoraddr::XorMappedAddress;
 use tokio::net::UdpSocket;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::message::{MAX_DATAGRAM, new_id};
-use super::relay::{INITIAL_RTO, Target, Train};
-use super::stats::Sample;
+use super::relay::{INITIAL_RTO, Pacing, Target, Train};
 use super::{Options, TURN_PORT};
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
@@ -607,28 +606,18 @@ async fn echo(
     interval: Duration,
 ) -> Train {
     let mut train = Train::default();
-    let count = usize::try_from(duration.as_millis() / interval.as_millis().max(1))
-        .unwrap_or(usize::MAX)
-        .max(1);
-    let silence_limit = usize::try_from(1000 / interval.as_millis().max(1))
-        .unwrap_or(50)
-        .max(5);
-    let start = Instant::now();
-    let mut sent_at: Vec<Instant> = Vec::with_capacity(count);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut pacing = Pacing::new(duration, interval);
+    let mut ticker = Pacing::ticker(interval);
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    let mut max_rtt = Duration::ZERO;
-    let mut end: Option<Instant> = None;
     loop {
-        let grace_over = end.map(tokio::time::sleep_until);
+        let grace_over = pacing.end().map(tokio::time::sleep_until);
         tokio::select! {
-            _ = ticker.tick(), if sent_at.len() < count => {
-                if train.arrival_order.is_empty() && sent_at.len() >= silence_limit {
+            _ = ticker.tick(), if pacing.wants_more() => {
+                if pacing.silent(&train) {
                     train.stopped_early = true;
                     break;
                 }
-                let seq = u32::try_from(sent_at.len()).unwrap_or(u32::MAX);
+                let seq = u32::try_from(pacing.next()).unwrap_or(u32::MAX);
                 let bytes = build(
                     new_id(),
                     METHOD_SEND,
@@ -644,12 +633,7 @@ async fn echo(
                     train.error = Some(e.to_string());
                     break;
                 }
-                train.samples.push(Sample { sent_ms: (now - start).as_secs_f64() * 1000.0, rtt_ms: None });
-                sent_at.push(now);
-                if sent_at.len() == count {
-                    let grace = (max_rtt * 2).clamp(Duration::from_millis(100), Duration::from_millis(450));
-                    end = Some(now + grace);
-                }
+                pacing.sent(&mut train, now);
             }
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) if n <= MAX_DATAGRAM => {
@@ -662,15 +646,7 @@ async fn echo(
                     } else {
                         None
                     };
-                    match seq.and_then(|s| usize::try_from(s).ok()) {
-                        Some(i) if i < train.samples.len() && train.samples[i].rtt_ms.is_none() => {
-                            let rtt = Instant::now() - sent_at[i];
-                            max_rtt = max_rtt.max(rtt);
-                            train.samples[i].rtt_ms = Some(rtt.as_secs_f64() * 1000.0);
-                            train.arrival_order.push(i);
-                        }
-                        _ => train.stray += 1,
-                    }
+                    pacing.answered(&mut train, seq.and_then(|s| usize::try_from(s).ok()));
                 }
                 Ok(_) => train.stray += 1,
                 Err(e) => {
@@ -680,7 +656,7 @@ async fn echo(
             },
             () = async { if let Some(s) = grace_over { s.await } else { std::future::pending().await } } => break,
         }
-        if end.is_some() && train.arrival_order.len() == sent_at.len() {
+        if pacing.complete(&train) {
             break;
         }
     }
