@@ -111,10 +111,8 @@ impl Profile {
     }
 
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // Bounded, and a binary file is refused naming where it stops being text.
+        let text = crate::allowlist::read_text(path)?;
         Self::parse(&text, path)
     }
 }

@@ -149,10 +149,8 @@ pub struct IceServers {
 
 impl IceServers {
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // Bounded, and a binary file is refused naming where it stops being text.
+        let text = crate::allowlist::read_text(path)?;
         Self::parse(&text, path)
     }
 
@@ -465,6 +463,17 @@ mod tests {
             )
         );
         assert_eq!(s.credentials.as_ref().unwrap().password, "c3VwZXI=");
+    }
+
+    #[test]
+    fn a_binary_file_is_refused_naming_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ice.json");
+        std::fs::write(&path, b"[{\"urls\": [\"turn:a.example\"]}\0\x01]").unwrap();
+        let err = IceServers::read(&path).unwrap_err();
+        assert!(matches!(err, Error::BadInput { .. }), "{err}");
+        assert!(err.to_string().contains("ice.json:1:"), "{err}");
+        assert!(err.to_string().contains("binary"), "{err}");
     }
 
     #[test]
