@@ -213,20 +213,16 @@ pub fn discover() -> Vec<Found> {
 
 #[cfg(windows)]
 mod os {
-    use super::super::proxy::{TOOL_TIME, run_tool};
     use super::{Found, from_reg_query, from_values};
 
     /// Machine policies come before the user's, as in the browsers.
     pub(super) fn discover() -> Vec<Found> {
         let mut found: Vec<Found> = Vec::new();
-        for (browser, key) in super::super::WINDOWS_POLICY_KEYS {
+        for (browser, key, out) in super::super::windows_policies() {
             if found.iter().any(|f| f.source.starts_with(browser)) {
                 continue;
             }
-            let values = run_tool("reg", &["query", key], TOOL_TIME)
-                .as_deref()
-                .map(from_reg_query)
-                .unwrap_or_default();
+            let values = out.as_deref().map(from_reg_query).unwrap_or_default();
             found.extend(from_values(browser, key, &values));
         }
         found

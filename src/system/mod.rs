@@ -58,6 +58,21 @@ const WINDOWS_POLICY_KEYS: &[(&str, &str)] = &[
     ("Microsoft Edge", r"HKCU\SOFTWARE\Policies\Microsoft\Edge"),
 ];
 
+/// `reg query` of each of [`WINDOWS_POLICY_KEYS`] (browser, key, output; `None` where the key is
+/// absent), asked once per run: the proxy and the WebRTC port policies both read it.
+#[cfg(windows)]
+fn windows_policies() -> &'static [(&'static str, &'static str, Option<String>)] {
+    use proxy::{TOOL_TIME, run_tool};
+    static READ: std::sync::OnceLock<Vec<(&str, &str, Option<String>)>> =
+        std::sync::OnceLock::new();
+    READ.get_or_init(|| {
+        WINDOWS_POLICY_KEYS
+            .iter()
+            .map(|(browser, key)| (*browser, *key, run_tool("reg", &["query", key], TOOL_TIME)))
+            .collect()
+    })
+}
+
 /// Managed-preference domains of Chromium-based browsers on macOS.
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 const MACOS_POLICY_DOMAINS: &[(&str, &str)] = &[
@@ -211,12 +226,7 @@ mod os {
     use super::proxy::{TOOL_TIME, run_tool};
 
     pub(super) fn gather(policies: &mut Vec<PortPolicy>, processes: &mut Vec<String>) {
-        for (browser, key) in super::WINDOWS_POLICY_KEYS {
-            let out = run_tool(
-                "reg",
-                &["query", key, "/v", "WebRtcUdpPortRange"],
-                TOOL_TIME,
-            );
+        for (browser, key, out) in super::windows_policies() {
             if let Some((first, last)) = out.as_deref().and_then(policy::from_reg_query) {
                 policies.push(PortPolicy {
                     browser: (*browser).to_owned(),
