@@ -170,6 +170,9 @@ fn headline(report: &Report) -> String {
         crate::report::Verdict::Degraded => {
             "The CCP should work, but something needs attention: send the report to support."
         }
+        crate::report::Verdict::Incomplete => {
+            "Not everything was tested, so readiness is not known: run it again, or send the report to support."
+        }
         crate::report::Verdict::NotReady => {
             "The CCP or its softphone will not work here as it is: send the report to support."
         }

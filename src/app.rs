@@ -244,10 +244,7 @@ fn ranges_lookup(
             Some((Box::new(std::io::stdin().lock()), PathBuf::from("<stdin>")))
         }
         Some(file) => {
-            let reader = std::fs::File::open(file).map_err(|source| Error::Read {
-                path: file.clone(),
-                source,
-            })?;
+            let reader = crate::input::open_regular(file)?;
             Some((
                 Box::new(std::io::BufReader::with_capacity(1 << 16, reader)),
                 file.clone(),

@@ -56,6 +56,9 @@ pub struct Settings {
     /// A route setting was found but could not be used (the report warns).
     pub route_warning: Option<String>,
     pub deadline: Duration,
+    /// When the whole run must end: fixed once, when the settings are resolved, so that PAC
+    /// fetching and evaluation, the catalog and the probes all spend the one `--timeout`.
+    pub deadline_at: std::time::Instant,
     pub per_probe: Duration,
     pub progress: bool,
     pub format: ReportFormat,
@@ -77,7 +80,8 @@ pub const PAC_FETCH_TIME: Duration = Duration::from_secs(10);
 pub enum PacRoute {
     Direct,
     Proxy(Proxy),
-    /// `SOCKS`, `HTTPS`… : not a route this tool can test; the script's first choice, sanitised.
+    /// `SOCKS` and `SOCKS4` (version 4), anything else unknown: not a route this tool can test;
+    /// the script's first choice, sanitised.
     Unsupported(String),
 }
 
@@ -99,11 +103,21 @@ impl PacRoute {
         if kind.eq_ignore_ascii_case("DIRECT") {
             return Self::Direct;
         }
-        match (kind.eq_ignore_ascii_case("PROXY"), words.next()) {
-            (true, Some(addr)) => match Proxy::parse(addr) {
-                Ok(proxy) => Self::Proxy(proxy),
-                Err(_) => Self::Unsupported(crate::sanitize::for_terminal(first, 200)),
-            },
+        // PROXY is HTTP, HTTPS is TLS to the proxy, SOCKS5 is version 5; browsers read `SOCKS`
+        // as version 4, which is not tested.
+        let scheme = match kind.to_ascii_uppercase().as_str() {
+            "PROXY" => Some("http"),
+            "HTTPS" => Some("https"),
+            "SOCKS5" => Some("socks5"),
+            _ => None,
+        };
+        match (scheme, words.next(), words.next()) {
+            (Some(scheme), Some(addr), None) if !addr.contains("://") && !addr.contains('@') => {
+                match Proxy::parse(&format!("{scheme}://{addr}")) {
+                    Ok(proxy) => Self::Proxy(proxy),
+                    Err(_) => Self::Unsupported(crate::sanitize::for_terminal(first, 200)),
+                }
+            }
             _ => Self::Unsupported(crate::sanitize::for_terminal(first, 200)),
         }
     }
@@ -130,18 +144,7 @@ fn read_pac_within(source: &str, limit: Duration) -> Result<String> {
         ));
     }
     let path = std::path::Path::new(source.strip_prefix("file://").unwrap_or(source));
-    let read_error = |source| Error::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(read_error)?;
-    if meta.len() > MAX_PAC_BYTES as u64 {
-        return Err(Error::bad_input(
-            crate::error::Location::file(path),
-            format!("{} bytes is too large for a PAC script", meta.len()),
-        ));
-    }
-    std::fs::read_to_string(path).map_err(read_error)
+    crate::input::read_text(path, MAX_PAC_BYTES as u64, "a PAC script")
 }
 
 /// Parses `20s`, `1m`, `500ms` or a bare number of seconds.
@@ -183,7 +186,17 @@ pub fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
 /// What the report calls a route: `DIRECT`, `PROXY host:port`, or a PAC entry as written.
 fn route_label(proxy: Option<&Proxy>) -> String {
     match proxy {
-        Some(p) => format!("PROXY {}", p.to_string().trim_start_matches("http://")),
+        // In a PAC script's own words: PROXY, HTTPS or SOCKS5 host:port.
+        Some(p) => {
+            let keyword = match p.kind {
+                crate::probe::http::ProxyKind::Http => "PROXY",
+                crate::probe::http::ProxyKind::Https => "HTTPS",
+                crate::probe::http::ProxyKind::Socks5 => "SOCKS5",
+            };
+            let shown = p.to_string();
+            let address = shown.split_once("://").map_or(shown.as_str(), |(_, a)| a);
+            format!("{keyword} {address}")
+        }
         None => "DIRECT".to_owned(),
     }
 }
@@ -328,6 +341,7 @@ impl Settings {
             route_notes: Vec::new(),
             route_warning: None,
             deadline,
+            deadline_at: std::time::Instant::now() + deadline,
             per_probe: deadline.min(MAX_PROBE_TIME),
             progress,
             format: args.format,
@@ -396,9 +410,13 @@ impl Settings {
         let Some(source) = self.pac.clone() else {
             return Ok(());
         };
+        // Fetching and running the script spend the run's one deadline, like the probes.
+        let left = self
+            .deadline_at
+            .saturating_duration_since(std::time::Instant::now());
         let text = match self.pac_text.take() {
             Some(text) => text,
-            None => read_pac(&source)?,
+            None => read_pac_within(&source, left.min(PAC_FETCH_TIME))?,
         };
         let mut names: Vec<String> = hosts.into_iter().map(str::to_ascii_lowercase).collect();
         names.sort();
@@ -408,7 +426,15 @@ impl Settings {
             .map(|h| (format!("https://{h}/"), h.clone()))
             .collect();
         let path = std::path::Path::new(&source);
-        let routes = crate::allowlist::pac::evaluate(&text, path, &requests)?;
+        let left = self
+            .deadline_at
+            .saturating_duration_since(std::time::Instant::now());
+        let routes = crate::allowlist::pac::evaluate_within(
+            &text,
+            path,
+            &requests,
+            left.min(crate::allowlist::pac::DEADLINE),
+        )?;
         for (name, route) in names.into_iter().zip(routes) {
             let route = route.map_err(|e| {
                 Error::bad_input(
@@ -815,6 +841,9 @@ pub fn produce(
             .collect(),
         site: config.site.clone(),
     };
+    if let Some(nothing) = nothing_tested(&checks) {
+        checks.insert(0, nothing);
+    }
     let mut report = Report::new("check", target, crate::app::rfc3339(started), checks);
     report.ranges = Some(snapshot.provenance(started));
     report.duration_ms = outcome.elapsed.as_millis().try_into().unwrap_or(u64::MAX);
@@ -822,6 +851,39 @@ pub fn produce(
     Ok(Produced::Report {
         report: Box::new(report),
         interrupted: outcome.interrupted,
+    })
+}
+
+/// The check that says nothing was carried out, when no host, relay or address was tested: such
+/// a run is never ready.
+fn nothing_tested(checks: &[Check]) -> Option<Check> {
+    let measured = checks.iter().any(|c| {
+        matches!(
+            c.kind,
+            Kind::Dns
+                | Kind::Tcp
+                | Kind::Tls
+                | Kind::Https
+                | Kind::Websocket
+                | Kind::Stun
+                | Kind::Turn
+                | Kind::Media
+        ) && matches!(c.status, Status::Pass | Status::Warn | Status::Fail)
+    });
+    (!measured).then(|| {
+        Check::new(
+            "system/nothing-tested",
+            Kind::System,
+            Status::Skip,
+            Reason::NothingTested,
+            "no host, relay or address was tested: the Region, instance and selection (--only, \
+             --skip, --endpoints) left nothing concrete to test, or nothing could be reached by a \
+             route this tool can test",
+        )
+        .remedy(
+            "widen the selection so that something concrete is tested (a Region or instance with \
+             concrete hosts, --only with a kind the catalog has)",
+        )
     })
 }
 
@@ -1351,14 +1413,23 @@ mod tests {
             panic!()
         };
         assert_eq!((p.host.as_str(), p.port), ("proxy01.example", 3128));
-        assert_eq!(
-            PacRoute::from_first("SOCKS5 s:1080"),
-            PacRoute::Unsupported("SOCKS5 s:1080".to_owned())
-        );
-        assert!(matches!(
-            PacRoute::from_first("HTTPS p:443"),
-            PacRoute::Unsupported(_)
-        ));
+        // SOCKS5 and HTTPS proxies are tested; SOCKS (version 4 in browsers) and nonsense are
+        // not, and stay named.
+        let PacRoute::Proxy(socks) = PacRoute::from_first("SOCKS5 s:1080") else {
+            panic!()
+        };
+        assert_eq!(socks.to_string(), "socks5://s:1080");
+        let PacRoute::Proxy(https) = PacRoute::from_first("HTTPS p:443") else {
+            panic!()
+        };
+        assert_eq!(https.to_string(), "https://p:443");
+        for unsupported in ["SOCKS s:1080", "SOCKS4 s:1080", "QUIC q:443", "PROXY", "PROXY a b"] {
+            assert_eq!(
+                PacRoute::from_first(unsupported),
+                PacRoute::Unsupported(unsupported.to_owned()),
+                "{unsupported}"
+            );
+        }
         let mut s = settings(&["cp", "check", "--pac", "x.pac"], &[], None);
         let dir = tempfile::tempdir().unwrap();
         let pac = dir.path().join("x.pac");

@@ -10,6 +10,7 @@ pub enum ExitCode {
     Ready = 0,
     Degraded = 1,
     NotReady = 2,
+    Incomplete = 3,
     Usage = 64,
     BadInput = 65,
     Internal = 70,
@@ -27,6 +28,7 @@ impl From<crate::report::Verdict> for ExitCode {
         match verdict {
             crate::report::Verdict::Ready => Self::Ready,
             crate::report::Verdict::Degraded => Self::Degraded,
+            crate::report::Verdict::Incomplete => Self::Incomplete,
             crate::report::Verdict::NotReady => Self::NotReady,
         }
     }

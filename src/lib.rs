@@ -16,6 +16,7 @@ pub mod config;
 pub mod endpoints;
 pub mod error;
 pub mod generate;
+pub mod input;
 pub mod media;
 pub mod output;
 pub mod plan;

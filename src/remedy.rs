@@ -43,6 +43,14 @@ pub fn dns_refused(host: &str, allowlist: &str, servers: &str) -> String {
     )
 }
 
+pub fn dns_bad_response(host: &str, allowlist: &str, servers: &str) -> String {
+    format!(
+        "{servers} answers for {host} with something that is not a valid DNS answer: find what \
+         answers in the resolver's place (a DNS filter or a broken forwarder) and let it resolve \
+         {allowlist} from public DNS"
+    )
+}
+
 pub fn dns_timeout(host: &str, allowlist: &str, servers: &str) -> String {
     format!(
         "no answer from {servers} for {host}: allow DNS (UDP and TCP 53) from this workstation to \
@@ -136,6 +144,25 @@ pub fn handshake_failed(host: &str, port: u16, allowlist: &str) -> String {
     format!(
         "the TLS handshake with {host} is cut off: a firewall filtering by server name (SNI) \
          blocks it; allow {allowlist} on TCP {port}"
+    )
+}
+
+/// A connection that opened and then stalled at `stage` (the TLS handshake, the HTTP head, the
+/// proxy's reply): the firewall passed TCP, so the fix is on whatever answers at that stage.
+pub fn stalled(host: &str, stage: &str, via: &str, allowlist: &str) -> String {
+    format!(
+        "the connection to {host} ({via}) opens but {stage} never completes: TCP is allowed, so \
+         look at what answers at that stage (a TLS-inspecting or filtering proxy, a gateway, or \
+         the server) and let it pass {allowlist}"
+    )
+}
+
+/// A TLS peer whose handshake is not valid TLS or is past rustls's size limits.
+pub fn bad_tls(host: &str, port: u16, allowlist: &str) -> String {
+    format!(
+        "what answers on TCP {port} for {host} does not speak valid TLS (or sends handshake \
+         messages past the size any real server uses): find the device answering in its place and \
+         let {allowlist} pass to AWS untouched"
     )
 }
 

@@ -25,6 +25,14 @@ use crate::report::{Check, Kind, Proto, Reason, Status};
 pub const CONCURRENCY: usize = 8;
 /// How long after the deadline the runner waits for probes to report their own timeouts.
 const DEADLINE_GRACE: Duration = Duration::from_millis(300);
+/// The probes' deadline comes this long before the run's, so that the grace above, stopping the
+/// runtime and writing the report fit within `--timeout`.
+const REPORT_RESERVE: Duration = Duration::from_millis(400);
+/// A step starts only with at least this much time left (or half the per-probe limit, when that
+/// is shorter): one started with less could only be cut, and would measure nothing.
+const MIN_STEP_TIME: Duration = Duration::from_millis(800);
+/// A step that ended within this of its limit ran out of time.
+const AT_LIMIT: Duration = Duration::from_millis(60);
 
 /// What a run produced.
 pub struct Outcome {
@@ -106,6 +114,7 @@ pub fn execute(
     ca_roots: Vec<CertificateDer<'static>>,
 ) -> Result<Outcome> {
     let started = Instant::now();
+    let deadline_at = settings.deadline_at;
     let trust = tls::Trust::load(ca_roots)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -121,12 +130,20 @@ pub fn execute(
         progress: progress_bar(total - plan.untested.len(), settings.progress),
     };
     let stop = runtime.block_on(async {
+        let probes_end = deadline_at
+            .checked_sub(REPORT_RESERVE)
+            .unwrap_or(deadline_at)
+            .max(started);
+        // A probe the deadline allows in full is not cut by it: its timeout is the peer's.
+        let per_probe = settings
+            .per_probe
+            .min(probes_end.saturating_duration_since(Instant::now()));
         let ctx = Arc::new(Context {
-            resolver: dns::Resolver::new(&settings.dns_servers, settings.per_probe),
+            resolver: dns::Resolver::new(&settings.dns_servers, per_probe),
             snapshot: snapshot.clone(),
             tls: trust,
-            per_probe: settings.per_probe,
-            deadline: tokio::time::Instant::from_std(started + settings.deadline),
+            per_probe,
+            deadline: tokio::time::Instant::from_std(probes_end),
         });
         let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let mut set = JoinSet::new();
@@ -142,7 +159,10 @@ pub fn execute(
                     host.host
                 );
                 for step in &host.steps {
-                    sink.push(not_run(&host, step, &why).evidence("via", route));
+                    sink.push(
+                        not_run_for(&host, step, Reason::UnsupportedRoute, &why)
+                            .evidence("via", route),
+                    );
                 }
                 continue;
             }
@@ -154,11 +174,14 @@ pub fn execute(
                 run_host(&ctx, &host, proxy.as_ref(), &sink).await;
             });
         }
-        if !plan.media.is_empty() {
+        let turn = settings.turn.clone().unwrap_or_default();
+        // Relays given by --ice-servers are tested whatever the catalog names.
+        let relays_given =
+            !turn.relays.is_empty() && settings.selected.has(crate::cli::CheckKind::Media);
+        if !plan.media.is_empty() || relays_given {
             let ctx = ctx.clone();
             let sink = sink.clone();
             let mut hosts = plan.media.clone();
-            let turn = settings.turn.clone().unwrap_or_default();
             for (host, port) in &turn.relays {
                 if !hosts
                     .iter()
@@ -181,12 +204,14 @@ pub fn execute(
                 ..crate::media::Options::default()
             };
             let unused = turn.unused;
+            let beyond_cap = turn.beyond_cap;
             set.spawn(async move {
                 run_media(&ctx, &hosts, options, &sink).await;
-                sink.media
-                    .lock()
-                    .expect("not poisoned")
-                    .extend(unused.iter().map(|url| unused_ice_server(url)));
+                let mut media = sink.media.lock().expect("not poisoned");
+                media.extend(unused.iter().map(|url| unused_ice_server(url)));
+                if beyond_cap > 0 {
+                    media.push(ice_servers_beyond_cap(beyond_cap));
+                }
             });
         }
         for target in &plan.survey {
@@ -201,6 +226,15 @@ pub fn execute(
                 };
                 sink.progress.set_message(target.host.clone());
                 let started = Instant::now();
+                if !can_start(&ctx) {
+                    sink.push(survey_check(
+                        &target,
+                        Status::Info,
+                        Reason::Deadline,
+                        format!("not timed: {}", deadline_words()),
+                    ));
+                    return;
+                }
                 let mut check =
                     tokio::time::timeout(ctx.limit(), survey_one(&ctx, &target, proxy.as_ref()))
                         .await
@@ -244,13 +278,16 @@ pub fn execute(
     runtime.shutdown_timeout(Duration::from_millis(500));
     sink.progress.finish_and_clear();
 
-    let why_not = match stop {
-        Stop::Done => "the probe ended unexpectedly".to_owned(),
-        Stop::Deadline => format!(
-            "the run's deadline ({} s, --timeout) passed first",
-            settings.deadline.as_secs_f32()
+    let (why_reason, why_not) = match stop {
+        Stop::Done => (
+            Reason::NotTested,
+            "the probe ended unexpectedly".to_owned(),
         ),
-        Stop::Interrupted => "the run was interrupted (Ctrl-C)".to_owned(),
+        Stop::Deadline => (Reason::Deadline, deadline_words()),
+        Stop::Interrupted => (
+            Reason::Interrupted,
+            "the run was interrupted (Ctrl-C) first".to_owned(),
+        ),
     };
     let mut done = std::mem::take(&mut *sink.checks.lock().expect("not poisoned"));
     let mut checks = Vec::with_capacity(total + 1);
@@ -258,7 +295,7 @@ pub fn execute(
         for step in &host.steps {
             checks.push(
                 done.remove(&step.id)
-                    .unwrap_or_else(|| not_run(host, step, &why_not)),
+                    .unwrap_or_else(|| not_run_for(host, step, why_reason, &why_not)),
             );
             if step.kind == Kind::Tcp {
                 // The direct path beside a proxy, when it was tried.
@@ -279,7 +316,7 @@ pub fn execute(
                     m.id.clone(),
                     Kind::Turn,
                     Status::Skip,
-                    Reason::NotTested,
+                    why_reason,
                     format!("not tested: {why_not}"),
                 )
                 .host(m.host.clone())
@@ -290,6 +327,15 @@ pub fn execute(
         }
         checks.extend(mine);
     }
+    // Relays beside the catalog's (an iceServers file) that gave no media checks of their own
+    // (no address, or the deadline): kept whatever the catalog names.
+    let mut extra: Vec<String> = done
+        .keys()
+        .filter(|id| id.starts_with("media/"))
+        .cloned()
+        .collect();
+    extra.sort();
+    checks.extend(extra.iter().filter_map(|id| done.remove(id)));
     // Checks about the media path as a whole (the NAT mapping) come after the relays.
     checks.extend(std::mem::take(
         &mut *sink.media.lock().expect("not poisoned"),
@@ -311,12 +357,13 @@ pub fn execute(
         );
     }
     for target in &plan.survey {
+        // The survey is information beside the verdict: one not timed does not hold it back.
         checks.push(done.remove(&target.id).unwrap_or_else(|| {
             survey_check(
                 target,
-                Status::Skip,
-                Reason::NotTested,
-                format!("not tested: {why_not}"),
+                Status::Info,
+                why_reason,
+                format!("not timed: {why_not}"),
             )
         }));
     }
@@ -326,28 +373,10 @@ pub fn execute(
     if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
         checks.push(clock);
     }
-    if matches!(stop, Stop::Deadline) {
-        let untested = checks
-            .iter()
-            .filter(|c| c.reason == Reason::NotTested && c.detail.contains("deadline"))
-            .count();
-        checks.push(
-            Check::new(
-                "system/deadline",
-                Kind::System,
-                Status::Warn,
-                Reason::Timeout,
-                format!(
-                    "the run's deadline ({} s) passed before {untested} checks finished",
-                    settings.deadline.as_secs_f32()
-                ),
-            )
-            .remedy(
-                "run again with a longer --timeout; if it recurs, a firewall is silently dropping \
-                 traffic to the hosts not tested",
-            )
-            .evidence("not_tested", untested),
-        );
+    if let Some(cut) = cut_check(&checks, matches!(stop, Stop::Interrupted), settings.deadline)
+    {
+        // First, where it is seen: the run was cut, and this much was left untested.
+        checks.insert(0, cut);
     }
     Ok(Outcome {
         checks,
@@ -358,11 +387,17 @@ pub fn execute(
 }
 
 fn not_run(host: &HostPlan, step: &Step, why: &str) -> Check {
+    not_run_for(host, step, Reason::NotTested, why)
+}
+
+/// A step not carried out, for `reason` (`deadline`, `interrupted`, `unsupported_route`…): no
+/// remedy, since nothing was measured.
+fn not_run_for(host: &HostPlan, step: &Step, reason: Reason, why: &str) -> Check {
     let mut check = Check::new(
         step.id.clone(),
         step.kind,
         Status::Skip,
-        Reason::NotTested,
+        reason,
         format!("not tested: {why}"),
     )
     .host(host.host.clone())
@@ -391,6 +426,7 @@ impl Route<'_> {
 
     async fn open(
         &self,
+        ctx: &Context,
         host: &HostPlan,
         limit: Duration,
     ) -> std::result::Result<TcpStream, PathFailure> {
@@ -398,7 +434,7 @@ impl Route<'_> {
             Self::Direct(addr) => tcp::connect(*addr, limit)
                 .await
                 .map_err(|f| PathFailure::Direct(*addr, f)),
-            Self::Proxy(p) => http::tunnel(p, &host.host, host.port, limit).await,
+            Self::Proxy(p) => http::tunnel(p, &ctx.tls, &host.host, host.port, limit).await,
             Self::None(f) => Err(f.clone()),
         }
     }
@@ -419,37 +455,124 @@ async fn timed<F: std::future::Future<Output = Check>>(
 }
 
 fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
-    let what = match step.kind {
-        Kind::Dns => format!("resolving {}", host.host),
-        Kind::Tcp => format!("connecting to {} on TCP {}", host.host, host.port),
-        Kind::Tls => format!("the TLS handshake with {}", host.host),
-        _ => format!(
-            "{} {}{}",
-            step.kind.as_str(),
-            host.host,
-            step.path.as_deref().unwrap_or("")
-        ),
+    let within = format!("within {:.1} s", limit.as_secs_f32());
+    let (reason, detail, remedy) = match step.kind {
+        Kind::Dns | Kind::Tcp => {
+            let what = if step.kind == Kind::Dns {
+                format!("resolving {}", host.host)
+            } else {
+                format!("connecting to {} on TCP {}", host.host, host.port)
+            };
+            (
+                Reason::Timeout,
+                format!("no answer {what} {within}"),
+                remedy::tcp_timeout(&host.host, host.port, None, &host.allowlist),
+            )
+        }
+        // The steps after TCP run on a connection that opened: what stopped is a later stage,
+        // never a firewall dropping TCP.
+        kind => {
+            let stage = match kind {
+                Kind::Tls => "the TLS handshake".to_owned(),
+                Kind::Websocket => "the WebSocket upgrade's answer".to_owned(),
+                _ => format!(
+                    "the HTTP answer to {}",
+                    step.path.as_deref().unwrap_or("/")
+                ),
+            };
+            (
+                Reason::Stalled,
+                format!("{stage} from {} did not complete {within}", host.host),
+                remedy::stalled(&host.host, &stage, "its path", &host.allowlist),
+            )
+        }
     };
-    let check = Check::new(
-        step.id.clone(),
-        step.kind,
-        Status::Fail,
-        Reason::Timeout,
-        format!("no answer {what} within {:.1} s", limit.as_secs_f32()),
-    )
-    .host(host.host.clone())
-    .remedy(remedy::tcp_timeout(
-        &host.host,
-        host.port,
-        None,
-        &host.allowlist,
-    ))
-    .evidence("allowlist", &host.allowlist);
+    let check = Check::new(step.id.clone(), step.kind, Status::Fail, reason, detail)
+        .host(host.host.clone())
+        .remedy(remedy)
+        .evidence("allowlist", &host.allowlist);
     if step.kind == Kind::Dns {
         check
     } else {
         check.endpoint(host.port, host.proto)
     }
+}
+
+/// The run's deadline, in the words of a check it stopped.
+fn deadline_words() -> String {
+    "the run's deadline (--timeout) came first".to_owned()
+}
+
+/// Whether there is time left to start a step: one started with less could only be cut.
+fn can_start(ctx: &Context) -> bool {
+    let left = ctx
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now());
+    left >= MIN_STEP_TIME.min(ctx.per_probe / 2)
+}
+
+/// Whether the deadline, not the peer, ended a step: its limit was cut short of the per-probe
+/// limit and it ran to that limit without passing.
+fn was_cut(ctx: &Context, limit: Duration, check: &Check) -> bool {
+    check.status != Status::Pass
+        && limit + AT_LIMIT < ctx.per_probe
+        && Duration::from_millis(check.duration_ms) + AT_LIMIT >= limit
+}
+
+/// `steps` of `host`, none of them carried out because the deadline came.
+fn cut_rest<'a>(host: &HostPlan, steps: impl IntoIterator<Item = &'a Step>, sink: &Sink) {
+    for step in steps {
+        sink.push(not_run_for(host, step, Reason::Deadline, &deadline_words()));
+    }
+}
+
+/// The check that says, first in the report, that the run was cut and how much it left
+/// untested; `None` when it ran to its end.
+fn cut_check(checks: &[Check], interrupted: bool, deadline: Duration) -> Option<Check> {
+    let counts = crate::report::untested(checks);
+    let count = |r: Reason| {
+        counts
+            .iter()
+            .find(|(reason, _)| *reason == r)
+            .map_or(0, |(_, n)| *n)
+    };
+    let (cut, stopped) = (count(Reason::Deadline), count(Reason::Interrupted));
+    let required = checks
+        .iter()
+        .filter(|c| matches!(c.status, Status::Pass | Status::Warn | Status::Fail))
+        .count()
+        + cut
+        + stopped;
+    if interrupted {
+        return Some(
+            Check::new(
+                "system/interrupted",
+                Kind::System,
+                Status::Info,
+                Reason::Interrupted,
+                format!(
+                    "the run was interrupted (Ctrl-C): {} of {required} checks were not carried out",
+                    cut + stopped
+                ),
+            )
+            .evidence("not_tested", cut + stopped)
+            .evidence("checks", required),
+        );
+    }
+    (cut > 0).then(|| {
+        Check::new(
+            "system/deadline",
+            Kind::System,
+            Status::Info,
+            Reason::Deadline,
+            format!(
+                "the run was cut by its deadline ({} s, --timeout): {cut} of {required} checks were not carried out; run again with a longer --timeout to test them",
+                deadline.as_secs_f32()
+            ),
+        )
+        .evidence("not_tested", cut)
+        .evidence("checks", required)
+    })
 }
 
 /// How long the direct path is tried when a proxy carries the host.
@@ -536,6 +659,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     let limit = || ctx.limit();
     let step_of = |kind: Kind| host.steps.iter().find(|s| s.kind == kind);
     let connects = host.steps.iter().any(|s| s.kind != Kind::Dns);
+    let after_dns = || host.steps.iter().filter(|s| s.kind != Kind::Dns);
+    if !can_start(ctx) {
+        cut_rest(host, host.steps.iter(), sink);
+        return;
+    }
 
     // DNS, when asked for or when a direct connection needs the addresses.
     let mut addresses: Vec<IpAddr> = Vec::new();
@@ -562,6 +690,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
             )),
         };
         check.duration_ms = millis(started.elapsed());
+        if was_cut(ctx, l, &check) {
+            // The deadline, not the resolver, ended it: nothing after it is judged either.
+            cut_rest(host, host.steps.iter(), sink);
+            return;
+        }
         if let Some(p) = proxy {
             if check.status == Status::Fail {
                 // The browser asks the proxy, which resolves names itself.
@@ -577,6 +710,10 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         }
     }
     if !connects {
+        return;
+    }
+    if !can_start(ctx) {
+        cut_rest(host, after_dns(), sink);
         return;
     }
 
@@ -608,7 +745,7 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         let tunnel = timed(
             l,
             async {
-                match http::tunnel(p, &host.host, host.port, limit()).await {
+                match http::tunnel(p, &ctx.tls, &host.host, host.port, limit()).await {
                     Ok(_) => Check::new(
                         step.id.clone(),
                         Kind::Tcp,
@@ -633,6 +770,10 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
             || timeout_check(host, &step, l),
         );
         let (check, direct) = tokio::join!(tunnel, direct);
+        if was_cut(ctx, l, &check) {
+            cut_rest(host, after_dns(), sink);
+            return;
+        }
         if step_of(Kind::Tcp).is_some() {
             sink.extra(direct_check(
                 host,
@@ -678,6 +819,10 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
             Err(_) => (None, timeout_check(host, &step, l)),
         };
         check.duration_ms = millis(started.elapsed());
+        if reachable.is_none() && was_cut(ctx, l, &check) {
+            cut_rest(host, after_dns(), sink);
+            return;
+        }
         if step_of(Kind::Tcp).is_some() {
             sink.push(check);
         }
@@ -707,11 +852,15 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     };
     let mut tls_usable = false;
     let mut intercepted = false;
+    if !can_start(ctx) {
+        cut_rest(host, later.iter().copied(), sink);
+        return;
+    }
     let l = limit();
     let check = timed(
         l,
         async {
-            match route.open(host, limit()).await {
+            match route.open(ctx, host, limit()).await {
                 Ok(stream) => {
                     let result = tls::handshake(&ctx.tls, &host.host, stream, limit()).await;
                     if let Ok(h) = &result {
@@ -727,6 +876,10 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         || timeout_check(host, &step, l),
     )
     .await;
+    if !tls_usable && was_cut(ctx, l, &check) {
+        cut_rest(host, later.iter().copied(), sink);
+        return;
+    }
     if step_of(Kind::Tls).is_some() {
         sink.push(check);
     }
@@ -739,7 +892,11 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     }
 
     // HTTPS and WebSocket, each on its own connection.
-    for step in later {
+    for (i, step) in later.iter().copied().enumerate() {
+        if !can_start(ctx) {
+            cut_rest(host, later[i..].iter().copied(), sink);
+            return;
+        }
         let path = step.path.clone().unwrap_or_else(|| "/".to_owned());
         let l = limit();
         // The WebSocket's polite Close must end before the step does.
@@ -747,7 +904,7 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         let check = timed(
             l,
             async {
-                let stream = match route.open(host, limit()).await {
+                let stream = match route.open(ctx, host, limit()).await {
                     Ok(s) => s,
                     Err(f) => return http::path_check(step.id.clone(), step.kind, host, &via, &f),
                 };
@@ -806,6 +963,11 @@ fn path_reason(failure: &PathFailure) -> Reason {
         PathFailure::NoAddress => Reason::NotTested,
         PathFailure::Direct(_, f) | PathFailure::ProxyUnreachable(f) => f.reason(),
         PathFailure::ProxyDenied(_) | PathFailure::ProxyBroken => Reason::ProxyDenied,
+        PathFailure::ProxyStalled => Reason::Stalled,
+        PathFailure::SocksAuth => Reason::ProxyAuthRequired,
+        PathFailure::SocksDenied(_) => Reason::ProxyDenied,
+        PathFailure::ProxyTls => Reason::HandshakeFailed,
+        PathFailure::ProxyUntrusted => Reason::UntrustedCertificate,
         PathFailure::ProxyAuth(_) => Reason::ProxyAuthRequired,
     }
 }
@@ -841,7 +1003,7 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
         }
     };
     let started = Instant::now();
-    let stream = match route.open(&host, ctx.limit()).await {
+    let stream = match route.open(ctx, &host, ctx.limit()).await {
         Ok(s) => s,
         Err(f) => {
             return survey_check(
@@ -896,7 +1058,8 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
             let reason = match f {
                 tls::HandshakeFailure::OldTls => Reason::OldTls,
                 tls::HandshakeFailure::Cut => Reason::HandshakeFailed,
-                tls::HandshakeFailure::Timeout => Reason::Timeout,
+                tls::HandshakeFailure::Malformed => Reason::BadResponse,
+                tls::HandshakeFailure::Timeout => Reason::Stalled,
             };
             survey_check(
                 target,
@@ -961,6 +1124,24 @@ async fn run_media(
     mut options: crate::media::Options,
     sink: &Sink,
 ) {
+    let cut = |m: &crate::plan::MediaHost| {
+        Check::new(
+            m.id.clone(),
+            Kind::Turn,
+            Status::Skip,
+            Reason::Deadline,
+            format!("not tested: {}", deadline_words()),
+        )
+        .host(m.host.clone())
+        .endpoint(m.port, Proto::Udp)
+        .evidence("allowlist", &m.allowlist)
+    };
+    if !can_start(ctx) {
+        for m in hosts {
+            sink.push(cut(m));
+        }
+        return;
+    }
     let resolved = futures_util::future::join_all(hosts.iter().map(|m| async move {
         if let Ok(ip) = m.host.parse::<IpAddr>() {
             return (m, vec![ip]);
@@ -1024,6 +1205,15 @@ async fn run_media(
         .deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .saturating_sub(Duration::from_millis(500) + reserve);
+    if left < MIN_STEP_TIME {
+        for m in hosts {
+            sink.push(cut(m));
+        }
+        return;
+    }
+    // With less than the softphone's own ICE budget, a relay that does not answer in time may
+    // only have been cut short: such a timeout measured nothing.
+    let budget_cut = left / 2 < options.budget;
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     if !options.keyring.is_empty() {
@@ -1039,6 +1229,22 @@ async fn run_media(
     // A relay the path cannot reach is something to allow: its allow-list line and published
     // prefix go in the report's fixes, like those of a blocked TCP host.
     let checks = checks.into_iter().map(|check| {
+        if budget_cut
+            && check.status == Status::Fail
+            && check.reason == Reason::Timeout
+            && matches!(check.kind, Kind::Stun | Kind::Turn)
+        {
+            let mut cut = check;
+            cut.status = Status::Skip;
+            cut.reason = Reason::Deadline;
+            cut.detail = format!(
+                "not tested: {} (the relay had {} ms, less than the softphone's own budget)",
+                deadline_words(),
+                millis(left / 2)
+            );
+            cut.remedy = None;
+            return cut;
+        }
         // The authenticated test runs only where the path answered: its failures are not rules
         // to add.
         let blocked = check.status == Status::Fail
@@ -1066,6 +1272,22 @@ async fn run_media(
     let tested = resolved.iter().filter(|(_, a)| !a.is_empty()).count();
     sink.progress.inc(tested as u64);
     sink.media.lock().expect("not poisoned").extend(checks);
+}
+
+/// The entries of an iceServers file past the caps: counted, not contacted.
+fn ice_servers_beyond_cap(count: usize) -> Check {
+    Check::new(
+        "ice-server/beyond-cap",
+        Kind::Media,
+        Status::Info,
+        Reason::NotTested,
+        format!(
+            "{count} more entries of the iceServers file were not tested: at most {} relays and {} other URLs are read from it",
+            crate::media::ice_servers::MAX_RELAYS,
+            crate::media::ice_servers::MAX_UNUSED
+        ),
+    )
+    .evidence("not_tested", count)
 }
 
 /// An iceServers URL the softphone does not relay audio through.

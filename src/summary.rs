@@ -138,6 +138,9 @@ fn round1(v: f64) -> f64 {
 pub struct Verdicts {
     pub ready: u64,
     pub degraded: u64,
+    /// Reports where something required was not carried out (and nothing failed).
+    #[serde(default)]
+    pub incomplete: u64,
     pub not_ready: u64,
 }
 
@@ -146,6 +149,7 @@ impl Verdicts {
         match verdict {
             Verdict::Ready => self.ready += 1,
             Verdict::Degraded => self.degraded += 1,
+            Verdict::Incomplete => self.incomplete += 1,
             Verdict::NotReady => self.not_ready += 1,
         }
     }
@@ -390,7 +394,13 @@ pub fn read_report(path: &Path) -> Result<Report, Skipped> {
     if size > MAX_REPORT_BYTES {
         return Err(Skipped::TooLarge(size));
     }
-    let bytes = std::fs::read(path).map_err(Skipped::Unreadable)?;
+    // Through the one bounded reader: a FIFO or device among the reports is skipped, not read.
+    let bytes = crate::input::read_bytes(path, MAX_REPORT_BYTES, "a report").map_err(|e| {
+        Skipped::Unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            e.to_string(),
+        ))
+    })?;
     match serde_json::from_slice::<Report>(&bytes) {
         Ok(report) if report.schema == REPORT_SCHEMA => Ok(report),
         Ok(report) => Err(Skipped::Foreign(report.schema)),
@@ -518,8 +528,8 @@ pub fn text(summary: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "Verdicts: {} ready, {} degraded, {} not ready",
-        v.ready, v.degraded, v.not_ready
+        "Verdicts: {} ready, {} degraded, {} incomplete, {} not ready",
+        v.ready, v.degraded, v.incomplete, v.not_ready
     );
     let changes = &summary.change_list;
     out.push_str("\nChange list for the network team (every report's missing entries)\n");
@@ -786,6 +796,7 @@ mod tests {
             Verdicts {
                 ready: 7,
                 degraded: 1,
+                incomplete: 0,
                 not_ready: 4
             }
         );

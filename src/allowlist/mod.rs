@@ -8,7 +8,6 @@ pub mod cidrs;
 pub mod domains;
 pub mod pac;
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -146,15 +145,8 @@ impl Issues {
 /// Reads a list file as UTF-8 text, refusing binaries and files over [`MAX_INPUT_BYTES`], and
 /// never reading more than that.
 pub fn read_text(path: &Path) -> Result<String> {
-    let read_error = |source| Error::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+    // One byte past the cap is read, so that text_of names the cap.
+    let bytes = crate::input::read_bytes(path, MAX_INPUT_BYTES + 1, "a list")?;
     text_of(path, bytes)
 }
 

@@ -54,7 +54,7 @@ function alert(message) {}
 "#;
 
 /// The longest a script may run, in total, before it is stopped.
-const DEADLINE: Duration = Duration::from_secs(5);
+pub const DEADLINE: Duration = Duration::from_secs(5);
 const MEMORY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Where the browser sends a request, as the script said.

@@ -221,14 +221,25 @@ impl IceServers {
     }
 }
 
+/// At most this many relays of an iceServers file are tested (a CCP session hands out two to
+/// four); the rest are counted in the report, not contacted.
+pub const MAX_RELAYS: usize = 16;
+/// At most this many URLs the softphone does not use are named in the report; the rest are
+/// counted.
+pub const MAX_UNUSED: usize = 16;
+
 /// What the authenticated media test uses, resolved from the flags, the environment and the file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TurnAuth {
     pub keyring: Keyring,
-    /// Relays of the iceServers file: (host, port), tested besides the catalog's.
+    /// Relays of the iceServers file: (host, port), tested besides the catalog's; at most
+    /// [`MAX_RELAYS`].
     pub relays: Vec<(String, u16)>,
-    /// URLs of the file the softphone does not use (TURN over TCP or TLS, STUN).
+    /// URLs of the file the softphone does not use (TURN over TCP or TLS, STUN); at most
+    /// [`MAX_UNUSED`].
     pub unused: Vec<String>,
+    /// Relays and unused URLs of the file past those caps: counted, not tested.
+    pub beyond_cap: usize,
 }
 
 impl TurnAuth {
@@ -244,16 +255,25 @@ impl TurnAuth {
         if let Some(path) = ice_servers {
             let file = IceServers::read(path)?;
             let mut auth = Self::default();
+            // Linear in the file: sets, not searches of what was kept so far.
+            let mut seen = std::collections::HashSet::new();
+            let mut keyed = std::collections::HashSet::new();
             for s in &file.servers {
                 match (&s.credentials, s.is_softphone_relay()) {
                     (Some(c), true) => {
-                        if !auth.relays.contains(&(s.host.clone(), s.port)) {
-                            auth.relays.push((s.host.clone(), s.port));
+                        if !seen.insert((s.host.clone(), s.port)) {
+                            continue;
                         }
-                        if auth.keyring.for_host(&s.host).is_none() {
+                        if auth.relays.len() == MAX_RELAYS {
+                            auth.beyond_cap += 1;
+                            continue;
+                        }
+                        auth.relays.push((s.host.clone(), s.port));
+                        if keyed.insert(s.host.clone()) {
                             auth.keyring.by_host.push((s.host.clone(), c.clone()));
                         }
                     }
+                    _ if auth.unused.len() == MAX_UNUSED => auth.beyond_cap += 1,
                     _ => auth.unused.push(s.url.clone()),
                 }
             }
@@ -286,6 +306,7 @@ impl TurnAuth {
                 },
                 relays: Vec::new(),
                 unused: Vec::new(),
+                beyond_cap: 0,
             })),
         }
     }
@@ -309,6 +330,13 @@ impl TurnAuth {
             let _ = writeln!(
                 out,
                 "  not tested: {url} (the softphone relays audio only over UDP)"
+            );
+        }
+        if self.beyond_cap > 0 {
+            let _ = writeln!(
+                out,
+                "  not tested: {} more entries of the file (at most {MAX_RELAYS} relays are tested)",
+                self.beyond_cap
             );
         }
         out

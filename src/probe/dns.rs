@@ -100,6 +100,10 @@ pub enum Failure {
     ServFail,
     Refused,
     Timeout,
+    /// An answer came that does not parse as DNS (or loops): not the resolver's SERVFAIL.
+    BadResponse,
+    /// The resolver could not be reached at all (no route, no connection).
+    Unreachable,
 }
 
 impl Failure {
@@ -110,6 +114,8 @@ impl Failure {
             Self::ServFail => Reason::Servfail,
             Self::Refused => Reason::Refused,
             Self::Timeout => Reason::Timeout,
+            Self::BadResponse => Reason::BadResponse,
+            Self::Unreachable => Reason::Unreachable,
         }
     }
 }
@@ -125,12 +131,22 @@ pub fn classify(error: &NetError) -> Failure {
         },
         NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => Failure::Refused,
         NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => Failure::NxDomain,
+        NetError::Dns(DnsError::ResponseCode(_)) => Failure::ServFail,
         NetError::Timeout => Failure::Timeout,
         NetError::Io(e) => match e.kind() {
             std::io::ErrorKind::TimedOut => Failure::Timeout,
             std::io::ErrorKind::ConnectionRefused => Failure::Refused,
-            _ => Failure::ServFail,
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                Failure::BadResponse
+            }
+            _ => Failure::Unreachable,
         },
+        // What came back is not DNS as it should be (it does not decode, a CNAME loops): the
+        // resolver did not say SERVFAIL.
+        NetError::Proto(_) | NetError::Message(_) | NetError::Msg(_) | NetError::ParseInt(_) => {
+            Failure::BadResponse
+        }
+        NetError::NoConnections | NetError::Busy => Failure::Unreachable,
         _ => Failure::ServFail,
     }
 }
@@ -226,6 +242,11 @@ async fn lookup(resolver: &TokioResolver, name: &str, kind: RecordType) -> Resul
     Ok(answer)
 }
 
+/// At most this many addresses of one name are judged and contacted.
+pub const MAX_ADDRESSES: usize = 16;
+/// At most this many CNAME targets are kept as evidence.
+const MAX_CNAMES: usize = 16;
+
 /// Resolves the host of `plan` (A and AAAA at once) and judges the answers.
 pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) -> Outcome {
     let host = &plan.host;
@@ -253,11 +274,16 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
     for answer in [&v4, &v6].into_iter().flatten() {
         addresses.extend(answer.addresses.iter().copied());
         for c in &answer.cnames {
-            if !cnames.contains(c) {
+            if cnames.len() < MAX_CNAMES && !cnames.contains(c) {
                 cnames.push(c.clone());
             }
         }
     }
+    // An answer of thousands of records is not what any real name has: the first few are
+    // judged and contacted, and the report says how many came.
+    let mut seen = std::collections::HashSet::new();
+    addresses.retain(|a| seen.insert(*a));
+    addresses.truncate(MAX_ADDRESSES);
     let code = |r: &Result<Answer, Failure>| match r {
         Ok(_) => Reason::Ok.code(),
         Err(f) => f.reason().code(),
@@ -297,6 +323,16 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
             ),
             Failure::Timeout => (
                 format!("no answer from {servers} for {host}"),
+                remedy::dns_timeout(host, &plan.allowlist, servers),
+            ),
+            Failure::BadResponse => (
+                format!(
+                    "{servers} answered for {host}, but not with a valid DNS answer (it does not decode, or its CNAME chain loops)"
+                ),
+                remedy::dns_bad_response(host, &plan.allowlist, servers),
+            ),
+            Failure::Unreachable => (
+                format!("{servers} could not be reached to resolve {host}"),
                 remedy::dns_timeout(host, &plan.allowlist, servers),
             ),
         };
@@ -380,6 +416,11 @@ mod tests {
                 Failure::Refused,
             ),
             (NetError::Timeout, Failure::Timeout),
+            (
+                NetError::Proto(hickory_resolver::proto::ProtoError::from("bad label")),
+                Failure::BadResponse,
+            ),
+            (NetError::NoConnections, Failure::Unreachable),
         ];
         for (error, expected) in table {
             assert_eq!(classify(&error), expected, "{error}");

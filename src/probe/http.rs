@@ -18,14 +18,45 @@ use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 use crate::sanitize::for_terminal;
 
-/// The largest response head read; a longer one is cut there.
+/// The largest response head read; a longer one is not HTTP as any service sends it
+/// ([`ReadFailure::TooLarge`]).
 pub const MAX_HEAD: usize = 16 * 1024;
 /// At most this many response headers are kept as evidence.
 pub const MAX_HEADERS: usize = 40;
 
-/// An HTTP proxy (`CONNECT`), with optional Basic credentials.
+/// How a proxy is spoken to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// `CONNECT` over plain TCP (`http://`, PAC `PROXY`).
+    Http,
+    /// `CONNECT` inside TLS to the proxy (`https://`, PAC `HTTPS`).
+    Https,
+    /// SOCKS version 5, the name resolved by the proxy (`socks5://`, PAC `SOCKS5`).
+    Socks5,
+}
+
+impl ProxyKind {
+    const fn scheme(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Socks5 => "socks5",
+        }
+    }
+
+    const fn default_port(self) -> u16 {
+        match self {
+            Self::Http => 80,
+            Self::Https => 443,
+            Self::Socks5 => 1080,
+        }
+    }
+}
+
+/// A proxy that opens tunnels (`CONNECT`, or SOCKS5), with optional Basic credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
+    pub kind: ProxyKind,
     pub host: String,
     pub port: u16,
     /// `user:password`, base64-encoded for `Proxy-Authorization: Basic`.
@@ -41,10 +72,11 @@ impl fmt::Debug for Proxy {
 /// Shown without the credentials.
 impl fmt::Display for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.kind.scheme();
         if self.host.contains(':') {
-            write!(f, "http://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "http://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
@@ -93,18 +125,23 @@ pub fn base64(bytes: &[u8]) -> String {
 }
 
 impl Proxy {
-    /// Parses `http://[user:password@]host[:port]` (the scheme may be left out; the port defaults
-    /// to 80).
+    /// Parses `http://[user:password@]host[:port]`, `https://…` or `socks5://host[:port]` (the
+    /// scheme may be left out for http; the port defaults to 80, 443 and 1080).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let rest = if let Some(r) = text.strip_prefix("http://") {
-            r
-        } else if text.starts_with("https://") || text.starts_with("socks") {
+        let lower = text.to_ascii_lowercase();
+        let (kind, rest) = if lower.starts_with("http://") {
+            (ProxyKind::Http, &text[7..])
+        } else if lower.starts_with("https://") {
+            (ProxyKind::Https, &text[8..])
+        } else if lower.starts_with("socks5://") || lower.starts_with("socks5h://") {
+            (ProxyKind::Socks5, text.split_once("://").map_or("", |(_, r)| r))
+        } else if text.contains("://") {
             return Err(format!(
-                "only http:// proxies (HTTP CONNECT) are supported, found {:?}",
+                "only http://, https:// and socks5:// proxies are supported, found {:?}",
                 redact(text)
             ));
         } else {
-            text
+            (ProxyKind::Http, text)
         };
         let rest = rest.trim_end_matches('/');
         let (auth, hostport) = match rest.rsplit_once('@') {
@@ -121,20 +158,31 @@ impl Proxy {
             let (h, after) = v6.split_once(']').ok_or_else(bad)?;
             let port = match after.strip_prefix(':') {
                 Some(p) => p.parse().map_err(|_| bad())?,
-                None if after.is_empty() => 80,
+                None if after.is_empty() => kind.default_port(),
                 None => return Err(bad()),
             };
             (h.to_owned(), port)
         } else {
             match hostport.rsplit_once(':') {
                 Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
-                None => (hostport.to_owned(), 80),
+                None => (hostport.to_owned(), kind.default_port()),
             }
         };
         if host.is_empty() || host.contains('/') || port == 0 {
             return Err(bad());
         }
-        Ok(Self { host, port, auth })
+        if kind == ProxyKind::Socks5 && auth.is_some() {
+            return Err(format!(
+                "credentials for a SOCKS5 proxy are not supported, found {:?}",
+                redact(text)
+            ));
+        }
+        Ok(Self {
+            kind,
+            host,
+            port,
+            auth,
+        })
     }
 }
 
@@ -175,7 +223,17 @@ impl Head {
 pub enum ReadFailure {
     /// The peer closed before a full head, or sent something that is not HTTP.
     Malformed,
+    /// The head did not end within [`MAX_HEAD`] bytes.
+    TooLarge,
     Io,
+}
+
+/// Whether `name` is an HTTP header name (an RFC 9110 token): no controls, spaces or escapes.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
 }
 
 /// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`).
@@ -192,16 +250,22 @@ pub fn parse_head(bytes: &[u8]) -> Option<Head> {
     if !(100..=999).contains(&status) {
         return None;
     }
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .take(MAX_HEADERS)
-        .map(|(n, v)| {
-            (
-                n.trim().to_ascii_lowercase().chars().take(64).collect(),
-                for_terminal(v.trim(), 200),
-            )
-        })
-        .collect();
+    let mut headers = Vec::new();
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        // A name that is not a token (escape bytes, controls) is not HTTP: nothing of it is kept.
+        if !is_token(name) {
+            return None;
+        }
+        if headers.len() < MAX_HEADERS {
+            headers.push((
+                name.to_ascii_lowercase().chars().take(64).collect(),
+                for_terminal(value.trim(), 200),
+            ));
+        }
+    }
     Some(Head { status, headers })
 }
 
@@ -220,8 +284,8 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, Rea
             return parse_head(&buf[..buf.len() - 4]).ok_or(ReadFailure::Malformed);
         }
     }
-    // An endless head: judge what arrived.
-    parse_head(&buf).ok_or(ReadFailure::Malformed)
+    // An endless head is not an answer any service gives: it fails as such, never as a status.
+    Err(ReadFailure::TooLarge)
 }
 
 /// Why the path to a host could not be opened.
@@ -239,15 +303,28 @@ pub enum PathFailure {
     ProxyAuth(Head),
     /// The proxy's answer was not HTTP, or it closed the connection.
     ProxyBroken,
+    /// The proxy accepted the connection, then did not answer the CONNECT in time.
+    ProxyStalled,
+    /// A SOCKS5 proxy wants credentials, which a PAC route cannot give.
+    SocksAuth,
+    /// A SOCKS5 proxy refused the CONNECT with this reply code.
+    SocksDenied(u8),
+    /// The TLS handshake with an HTTPS proxy failed.
+    ProxyTls,
+    /// An HTTPS proxy's certificate is trusted neither by the public roots nor by this workstation.
+    ProxyUntrusted,
 }
 
-/// Opens a CONNECT tunnel to `host:port` through `proxy`. The caller bounds the time.
+/// Opens a tunnel to `host:port` through `proxy` (HTTP or HTTPS `CONNECT`, or SOCKS5), within
+/// `limit`; `trust` verifies an HTTPS proxy's certificate.
 pub async fn tunnel(
     proxy: &Proxy,
+    trust: &crate::probe::tls::Trust,
     host: &str,
     port: u16,
     limit: Duration,
 ) -> Result<TcpStream, PathFailure> {
+    let ends = tokio::time::Instant::now() + limit;
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((proxy.host.as_str(), proxy.port))
         .await
         .map_err(|_| PathFailure::ProxyUnreachable(tcp::Failure::Unreachable))?
@@ -265,6 +342,38 @@ pub async fn tunnel(
         }
     }
     let mut stream = stream.ok_or(PathFailure::ProxyUnreachable(last))?;
+    // Every stage after the connection is bounded here, inside the caller's limit, so that a
+    // proxy that accepts and then hangs is named for that stage rather than as a TCP timeout.
+    let left = ends.saturating_duration_since(tokio::time::Instant::now());
+    match proxy.kind {
+        ProxyKind::Http => {
+            tokio::time::timeout_at(ends, connect_request(&mut stream, proxy, host, port))
+                .await
+                .map_err(|_| PathFailure::ProxyStalled)??;
+            Ok(stream)
+        }
+        ProxyKind::Socks5 => {
+            tokio::time::timeout_at(ends, super::proxy::socks5(&mut stream, host, port))
+                .await
+                .map_err(|_| PathFailure::ProxyStalled)??;
+            Ok(stream)
+        }
+        ProxyKind::Https => tokio::time::timeout_at(
+            ends,
+            super::proxy::https_tunnel(proxy, trust, stream, host, port, left),
+        )
+        .await
+        .map_err(|_| PathFailure::ProxyStalled)?,
+    }
+}
+
+/// Sends `CONNECT host:port` on `stream` and reads the proxy's answer.
+pub async fn connect_request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+) -> Result<(), PathFailure> {
     let mut request = format!(
         "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {}\r\n",
         user_agent()
@@ -277,11 +386,11 @@ pub async fn tunnel(
         .write_all(request.as_bytes())
         .await
         .map_err(|_| PathFailure::ProxyBroken)?;
-    let head = read_head(&mut stream)
+    let head = read_head(stream)
         .await
         .map_err(|_| PathFailure::ProxyBroken)?;
     match head.status {
-        200..=299 => Ok(stream),
+        200..=299 => Ok(()),
         407 => Err(PathFailure::ProxyAuth(head)),
         _ => Err(PathFailure::ProxyDenied(head)),
     }
@@ -361,6 +470,52 @@ pub fn path_check(
             format!("the proxy {proxy} closed the CONNECT to {host}:{port} without an HTTP answer"),
         )
         .remedy(remedy::proxy_denied(proxy, host, port, &plan.allowlist)),
+        PathFailure::ProxyStalled => base(
+            Status::Fail,
+            Reason::Stalled,
+            format!(
+                "the proxy {proxy} accepted the connection but did not answer the CONNECT to {host}:{port} in time"
+            ),
+        )
+        .remedy(remedy::stalled(
+            host,
+            "the proxy's answer to CONNECT",
+            &format!("through the proxy {proxy}"),
+            &plan.allowlist,
+        ))
+        .evidence("stage", "proxy_connect"),
+        PathFailure::SocksAuth => base(
+            Status::Fail,
+            Reason::ProxyAuthRequired,
+            format!(
+                "the SOCKS5 proxy {proxy} asks for credentials to reach {host}:{port}, which a PAC route cannot give"
+            ),
+        )
+        .remedy(remedy::proxy_auth_required(proxy, &plan.allowlist)),
+        PathFailure::SocksDenied(code) => base(
+            Status::Fail,
+            Reason::ProxyDenied,
+            format!(
+                "the SOCKS5 proxy {proxy} refuses CONNECT to {host}:{port} (reply {code}: {})",
+                crate::probe::proxy::socks_reply(*code)
+            ),
+        )
+        .remedy(remedy::proxy_denied(proxy, host, port, &plan.allowlist))
+        .evidence("socks_reply", code),
+        PathFailure::ProxyTls => base(
+            Status::Fail,
+            Reason::HandshakeFailed,
+            format!("the TLS handshake with the HTTPS proxy {proxy} failed"),
+        )
+        .remedy(remedy::proxy_unreachable(proxy)),
+        PathFailure::ProxyUntrusted => base(
+            Status::Fail,
+            Reason::UntrustedCertificate,
+            format!(
+                "the HTTPS proxy {proxy} presents a certificate this workstation does not trust"
+            ),
+        )
+        .remedy(remedy::proxy_unreachable(proxy)),
     }
 }
 
@@ -434,6 +589,16 @@ pub fn judge_https(
         .remedy(remedy::http_error(host, path, head.status, &plan.allowlist))
         .evidence("status", head.status)
         .evidence("headers", &head.headers),
+        Err(ReadFailure::TooLarge) => base(
+            Status::Fail,
+            Reason::BadResponse,
+            format!(
+                "GET https://{host}{path} ({via}) got an answer whose head does not end within {} KiB: not HTTP as the service sends it",
+                MAX_HEAD / 1024
+            ),
+        )
+        .remedy(remedy::http_error(host, path, 0, &plan.allowlist))
+        .evidence("stage", "http_head"),
         Err(_) => base(
             Status::Fail,
             Reason::HttpError,
@@ -484,8 +649,14 @@ mod tests {
             Proxy::parse("http://[::1]:3128/").unwrap().to_string(),
             "http://[::1]:3128"
         );
-        let err = Proxy::parse("https://u:pw@p.example").unwrap_err();
+        let err = Proxy::parse("ftp://u:pw@p.example").unwrap_err();
         assert!(!err.contains("pw"), "{err}");
+        let https = Proxy::parse("https://p.example").unwrap();
+        assert_eq!((https.kind, https.port), (ProxyKind::Https, 443));
+        let socks = Proxy::parse("socks5://s.example").unwrap();
+        assert_eq!((socks.kind, socks.port), (ProxyKind::Socks5, 1080));
+        assert_eq!(socks.to_string(), "socks5://s.example:1080");
+        assert!(Proxy::parse("socks5://u:pw@s.example").is_err());
         assert!(Proxy::parse("http://p.example:notaport").is_err());
     }
 
@@ -512,6 +683,9 @@ mod tests {
         assert_eq!(head.header("via"), Some("1.1 squid"));
         assert!(!head.header("x-bad").unwrap().contains('\x1b'));
         assert!(parse_head(b"SSH-2.0-OpenSSH").is_none());
+        // An escape in a header name is not HTTP: the name never reaches a report.
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nX-\x1b[31mEvil: 1").is_none());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nX-\xe2\x80\xaeEvil: 1").is_none());
         let local = parse_http_date("Tue, 24 Nov 2026 18:50:00 GMT").unwrap();
         let ok = judge_clock("h", "Tue, 24 Nov 2026 18:49:58 GMT", local).unwrap();
         assert_eq!(ok.status, Status::Pass);
@@ -527,10 +701,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_trickling_endless_head_is_cut_at_the_limit() {
+    async fn an_endless_head_fails_as_too_large_and_never_passes_as_its_status() {
         let endless = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD * 2));
         let mut reader = endless.as_bytes();
-        let head = read_head(&mut reader).await.unwrap();
-        assert_eq!(head.status, 200);
+        assert_eq!(read_head(&mut reader).await, Err(ReadFailure::TooLarge));
     }
 }

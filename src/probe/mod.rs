@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod proxy;
 pub mod tcp;
 pub mod tls;
 pub mod ws;

@@ -34,12 +34,12 @@ pub struct Trust {
     pub extra_roots: usize,
 }
 
+/// The largest `--ca-file` read: a bundle of every public root is about 250 KiB.
+pub const MAX_CA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Reads `--ca-file`: every certificate in a PEM file.
 pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = crate::input::read_bytes(path, MAX_CA_FILE_BYTES, "a PEM file of CA certificates")?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| {
@@ -188,6 +188,10 @@ pub enum HandshakeFailure {
     OldTls,
     /// The connection was cut or the peer sent an alert: often SNI filtering.
     Cut,
+    /// The peer's handshake is not valid TLS, or its messages are past rustls's size limits (a
+    /// certificate chain of tens of kilobytes): something other than the service answers.
+    Malformed,
+    /// The TCP connection opened, then the handshake got no answer in time.
     Timeout,
 }
 
@@ -202,6 +206,12 @@ pub fn classify_handshake(error: &std::io::Error) -> HandshakeFailure {
             rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13
             | rustls::PeerIncompatible::SupportedVersionsExtensionRequired,
         )) => HandshakeFailure::OldTls,
+        Some(
+            rustls::Error::InvalidMessage(_)
+            | rustls::Error::PeerMisbehaved(_)
+            | rustls::Error::InappropriateHandshakeMessage { .. }
+            | rustls::Error::InappropriateMessage { .. },
+        ) => HandshakeFailure::Malformed,
         _ if error.kind() == std::io::ErrorKind::TimedOut => HandshakeFailure::Timeout,
         _ => HandshakeFailure::Cut,
     }
@@ -418,10 +428,28 @@ pub fn judge(
         Err(HandshakeFailure::Timeout) => {
             return base(
                 Status::Fail,
-                Reason::Timeout,
-                format!("the TLS handshake with {host} ({via}) got no answer"),
+                Reason::Stalled,
+                format!(
+                    "the connection to {host} ({via}) opened, but the TLS handshake got no answer in time"
+                ),
             )
-            .remedy(remedy::handshake_failed(host, port, &plan.allowlist));
+            .remedy(remedy::stalled(
+                host,
+                "the TLS handshake",
+                via,
+                &plan.allowlist,
+            ))
+            .evidence("stage", "tls_handshake");
+        }
+        Err(HandshakeFailure::Malformed) => {
+            return base(
+                Status::Fail,
+                Reason::BadResponse,
+                format!(
+                    "the TLS handshake with {host} ({via}) failed: the answer is not valid TLS, or its messages are larger than any real server sends"
+                ),
+            )
+            .remedy(remedy::bad_tls(host, port, &plan.allowlist));
         }
         Err(HandshakeFailure::Cut) => {
             return base(
@@ -526,6 +554,13 @@ mod tests {
         assert_eq!(
             classify_handshake(&std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
             HandshakeFailure::Cut
+        );
+        // An oversized or garbled handshake is the peer's doing, not a server-name filter.
+        assert_eq!(
+            classify_handshake(&io(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::MessageTooLarge
+            ))),
+            HandshakeFailure::Malformed
         );
     }
 }

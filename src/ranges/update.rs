@@ -28,21 +28,7 @@ pub fn fetch(from: &str, timeout: Duration) -> Result<String> {
             .map_err(|e| Error::Other(e.into()))?;
         runtime.block_on(download(from, timeout, MAX_BYTES, "ip-ranges.json"))
     } else {
-        let path = Path::new(from);
-        let meta = std::fs::metadata(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        if meta.len() > MAX_BYTES as u64 {
-            return Err(Error::bad_input(
-                crate::error::Location::file(path),
-                format!("{} bytes is too large for ip-ranges.json", meta.len()),
-            ));
-        }
-        std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })
+        crate::input::read_text(Path::new(from), MAX_BYTES as u64, "ip-ranges.json")
     }
 }
 

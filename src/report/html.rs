@@ -47,6 +47,8 @@ pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; pa
 .verdict.ready { border-color: var(--ok); }
 .verdict.degraded { border-color: var(--warn); }
 .verdict.not_ready { border-color: var(--fail); }
+.verdict.incomplete { border-color: var(--warn); }
+.verdict.incomplete h1 { color: var(--warn); }
 .verdict.ready h1 { color: var(--ok); }
 .verdict.degraded h1 { color: var(--warn); }
 .verdict.not_ready h1 { color: var(--fail); }
@@ -120,6 +122,7 @@ const fn verdict_title(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Ready => "Ready",
         Verdict::Degraded => "Degraded",
+        Verdict::Incomplete => "Incomplete",
         Verdict::NotReady => "Not ready",
     }
 }
@@ -128,6 +131,7 @@ const fn verdict_class(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Ready => "ready",
         Verdict::Degraded => "degraded",
+        Verdict::Incomplete => "incomplete",
         Verdict::NotReady => "not_ready",
     }
 }
@@ -137,6 +141,9 @@ const fn verdict_sentence(verdict: Verdict) -> &'static str {
         Verdict::Ready => "This workstation can run the Amazon Connect CCP and its softphone.",
         Verdict::Degraded => {
             "The CCP should work, but some checks raised warnings. Send this report to your support team."
+        }
+        Verdict::Incomplete => {
+            "Not everything required was tested, so this report cannot say whether the CCP will work. Run the check again, and send this report to your support team."
         }
         Verdict::NotReady => {
             "The CCP or its softphone will not work on this workstation as it is connected. Send this report to your support team."
@@ -161,6 +168,9 @@ fn verdict_section(report: &Report) -> Markup {
         section.verdict.(verdict_class(report.verdict)) {
             h1 { (verdict_title(report.verdict)) }
             p.lead { (verdict_sentence(report.verdict)) }
+            @if let Some(untested) = super::untested_summary(&report.checks) {
+                p.lead.untested { strong { (clean(&untested)) } }
+            }
             p {
                 (c.pass) " passed · " (c.warn) (if c.warn == 1 { " warning" } else { " warnings" })
                 " · " (c.fail) " failed · " (c.skip) " skipped"

@@ -76,6 +76,7 @@ fn verdict_code(report: &Report) -> &'static str {
     match report.verdict {
         super::Verdict::Ready => "ready",
         super::Verdict::Degraded => "degraded",
+        super::Verdict::Incomplete => "incomplete",
         super::Verdict::NotReady => "not_ready",
     }
 }

@@ -180,7 +180,7 @@ reasons! {
     AuthChallenge = "auth_challenge",
     /// A TURN allocation failed with an error code.
     AllocationFailed = "allocation_failed",
-    /// Something answered, but not with a valid STUN or TURN message.
+    /// Something answered, but not with a valid message of its protocol (DNS, STUN, TURN, HTTP), or with one past the size allowed.
     BadResponse = "bad_response",
     /// Round-trip time, jitter or loss is past AWS's guidance.
     PoorQuality = "poor_quality",
@@ -208,6 +208,27 @@ reasons! {
     SkippedEntry = "skipped_entry",
     /// The relay-only WebRTC call did not carry audio although the relay allocated: ICE, DTLS-SRTP or the media failed.
     CallFailed = "call_failed",
+    /// The run's deadline (`--timeout`) came before the check could be carried out: nothing was measured.
+    Deadline = "deadline",
+    /// The run was interrupted (Ctrl-C) before the check could be carried out: nothing was measured.
+    Interrupted = "interrupted",
+    /// The route to the host (a PAC script's answer) is one this tool cannot test, so nothing was measured.
+    UnsupportedRoute = "unsupported_route",
+    /// Nothing the verdict needs was carried out: no host, relay or address was tested.
+    NothingTested = "nothing_tested",
+    /// The connection opened, then the peer stopped answering partway: during the TLS handshake, the HTTP head or the proxy's reply.
+    Stalled = "stalled",
+}
+
+impl Reason {
+    /// A skipped check with this reason is a requirement that was not carried out: the verdict
+    /// cannot be ready while one remains.
+    pub const fn leaves_untested(self) -> bool {
+        matches!(
+            self,
+            Self::Deadline | Self::Interrupted | Self::UnsupportedRoute | Self::NothingTested
+        )
+    }
 }
 
 impl fmt::Display for Reason {
@@ -293,33 +314,92 @@ impl Check {
     }
 }
 
-/// The overall answer.
+/// The overall answer. Ordered by severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    /// Every required check was carried out and passed.
     Ready,
+    /// Every required check was carried out; some raised warnings.
     Degraded,
+    /// Nothing failed, but something required was not carried out (the deadline, Ctrl-C, a
+    /// route this tool cannot test, or nothing to test at all): readiness is not known.
+    Incomplete,
+    /// At least one check failed.
     NotReady,
 }
 
 impl Verdict {
-    /// The worst status decides: any failure is not ready, any warning is degraded.
+    /// Any failure is not ready; then any requirement not carried out is incomplete; then any
+    /// warning is degraded.
     pub fn of<'a>(checks: impl IntoIterator<Item = &'a Check>) -> Self {
-        match checks.into_iter().map(|c| c.status).max() {
-            Some(Status::Fail) => Self::NotReady,
-            Some(Status::Warn) => Self::Degraded,
-            _ => Self::Ready,
+        let mut verdict = Self::Ready;
+        for check in checks {
+            let this = match check.status {
+                Status::Fail => Self::NotReady,
+                Status::Skip if check.reason.leaves_untested() => Self::Incomplete,
+                Status::Warn => Self::Degraded,
+                _ => Self::Ready,
+            };
+            verdict = verdict.max(this);
         }
+        verdict
     }
 
     pub const fn label(self) -> &'static str {
         match self {
             Self::Ready => "READY",
             Self::Degraded => "DEGRADED",
+            Self::Incomplete => "INCOMPLETE",
             Self::NotReady => "NOT READY",
         }
     }
+}
+
+/// One sentence on what was left untested, for the top of every rendering; `None` when every
+/// required check was carried out.
+pub fn untested_summary(checks: &[Check]) -> Option<String> {
+    let counts = untested(checks);
+    if counts.is_empty() {
+        return None;
+    }
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    let why: Vec<String> = counts
+        .iter()
+        .map(|(reason, n)| {
+            let cause = match reason {
+                Reason::Deadline => "cut by the deadline (--timeout)",
+                Reason::Interrupted => "stopped by Ctrl-C",
+                Reason::UnsupportedRoute => "on a route this tool cannot test",
+                _ => "nothing to test",
+            };
+            format!("{n} {cause}")
+        })
+        .collect();
+    let run = if counts.iter().any(|(r, _)| *r == Reason::Interrupted) {
+        "The run was interrupted: "
+    } else if counts.iter().any(|(r, _)| *r == Reason::Deadline) {
+        "The run was cut by its deadline: "
+    } else {
+        ""
+    };
+    Some(format!(
+        "{run}{total} required {} not carried out ({}), so readiness is not known.",
+        if total == 1 { "check was" } else { "checks were" },
+        why.join(", ")
+    ))
+}
+
+/// How many required checks were not carried out, and why: the report's own account of a cut run.
+pub fn untested(checks: &[Check]) -> Vec<(Reason, usize)> {
+    let mut counts: BTreeMap<Reason, usize> = BTreeMap::new();
+    for check in checks {
+        if check.status == Status::Skip && check.reason.leaves_untested() {
+            *counts.entry(check.reason).or_default() += 1;
+        }
+    }
+    counts.into_iter().collect()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -441,8 +521,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds a report; the verdict and counts follow from the checks.
-    pub fn new(command: &str, target: Target, started_at: String, checks: Vec<Check>) -> Self {
+    /// Builds a report; the verdict and counts follow from the checks. Every string of the
+    /// checks is cleaned of controls and bidirectional overrides here, before any renderer.
+    pub fn new(command: &str, target: Target, started_at: String, mut checks: Vec<Check>) -> Self {
+        checks.iter_mut().for_each(crate::sanitize::check);
         Self {
             schema: SCHEMA.to_owned(),
             tool: Tool::default(),
@@ -486,6 +568,44 @@ mod tests {
                 check(Status::Pass)
             ]),
             Verdict::NotReady
+        );
+    }
+
+    #[test]
+    fn a_requirement_not_carried_out_is_incomplete_unless_something_failed() {
+        let check = |status, reason| Check::new("x", Kind::Tls, status, reason, "");
+        let cut = check(Status::Skip, Reason::Deadline);
+        assert_eq!(
+            Verdict::of(&[check(Status::Pass, Reason::Ok), cut.clone()]),
+            Verdict::Incomplete
+        );
+        assert_eq!(
+            Verdict::of(&[check(Status::Warn, Reason::PoorQuality), cut.clone()]),
+            Verdict::Incomplete
+        );
+        assert_eq!(
+            Verdict::of(&[cut.clone(), check(Status::Fail, Reason::Refused)]),
+            Verdict::NotReady
+        );
+        for reason in [
+            Reason::Interrupted,
+            Reason::UnsupportedRoute,
+            Reason::NothingTested,
+        ] {
+            assert_eq!(Verdict::of(&[check(Status::Skip, reason)]), Verdict::Incomplete);
+        }
+        // A skip that is not a requirement left untested (a wildcard, an option not chosen) and
+        // an informational fact do not hold the verdict back.
+        assert_eq!(
+            Verdict::of(&[
+                check(Status::Skip, Reason::NotTested),
+                check(Status::Info, Reason::Deadline)
+            ]),
+            Verdict::Ready
+        );
+        assert_eq!(
+            untested(&[cut.clone(), cut, check(Status::Skip, Reason::Interrupted)]),
+            vec![(Reason::Deadline, 2), (Reason::Interrupted, 1)]
         );
     }
 

@@ -49,7 +49,7 @@ impl Palette {
     fn verdict(self, verdict: Verdict) -> String {
         let code = match verdict {
             Verdict::Ready => "1;32",
-            Verdict::Degraded => "1;33",
+            Verdict::Degraded | Verdict::Incomplete => "1;33",
             Verdict::NotReady => "1;31",
         };
         self.paint(code, verdict.label())
@@ -74,6 +74,9 @@ pub fn render(report: &Report, palette: Palette) -> String {
         c.fail,
         c.skip
     );
+    if let Some(untested) = super::untested_summary(&report.checks) {
+        let _ = writeln!(out, "{}", palette.bold(&untested));
+    }
     let mut target = Vec::new();
     if let Some(instance) = &report.target.instance {
         target.push(format!("instance {instance}"));

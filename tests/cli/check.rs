@@ -746,11 +746,27 @@ fn the_deadline_bounds_a_server_that_never_answers() {
     );
     assert_ne!(code, 0, "{report:#}");
     expect(&report, &format!("tcp/hang.lab.test:{hang}"), "pass", "ok");
+    // The connection opened: a handshake that never comes is named for its stage, never a
+    // firewall dropping TCP; one the deadline cut short measured nothing.
+    let tls = check(&report, &format!("tls/hang.lab.test:{hang}"));
     let (status, reason) = verdict(&report, &format!("tls/hang.lab.test:{hang}"));
     assert!(
-        (status.as_str(), reason.as_str()) == ("fail", "timeout")
-            || (status.as_str(), reason.as_str()) == ("skip", "not_tested"),
-        "{status} {reason}"
+        (status.as_str(), reason.as_str()) == ("fail", "stalled")
+            || (status.as_str(), reason.as_str()) == ("skip", "deadline"),
+        "{tls:#}"
+    );
+    assert!(
+        !tls["remedy"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("firewall silently drops"),
+        "{tls:#}"
+    );
+    expect(
+        &report,
+        &format!("https/hang.lab.test:{hang}/"),
+        "skip",
+        "deadline",
     );
 }
 
@@ -793,7 +809,7 @@ fn ctrl_c_gives_a_partial_report_and_exit_130() {
     assert_eq!(output.status.code(), Some(130));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let https = check(&report, &format!("https/hang.lab.test:{hang}/"));
-    assert_eq!(https["reason"], "not_tested");
+    assert_eq!(https["reason"], "interrupted");
     assert!(
         https["detail"].as_str().unwrap().contains("interrupted"),
         "{https:#}"
@@ -1075,9 +1091,20 @@ source = "lab"
 fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
     let lab = Lab::new();
     let public = Ca::new("Lab Public CA", "Lab Trust");
-    let (chain, key) = public.leaf(&["direct.lab.test", "proxied.lab.test"], false);
+    let (chain, key) = public.leaf(
+        &[
+            "direct.lab.test",
+            "proxied.lab.test",
+            "socks.lab.test",
+            "tlsproxy.lab.test",
+        ],
+        false,
+    );
     let site = lab.tls_site(chain, key, Site::ok());
     let proxy = lab.proxy(&["denied.lab.test"], &[]);
+    let socks5 = lab.socks5_proxy(&["socksdenied.lab.test"]);
+    let (proxy_chain, proxy_key) = public.leaf(&["localhost"], false);
+    let https_proxy = lab.https_proxy(proxy_chain, proxy_key);
     // proxied.lab.test is not in the lab's DNS: only the proxy can reach it.
     let dns = lab.dns(lab::loopback_zone(&["direct.lab.test", "denied.lab.test"]));
     let catalog = lab::catalog_file(
@@ -1087,6 +1114,9 @@ fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
             Endpoint::new("proxied", "proxied.lab.test", site),
             Endpoint::new("denied", "denied.lab.test", site),
             Endpoint::new("socks", "socks.lab.test", site),
+            Endpoint::new("socksdenied", "socksdenied.lab.test", site),
+            Endpoint::new("tlsproxy", "tlsproxy.lab.test", site),
+            Endpoint::new("socks4", "socks4.lab.test", site),
         ],
     );
     let ca_file = lab.write("public-ca.pem", &public.pem);
@@ -1096,7 +1126,9 @@ fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
             r#"function FindProxyForURL(url, host) {{
   if (host == "proxied.lab.test" || dnsDomainIs(host, "denied.lab.test"))
     return "PROXY 127.0.0.1:{proxy}; DIRECT";
-  if (shExpMatch(host, "socks.*")) return "SOCKS5 127.0.0.1:1080";
+  if (shExpMatch(host, "socks4.*")) return "SOCKS 127.0.0.1:1080";
+  if (shExpMatch(host, "socks*")) return "SOCKS5 127.0.0.1:{socks5}";
+  if (shExpMatch(host, "tlsproxy.*")) return "HTTPS localhost:{https_proxy}";
   return "DIRECT";
 }}
 "#
@@ -1155,11 +1187,47 @@ fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
         "fail",
         "proxy_denied",
     );
-    let socks = format!("tcp/socks.lab.test:{site}");
-    expect(&report, &socks, "skip", "not_tested");
-    let c = check(&report, &socks);
-    assert_eq!(c["evidence"]["route"], "SOCKS5 127.0.0.1:1080");
-    assert!(c["detail"].as_str().unwrap().contains("SOCKS5"), "{c:#}");
+    // A SOCKS5 proxy and an HTTPS proxy carry the checks like an HTTP one.
+    for step in ["tcp", "tls"] {
+        expect(&report, &format!("{step}/socks.lab.test:{site}"), "pass", "ok");
+        expect(
+            &report,
+            &format!("{step}/tlsproxy.lab.test:{site}"),
+            "pass",
+            "ok",
+        );
+    }
+    expect(
+        &report,
+        &format!("https/socks.lab.test:{site}/"),
+        "pass",
+        "ok",
+    );
+    expect(
+        &report,
+        &format!("https/tlsproxy.lab.test:{site}/"),
+        "pass",
+        "ok",
+    );
+    let c = check(&report, &format!("tcp/socks.lab.test:{site}"));
+    assert_eq!(c["evidence"]["route"], format!("SOCKS5 127.0.0.1:{socks5}"));
+    let c = check(&report, &format!("tcp/socksdenied.lab.test:{site}"));
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("fail"), Some("proxy_denied")),
+        "{c:#}"
+    );
+    assert!(
+        c["detail"].as_str().unwrap().contains("not allowed by ruleset"),
+        "{c:#}"
+    );
+    // SOCKS (version 4 in browsers) is not tested, and says so.
+    let socks4 = format!("tcp/socks4.lab.test:{site}");
+    expect(&report, &socks4, "skip", "unsupported_route");
+    let c = check(&report, &socks4);
+    assert_eq!(c["evidence"]["route"], "SOCKS 127.0.0.1:1080");
+    assert!(c["detail"].as_str().unwrap().contains("SOCKS"), "{c:#}");
+    assert!(c.get("remedy").is_none(), "{c:#}");
 
     let route = check(&report, "system/proxy");
     assert_eq!(route["status"], "info");

@@ -39,6 +39,7 @@ fn every_exit_code_is_documented() {
         ExitCode::Ready,
         ExitCode::Degraded,
         ExitCode::NotReady,
+        ExitCode::Incomplete,
         ExitCode::Usage,
         ExitCode::BadInput,
         ExitCode::Internal,

@@ -137,8 +137,24 @@ fn tokio_listener(std: std::net::TcpListener) -> tokio::net::TcpListener {
     tokio::net::TcpListener::from_std(std).unwrap()
 }
 
+/// A TLS acceptor presenting `chain`.
+pub fn tls_acceptor(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> tokio_rustls::TlsAcceptor {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 /// Reads a request or response head, at most 16 KiB.
-async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while buf.len() < 16 * 1024 && !buf.ends_with(b"\r\n\r\n") {
@@ -444,6 +460,128 @@ impl Lab {
             while socket.recv_from(&mut buf).await.is_ok() {}
         });
         port
+    }
+
+    /// A TCP server on 127.0.0.1 whose every connection `serve` handles on the lab's runtime.
+    pub fn tcp_server<F, Fut>(&self, serve: F) -> u16
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        self.handle.spawn(async move {
+            let listener = tokio_listener(listener);
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(serve(tcp));
+            }
+        });
+        port
+    }
+
+    /// A UDP server on 127.0.0.1: `answer` gives the datagrams to send back for each one received
+    /// (bounded: at most 100,000 received).
+    pub fn udp_server<F>(&self, answer: F) -> u16
+    where
+        F: Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
+    {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let port = socket.local_addr().unwrap().port();
+        self.handle.spawn(async move {
+            let socket = tokio::net::UdpSocket::from_std(socket).unwrap();
+            let mut buf = vec![0u8; 4096];
+            for _ in 0..100_000 {
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                for reply in answer(&buf[..n]) {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            }
+        });
+        port
+    }
+
+    /// A SOCKS5 proxy (no authentication, RFC 1928): `denied` names get reply 2 (not allowed by
+    /// ruleset); others are tunnelled to 127.0.0.1 on the port asked for.
+    pub fn socks5_proxy(&self, denied: &[&str]) -> u16 {
+        let denied: Vec<String> = denied.iter().map(|s| (*s).to_owned()).collect();
+        let denied = Arc::new(denied);
+        self.tcp_server(move |mut client| {
+            let denied = denied.clone();
+            async move {
+                let mut greeting = [0u8; 2];
+                if client.read_exact(&mut greeting).await.is_err() {
+                    return;
+                }
+                let mut methods = vec![0u8; usize::from(greeting[1])];
+                let _ = client.read_exact(&mut methods).await;
+                let _ = client.write_all(&[5, 0]).await;
+                let mut head = [0u8; 5];
+                if client.read_exact(&mut head).await.is_err() || head[3] != 3 {
+                    return;
+                }
+                let mut name = vec![0u8; usize::from(head[4])];
+                let mut port = [0u8; 2];
+                let _ = client.read_exact(&mut name).await;
+                let _ = client.read_exact(&mut port).await;
+                let name = String::from_utf8_lossy(&name).into_owned();
+                let reply = |code: u8| [5, code, 0, 1, 127, 0, 0, 1, 0, 0];
+                if denied.iter().any(|d| *d == name) {
+                    let _ = client.write_all(&reply(2)).await;
+                    return;
+                }
+                let port = u16::from_be_bytes(port);
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    let _ = client.write_all(&reply(5)).await;
+                    return;
+                };
+                let _ = client.write_all(&reply(0)).await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+        })
+    }
+
+    /// An HTTPS proxy: TLS with `chain`, then `CONNECT` tunnelled to 127.0.0.1 on the port asked for.
+    pub fn https_proxy(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> u16 {
+        let acceptor = tls_acceptor(chain, key);
+        self.tcp_server(move |tcp| {
+            let acceptor = acceptor.clone();
+            async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let head = read_head(&mut tls).await;
+                let port = head
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix("CONNECT "))
+                    .and_then(|l| l.split(' ').next())
+                    .and_then(|t| t.rsplit_once(':'))
+                    .and_then(|(_, p)| p.parse::<u16>().ok());
+                let Some(port) = port else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                else {
+                    let _ = tls.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await;
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            }
+        })
     }
 
     /// A port nothing listens on.

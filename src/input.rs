@@ -1,0 +1,134 @@
+//! The one bounded reader of every input file: allow-lists, profile, catalog, IP ranges, PAC
+//! scripts, CA files, ICE-server files and reports.
+//!
+//! Only regular files are read. A FIFO, a device (`/dev/zero`), a socket or a directory is refused
+//! before it is opened for reading, naming the file (exit 65): opening a FIFO blocks until a
+//! writer comes, and a device never ends, so either would outlive `--timeout` or exhaust memory.
+//! A regular file is read up to its cap and no further, whatever its size claims.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Location, Result};
+
+/// The largest input read at all; every caller may ask for less.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a path is, when it is not a regular file.
+fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
+}
+
+/// Opens `path` for reading if it is a regular file; anything else is bad input naming it.
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    let read_error = |source| Error::Read {
+        path: path.to_owned(),
+        source,
+    };
+    // Asked before opening: opening a FIFO would block until something writes to it.
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    let refuse = |what: &str| {
+        Error::bad_input(
+            Location::file(path),
+            format!("this is {what}, not a regular file: give the file itself"),
+        )
+    };
+    if let Some(what) = not_regular(&meta) {
+        return Err(refuse(what));
+    }
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    // And again on what was opened, in case the path changed in between.
+    if let Some(what) = not_regular(&file.metadata().map_err(read_error)?) {
+        return Err(refuse(what));
+    }
+    Ok(file)
+}
+
+/// Reads at most `max` bytes of the regular file `path`; a longer one is bad input saying what
+/// `what` is expected to be.
+pub fn read_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let max = max.min(MAX_BYTES);
+    let file = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > max {
+        return Err(Error::bad_input(
+            Location::file(path),
+            format!("the file is larger than {}, which {what} never is", size(max)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads the regular file `path` as text (UTF-8, or UTF-16 with a byte-order mark), at most
+/// `max` bytes; binary files are refused naming where.
+pub fn read_text(path: &Path, max: u64, what: &str) -> Result<String> {
+    crate::allowlist::text_of(path, read_bytes(path, max, what)?)
+}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_and_a_device_are_refused_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_bytes(dir.path(), 10, "a list").unwrap_err();
+        assert!(matches!(err, Error::BadInput { .. }), "{err}");
+        assert!(err.to_string().contains("a directory"), "{err}");
+        #[cfg(unix)]
+        {
+            let err = read_bytes(Path::new("/dev/zero"), MAX_BYTES, "a PAC script").unwrap_err();
+            assert!(err.to_string().starts_with("/dev/zero: "), "{err}");
+            assert!(err.to_string().contains("a device"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_up_to_its_cap_and_no_further() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'a'; 2048]).unwrap();
+        assert_eq!(read_bytes(&path, 2048, "x").unwrap().len(), 2048);
+        let err = read_bytes(&path, 1024, "a CA file").unwrap_err();
+        assert!(
+            err.to_string().contains("larger than 1 KiB, which a CA file never is"),
+            "{err}"
+        );
+    }
+}
