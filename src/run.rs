@@ -511,11 +511,13 @@ fn can_start(ctx: &Context) -> bool {
     left >= MIN_STEP_TIME.min(ctx.per_probe / 2)
 }
 
-/// Whether the deadline, not the peer, ended a step: its limit was cut short of the per-probe
-/// limit and it ran to that limit without passing.
+/// Whether the deadline, not the peer, ended a step: its limit was cut well short of the
+/// per-probe limit and it ran to that limit without passing.
 fn was_cut(ctx: &Context, limit: Duration, check: &Check) -> bool {
+    // A step that had nearly all of the per-probe limit was judged by it, not cut.
+    let margin = AT_LIMIT.max(ctx.per_probe / 10);
     check.status != Status::Pass
-        && limit + AT_LIMIT < ctx.per_probe
+        && limit + margin < ctx.per_probe
         && Duration::from_millis(check.duration_ms) + AT_LIMIT >= limit
 }
 

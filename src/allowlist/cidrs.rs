@@ -1509,7 +1509,8 @@ fn fast_v6_at(bytes: &[u8], start: usize) -> Option<(u128, bool, usize)> {
 /// (the general path reports it after its whole-file checks, as it always has).
 fn stream_plain(path: &Path, detect: bool, strictness: Strictness) -> Option<CidrList> {
     const CHUNK: usize = 256 * 1024;
-    let mut file = std::fs::File::open(path).ok()?;
+    // Not a regular file (a FIFO, a device): the general path refuses it, naming it.
+    let mut file = crate::input::open_regular(path).ok()?;
     let size = file.metadata().ok()?.len();
     if size > MAX_INPUT_BYTES {
         return None;

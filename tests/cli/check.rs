@@ -11,7 +11,7 @@ use crate::lab::{self, Ca, Dns, Endpoint, Lab, Site, WsAnswer};
 
 /// The binary with a cleared environment (no proxies, profile or cache; colourless) and an OS
 /// certificate store of `os-store.pem` in the lab folder only.
-fn preflight(lab: &Lab) -> std::process::Command {
+pub(crate) fn preflight(lab: &Lab) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("connect-preflight"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default());
@@ -37,7 +37,7 @@ fn preflight(lab: &Lab) -> std::process::Command {
 }
 
 /// Runs to completion within `limit` and returns the exit code and the JSON report.
-fn run_json(mut cmd: std::process::Command, limit: Duration) -> (i32, Value) {
+pub(crate) fn run_json(mut cmd: std::process::Command, limit: Duration) -> (i32, Value) {
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -63,7 +63,7 @@ fn run_json(mut cmd: std::process::Command, limit: Duration) -> (i32, Value) {
     (output.status.code().unwrap_or(-1), report)
 }
 
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"]
         .as_array()
         .unwrap()
@@ -72,7 +72,7 @@ fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {id} in {report:#}"))
 }
 
-fn verdict(report: &Value, id: &str) -> (String, String) {
+pub(crate) fn verdict(report: &Value, id: &str) -> (String, String) {
     let c = check(report, id);
     (
         c["status"].as_str().unwrap().to_owned(),
@@ -80,7 +80,7 @@ fn verdict(report: &Value, id: &str) -> (String, String) {
     )
 }
 
-fn expect(report: &Value, id: &str, status: &str, reason: &str) {
+pub(crate) fn expect(report: &Value, id: &str, status: &str, reason: &str) {
     assert_eq!(
         verdict(report, id),
         (status.to_owned(), reason.to_owned()),
@@ -89,7 +89,7 @@ fn expect(report: &Value, id: &str, status: &str, reason: &str) {
     );
 }
 
-fn lab_args(
+pub(crate) fn lab_args(
     cmd: &mut std::process::Command,
     dir: &Path,
     catalog: &Path,
@@ -98,7 +98,7 @@ fn lab_args(
     lab_args_as(cmd, dir, catalog, dns, "json");
 }
 
-fn lab_args_as(
+pub(crate) fn lab_args_as(
     cmd: &mut std::process::Command,
     dir: &Path,
     catalog: &Path,

@@ -1,0 +1,697 @@
+//! `check` against hostile loopback servers and hostile inputs: what was not measured is never a
+//! verdict, every wait is bounded, and nothing a peer sends reaches the report raw.
+//!
+//! Each test asserts statuses, reasons and a generous bound on the wall time (speed targets are in
+//! the benchmarks, not here).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::check::{check, expect, lab_args, preflight, run_json, verdict};
+use crate::lab::{self, Ca, Dns, Endpoint, Lab, Site};
+
+/// Every check of a report.
+fn checks(report: &Value) -> &Vec<Value> {
+    report["checks"].as_array().unwrap()
+}
+
+/// A lab with `names` at 127.0.0.1, each an endpoint on `port`, and the catalog for them.
+fn catalog_of(lab: &Lab, names: &[String], port: u16) -> (PathBuf, std::net::SocketAddr) {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dns = lab.dns(lab::loopback_zone(&refs));
+    let endpoints: Vec<Endpoint<'_>> = refs
+        .iter()
+        .map(|n| Endpoint::new(n, n, port))
+        .collect();
+    (lab::catalog_file(lab.dir.path(), &endpoints), dns)
+}
+
+/// A TLS site that waits `delay` after each connection before its handshake, then answers 200.
+fn slow_tls_site(lab: &Lab, ca: &Ca, names: &[&str], delay: Duration) -> u16 {
+    let (chain, key) = ca.leaf(names, false);
+    let acceptor = lab::tls_acceptor(chain, key);
+    lab.tcp_server(move |tcp| {
+        let acceptor = acceptor.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = lab::read_head(&mut tls).await;
+            let _ = tls
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+            let _ = tls.shutdown().await;
+        }
+    })
+}
+
+/// A TLS site whose answer after the handshake is `answer` (bounded to a minute in all).
+fn tls_site_answering<F, Fut>(lab: &Lab, ca: &Ca, names: &[&str], answer: F) -> u16
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (chain, key) = ca.leaf(names, false);
+    let acceptor = lab::tls_acceptor(chain, key);
+    let answer = std::sync::Arc::new(answer);
+    lab.tcp_server(move |tcp| {
+        let acceptor = acceptor.clone();
+        let answer = answer.clone();
+        async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = lab::read_head(&mut tls).await;
+            let _ = tokio::time::timeout(Duration::from_secs(60), answer(tls)).await;
+        }
+    })
+}
+
+fn assert_untested_without_remedy(c: &Value, reason: &str) {
+    assert_eq!(c["status"], "skip", "{c:#}");
+    assert_eq!(c["reason"], reason, "{c:#}");
+    assert!(c.get("remedy").is_none(), "nothing was measured, so no remedy: {c:#}");
+}
+
+#[test]
+fn checks_the_deadline_cut_are_not_tested_and_the_run_is_incomplete_within_the_timeout() {
+    let lab = Lab::new();
+    let ca = Ca::new("Lab Public CA", "Lab Trust");
+    let names: Vec<String> = (0..24).map(|i| format!("h{i}.lab.test")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Healthy, but each TLS handshake answers only after 2 s: three waves of eight do not fit.
+    let site = slow_tls_site(&lab, &ca, &refs, Duration::from_secs(2));
+    let (catalog, dns) = catalog_of(&lab, &names, site);
+    let ca_file = lab.write("ca.pem", &ca.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "5s"])
+        .arg("--ca-file")
+        .arg(&ca_file);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    let took = started.elapsed();
+    eprintln!("24 slow hosts, --timeout 5s: {took:?}");
+    assert!(took < Duration::from_millis(7_500), "{took:?}");
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(report["verdict"], "incomplete");
+    let mut passed = 0;
+    let mut cut = 0;
+    for c in checks(&report) {
+        let on_host = c["host"]
+            .as_str()
+            .is_some_and(|h| h.ends_with(".lab.test"));
+        if !on_host {
+            continue;
+        }
+        match c["status"].as_str().unwrap() {
+            "pass" => passed += 1,
+            "skip" => {
+                assert_untested_without_remedy(c, "deadline");
+                cut += 1;
+            }
+            _ => panic!("a healthy host judged by the deadline: {c:#}"),
+        }
+    }
+    assert!(passed > 0 && cut > 0, "{passed} passed, {cut} cut");
+    let system = check(&report, "system/deadline");
+    assert_eq!(system["evidence"]["not_tested"], cut, "{system:#}");
+    // The healthy hosts are not in the list of things to add.
+    assert!(
+        report["fixes"]["domains"]
+            .as_array()
+            .is_none_or(|d| d.is_empty()),
+        "{:#}",
+        report["fixes"]
+    );
+}
+
+#[test]
+fn a_run_that_tests_nothing_is_incomplete_never_ready() {
+    let lab = Lab::new();
+    let dns: std::net::SocketAddr = format!("127.0.0.1:{}", lab.closed_port()).parse().unwrap();
+    // A catalog of wildcards only: nothing concrete to test.
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("wild", "*.wild.lab.test", 443)],
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--no-proxy");
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(report["verdict"], "incomplete");
+    expect(&report, "system/nothing-tested", "skip", "nothing_tested");
+
+    // --only media where the catalog names no relay.
+    let concrete = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("a", "a.lab.test", 443)],
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &concrete, dns);
+    cmd.args(["--no-proxy", "--only", "media"]);
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert_eq!(code, 3, "{report:#}");
+    expect(&report, "system/nothing-tested", "skip", "nothing_tested");
+}
+
+#[test]
+fn a_pac_route_this_tool_cannot_test_is_unsupported_and_the_run_incomplete() {
+    let lab = Lab::new();
+    let names: Vec<String> = vec!["a.lab.test".into(), "b.lab.test".into()];
+    let port = lab.closed_port();
+    let (catalog, dns) = catalog_of(&lab, &names, port);
+    let pac = lab.write(
+        "routes.pac",
+        r#"function FindProxyForURL(url, host) {
+  return host == "a.lab.test" ? "SOCKS 127.0.0.1:1080" : "BOGUS route";
+}
+"#,
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.arg("--pac").arg(&pac);
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(report["verdict"], "incomplete");
+    for c in checks(&report)
+        .iter()
+        .filter(|c| c["host"].as_str().is_some_and(|h| h.ends_with(".lab.test")))
+    {
+        assert_untested_without_remedy(c, "unsupported_route");
+    }
+    let a = check(&report, &format!("tcp/a.lab.test:{port}"));
+    assert!(a["detail"].as_str().unwrap().contains("SOCKS 127.0.0.1:1080"), "{a:#}");
+}
+
+/// Sends SIGINT to `child` once `ready` says so, and waits (bounded) for it to end.
+#[cfg(unix)]
+fn interrupt(child: &mut std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("the check did not stop after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_the_probes_writes_an_incomplete_report_never_a_ready_one() {
+    let lab = Lab::new();
+    let (seen, seen_rx) = std::sync::mpsc::channel();
+    let hang = lab.silent(seen);
+    let ca = Ca::new("Lab Public CA", "Lab Trust");
+    let (chain, key) = ca.leaf(&["ok.lab.test"], false);
+    let ok = lab.tls_site(chain, key, Site::ok());
+    let dns = lab.dns(lab::loopback_zone(&["hang.lab.test", "ok.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("ok", "ok.lab.test", ok),
+            Endpoint::new("hang", "hang.lab.test", hang),
+        ],
+    );
+    let ca_file = lab.write("ca.pem", &ca.pem);
+    for format in ["html", "text"] {
+        let out = lab.path(&format!("report.{format}"));
+        let mut cmd = preflight(&lab);
+        crate::check::lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, format);
+        cmd.args(["--no-proxy", "--timeout", "60s"])
+            .arg("--ca-file")
+            .arg(&ca_file)
+            .arg("--output")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        if seen_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = child.kill();
+            panic!("the check never connected");
+        }
+        // Let the healthy host finish, so the report holds passes beside the untested.
+        std::thread::sleep(Duration::from_millis(500));
+        interrupt(&mut child);
+        assert_eq!(child.wait().unwrap().code(), Some(130));
+        let text = std::fs::read_to_string(&out).unwrap();
+        if format == "html" {
+            assert!(text.contains("<title>Incomplete"), "{text}");
+            assert!(!text.contains("<title>Ready"), "{text}");
+        } else {
+            let mut lines = text.lines();
+            assert!(lines.next().unwrap().starts_with("INCOMPLETE:"), "{text}");
+            assert!(
+                lines.next().unwrap().starts_with("The run was interrupted:"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_pac_script_is_fetched_ends_the_run_and_writes_no_report() {
+    let lab = Lab::new();
+    let (seen, seen_rx) = std::sync::mpsc::channel();
+    let pac_server = lab.silent(seen);
+    let (catalog, dns) = catalog_of(&lab, &["a.lab.test".to_owned()], lab.closed_port());
+    let out = lab.path("report.json");
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--timeout", "60s", "--pac"])
+        .arg(format!("http://127.0.0.1:{pac_server}/proxy.pac"))
+        .arg("--output")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    if seen_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        panic!("the PAC script was never asked for");
+    }
+    interrupt(&mut child);
+    assert_ne!(child.wait().unwrap().code(), Some(0));
+    assert!(!out.exists(), "a report written for a run that never started");
+}
+
+#[test]
+fn a_pac_url_that_never_answers_and_a_pac_script_that_never_ends_stay_within_the_timeout() {
+    let lab = Lab::new();
+    let (seen, _seen_rx) = std::sync::mpsc::channel();
+    let silent = lab.silent(seen);
+    let (catalog, dns) = catalog_of(&lab, &["a.lab.test".to_owned()], lab.closed_port());
+    let endless = lab.write(
+        "endless.pac",
+        "function FindProxyForURL(url, host) { for (;;) {} }\n",
+    );
+    for (pac, timeout) in [
+        (format!("http://127.0.0.1:{silent}/proxy.pac"), 3),
+        (endless.display().to_string(), 2),
+    ] {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.args(["--timeout", &format!("{timeout}s"), "--pac", &pac])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let output = cmd.output().unwrap();
+        let took = started.elapsed();
+        eprintln!("{pac} with --timeout {timeout}s: {took:?}");
+        assert!(
+            took < Duration::from_millis(timeout * 1000 + 1_500),
+            "{pac}: {took:?}"
+        );
+        assert_ne!(output.status.code(), Some(0), "{pac}");
+    }
+}
+
+/// Writes `size` bytes of a sparse file (no disk used).
+fn huge(dir: &Path, name: &str, size: u64) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path).unwrap().set_len(size).unwrap();
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn every_input_that_is_not_a_regular_file_or_is_huge_is_refused_naming_it() {
+    let lab = Lab::new();
+    let (catalog, dns) = catalog_of(&lab, &["a.lab.test".to_owned()], lab.closed_port());
+    let fifo = lab.path("input.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = lab.path("a-folder");
+    std::fs::create_dir(&dir).unwrap();
+    let big = huge(lab.dir.path(), "huge.txt", 3 << 30);
+    let inputs: Vec<(PathBuf, &str)> = vec![
+        (fifo, "FIFO"),
+        (PathBuf::from("/dev/zero"), "device"),
+        (dir, "directory"),
+        (big, "larger than"),
+    ];
+    let flags = [
+        "--pac",
+        "--ca-file",
+        "--domains",
+        "--cidrs",
+        "--ice-servers",
+        "--endpoints",
+        "--ip-ranges",
+        "--profile",
+    ];
+    for (input, what) in &inputs {
+        for flag in flags {
+            let mut cmd = preflight(&lab);
+            lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+            cmd.args(["--timeout", "5s"]).arg(flag).arg(input);
+            let started = Instant::now();
+            let output = cmd.output().unwrap();
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(65), "{flag} {input:?}: {stderr}");
+            assert!(
+                stderr.contains(&input.display().to_string()) && stderr.contains(what),
+                "{flag} {input:?}: {stderr}"
+            );
+            assert!(took < Duration::from_secs(5), "{flag} {input:?}: {took:?}");
+        }
+    }
+    // The profile's keys go through the same reader.
+    for key in ["pac", "ca_file"] {
+        let profile = lab.write(
+            "profile.toml",
+            &format!("region = \"lab-1\"\n{key} = \"/dev/zero\"\n"),
+        );
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.args(["--timeout", "5s"]).arg("--profile").arg(&profile);
+        let output = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(65), "{key}: {stderr}");
+        assert!(stderr.contains("/dev/zero"), "{key}: {stderr}");
+    }
+}
+
+#[test]
+fn an_ice_servers_file_of_thousands_of_relays_is_capped_and_its_relays_are_reported() {
+    let lab = Lab::new();
+    let (catalog, dns) = catalog_of(&lab, &["a.lab.test".to_owned()], lab.closed_port());
+    let servers: Vec<String> = (0..3000)
+        .map(|i| {
+            format!(
+                r#"{{"urls": ["turn:r{i}.lab.test:3478?transport=udp"], "username": "u", "credential": "c"}}"#
+            )
+        })
+        .collect();
+    let file = lab.write("ice.json", &format!("[{}]", servers.join(",\n")));
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    // The lab catalog names no relay: the file's are tested all the same.
+    cmd.args(["--no-proxy", "--timeout", "10s", "--only", "media"])
+        .arg("--ice-servers")
+        .arg(&file);
+    let started = Instant::now();
+    let (_, report) = run_json(cmd, Duration::from_secs(30));
+    let took = started.elapsed();
+    eprintln!("3000 relays, --timeout 10s: {took:?}");
+    assert!(took < Duration::from_millis(11_500), "{took:?}");
+    let first = check(&report, "media/r0.lab.test:3478");
+    assert_eq!(first["status"], "skip", "{first:#}");
+    let cap = check(&report, "ice-server/beyond-cap");
+    assert_eq!(cap["evidence"]["not_tested"], 3000 - 16, "{cap:#}");
+    let relays = checks(&report)
+        .iter()
+        .filter(|c| c["id"].as_str().unwrap().starts_with("media/r"))
+        .count();
+    assert_eq!(relays, 16);
+}
+
+/// A DNS answer to `request` as `make` builds it from the request's bytes.
+fn dns_server(lab: &Lab, make: fn(&[u8]) -> Vec<u8>) -> std::net::SocketAddr {
+    let port = lab.udp_server(move |request| vec![make(request)]);
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+/// The request's header and question with QR set, NOERROR, and `answers` answer records.
+fn dns_header(request: &[u8], answers: u16) -> Vec<u8> {
+    let mut out = request.to_vec();
+    if out.len() < 12 {
+        return out;
+    }
+    // Drop any EDNS additional record: QDCOUNT 1, ANCOUNT, NSCOUNT 0, ARCOUNT 0.
+    let question_end = 12 + question_len(&out[12..]);
+    out.truncate(question_end);
+    out[2] = 0x81;
+    out[3] = 0x80;
+    out[6..8].copy_from_slice(&answers.to_be_bytes());
+    out[8..12].copy_from_slice(&[0, 0, 0, 0]);
+    out
+}
+
+fn question_len(question: &[u8]) -> usize {
+    let mut i = 0;
+    while i < question.len() && question[i] != 0 {
+        i += usize::from(question[i]) + 1;
+    }
+    (i + 1 + 4).min(question.len())
+}
+
+fn garbage_answer(request: &[u8]) -> Vec<u8> {
+    // NOERROR, one answer claimed, and bytes that are no record.
+    let mut out = dns_header(request, 1);
+    out.extend_from_slice(&[0xc0, 0x0c, 0x00, 0x01, 0x00, 0x01, 0xff, 0xff]);
+    out
+}
+
+fn many_answers(request: &[u8]) -> Vec<u8> {
+    let is_a = request.len() > 12 && {
+        let q = 12 + question_len(&request[12..]);
+        q >= 4 && request[q - 4..q - 2] == [0, 1]
+    };
+    if !is_a {
+        return dns_header(request, 0);
+    }
+    let count: u16 = 250;
+    let mut out = dns_header(request, count);
+    for i in 0..count {
+        out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0]);
+        out.extend_from_slice(&i.to_be_bytes());
+    }
+    out
+}
+
+fn wrong_id(request: &[u8]) -> Vec<u8> {
+    let mut out = dns_header(request, 0);
+    if out.len() >= 2 {
+        out[1] ^= 0xff;
+    }
+    out
+}
+
+#[test]
+fn hostile_dns_answers_are_named_for_what_they_are() {
+    let lab = Lab::new();
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("a", "a.lab.test", lab.closed_port())],
+    );
+    let run = |dns: std::net::SocketAddr| {
+        let mut cmd = preflight(&lab);
+        lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+        cmd.args(["--no-proxy", "--timeout", "4s", "--only", "dns"]);
+        let started = Instant::now();
+        let (_, report) = run_json(cmd, Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+        report
+    };
+    // A NOERROR answer that does not decode is not the resolver's SERVFAIL.
+    let report = run(dns_server(&lab, garbage_answer));
+    let (status, reason) = verdict(&report, "dns/a.lab.test");
+    assert_eq!(status, "fail", "{report:#}");
+    assert!(
+        reason == "bad_response" || reason == "timeout",
+        "{:#}",
+        check(&report, "dns/a.lab.test")
+    );
+    assert_ne!(reason, "servfail");
+    // Hundreds of addresses: the first few are judged, and the run stays bounded.
+    let report = run(dns_server(&lab, many_answers));
+    let dns = check(&report, "dns/a.lab.test");
+    let addresses = dns["evidence"]["addresses"].as_array().unwrap();
+    assert!(!addresses.is_empty() && addresses.len() <= 16, "{dns:#}");
+    // An answer with another transaction ID is no answer.
+    let report = run(dns_server(&lab, wrong_id));
+    assert_eq!(verdict(&report, "dns/a.lab.test").1, "timeout", "{report:#}");
+    // A CNAME loop is not SERVFAIL either.
+    let dns = lab.dns(
+        [
+            ("a.lab.test".to_owned(), Dns::Cname("b.lab.test".to_owned(), vec![])),
+            ("b.lab.test".to_owned(), Dns::Cname("a.lab.test".to_owned(), vec![])),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let report = run(dns);
+    let (status, reason) = verdict(&report, "dns/a.lab.test");
+    assert_eq!(status, "fail", "{report:#}");
+    assert_ne!(reason, "servfail", "{report:#}");
+}
+
+#[test]
+fn stalls_after_the_connection_opened_are_named_for_their_stage_never_a_firewall() {
+    let lab = Lab::new();
+    let ca = Ca::new("Lab Public CA", "Lab Trust");
+    let names = ["slowhead.lab.test", "endless.lab.test", "badname.lab.test"];
+    // Slowloris: the head trickles a byte at a time and never ends.
+    let slow = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
+        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\n").await;
+        for _ in 0..600 {
+            if tls.write_all(b"X").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    // An endless head, sent at once.
+    let endless = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 64 * 1024));
+        let _ = tls.write_all(&head).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    // Escape bytes in a header name.
+    let badname = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
+        let _ = tls
+            .write_all(b"HTTP/1.1 200 OK\r\nX-\x1b[31mEvil\xe2\x80\xae: 1\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        let _ = tls.shutdown().await;
+    });
+    // A proxy that accepts and never answers.
+    let (seen, _seen_rx) = std::sync::mpsc::channel();
+    let hung_proxy = lab.silent(seen);
+    let dns = lab.dns(lab::loopback_zone(&names));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("slowhead", "slowhead.lab.test", slow),
+            Endpoint::new("endless", "endless.lab.test", endless),
+            Endpoint::new("badname", "badname.lab.test", badname),
+        ],
+    );
+    let ca_file = lab.write("ca.pem", &ca.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "4s"])
+        .arg("--ca-file")
+        .arg(&ca_file);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_millis(5_500), "{:?}", started.elapsed());
+    assert_eq!(code, 2, "{report:#}");
+    let slow_https = check(&report, &format!("https/slowhead.lab.test:{slow}/"));
+    assert_eq!(
+        (slow_https["status"].as_str(), slow_https["reason"].as_str()),
+        (Some("fail"), Some("stalled")),
+        "{slow_https:#}"
+    );
+    let endless_https = format!("https/endless.lab.test:{endless}/");
+    expect(&report, &endless_https, "fail", "bad_response");
+    let raw = serde_json::to_string(&report).unwrap();
+    assert!(!raw.contains('\u{1b}') && !raw.contains('\u{202e}'), "{raw}");
+    for c in checks(&report) {
+        if let Some(remedy) = c["remedy"].as_str() {
+            assert!(
+                !(c["kind"] != "tcp" && remedy.contains("firewall silently drops")),
+                "{c:#}"
+            );
+        }
+    }
+
+    // The hung proxy: the connection to it opened, so its silence is named as such.
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--timeout", "3s", "--proxy"])
+        .arg(format!("http://127.0.0.1:{hung_proxy}"))
+        .arg("--ca-file")
+        .arg(&ca_file);
+    let started = Instant::now();
+    let (_, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_millis(4_500), "{:?}", started.elapsed());
+    let tcp = check(&report, &format!("tcp/slowhead.lab.test:{slow}"));
+    assert_eq!(tcp["reason"], "stalled", "{tcp:#}");
+    assert_eq!(tcp["evidence"]["stage"], "proxy_connect", "{tcp:#}");
+    assert!(
+        !tcp["remedy"].as_str().unwrap().contains("firewall silently drops"),
+        "{tcp:#}"
+    );
+}
+
+#[test]
+fn hostile_certificate_names_and_an_oversized_chain_reach_no_report_raw() {
+    let lab = Lab::new();
+    // An issuer whose names would reorder or recolour a terminal, not trusted here.
+    let evil = Ca::new("Evil\u{202e}AC\u{1b}[31m", "Org\u{7}\u{9b}");
+    let (chain, key) = evil.leaf(&["evil.lab.test"], false);
+    let evil_site = lab.tls_site(chain, key, Site::ok());
+    // A chain of about 100 KB: past what any real server sends.
+    let ca = Ca::new("Lab Public CA", "Lab Trust");
+    let (mut chain, key) = ca.leaf(&["big.lab.test"], false);
+    let filler = chain[0].clone();
+    while chain.iter().map(|c| c.len()).sum::<usize>() < 100 * 1024 {
+        chain.push(filler.clone());
+    }
+    let big_site = lab.tls_site(chain, key, Site::ok());
+    let dns = lab.dns(lab::loopback_zone(&["evil.lab.test", "big.lab.test"]));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("evil", "evil.lab.test", evil_site),
+            Endpoint::new("big", "big.lab.test", big_site),
+        ],
+    );
+    let ca_file = lab.write("ca.pem", &ca.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "5s"])
+        .arg("--ca-file")
+        .arg(&ca_file);
+    let (_, report) = run_json(cmd, Duration::from_secs(30));
+    expect(
+        &report,
+        &format!("tls/evil.lab.test:{evil_site}"),
+        "fail",
+        "untrusted_certificate",
+    );
+    let raw = serde_json::to_string(&report).unwrap();
+    for bad in ['\u{202e}', '\u{1b}', '\u{7}', '\u{9b}'] {
+        assert!(!raw.contains(bad), "{bad:?} in {raw}");
+    }
+    let big = check(&report, &format!("tls/big.lab.test:{big_site}"));
+    assert_ne!(big["reason"], "handshake_failed", "not an SNI filter: {big:#}");
+    assert_eq!(big["status"], "fail", "{big:#}");
+}
+
+/// Holds the read side of a socket open so a flood has somewhere to go.
+async fn drain(mut tcp: tokio::net::TcpStream) {
+    let mut buf = [0u8; 1024];
+    while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+#[test]
+fn a_proxy_that_answers_garbage_is_named_and_bounded() {
+    let lab = Lab::new();
+    let garbage = lab.tcp_server(|mut tcp| async move {
+        let _ = tcp.write_all(b"\x00\xffSSH-2.0-not-a-proxy\r\n\r\n").await;
+        drain(tcp).await;
+    });
+    let (catalog, dns) = catalog_of(&lab, &["a.lab.test".to_owned()], 443);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--timeout", "3s", "--proxy"])
+        .arg(format!("http://127.0.0.1:{garbage}"));
+    let started = Instant::now();
+    let (_, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_millis(4_500), "{:?}", started.elapsed());
+    expect(&report, "tcp/a.lab.test:443", "fail", "proxy_denied");
+}
