@@ -360,11 +360,19 @@ fn every_input_that_is_not_a_regular_file_or_is_huge_is_refused_naming_it() {
         "--ip-ranges",
         "--profile",
     ];
+    let ranges = lab::ranges_file(lab.dir.path());
     for (input, what) in &inputs {
         for flag in flags {
             let mut cmd = preflight(&lab);
-            lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
-            cmd.args(["--timeout", "5s"]).arg(flag).arg(input);
+            cmd.args(["check", "--region", "lab-1", "--format", "json"])
+                .args(["--dns-server", &dns.to_string(), "--timeout", "5s"]);
+            if flag != "--endpoints" {
+                cmd.arg("--endpoints").arg(&catalog);
+            }
+            if flag != "--ip-ranges" {
+                cmd.arg("--ip-ranges").arg(&ranges);
+            }
+            cmd.arg(flag).arg(input);
             let started = Instant::now();
             let output = cmd.output().unwrap();
             let took = started.elapsed();
@@ -472,7 +480,8 @@ fn many_answers(request: &[u8]) -> Vec<u8> {
     if !is_a {
         return dns_header(request, 0);
     }
-    let count: u16 = 250;
+    // As many as fit in the 1,232 bytes a resolver asks for over UDP.
+    let count: u16 = 70;
     let mut out = dns_header(request, count);
     for i in 0..count {
         out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0]);
@@ -515,11 +524,13 @@ fn hostile_dns_answers_are_named_for_what_they_are() {
         check(&report, "dns/a.lab.test")
     );
     assert_ne!(reason, "servfail");
-    // Hundreds of addresses: the first few are judged, and the run stays bounded.
+    // Dozens of addresses: the first 16 are judged, and the run stays bounded.
     let report = run(dns_server(&lab, many_answers));
     let dns = check(&report, "dns/a.lab.test");
-    let addresses = dns["evidence"]["addresses"].as_array().unwrap();
-    assert!(!addresses.is_empty() && addresses.len() <= 16, "{dns:#}");
+    let addresses = dns["evidence"]["addresses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{dns:#}"));
+    assert_eq!(addresses.len(), 16, "{dns:#}");
     // An answer with another transaction ID is no answer.
     let report = run(dns_server(&lab, wrong_id));
     assert_eq!(verdict(&report, "dns/a.lab.test").1, "timeout", "{report:#}");
