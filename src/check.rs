@@ -931,10 +931,19 @@ impl Lists {
         run: &[Check],
     ) -> Vec<Check> {
         let mut out = Vec::new();
+        if self.domains.is_none() && self.cidrs.is_none() {
+            return out;
+        }
+        // Linear in the catalog, however large: requirements by id.
+        let by_id: HashMap<&str, &DomainRequirement> = requirements
+            .domains
+            .iter()
+            .map(|r| (r.id.as_str(), r))
+            .collect();
         // Every live host: (host, port, proto, its requirement, the catalog's allow-list line).
         let mut live: Vec<(&str, u16, Proto, Option<&DomainRequirement>, &str)> = Vec::new();
         for h in &plan.hosts {
-            let req = requirements.domains.iter().find(|r| r.id == h.requirement);
+            let req = by_id.get(h.requirement.as_str()).copied();
             live.push((&h.host, h.port, h.proto, req, &h.allowlist));
         }
         for m in &plan.media {

@@ -28,6 +28,8 @@ const DEADLINE_GRACE: Duration = Duration::from_millis(300);
 /// The probes' deadline comes this long before the run's, so that the grace above, stopping the
 /// runtime and writing the report fit within `--timeout`.
 const REPORT_RESERVE: Duration = Duration::from_millis(400);
+/// And this much more per check of the plan.
+const REPORT_PER_CHECK: Duration = Duration::from_micros(15);
 /// A step starts only with at least this much time left (or half the per-probe limit, when that
 /// is shorter): one started with less could only be cut, and would measure nothing.
 const MIN_STEP_TIME: Duration = Duration::from_millis(800);
@@ -130,8 +132,12 @@ pub fn execute(
         progress: progress_bar(total - plan.untested.len(), settings.progress),
     };
     let stop = runtime.block_on(async {
+        // Writing the report takes longer the more checks it holds (a catalog of tens of
+        // thousands of hosts): that time is kept aside too.
+        let reserve = (REPORT_RESERVE + REPORT_PER_CHECK * u32::try_from(total).unwrap_or(u32::MAX))
+            .min(settings.deadline / 2);
         let probes_end = deadline_at
-            .checked_sub(REPORT_RESERVE)
+            .checked_sub(reserve)
             .unwrap_or(deadline_at)
             .max(started);
         // A probe the deadline allows in full is not cut by it: its timeout is the peer's.

@@ -1630,7 +1630,7 @@ fn every_host_and_address_checked_is_matched_against_the_allow_lists() {
 }
 
 /// A catalog whose only media relay is relay.lab.test on `port`.
-fn one_relay_catalog(lab: &Lab, port: u16) -> std::path::PathBuf {
+pub(crate) fn one_relay_catalog(lab: &Lab, port: u16) -> std::path::PathBuf {
     lab.write(
         "relay.toml",
         &format!(
