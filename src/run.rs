@@ -33,6 +33,9 @@ const REPORT_PER_CHECK: Duration = Duration::from_micros(15);
 /// A step starts only with at least this much time left (or half the per-probe limit, when that
 /// is shorter): one started with less could only be cut, and would measure nothing.
 const MIN_STEP_TIME: Duration = Duration::from_millis(800);
+/// The least time a relay gets to answer: a STUN Binding unanswered for a second is a path the
+/// softphone cannot use, one cut shorter measured nothing.
+const MIN_RELAY_TIME: Duration = Duration::from_secs(1);
 /// A step that ended within this of its limit ran out of time.
 const AT_LIMIT: Duration = Duration::from_millis(60);
 
@@ -1213,15 +1216,14 @@ async fn run_media(
         .deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .saturating_sub(Duration::from_millis(500) + reserve);
-    if left < MIN_STEP_TIME {
+    // A relay's answer gets half the time left: with less than a second, a silent relay could
+    // only be cut short, so none is started.
+    if left / 2 < MIN_RELAY_TIME {
         for m in hosts {
             sink.push(cut(m));
         }
         return;
     }
-    // With less than the softphone's own ICE budget, a relay that does not answer in time may
-    // only have been cut short: such a timeout measured nothing.
-    let budget_cut = left / 2 < options.budget;
     options.budget = options.budget.min(left / 2);
     options.sample = options.sample.min(left.saturating_sub(options.budget));
     if !options.keyring.is_empty() {
@@ -1237,22 +1239,6 @@ async fn run_media(
     // A relay the path cannot reach is something to allow: its allow-list line and published
     // prefix go in the report's fixes, like those of a blocked TCP host.
     let checks = checks.into_iter().map(|check| {
-        if budget_cut
-            && check.status == Status::Fail
-            && check.reason == Reason::Timeout
-            && matches!(check.kind, Kind::Stun | Kind::Turn)
-        {
-            let mut cut = check;
-            cut.status = Status::Skip;
-            cut.reason = Reason::Deadline;
-            cut.detail = format!(
-                "not tested: {} (the relay had {} ms, less than the softphone's own budget)",
-                deadline_words(),
-                millis(left / 2)
-            );
-            cut.remedy = None;
-            return cut;
-        }
         // The authenticated test runs only where the path answered: its failures are not rules
         // to add.
         let blocked = check.status == Status::Fail

@@ -754,15 +754,21 @@ fn a_catalog_of_twenty_thousand_hosts_ends_within_the_timeout() {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let endpoints: Vec<Endpoint<'_>> = refs.iter().map(|n| Endpoint::new(n, n, 443)).collect();
     let catalog = lab::catalog_file(lab.dir.path(), &endpoints);
+    let out = lab.path("report.json");
     let mut cmd = preflight(&lab);
     lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
-    cmd.args(["--no-proxy", "--timeout", "3s"]);
+    // Tens of megabytes of JSON: to a file, not a pipe read only at the end.
+    cmd.args(["--no-proxy", "--timeout", "3s", "--output"])
+        .arg(&out);
     let started = Instant::now();
-    let (code, report) = run_json(cmd, Duration::from_secs(60));
+    let output = output_within(cmd, Duration::from_secs(60));
     let took = started.elapsed();
+    let code = output.status.code().unwrap_or(-1);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     eprintln!("20,000 hosts, --timeout 3s: {took:?}");
-    // Generous for an unoptimised build writing 80,000 checks; see the benchmarks for figures.
-    assert!(took < Duration::from_millis(6_000), "{took:?}");
+    // Generous for an unoptimised build writing 80,000 checks on a loaded machine (alone, about
+    // 3.6 s); what it guards against took minutes (matching every host to the catalog again).
+    assert!(took < Duration::from_secs(15), "{took:?}");
     assert_eq!(code, 2, "the names that were asked are NXDOMAIN");
     assert!(checks(&report).iter().any(|c| c["reason"] == "deadline"));
 }
