@@ -1432,7 +1432,13 @@ mod tests {
             panic!()
         };
         assert_eq!(https.to_string(), "https://p:443");
-        for unsupported in ["SOCKS s:1080", "SOCKS4 s:1080", "QUIC q:443", "PROXY", "PROXY a b"] {
+        for unsupported in [
+            "SOCKS s:1080",
+            "SOCKS4 s:1080",
+            "QUIC q:443",
+            "PROXY",
+            "PROXY a b",
+        ] {
             assert_eq!(
                 PacRoute::from_first(unsupported),
                 PacRoute::Unsupported(unsupported.to_owned()),

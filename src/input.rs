@@ -79,7 +79,10 @@ pub fn read_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     if bytes.len() as u64 > max {
         return Err(Error::bad_input(
             Location::file(path),
-            format!("the file is larger than {}, which {what} never is", size(max)),
+            format!(
+                "the file is larger than {}, which {what} never is",
+                size(max)
+            ),
         ));
     }
     Ok(bytes)
@@ -127,7 +130,8 @@ mod tests {
         assert_eq!(read_bytes(&path, 2048, "x").unwrap().len(), 2048);
         let err = read_bytes(&path, 1024, "a CA file").unwrap_err();
         assert!(
-            err.to_string().contains("larger than 1 KiB, which a CA file never is"),
+            err.to_string()
+                .contains("larger than 1 KiB, which a CA file never is"),
             "{err}"
         );
     }

@@ -137,8 +137,9 @@ pub fn execute(
     let stop = runtime.block_on(async {
         // Writing the report takes longer the more checks it holds (a catalog of tens of
         // thousands of hosts): that time is kept aside too.
-        let reserve = (REPORT_RESERVE + REPORT_PER_CHECK * u32::try_from(total).unwrap_or(u32::MAX))
-            .min(settings.deadline / 2);
+        let reserve = (REPORT_RESERVE
+            + REPORT_PER_CHECK * u32::try_from(total).unwrap_or(u32::MAX))
+        .min(settings.deadline / 2);
         let probes_end = deadline_at
             .checked_sub(reserve)
             .unwrap_or(deadline_at)
@@ -288,10 +289,7 @@ pub fn execute(
     sink.progress.finish_and_clear();
 
     let (why_reason, why_not) = match stop {
-        Stop::Done => (
-            Reason::NotTested,
-            "the probe ended unexpectedly".to_owned(),
-        ),
+        Stop::Done => (Reason::NotTested, "the probe ended unexpectedly".to_owned()),
         Stop::Deadline => (Reason::Deadline, deadline_words()),
         Stop::Interrupted => (
             Reason::Interrupted,
@@ -382,8 +380,11 @@ pub fn execute(
     if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
         checks.push(clock);
     }
-    if let Some(cut) = cut_check(&checks, matches!(stop, Stop::Interrupted), settings.deadline)
-    {
+    if let Some(cut) = cut_check(
+        &checks,
+        matches!(stop, Stop::Interrupted),
+        settings.deadline,
+    ) {
         // First, where it is seen: the run was cut, and this much was left untested.
         checks.insert(0, cut);
     }
@@ -484,10 +485,7 @@ fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
             let stage = match kind {
                 Kind::Tls => "the TLS handshake".to_owned(),
                 Kind::Websocket => "the WebSocket upgrade's answer".to_owned(),
-                _ => format!(
-                    "the HTTP answer to {}",
-                    step.path.as_deref().unwrap_or("/")
-                ),
+                _ => format!("the HTTP answer to {}", step.path.as_deref().unwrap_or("/")),
             };
             (
                 Reason::Stalled,

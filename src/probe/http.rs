@@ -134,7 +134,10 @@ impl Proxy {
         } else if lower.starts_with("https://") {
             (ProxyKind::Https, &text[8..])
         } else if lower.starts_with("socks5://") || lower.starts_with("socks5h://") {
-            (ProxyKind::Socks5, text.split_once("://").map_or("", |(_, r)| r))
+            (
+                ProxyKind::Socks5,
+                text.split_once("://").map_or("", |(_, r)| r),
+            )
         } else if text.contains("://") {
             return Err(format!(
                 "only http://, https:// and socks5:// proxies are supported, found {:?}",
@@ -231,9 +234,9 @@ pub enum ReadFailure {
 /// Whether `name` is an HTTP header name (an RFC 9110 token): no controls, spaces or escapes.
 fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`).

@@ -386,7 +386,11 @@ pub fn untested_summary(checks: &[Check]) -> Option<String> {
     };
     Some(format!(
         "{run}{total} required {} not carried out ({}), so readiness is not known.",
-        if total == 1 { "check was" } else { "checks were" },
+        if total == 1 {
+            "check was"
+        } else {
+            "checks were"
+        },
         why.join(", ")
     ))
 }
@@ -592,7 +596,10 @@ mod tests {
             Reason::UnsupportedRoute,
             Reason::NothingTested,
         ] {
-            assert_eq!(Verdict::of(&[check(Status::Skip, reason)]), Verdict::Incomplete);
+            assert_eq!(
+                Verdict::of(&[check(Status::Skip, reason)]),
+                Verdict::Incomplete
+            );
         }
         // A skip that is not a requirement left untested (a wildcard, an option not chosen) and
         // an informational fact do not hold the verdict back.

@@ -1188,7 +1188,12 @@ fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
     );
     // A SOCKS5 proxy and an HTTPS proxy carry the checks like an HTTP one.
     for step in ["tcp", "tls"] {
-        expect(&report, &format!("{step}/socks.lab.test:{site}"), "pass", "ok");
+        expect(
+            &report,
+            &format!("{step}/socks.lab.test:{site}"),
+            "pass",
+            "ok",
+        );
         expect(
             &report,
             &format!("{step}/tlsproxy.lab.test:{site}"),
@@ -1217,7 +1222,10 @@ fn a_pac_script_routes_each_host_and_the_evidence_names_the_route() {
         "{c:#}"
     );
     assert!(
-        c["detail"].as_str().unwrap().contains("not allowed by ruleset"),
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed by ruleset"),
         "{c:#}"
     );
     // SOCKS (version 4 in browsers) is not tested, and says so.

@@ -23,10 +23,7 @@ fn checks(report: &Value) -> &Vec<Value> {
 fn catalog_of(lab: &Lab, names: &[String], port: u16) -> (PathBuf, std::net::SocketAddr) {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let dns = lab.dns(lab::loopback_zone(&refs));
-    let endpoints: Vec<Endpoint<'_>> = refs
-        .iter()
-        .map(|n| Endpoint::new(n, n, port))
-        .collect();
+    let endpoints: Vec<Endpoint<'_>> = refs.iter().map(|n| Endpoint::new(n, n, port)).collect();
     (lab::catalog_file(lab.dir.path(), &endpoints), dns)
 }
 
@@ -53,10 +50,7 @@ fn slow_tls_site(lab: &Lab, ca: &Ca, names: &[&str], delay: Duration) -> u16 {
 /// A TLS site whose answer after the handshake is `answer` (bounded to a minute in all).
 fn tls_site_answering<F, Fut>(lab: &Lab, ca: &Ca, names: &[&str], answer: F) -> u16
 where
-    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut
-        + Send
-        + Sync
-        + 'static,
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (chain, key) = ca.leaf(names, false);
@@ -78,7 +72,10 @@ where
 fn assert_untested_without_remedy(c: &Value, reason: &str) {
     assert_eq!(c["status"], "skip", "{c:#}");
     assert_eq!(c["reason"], reason, "{c:#}");
-    assert!(c.get("remedy").is_none(), "nothing was measured, so no remedy: {c:#}");
+    assert!(
+        c.get("remedy").is_none(),
+        "nothing was measured, so no remedy: {c:#}"
+    );
 }
 
 #[test]
@@ -106,9 +103,7 @@ fn checks_the_deadline_cut_are_not_tested_and_the_run_is_incomplete_within_the_t
     let mut passed = 0;
     let mut cut = 0;
     for c in checks(&report) {
-        let on_host = c["host"]
-            .as_str()
-            .is_some_and(|h| h.ends_with(".lab.test"));
+        let on_host = c["host"].as_str().is_some_and(|h| h.ends_with(".lab.test"));
         if !on_host {
             continue;
         }
@@ -152,10 +147,7 @@ fn a_run_that_tests_nothing_is_incomplete_never_ready() {
     expect(&report, "system/nothing-tested", "skip", "nothing_tested");
 
     // --only media where the catalog names no relay.
-    let concrete = lab::catalog_file(
-        lab.dir.path(),
-        &[Endpoint::new("a", "a.lab.test", 443)],
-    );
+    let concrete = lab::catalog_file(lab.dir.path(), &[Endpoint::new("a", "a.lab.test", 443)]);
     let mut cmd = preflight(&lab);
     lab_args(&mut cmd, lab.dir.path(), &concrete, dns);
     cmd.args(["--no-proxy", "--only", "media"]);
@@ -190,7 +182,13 @@ fn a_pac_route_this_tool_cannot_test_is_unsupported_and_the_run_incomplete() {
         assert_untested_without_remedy(c, "unsupported_route");
     }
     let a = check(&report, &format!("tcp/a.lab.test:{port}"));
-    assert!(a["detail"].as_str().unwrap().contains("SOCKS 127.0.0.1:1080"), "{a:#}");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SOCKS 127.0.0.1:1080"),
+        "{a:#}"
+    );
 }
 
 /// Sends SIGINT to `child` once `ready` says so, and waits (bounded) for it to end.
@@ -257,7 +255,10 @@ fn ctrl_c_during_the_probes_writes_an_incomplete_report_never_a_ready_one() {
             let mut lines = text.lines();
             assert!(lines.next().unwrap().starts_with("INCOMPLETE:"), "{text}");
             assert!(
-                lines.next().unwrap().starts_with("The run was interrupted:"),
+                lines
+                    .next()
+                    .unwrap()
+                    .starts_with("The run was interrupted:"),
                 "{text}"
             );
         }
@@ -287,7 +288,10 @@ fn ctrl_c_while_the_pac_script_is_fetched_ends_the_run_and_writes_no_report() {
     }
     interrupt(&mut child);
     assert_ne!(child.wait().unwrap().code(), Some(0));
-    assert!(!out.exists(), "a report written for a run that never started");
+    assert!(
+        !out.exists(),
+        "a report written for a run that never started"
+    );
 }
 
 #[test]
@@ -526,7 +530,11 @@ fn hostile_dns_answers_are_named_for_what_they_are() {
         cmd.args(["--no-proxy", "--timeout", "4s", "--only", "dns"]);
         let started = Instant::now();
         let (_, report) = run_json(cmd, Duration::from_secs(30));
-        assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
         report
     };
     // A NOERROR answer that does not decode is not the resolver's SERVFAIL.
@@ -548,12 +556,22 @@ fn hostile_dns_answers_are_named_for_what_they_are() {
     assert_eq!(addresses.len(), 16, "{dns:#}");
     // An answer with another transaction ID is no answer.
     let report = run(dns_server(&lab, wrong_id));
-    assert_eq!(verdict(&report, "dns/a.lab.test").1, "timeout", "{report:#}");
+    assert_eq!(
+        verdict(&report, "dns/a.lab.test").1,
+        "timeout",
+        "{report:#}"
+    );
     // A CNAME loop is not SERVFAIL either.
     let dns = lab.dns(
         [
-            ("a.lab.test".to_owned(), Dns::Cname("b.lab.test".to_owned(), vec![])),
-            ("b.lab.test".to_owned(), Dns::Cname("a.lab.test".to_owned(), vec![])),
+            (
+                "a.lab.test".to_owned(),
+                Dns::Cname("b.lab.test".to_owned(), vec![]),
+            ),
+            (
+                "b.lab.test".to_owned(),
+                Dns::Cname("a.lab.test".to_owned(), vec![]),
+            ),
         ]
         .into_iter()
         .collect(),
@@ -589,7 +607,9 @@ fn stalls_after_the_connection_opened_are_named_for_their_stage_never_a_firewall
     // Escape bytes in a header name.
     let badname = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
         let _ = tls
-            .write_all(b"HTTP/1.1 200 OK\r\nX-\x1b[31mEvil\xe2\x80\xae: 1\r\nContent-Length: 0\r\n\r\n")
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nX-\x1b[31mEvil\xe2\x80\xae: 1\r\nContent-Length: 0\r\n\r\n",
+            )
             .await;
         let _ = tls.shutdown().await;
     });
@@ -613,7 +633,11 @@ fn stalls_after_the_connection_opened_are_named_for_their_stage_never_a_firewall
         .arg(&ca_file);
     let started = Instant::now();
     let (code, report) = run_json(cmd, Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_millis(5_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(5_500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(code, 2, "{report:#}");
     let slow_https = check(&report, &format!("https/slowhead.lab.test:{slow}/"));
     assert_eq!(
@@ -624,7 +648,10 @@ fn stalls_after_the_connection_opened_are_named_for_their_stage_never_a_firewall
     let endless_https = format!("https/endless.lab.test:{endless}/");
     expect(&report, &endless_https, "fail", "bad_response");
     let raw = serde_json::to_string(&report).unwrap();
-    assert!(!raw.contains('\u{1b}') && !raw.contains('\u{202e}'), "{raw}");
+    assert!(
+        !raw.contains('\u{1b}') && !raw.contains('\u{202e}'),
+        "{raw}"
+    );
     for c in checks(&report) {
         if let Some(remedy) = c["remedy"].as_str() {
             assert!(
@@ -643,12 +670,19 @@ fn stalls_after_the_connection_opened_are_named_for_their_stage_never_a_firewall
         .arg(&ca_file);
     let started = Instant::now();
     let (_, report) = run_json(cmd, Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_millis(4_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(4_500),
+        "{:?}",
+        started.elapsed()
+    );
     let tcp = check(&report, &format!("tcp/slowhead.lab.test:{slow}"));
     assert_eq!(tcp["reason"], "stalled", "{tcp:#}");
     assert_eq!(tcp["evidence"]["stage"], "proxy_connect", "{tcp:#}");
     assert!(
-        !tcp["remedy"].as_str().unwrap().contains("firewall silently drops"),
+        !tcp["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("firewall silently drops"),
         "{tcp:#}"
     );
 }
@@ -694,7 +728,10 @@ fn hostile_certificate_names_and_an_oversized_chain_reach_no_report_raw() {
         assert!(!raw.contains(bad), "{bad:?} in {raw}");
     }
     let big = check(&report, &format!("tls/big.lab.test:{big_site}"));
-    assert_ne!(big["reason"], "handshake_failed", "not an SNI filter: {big:#}");
+    assert_ne!(
+        big["reason"], "handshake_failed",
+        "not an SNI filter: {big:#}"
+    );
     assert_eq!(big["status"], "fail", "{big:#}");
 }
 
@@ -718,7 +755,11 @@ fn a_proxy_that_answers_garbage_is_named_and_bounded() {
         .arg(format!("http://127.0.0.1:{garbage}"));
     let started = Instant::now();
     let (_, report) = run_json(cmd, Duration::from_secs(30));
-    assert!(started.elapsed() < Duration::from_millis(4_500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(4_500),
+        "{:?}",
+        started.elapsed()
+    );
     expect(&report, "tcp/a.lab.test:443", "fail", "proxy_denied");
 }
 

@@ -531,7 +531,7 @@ impl Lab {
                 let _ = client.read_exact(&mut port).await;
                 let name = String::from_utf8_lossy(&name).into_owned();
                 let reply = |code: u8| [5, code, 0, 1, 127, 0, 0, 1, 0, 0];
-                if denied.iter().any(|d| *d == name) {
+                if denied.contains(&name) {
                     let _ = client.write_all(&reply(2)).await;
                     return;
                 }
