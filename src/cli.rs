@@ -12,8 +12,9 @@ use crate::output::ColorChoice;
 #[derive(Debug, Parser)]
 #[command(name = "connect-preflight", version, about, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 ready, 1 degraded (warnings only), 2 not ready, 64 usage error, \
-65 bad input data, 70 internal error, 130 interrupted."
+    after_help = "Exit codes: 0 ready, 1 degraded (warnings only), 2 not ready, 3 incomplete \
+(something required not tested), 64 usage error, 65 bad input data, 70 internal error, 130 \
+interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -166,7 +167,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
 
-    /// Send HTTPS through this HTTP proxy (http://[user:password@]host:port) [default: HTTPS_PROXY]
+    /// Send HTTPS through this proxy (http://[user:password@]host:port, https://host:port or
+    /// socks5://host:port) [default: HTTPS_PROXY]
     #[arg(long, value_name = "URL", conflicts_with = "no_proxy")]
     pub proxy: Option<String>,
 
@@ -174,7 +176,8 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_proxy: bool,
 
-    /// Route each host as this PAC script (file or http(s) URL) says: DIRECT or PROXY host:port.
+    /// Route each host as this PAC script (file or http(s) URL) says: DIRECT, or PROXY, HTTPS or
+    /// SOCKS5 host:port (SOCKS version 4 is not tested).
     /// Without --proxy or --pac, the OS's proxy settings are read; their automatic discovery (WPAD)
     /// is followed by DHCP (Windows) and DNS
     #[arg(long, value_name = "FILE|URL", conflicts_with_all = ["proxy", "no_proxy"])]

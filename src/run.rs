@@ -721,7 +721,8 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
     if !connects {
         return;
     }
-    if !can_start(ctx) {
+    // With no address and no proxy, nothing is started: the steps say why (no address).
+    if (proxy.is_some() || !addresses.is_empty()) && !can_start(ctx) {
         cut_rest(host, after_dns(), sink);
         return;
     }
