@@ -28,3 +28,4 @@ pub mod sanitize;
 pub mod site_profile;
 pub mod summary;
 pub mod system;
+pub mod transport;

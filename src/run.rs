@@ -427,7 +427,11 @@ fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
             "{} {}{}",
             step.kind.as_str(),
             host.host,
-            step.path.as_deref().unwrap_or("")
+            // Never the query: a session's WebSocket URL carries a credential there.
+            step.path
+                .as_deref()
+                .and_then(|p| p.split('?').next())
+                .unwrap_or("")
         ),
     };
     let check = Check::new(
