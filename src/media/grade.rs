@@ -39,7 +39,7 @@ pub const MOS_FAIL_AT_OR_BELOW: f64 = 3.0;
 
 /// Twilio's simplified E-model, as `calculate` in `twilio-voice.js` `lib/twilio/rtc/mos.ts` and
 /// `calculateMOS` in `twilio-video.js` `lib/preflight/mos.ts`: round trip and jitter in
-/// milliseconds, loss in percent. 1.0 (bad) to about 4.41 (a perfect path).
+/// milliseconds, loss in percent. 1.0 (bad) to 4.43 (a perfect path).
 pub fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
     let effective = rtt_ms + 2.0 * jitter_ms + 10.0;
     let mut r = if effective < 160.0 {
@@ -262,8 +262,8 @@ mod tests {
         let r: f64 = 93.768;
         let expected = 1.0 + 0.035 * r + 0.000_007 * r * (r - 60.0) * (100.0 - r);
         assert!((mos(20.0, 5.0, 0.0) - expected).abs() < 1e-9);
-        // A perfect path is the top of the scale (R = 94.518 -> about 4.41).
-        assert!((mos(0.0, 0.0, 0.0) - 4.41).abs() < 0.01);
+        // A perfect path is the top of the scale (Le = 10 ms, R = 94.518: 4.43).
+        assert!((mos(0.0, 0.0, 0.0) - 4.433).abs() < 0.001);
         // Loss beyond R/2.5 is R = 0, MOS 1; an effective latency of 1000 ms or more leaves only
         // the floor of 6.52, which is MOS 1.0 too.
         assert!((mos(20.0, 0.0, 40.0) - 1.0).abs() < 1e-9);
@@ -295,11 +295,11 @@ mod tests {
         assert!(clean.problems.is_empty());
         let under = g(60.0, 2.0, 0.9);
         assert_eq!(under.status, Status::Pass);
-        // 2.8 % on a 60 ms path: the MOS is still "great", the loss alone warns.
+        // 2.8 % on a 60 ms path: the MOS is still "excellent", the loss alone warns.
         let lossy = g(60.0, 2.0, 2.8);
         assert_eq!(
             (lossy.status, lossy.reason, lossy.band),
-            (Status::Warn, Reason::PoorQuality, Some(Band::Great))
+            (Status::Warn, Reason::PoorQuality, Some(Band::Excellent))
         );
         assert!(lossy.problems[0].contains("loss 2.8 %"), "{:?}", lossy);
         let broken = g(60.0, 2.0, 6.0);

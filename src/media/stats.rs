@@ -23,7 +23,7 @@ pub struct Figures {
     pub jitter_ms: f64,
     /// Replies that arrived after a reply to a later request.
     pub reordered: usize,
-    /// Twilio's simplified ITU-T G.107 E-model ([`super::grade`]): 1 (bad) to 4.41 (best).
+    /// Twilio's simplified ITU-T G.107 E-model ([`super::grade`]): 1 (bad) to 4.43 (best).
     pub mos: f64,
 }
 
