@@ -70,6 +70,10 @@ fn softphone_loss_1_5_pct() {
         "poor_quality",
     );
     let loss = q["evidence"]["loss_pct"].as_f64().expect("loss_pct");
+    println!(
+        "        reported loss {loss} %, dropped {dropped:.2} %, MOS {} ({})",
+        q["evidence"]["mos"], q["evidence"]["mos_band"]
+    );
     assert!(
         (1.0..5.0).contains(&loss) && (loss - dropped).abs() <= 1.0,
         "reported {loss} %, the edge dropped {dropped:.2} %"
@@ -98,6 +102,10 @@ fn softphone_loss_6_pct() {
         "poor_quality",
     );
     let loss = q["evidence"]["loss_pct"].as_f64().expect("loss_pct");
+    println!(
+        "        reported loss {loss} %, dropped {dropped:.2} %, MOS {} ({})",
+        q["evidence"]["mos"], q["evidence"]["mos_band"]
+    );
     assert!(
         loss >= 5.0 && (loss - dropped).abs() <= 1.5,
         "reported {loss} %, the edge dropped {dropped:.2} %"
