@@ -36,10 +36,9 @@ impl TransportUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
         let shown = text.split('?').next().unwrap_or_default();
         let bad = |why: &str| format!("--transport-url {shown:?}: {why}");
-        let uri: Uri = text
-            .trim()
-            .parse()
-            .map_err(|_| bad("expected a URL like wss://HOST.transport.connect.REGION.amazonaws.com/…"))?;
+        let uri: Uri = text.trim().parse().map_err(|_| {
+            bad("expected a URL like wss://HOST.transport.connect.REGION.amazonaws.com/…")
+        })?;
         if uri.scheme_str() != Some("wss") {
             return Err(bad("the CCP's WebSocket is a wss:// URL"));
         }
@@ -106,10 +105,11 @@ pub fn apply(
     let untested_id = format!("untested/{}", req.id);
     let Some(url) = url else {
         if let Some(u) = plan.untested.iter_mut().find(|u| u.id == untested_id) {
-            u.why = "each CCP session gets its own name under this wildcard, with a presigned URL: \
+            u.why =
+                "each CCP session gets its own name under this wildcard, with a presigned URL: \
                      the names' DNS, TCP 443, TLS and the WebSocket upgrade are not tested (give a \
                      session's URL with --transport-url to test them; the route is reported below)"
-                .to_owned();
+                    .to_owned();
         }
         return Ok(());
     };
@@ -154,7 +154,11 @@ pub fn route_check(
 ) -> Option<Check> {
     let req = wildcard(requirements)?;
     let name = sample_name(requirements)?;
-    if plan.untested.iter().all(|u| u.id != format!("untested/{}", req.id)) {
+    if plan
+        .untested
+        .iter()
+        .all(|u| u.id != format!("untested/{}", req.id))
+    {
         return None;
     }
     let proxy = settings.proxy_for(&name);
@@ -167,9 +171,9 @@ pub fn route_check(
         .iter()
         .filter(|c| c.kind == Kind::Websocket && c.status != Status::Skip)
         .filter(|c| {
-            c.host
-                .as_deref()
-                .is_some_and(|h| settings.proxy_for(h).map(ToString::to_string) == proxy.map(ToString::to_string))
+            c.host.as_deref().is_some_and(|h| {
+                settings.proxy_for(h).map(ToString::to_string) == proxy.map(ToString::to_string)
+            })
         })
         .collect();
     let upgrade = match (proxy, same_route.first()) {
@@ -187,7 +191,9 @@ pub fn route_check(
         (Some(p), None) => format!(
             "no host of this run answers WebSocket through the proxy {p}, so whether it passes upgrades is not tested"
         ),
-        (None, _) => "a direct path carries the upgrade as it carries any TLS connection".to_owned(),
+        (None, _) => {
+            "a direct path carries the upgrade as it carries any TLS connection".to_owned()
+        }
     };
     let mut check = Check::new(
         format!("websocket/route/{}", req.allowlist),
@@ -221,14 +227,21 @@ mod tests {
             "wss://abc123.transport.connect.eu-central-1.amazonaws.com/?AuthToken=secret",
         )
         .unwrap();
-        assert_eq!(u.host, "abc123.transport.connect.eu-central-1.amazonaws.com");
+        assert_eq!(
+            u.host,
+            "abc123.transport.connect.eu-central-1.amazonaws.com"
+        );
         assert_eq!((u.port, u.path.as_str()), (443, "/"));
         assert_eq!(u.request_target, "/?AuthToken=secret");
         let u = TransportUrl::parse("wss://h.example:8443/ws").unwrap();
         assert_eq!((u.port, u.request_target.as_str()), (8443, "/ws"));
         let e = TransportUrl::parse("https://h.example/?AuthToken=secret").unwrap_err();
         assert!(e.contains("wss://") && !e.contains("secret"), "{e}");
-        assert!(TransportUrl::parse("not a url ?secret").unwrap_err().contains("expected a URL"));
+        assert!(
+            TransportUrl::parse("not a url ?secret")
+                .unwrap_err()
+                .contains("expected a URL")
+        );
     }
 
     fn requirements() -> Requirements {
@@ -246,13 +259,20 @@ mod tests {
         let snapshot = crate::ranges::Snapshot::embedded();
         let selected = Selected::default();
         let mut plan = plan::build(&req, &snapshot, &selected);
-        assert!(plan.untested.iter().any(|u| u.id == "untested/transport/eu-central-1"));
-        let url = TransportUrl::parse(
-            "wss://abc.transport.connect.eu-central-1.amazonaws.com/?token=t",
-        )
-        .unwrap();
+        assert!(
+            plan.untested
+                .iter()
+                .any(|u| u.id == "untested/transport/eu-central-1")
+        );
+        let url =
+            TransportUrl::parse("wss://abc.transport.connect.eu-central-1.amazonaws.com/?token=t")
+                .unwrap();
         apply(&mut plan, &req, &snapshot, &selected, Some(&url)).unwrap();
-        assert!(plan.untested.iter().all(|u| u.id != "untested/transport/eu-central-1"));
+        assert!(
+            plan.untested
+                .iter()
+                .all(|u| u.id != "untested/transport/eu-central-1")
+        );
         let host = plan.hosts.last().unwrap();
         let steps: Vec<(String, Option<String>)> = host
             .steps
@@ -272,7 +292,10 @@ mod tests {
         let elsewhere =
             TransportUrl::parse("wss://abc.transport.connect.us-east-1.amazonaws.com/").unwrap();
         let e = apply(&mut plan, &req, &snapshot, &selected, Some(&elsewhere)).unwrap_err();
-        assert!(e.contains("is not under *.transport.connect.eu-central-1.amazonaws.com"), "{e}");
+        assert!(
+            e.contains("is not under *.transport.connect.eu-central-1.amazonaws.com"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -282,8 +305,15 @@ mod tests {
         let selected = Selected::default();
         let mut plan = plan::build(&req, &snapshot, &selected);
         apply(&mut plan, &req, &snapshot, &selected, None).unwrap();
-        let u = plan.untested.iter().find(|u| u.id == "untested/transport/eu-central-1").unwrap();
-        assert!(u.why.contains("DNS, TCP 443, TLS and the WebSocket upgrade are not tested"));
+        let u = plan
+            .untested
+            .iter()
+            .find(|u| u.id == "untested/transport/eu-central-1")
+            .unwrap();
+        assert!(
+            u.why
+                .contains("DNS, TCP 443, TLS and the WebSocket upgrade are not tested")
+        );
         assert_eq!(
             sample_name(&req).as_deref(),
             Some("x.transport.connect.eu-central-1.amazonaws.com")

@@ -142,16 +142,36 @@ mod tests {
 
     fn dual_stack(v6_turn: Status, v6_reason: Reason) -> Vec<Check> {
         vec![
-            check("stun/turn.example/192.0.2.10", Kind::Stun, Status::Pass, Reason::Ok),
+            check(
+                "stun/turn.example/192.0.2.10",
+                Kind::Stun,
+                Status::Pass,
+                Reason::Ok,
+            ),
             check(
                 "turn/turn.example/192.0.2.10",
                 Kind::Turn,
                 Status::Pass,
                 Reason::AuthChallenge,
             ),
-            check("media/turn.example/192.0.2.10", Kind::Media, Status::Pass, Reason::Ok),
-            check("stun/turn.example/2001:db8::10", Kind::Stun, v6_turn, v6_reason),
-            check("turn/turn.example/2001:db8::10", Kind::Turn, v6_turn, v6_reason),
+            check(
+                "media/turn.example/192.0.2.10",
+                Kind::Media,
+                Status::Pass,
+                Reason::Ok,
+            ),
+            check(
+                "stun/turn.example/2001:db8::10",
+                Kind::Stun,
+                v6_turn,
+                v6_reason,
+            ),
+            check(
+                "turn/turn.example/2001:db8::10",
+                Kind::Turn,
+                v6_turn,
+                v6_reason,
+            ),
         ]
     }
 
@@ -160,7 +180,10 @@ mod tests {
         let mut checks = dual_stack(Status::Fail, Reason::Timeout);
         apply(&mut checks);
         let turn6 = &checks[4];
-        assert_eq!((turn6.status, turn6.reason), (Status::Warn, Reason::Timeout));
+        assert_eq!(
+            (turn6.status, turn6.reason),
+            (Status::Warn, Reason::Timeout)
+        );
         assert!(
             turn6.detail.starts_with(
                 "IPv6 to TURN is black-holed (2001:db8::10); the softphone uses IPv4 (192.0.2.10 answered): original detail"
@@ -168,7 +191,13 @@ mod tests {
             "{}",
             turn6.detail
         );
-        assert!(turn6.remedy.as_deref().unwrap().starts_with("Calls work over IPv4 today"));
+        assert!(
+            turn6
+                .remedy
+                .as_deref()
+                .unwrap()
+                .starts_with("Calls work over IPv4 today")
+        );
         assert_eq!(turn6.evidence["family"], "ipv6");
         assert_eq!(checks[3].status, Status::Warn);
         assert!(checks[3].detail.starts_with("IPv6 to STUN is black-holed"));
@@ -179,32 +208,80 @@ mod tests {
     #[test]
     fn an_unreachable_ipv4_with_working_ipv6_is_named_the_other_way_round() {
         let mut checks = vec![
-            check("turn/t/192.0.2.10", Kind::Turn, Status::Fail, Reason::Unreachable),
-            check("turn/t/2001:db8::10", Kind::Turn, Status::Pass, Reason::AuthChallenge),
+            check(
+                "turn/t/192.0.2.10",
+                Kind::Turn,
+                Status::Fail,
+                Reason::Unreachable,
+            ),
+            check(
+                "turn/t/2001:db8::10",
+                Kind::Turn,
+                Status::Pass,
+                Reason::AuthChallenge,
+            ),
         ];
         apply(&mut checks);
         assert_eq!(checks[0].status, Status::Warn);
-        assert!(checks[0].detail.starts_with("IPv4 to TURN is refused (ICMP unreachable)"));
+        assert!(
+            checks[0]
+                .detail
+                .starts_with("IPv4 to TURN is refused (ICMP unreachable)")
+        );
     }
 
     #[test]
     fn both_families_failing_or_one_family_only_stay_failures() {
         let mut both = vec![
-            check("turn/t/192.0.2.10", Kind::Turn, Status::Fail, Reason::Timeout),
-            check("turn/t/2001:db8::10", Kind::Turn, Status::Fail, Reason::Timeout),
+            check(
+                "turn/t/192.0.2.10",
+                Kind::Turn,
+                Status::Fail,
+                Reason::Timeout,
+            ),
+            check(
+                "turn/t/2001:db8::10",
+                Kind::Turn,
+                Status::Fail,
+                Reason::Timeout,
+            ),
         ];
         apply(&mut both);
         assert!(both.iter().all(|c| c.status == Status::Fail));
         let mut one = vec![
-            check("turn/t/192.0.2.10", Kind::Turn, Status::Pass, Reason::AuthChallenge),
-            check("turn/t/192.0.2.11", Kind::Turn, Status::Fail, Reason::Timeout),
+            check(
+                "turn/t/192.0.2.10",
+                Kind::Turn,
+                Status::Pass,
+                Reason::AuthChallenge,
+            ),
+            check(
+                "turn/t/192.0.2.11",
+                Kind::Turn,
+                Status::Fail,
+                Reason::Timeout,
+            ),
         ];
         apply(&mut one);
-        assert_eq!(one[1].status, Status::Fail, "a second IPv4 address is not another family");
+        assert_eq!(
+            one[1].status,
+            Status::Fail,
+            "a second IPv4 address is not another family"
+        );
         // Another host's working IPv4 does not excuse this host's IPv6.
         let mut other_host = vec![
-            check("turn/a/192.0.2.10", Kind::Turn, Status::Pass, Reason::AuthChallenge),
-            check("turn/b/2001:db8::10", Kind::Turn, Status::Fail, Reason::Timeout),
+            check(
+                "turn/a/192.0.2.10",
+                Kind::Turn,
+                Status::Pass,
+                Reason::AuthChallenge,
+            ),
+            check(
+                "turn/b/2001:db8::10",
+                Kind::Turn,
+                Status::Fail,
+                Reason::Timeout,
+            ),
         ];
         apply(&mut other_host);
         assert_eq!(other_host[1].status, Status::Fail);
@@ -216,6 +293,11 @@ mod tests {
         checks[2].status = Status::Fail;
         checks[2].reason = Reason::Timeout;
         apply(&mut checks);
-        assert!(checks.iter().filter(|c| c.id.contains("2001")).all(|c| c.status == Status::Fail));
+        assert!(
+            checks
+                .iter()
+                .filter(|c| c.id.contains("2001"))
+                .all(|c| c.status == Status::Fail)
+        );
     }
 }

@@ -328,13 +328,24 @@ mod tests {
     fn aws_limits_warn_and_a_degraded_mos_fails() {
         let slow = g(350.0, 5.0, 0.0);
         assert_eq!(slow.status, Status::Warn);
-        assert!(slow.problems.iter().any(|p| p.contains("over AWS's 300 ms")));
+        assert!(
+            slow.problems
+                .iter()
+                .any(|p| p.contains("over AWS's 300 ms"))
+        );
         let jittery = g(40.0, 45.0, 0.0);
         assert_eq!(jittery.status, Status::Warn);
         // 500 ms and 30 ms jitter: R = 49.8, MOS 2.57, the lowest band.
         let awful = g(500.0, 30.0, 0.0);
-        assert_eq!((awful.status, awful.band), (Status::Fail, Some(Band::Degraded)));
-        assert!(awful.problems[0].contains("3.0 or below"), "{:?}", awful.problems);
+        assert_eq!(
+            (awful.status, awful.band),
+            (Status::Fail, Some(Band::Degraded))
+        );
+        assert!(
+            awful.problems[0].contains("3.0 or below"),
+            "{:?}",
+            awful.problems
+        );
         // Without a round trip there is no MOS; the rest is still graded.
         let no_rtt = grade(
             Measured {

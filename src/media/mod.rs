@@ -516,7 +516,11 @@ fn graded(
         f.reordered,
         f.mos
     );
-    let check = graded_check(base(grade.status, grade.reason, summary), &grade, &target.host);
+    let check = graded_check(
+        base(grade.status, grade.reason, summary),
+        &grade,
+        &target.host,
+    );
     let check = check
         .evidence("sent", f.sent)
         .evidence("received", f.received)

@@ -973,7 +973,10 @@ async fn a_broken_address_family_is_a_warning_when_the_other_family_relays() {
     let v6 = closed.local_addr().unwrap();
     drop(closed);
     let checks = check(
-        &[target("dual.lab.example", r.addr), target("dual.lab.example", v6)],
+        &[
+            target("dual.lab.example", r.addr),
+            target("dual.lab.example", v6),
+        ],
         &options(1000, 200),
     )
     .await;
@@ -987,9 +990,9 @@ async fn a_broken_address_family_is_a_warning_when_the_other_family_relays() {
         "{turn6:#?}"
     );
     assert!(
-        turn6
-            .detail
-            .starts_with("IPv6 to TURN is refused (ICMP unreachable) (::1); the softphone uses IPv4"),
+        turn6.detail.starts_with(
+            "IPv6 to TURN is refused (ICMP unreachable) (::1); the softphone uses IPv4"
+        ),
         "{}",
         turn6.detail
     );

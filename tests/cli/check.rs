@@ -999,7 +999,10 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(code), "{extra:?}: {stderr}");
         assert!(stderr.contains(says), "{extra:?}: {stderr}");
-        assert!(!stderr.contains("Sekrit"), "a URL's query is never repeated");
+        assert!(
+            !stderr.contains("Sekrit"),
+            "a URL's query is never repeated"
+        );
         assert!(output.stdout.is_empty(), "{extra:?}");
     }
 }

@@ -81,7 +81,11 @@ fn softphone_loss_1_5_pct() {
     mentions(
         q,
         "detail",
-        &["Twilio warns at and Microsoft targets", "Judged against:", "MOS"],
+        &[
+            "Twilio warns at and Microsoft targets",
+            "Judged against:",
+            "MOS",
+        ],
     );
     assert!(
         ["excellent", "great"].contains(&q["evidence"]["mos_band"].as_str().unwrap_or("")),
@@ -126,16 +130,20 @@ const TURN_V6: &str = "2001:db8:a3::30";
 /// the browser relays over IPv4, so the IPv6 failures are warnings naming the family.
 fn softphone_turn_ipv6_blackholed() {
     let mut w = World::new();
-    w.lab
-        .net
-        .aws
-        .ip(&["addr", "add", &format!("{TURN_V6}/128"), "dev", "lo", "nodad"]);
+    w.lab.net.aws.ip(&[
+        "addr",
+        "add",
+        &format!("{TURN_V6}/128"),
+        "dev",
+        "lo",
+        "nodad",
+    ]);
     w.dns.push((TURN.to_owned(), TURN_V6.to_owned()));
     w.coturn_args = vec!["--listening-ip=2001:db8:a3::30"];
     w.start();
-    w.lab.net.firewall(&[&format!(
-        "ip6 daddr {TURN_V6} udp dport 3478 counter drop"
-    )]);
+    w.lab
+        .net
+        .firewall(&[&format!("ip6 daddr {TURN_V6} udp dport 3478 counter drop")]);
     let (code, report) = w.check(&["--timeout", "15s"]);
     w.lab.keep_if_asked("softphone_turn_ipv6_blackholed");
     verdict(&report, code, "degraded", 1);
@@ -146,15 +154,29 @@ fn softphone_turn_ipv6_blackholed() {
         "auth_challenge",
     );
     expect(&report, &format!("media/{TURN}/{TURN_V4}"), "pass", "ok");
-    let turn6 = expect(&report, &format!("turn/{TURN}/{TURN_V6}"), "warn", "timeout");
+    let turn6 = expect(
+        &report,
+        &format!("turn/{TURN}/{TURN_V6}"),
+        "warn",
+        "timeout",
+    );
     mentions(
         turn6,
         "detail",
-        &["IPv6 to TURN is black-holed", "the softphone uses IPv4", TURN_V4],
+        &[
+            "IPv6 to TURN is black-holed",
+            "the softphone uses IPv4",
+            TURN_V4,
+        ],
     );
     assert_eq!(turn6["evidence"]["family"], "ipv6", "{turn6:#}");
     mentions(turn6, "remedy", &["Calls work over IPv4 today", "UDP 3478"]);
-    let stun6 = expect(&report, &format!("stun/{TURN}/{TURN_V6}"), "warn", "timeout");
+    let stun6 = expect(
+        &report,
+        &format!("stun/{TURN}/{TURN_V6}"),
+        "warn",
+        "timeout",
+    );
     mentions(stun6, "detail", &["IPv6 to STUN is black-holed"]);
 }
 
@@ -174,7 +196,8 @@ fn with_transport() -> World {
     );
     w.catalog = w.lab.write("catalog.toml", &catalog);
     w.answer(TRANSPORT, TRANSPORT_V4);
-    let pair = w.ca.leaf(w.lab.dir.path(), "transport", &[TRANSPORT], false);
+    let pair =
+        w.ca.leaf(w.lab.dir.path(), "transport", &[TRANSPORT], false);
     let mut site = Site::new(&[TRANSPORT_V4], &pair);
     site.websocket = true;
     w.sites.push(site);
@@ -262,7 +285,8 @@ fn softphone_transport_proxy_blocks_transport() {
     let proxy = format!("http://{}:3128", net::EDGE_OUTSIDE_V4);
     let url = url();
     let (code, report) = w.check(&["--proxy", &proxy, "--transport-url", &url]);
-    w.lab.keep_if_asked("softphone_transport_proxy_blocks_transport");
+    w.lab
+        .keep_if_asked("softphone_transport_proxy_blocks_transport");
     verdict(&report, code, "not_ready", 2);
     let tcp = expect(
         &report,
