@@ -34,6 +34,10 @@ pub const ALL: &[Scenario] = &[
         name: "softphone_transport_proxy_blocks_transport",
         run: softphone_transport_proxy_blocks_transport,
     },
+    Scenario {
+        name: "softphone_transport_direct",
+        run: softphone_transport_direct,
+    },
 ];
 
 /// Drops `lost` of every `every` datagrams to the relay, the last ones of each period, so the
@@ -326,4 +330,52 @@ fn softphone_transport_proxy_blocks_transport() {
         "not_tested",
     );
     mentions(untested, "detail", &["--transport-url"]);
+}
+
+/// A second session host whose server refuses every upgrade with 403, as AWS does for an expired
+/// or used session URL.
+const EXPIRED: &str = "old456.transport.connect.eu-central-1.amazonaws.com";
+const EXPIRED_V4: &str = "203.0.113.14";
+
+/// Direct to the session hosts: the server answers 101 (the WebSocket passes, ready), and another
+/// answers 403 through an untouched path (a warning naming the server: the path works).
+fn softphone_transport_direct() {
+    let mut w = with_transport();
+    w.lab
+        .net
+        .aws
+        .ip(&["addr", "add", &format!("{EXPIRED_V4}/32"), "dev", "lo"]);
+    w.answer(EXPIRED, EXPIRED_V4);
+    let pair = w.ca.leaf(w.lab.dir.path(), "expired", &[EXPIRED], false);
+    let mut site = Site::new(&[EXPIRED_V4], &pair);
+    site.status = 403;
+    w.sites.push(site);
+    w.start();
+    let good = url();
+    let (code, report) = w.check(&["--transport-url", &good]);
+    w.lab.keep_if_asked("softphone_transport_direct");
+    verdict(&report, code, "ready", 0);
+    let ws = expect(
+        &report,
+        &format!("websocket/{TRANSPORT}:443/"),
+        "pass",
+        "ok",
+    );
+    assert_eq!(ws["evidence"]["status"], 101, "{ws:#}");
+    host_passes(&report, TRANSPORT);
+    never_shows_the_secret(&report);
+
+    let expired = format!("wss://{EXPIRED}/?{SECRET}");
+    let (code, report) = w.check(&["--transport-url", &expired]);
+    verdict(&report, code, "degraded", 1);
+    expect(&report, &format!("tls/{EXPIRED}:443"), "pass", "ok");
+    let ws = expect(
+        &report,
+        &format!("websocket/{EXPIRED}:443/"),
+        "warn",
+        "websocket_rejected",
+    );
+    assert_eq!(ws["evidence"]["status"], 403, "{ws:#}");
+    assert_eq!(ws["evidence"]["rejected_by"], "the server", "{ws:#}");
+    never_shows_the_secret(&report);
 }
