@@ -167,34 +167,44 @@ pub fn route_check(
         (None, Some(p)) => format!("through the proxy {p}"),
         (None, None) => "direct".to_owned(),
     };
+    let on_route = |c: &&Check| {
+        c.host.as_deref().is_some_and(|h| {
+            settings.proxy_for(h).map(ToString::to_string) == proxy.map(ToString::to_string)
+        })
+    };
     let same_route: Vec<&Check> = checks
         .iter()
         .filter(|c| c.kind == Kind::Websocket && c.status != Status::Skip)
-        .filter(|c| {
-            c.host.as_deref().is_some_and(|h| {
-                settings.proxy_for(h).map(ToString::to_string) == proxy.map(ToString::to_string)
-            })
-        })
+        .filter(on_route)
         .collect();
-    let upgrade = match (proxy, same_route.first()) {
-        (Some(p), Some(other)) if other.status == Status::Pass => format!(
-            "the same proxy {p} let the WebSocket upgrade to {} through ({}), so it passes upgrades it tunnels",
+    let mut upgrade = match same_route.first() {
+        Some(other) if other.status == Status::Pass => format!(
+            "the same route let the WebSocket upgrade to {} through ({})",
             other.host.as_deref().unwrap_or_default(),
             other.id
         ),
-        (Some(p), Some(other)) => format!(
-            "the same proxy {p} did not let the WebSocket upgrade to {} through ({}: {}); expect the same for these names",
+        Some(other) => format!(
+            "the same route did not let the WebSocket upgrade to {} through ({}: {}); expect the same for these names",
             other.host.as_deref().unwrap_or_default(),
             other.id,
             other.reason
         ),
-        (Some(p), None) => format!(
-            "no host of this run answers WebSocket through the proxy {p}, so whether it passes upgrades is not tested"
-        ),
-        (None, _) => {
-            "a direct path carries the upgrade as it carries any TLS connection".to_owned()
-        }
+        None => "no host of this run answers WebSocket on the same route, so whether it passes \
+                 upgrades is not tested"
+            .to_owned(),
     };
+    // TLS inspection on the route: the device reads the Upgrade, and often breaks it.
+    if let Some(inspected) = checks
+        .iter()
+        .filter(|c| c.kind == Kind::Tls && c.reason == Reason::Intercepted)
+        .find(on_route)
+    {
+        upgrade.push_str(&format!(
+            "; TLS on this route is inspected ({}), and inspecting proxies often strip or refuse \
+             upgrades",
+            inspected.id
+        ));
+    }
     let mut check = Check::new(
         format!("websocket/route/{}", req.allowlist),
         Kind::Websocket,

@@ -264,6 +264,26 @@ fn softphone_transport_tls_inspection() {
         "the wildcard is tested through the session's host"
     );
     never_shows_the_secret(&report);
+
+    // Without the URL: the route is direct, the same route refused the upgrade to the RTC host
+    // and inspects TLS, and the report says what that implies and what stays untested.
+    let (_, report) = w.check_with_store(&[], &inspection.pem);
+    let route = expect(
+        &report,
+        "websocket/route/*.transport.connect.eu-central-1.amazonaws.com",
+        "info",
+        "not_tested",
+    );
+    mentions(
+        route,
+        "detail",
+        &[
+            "go direct",
+            &format!("did not let the WebSocket upgrade to {RTC} through"),
+            "TLS on this route is inspected",
+            "Not tested without a session's URL",
+        ],
+    );
 }
 
 /// An explicit squid whose allow-list has every host but the transport wildcard, and a firewall
