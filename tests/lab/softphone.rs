@@ -42,8 +42,9 @@ pub const ALL: &[Scenario] = &[
 
 /// Drops `lost` of every `every` datagrams to the relay, the last ones of each period, so the
 /// relay's first answers (Binding, Allocate) are not among them and a 4-second train of 200
-/// requests loses exactly `lost * 200 / every`. Returns the report and the dropped share.
-fn lossy(lost: u32, every: u32) -> (i32, Value, f64) {
+/// requests loses exactly `lost * 200 / every`. Asserts the verdict and the quality check's
+/// status, and returns the report, the quality check, the reported and the dropped loss.
+fn lossy(lost: u32, every: u32, expected: (&str, i32, &str)) -> (Value, Value, f64, f64) {
     let mut w = World::new();
     w.media_seconds = 4;
     w.start();
@@ -59,31 +60,34 @@ fn lossy(lost: u32, every: u32) -> (i32, Value, f64) {
     w.lab.keep_if_asked("softphone_loss");
     let (seen, dropped) = (counted(&ruleset, "seen"), counted(&ruleset, "lost"));
     assert!(seen > 150, "the train passed the edge: {seen} datagrams");
-    (code, report, 100.0 * dropped as f64 / seen as f64)
-}
-
-/// 1.5 % loss on a clean path: past Twilio's and Microsoft's 1 %, a warning (degraded), where it
-/// was a pass with a note before.
-fn softphone_loss_1_5_pct() {
-    let (code, report, dropped) = lossy(3, 200);
-    verdict(&report, code, "degraded", 1);
+    let dropped = 100.0 * dropped as f64 / seen as f64;
+    let (verdict_name, exit, status) = expected;
+    verdict(&report, code, verdict_name, exit);
     let q = expect(
         &report,
         &format!("media/{TURN}/{TURN_V4}"),
-        "warn",
+        status,
         "poor_quality",
-    );
+    )
+    .clone();
     let loss = q["evidence"]["loss_pct"].as_f64().expect("loss_pct");
     println!(
         "        reported loss {loss} %, dropped {dropped:.2} %, MOS {} ({})",
         q["evidence"]["mos"], q["evidence"]["mos_band"]
     );
+    (report, q, loss, dropped)
+}
+
+/// 1.5 % loss on a clean path: past Twilio's and Microsoft's 1 %, a warning (degraded), where it
+/// was a pass with a note before.
+fn softphone_loss_1_5_pct() {
+    let (report, q, loss, dropped) = lossy(3, 200, ("degraded", 1, "warn"));
     assert!(
         (1.0..5.0).contains(&loss) && (loss - dropped).abs() <= 1.0,
         "reported {loss} %, the edge dropped {dropped:.2} %"
     );
     mentions(
-        q,
+        &q,
         "detail",
         &[
             "Twilio warns at and Microsoft targets",
@@ -95,30 +99,18 @@ fn softphone_loss_1_5_pct() {
         ["excellent", "great"].contains(&q["evidence"]["mos_band"].as_str().unwrap_or("")),
         "a clean lab path keeps a high MOS band: {q:#}"
     );
-    mentions(q, "remedy", &[TURN]);
+    mentions(&q, "remedy", &[TURN]);
     host_passes(&report, INSTANCE);
 }
 
 /// 6 % loss: at or past the 5 % where calls break up: a failure (not ready).
 fn softphone_loss_6_pct() {
-    let (code, report, dropped) = lossy(3, 50);
-    verdict(&report, code, "not_ready", 2);
-    let q = expect(
-        &report,
-        &format!("media/{TURN}/{TURN_V4}"),
-        "fail",
-        "poor_quality",
-    );
-    let loss = q["evidence"]["loss_pct"].as_f64().expect("loss_pct");
-    println!(
-        "        reported loss {loss} %, dropped {dropped:.2} %, MOS {} ({})",
-        q["evidence"]["mos"], q["evidence"]["mos_band"]
-    );
+    let (report, q, loss, dropped) = lossy(3, 50, ("not_ready", 2, "fail"));
     assert!(
         loss >= 5.0 && (loss - dropped).abs() <= 1.5,
         "reported {loss} %, the edge dropped {dropped:.2} %"
     );
-    mentions(q, "detail", &["where calls break up", "5 % or more fails"]);
+    mentions(&q, "detail", &["where calls break up", "5 % or more fails"]);
     // The relay still answers: the path is open, the STUN and TURN checks pass.
     expect(
         &report,
