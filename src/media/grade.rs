@@ -154,35 +154,63 @@ impl Grade {
     }
 }
 
+/// Who set a limit: the reference (`names`: plain and possessive) when the site profile kept its
+/// value, else the site profile.
+fn source(
+    value: f64,
+    reference: f64,
+    names: (&'static str, &'static str),
+) -> (&'static str, &'static str) {
+    if (value - reference).abs() < 1e-9 {
+        names
+    } else {
+        ("the site profile", "the site profile's")
+    }
+}
+
 /// Grades one sample against the thresholds (the site profile's, defaulting to the references).
 pub fn grade(m: Measured, t: &Thresholds) -> Grade {
+    let reference = Thresholds::default();
     let mut judged = Vec::new();
     let mut fails = Vec::new();
     let mut warns = Vec::new();
     if let Some(rtt) = m.rtt_ms {
+        let (who, whose) = source(t.rtt_ms, reference.rtt_ms, ("AWS", "AWS's"));
         judged.push(format!(
-            "round trip {rtt:.0} ms (AWS: over {:.0} ms is abnormal)",
+            "round trip {rtt:.0} ms ({who}: over {:.0} ms is abnormal)",
             t.rtt_ms
         ));
         if rtt > t.rtt_ms {
             warns.push(format!(
-                "round-trip time {rtt:.0} ms is over AWS's {:.0} ms",
+                "round-trip time {rtt:.0} ms is over {whose} {:.0} ms",
                 t.rtt_ms
             ));
         }
     }
+    let (who, whose) = source(
+        t.jitter_ms,
+        reference.jitter_ms,
+        ("AWS and Twilio", "AWS's and Twilio's"),
+    );
     judged.push(format!(
-        "jitter {:.1} ms (AWS and Twilio: over {:.0} ms)",
+        "jitter {:.1} ms ({who}: over {:.0} ms)",
         m.jitter_ms, t.jitter_ms
     ));
     if m.jitter_ms > t.jitter_ms {
         warns.push(format!(
-            "jitter {:.1} ms is over AWS's and Twilio's {:.0} ms",
+            "jitter {:.1} ms is over {whose} {:.0} ms",
             m.jitter_ms, t.jitter_ms
         ));
     }
+    let defaults = (t.loss_warn_pct - reference.loss_warn_pct).abs() < 1e-9
+        && (t.loss_fail_pct - reference.loss_fail_pct).abs() < 1e-9;
+    let who = if defaults {
+        "Twilio and Microsoft"
+    } else {
+        "the site profile"
+    };
     judged.push(format!(
-        "loss {:.1} % (Twilio and Microsoft: {:.0} % or more warns; {:.0} % or more fails)",
+        "loss {:.1} % ({who}: {:.0} % or more warns; {:.0} % or more fails)",
         m.loss_pct, t.loss_warn_pct, t.loss_fail_pct
     ));
     if m.loss_pct >= t.loss_fail_pct {
@@ -191,8 +219,13 @@ pub fn grade(m: Measured, t: &Thresholds) -> Grade {
             m.loss_pct, t.loss_fail_pct
         ));
     } else if m.loss_pct >= t.loss_warn_pct {
+        let why = if defaults {
+            "Twilio warns at and Microsoft targets"
+        } else {
+            "the site profile warns at"
+        };
         warns.push(format!(
-            "loss {:.1} % is at or over the {:.0} % Twilio warns at and Microsoft targets",
+            "loss {:.1} % is at or over the {:.0} % {why}",
             m.loss_pct, t.loss_warn_pct
         ));
     }
@@ -322,6 +355,30 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part} not in {text}");
         }
+    }
+
+    #[test]
+    fn a_limit_the_site_profile_changed_is_attributed_to_it() {
+        let t = Thresholds {
+            rtt_ms: 30.0,
+            ..Thresholds::default()
+        };
+        let m = Measured {
+            rtt_ms: Some(45.0),
+            jitter_ms: 1.0,
+            loss_pct: 0.0,
+        };
+        let g = grade(m, &t);
+        assert_eq!(g.status, Status::Warn);
+        assert!(
+            g.problems[0].contains("over the site profile's 30 ms"),
+            "{:?}",
+            g.problems
+        );
+        assert!(
+            g.against()
+                .contains("jitter 1.0 ms (AWS and Twilio: over 30 ms)")
+        );
     }
 
     #[test]

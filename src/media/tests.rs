@@ -201,7 +201,7 @@ async fn delay_is_measured_and_graded() {
         "{media:#?}"
     );
     assert!(
-        media.detail.contains("over AWS's 30 ms"),
+        media.detail.contains("over the site profile's 30 ms"),
         "{}",
         media.detail
     );
