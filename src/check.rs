@@ -68,6 +68,8 @@ pub struct Settings {
     pub thresholds: crate::config::Thresholds,
     /// TURN credentials for the authenticated media test, when given.
     pub turn: Option<crate::media::ice_servers::TurnAuth>,
+    /// A CCP session's WebSocket URL (`--transport-url`, `transport_url` in the profile).
+    pub transport: Option<crate::transport::TransportUrl>,
 }
 
 /// The largest PAC script accepted; real ones are a few kilobytes.
@@ -357,6 +359,13 @@ impl Settings {
                 args.ice_servers.as_deref(),
                 env,
             )?,
+            transport: args
+                .transport_url
+                .as_deref()
+                .or(profile.transport_url.as_deref())
+                .map(crate::transport::TransportUrl::parse)
+                .transpose()
+                .map_err(Error::usage)?,
         })
     }
 
@@ -757,6 +766,14 @@ pub fn produce(
     let requirements = catalog.requirements(&selection)?;
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let mut plan = plan::build(&requirements, &snapshot, &settings.selected);
+    crate::transport::apply(
+        &mut plan,
+        &requirements,
+        &snapshot,
+        &settings.selected,
+        settings.transport.as_ref(),
+    )
+    .map_err(Error::usage)?;
     if args.survey {
         plan.survey = plan::survey(&catalog, &requirements.region);
     }
@@ -777,11 +794,13 @@ pub fn produce(
         return Ok(Produced::Listing(text));
     }
     let lists = Lists::read(config, args)?;
+    let transport_name = crate::transport::sample_name(&requirements);
     let hosts: Vec<&str> = plan
         .hosts
         .iter()
         .map(|h| h.host.as_str())
         .chain(plan.survey.iter().map(|t| t.host.as_str()))
+        .chain(transport_name.as_deref())
         .collect();
     if let Err(e) = settings.apply_pac(hosts.iter().copied()) {
         if !settings.pac_from_os {
@@ -829,6 +848,12 @@ pub fn produce(
         }
         check
     }));
+    checks.extend(crate::transport::route_check(
+        &requirements,
+        &plan,
+        &settings,
+        &checks,
+    ));
     checks.extend(lists.checks(&plan, &requirements, &snapshot, &settings, &checks));
     let target = Target {
         instance: requirements.instance.clone(),

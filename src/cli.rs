@@ -221,6 +221,11 @@ pub struct CheckArgs {
     /// media test
     #[arg(long, value_name = "FILE")]
     pub ice_servers: Option<PathBuf>,
+
+    /// A CCP session's WebSocket URL (wss://HOST.transport.connect.REGION.amazonaws.com/?..., from
+    /// the CCP log's createTransport): the upgrade to it is tested through the browser's path
+    #[arg(long, value_name = "URL")]
+    pub transport_url: Option<String>,
 }
 
 /// The kinds of live check `--only` and `--skip` select.

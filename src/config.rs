@@ -48,6 +48,8 @@ pub struct Profile {
     /// Deadline of a whole check, e.g. "30s".
     pub timeout: Option<String>,
     pub media_seconds: Option<u64>,
+    /// A CCP session's WebSocket URL, for `check` (see `--transport-url`).
+    pub transport_url: Option<String>,
     /// Where agent mode writes its reports.
     pub report_dir: Option<PathBuf>,
     pub color: Option<ColorChoice>,
@@ -55,8 +57,9 @@ pub struct Profile {
     pub thresholds: Thresholds,
 }
 
-/// Media quality limits. The defaults are AWS's published guidance (RTT and jitter) and common
-/// industry values for loss, which AWS does not publish.
+/// Media quality limits. The defaults are AWS's published guidance (RTT and jitter), and for loss,
+/// which AWS does not publish, Twilio's and Microsoft's 1 % (a warning) and the level where calls
+/// break up, 5 % (a failure): see [`crate::media::grade`].
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
@@ -72,7 +75,7 @@ impl Default for Thresholds {
             rtt_ms: 300.0,
             jitter_ms: 30.0,
             loss_warn_pct: 1.0,
-            loss_fail_pct: 3.0,
+            loss_fail_pct: 5.0,
         }
     }
 }

@@ -29,3 +29,4 @@ pub mod sanitize;
 pub mod site_profile;
 pub mod summary;
 pub mod system;
+pub mod transport;

@@ -208,7 +208,7 @@ fn expected_space(
     }
 }
 
-fn host_plan(
+pub(crate) fn host_plan(
     requirements: &Requirements,
     req: &DomainRequirement,
     host: &str,

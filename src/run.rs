@@ -485,7 +485,14 @@ fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
             let stage = match kind {
                 Kind::Tls => "the TLS handshake".to_owned(),
                 Kind::Websocket => "the WebSocket upgrade's answer".to_owned(),
-                _ => format!("the HTTP answer to {}", step.path.as_deref().unwrap_or("/")),
+                // Never the query: a session's WebSocket URL carries a credential there.
+                _ => format!(
+                    "the HTTP answer to {}",
+                    step.path
+                        .as_deref()
+                        .and_then(|p| p.split('?').next())
+                        .unwrap_or("/")
+                ),
             };
             (
                 Reason::Stalled,

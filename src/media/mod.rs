@@ -7,6 +7,8 @@
 pub mod auth;
 #[cfg(feature = "webrtc-call")]
 pub mod call;
+pub mod family;
+pub mod grade;
 pub mod ice_servers;
 pub mod message;
 pub mod relay;
@@ -125,6 +127,7 @@ pub async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
             None => {}
         }
     }
+    family::apply(&mut checks);
     let with_credentials: Vec<&Target> = results
         .iter()
         .filter(|r| matches!(r.4, Some(Ok(_))))
@@ -444,33 +447,28 @@ fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
     ))
 }
 
-/// What is past the thresholds: the round-trip time (when known), jitter and loss.
-pub(crate) fn quality_problems(
-    rtt_ms: Option<f64>,
-    jitter_ms: f64,
-    loss_pct: f64,
-    t: &Thresholds,
-) -> Vec<String> {
-    let mut problems = Vec::new();
-    if let Some(rtt) = rtt_ms.filter(|rtt| *rtt > t.rtt_ms) {
-        problems.push(format!(
-            "round-trip time {rtt:.0} ms is over AWS's {:.0} ms",
-            t.rtt_ms
-        ));
+/// A sample's check with its grade: the detail names the reference each figure was judged
+/// against and what is past a limit; the MOS band goes in the evidence.
+pub(crate) fn graded_check(check: Check, grade: &grade::Grade, host: &str) -> Check {
+    let mut check = check;
+    check.detail = if grade.problems.is_empty() {
+        format!("{}. Judged against: {}", check.detail, grade.against())
+    } else {
+        format!(
+            "{}: {}. Judged against: {}",
+            check.detail,
+            grade.problems.join("; "),
+            grade.against()
+        )
+    };
+    let check = check
+        .evidence("mos_band", grade.band.map(grade::Band::as_str))
+        .evidence("mos_score", grade.band.map(grade::Band::score));
+    if grade.status == Status::Pass {
+        check
+    } else {
+        check.remedy(poor_quality_remedy(host))
     }
-    if jitter_ms > t.jitter_ms {
-        problems.push(format!(
-            "jitter {jitter_ms:.1} ms is over AWS's {:.0} ms",
-            t.jitter_ms
-        ));
-    }
-    if loss_pct >= t.loss_fail_pct {
-        problems.push(format!(
-            "loss {loss_pct:.1} % is at or over {:.0} % (advisory: AWS publishes no limit)",
-            t.loss_fail_pct
-        ));
-    }
-    problems
 }
 
 pub(crate) fn poor_quality_remedy(host: &str) -> String {
@@ -497,8 +495,14 @@ fn graded(
     };
     let raw: Vec<Option<f64>> = train.samples.iter().map(|s| s.rtt_ms.map(round)).collect();
     let f = stats::figures(&train.samples, &train.arrival_order)?;
-    let t = &options.thresholds;
-    let problems = quality_problems(Some(f.rtt_avg_ms), f.jitter_ms, f.loss_pct, t);
+    let grade = grade::grade(
+        grade::Measured {
+            rtt_ms: Some(f.rtt_avg_ms),
+            jitter_ms: f.jitter_ms,
+            loss_pct: f.loss_pct,
+        },
+        &options.thresholds,
+    );
     let summary = format!(
         "{} {what} every {} ms: RTT min/avg/p95/max {:.1}/{:.1}/{:.1}/{:.1} ms, jitter {:.1} ms, loss {:.1} %, {} reordered, estimated MOS {:.2}",
         f.sent,
@@ -512,21 +516,11 @@ fn graded(
         f.reordered,
         f.mos
     );
-    let check = if problems.is_empty() {
-        let note = if f.loss_pct >= t.loss_warn_pct {
-            format!(" (loss over {:.0} % is worth watching)", t.loss_warn_pct)
-        } else {
-            String::new()
-        };
-        base(Status::Pass, Reason::Ok, format!("{summary}{note}"))
-    } else {
-        base(
-            Status::Warn,
-            Reason::PoorQuality,
-            format!("{summary}: {}", problems.join("; ")),
-        )
-        .remedy(poor_quality_remedy(&target.host))
-    };
+    let check = graded_check(
+        base(grade.status, grade.reason, summary),
+        &grade,
+        &target.host,
+    );
     let check = check
         .evidence("sent", f.sent)
         .evidence("received", f.received)

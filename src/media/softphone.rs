@@ -84,8 +84,14 @@ pub async fn call(
 
 #[cfg(feature = "webrtc-call")]
 fn graded(target: &Target, f: &super::call::CallFigures, options: &Options) -> Check {
-    let problems =
-        super::quality_problems(f.rtcp_rtt_ms, f.jitter_ms, f.loss_pct, &options.thresholds);
+    let grade = super::grade::grade(
+        super::grade::Measured {
+            rtt_ms: f.rtcp_rtt_ms,
+            jitter_ms: f.jitter_ms,
+            loss_pct: f.loss_pct,
+        },
+        &options.thresholds,
+    );
     let rtt = f.rtcp_rtt_ms.map_or_else(
         || "no RTCP round trip yet".to_owned(),
         |r| format!("RTCP round trip {r:.1} ms"),
@@ -107,17 +113,11 @@ fn graded(target: &Target, f: &super::call::CallFigures, options: &Options) -> C
         f.loss_pct,
         f.jitter_ms,
     );
-    let check = if problems.is_empty() {
-        base(target, Status::Pass, Reason::Ok, summary)
-    } else {
-        base(
-            target,
-            Status::Warn,
-            Reason::PoorQuality,
-            format!("{summary}: {}", problems.join("; ")),
-        )
-        .remedy(super::poor_quality_remedy(&target.host))
-    };
+    let check = super::graded_check(
+        base(target, grade.status, grade.reason, summary),
+        &grade,
+        &target.host,
+    );
     let round = |v: f64| (v * 100.0).round() / 100.0;
     check
         .evidence(

@@ -23,7 +23,7 @@ pub struct Figures {
     pub jitter_ms: f64,
     /// Replies that arrived after a reply to a later request.
     pub reordered: usize,
-    /// ITU-T G.107 E-model, simplified for a narrow-band call: 1 (bad) to 4.4 (best).
+    /// Twilio's simplified ITU-T G.107 E-model ([`super::grade`]): 1 (bad) to 4.43 (best).
     pub mos: f64,
 }
 
@@ -83,19 +83,9 @@ pub fn percentile(sorted: &[f64], pct: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// The simplified E-model most softphone tests use: the effective one-way latency adds twice the
-/// jitter and 10 ms of codec delay; loss costs 2.5 R-points a percent.
+/// The E-model estimate, rounded to two decimals: Twilio's formula ([`super::grade::mos`]).
 pub fn mos(rtt_avg_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
-    let effective = rtt_avg_ms / 2.0 + 2.0 * jitter_ms + 10.0;
-    let mut r = if effective < 160.0 {
-        93.2 - effective / 40.0
-    } else {
-        93.2 - (effective - 120.0) / 10.0
-    };
-    r -= 2.5 * loss_pct;
-    let r = r.clamp(0.0, 100.0);
-    let mos = 1.0 + 0.035 * r + 0.000_007 * r * (r - 60.0) * (100.0 - r);
-    (mos.clamp(1.0, 4.5) * 100.0).round() / 100.0
+    (super::grade::mos(rtt_avg_ms, jitter_ms, loss_pct) * 100.0).round() / 100.0
 }
 
 #[cfg(test)]

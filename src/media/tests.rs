@@ -201,7 +201,7 @@ async fn delay_is_measured_and_graded() {
         "{media:#?}"
     );
     assert!(
-        media.detail.contains("over AWS's 30 ms"),
+        media.detail.contains("over the site profile's 30 ms"),
         "{}",
         media.detail
     );
@@ -953,4 +953,52 @@ async fn a_nonce_gone_stale_after_the_allocation_is_renewed_for_the_permission_a
     let seen = server.seen.lock().unwrap();
     assert_eq!(seen.permissions.len(), 1);
     assert_eq!(seen.refresh_lifetimes, [0]);
+}
+
+/// A relay name with an IPv4 address that answers and an IPv6 address that nothing answers on
+/// (a closed UDP port on ::1: ICMP port unreachable): the browser relays over IPv4, so the IPv6
+/// failures are warnings naming the family.
+#[tokio::test]
+async fn a_broken_address_family_is_a_warning_when_the_other_family_relays() {
+    let r = relay(Mode::Relay {
+        allocate: AllocateAnswer::Challenge { nonce: true },
+        delay: Duration::ZERO,
+        ignore_binding: false,
+    })
+    .await;
+    let Ok(closed) = std::net::UdpSocket::bind("[::1]:0") else {
+        println!("SKIP: no IPv6 loopback here");
+        return;
+    };
+    let v6 = closed.local_addr().unwrap();
+    drop(closed);
+    let checks = check(
+        &[
+            target("dual.lab.example", r.addr),
+            target("dual.lab.example", v6),
+        ],
+        &options(1000, 200),
+    )
+    .await;
+    let turn6 = checks
+        .iter()
+        .find(|c| c.id == format!("turn/dual.lab.example/{}", v6.ip()))
+        .unwrap();
+    assert_eq!(
+        (turn6.status, turn6.reason),
+        (Status::Warn, Reason::Unreachable),
+        "{turn6:#?}"
+    );
+    assert!(
+        turn6.detail.starts_with(
+            "IPv6 to TURN is refused (ICMP unreachable) (::1); the softphone uses IPv4"
+        ),
+        "{}",
+        turn6.detail
+    );
+    let turn4 = checks
+        .iter()
+        .find(|c| c.id == format!("turn/dual.lab.example/{}", r.addr.ip()))
+        .unwrap();
+    assert_eq!(turn4.status, Status::Pass);
 }

@@ -332,7 +332,12 @@ pub fn judge(
 ) -> Check {
     let host = &plan.host;
     let port = plan.port;
-    let url = format!("wss://{host}{path}");
+    // A session's URL carries a presigned query: it was sent, and is never shown.
+    let (path, query) = match path.split_once('?') {
+        Some((p, _)) => (p, " (query not shown)"),
+        None => (path, ""),
+    };
+    let url = format!("wss://{host}{path}{query}");
     let base = |status, reason, detail: String| {
         plan.check(
             format!("websocket/{host}:{port}{path}"),
@@ -368,13 +373,22 @@ pub fn judge(
             format!("not tested: no WebSocket upgrade request can be formed for {url}"),
         ),
         Err(Failure::Refused(head)) => {
-            let why = if (200..300).contains(&head.status) {
+            let stripped = (200..300).contains(&head.status);
+            let why = if stripped {
                 ", not 101: the Upgrade was stripped on the way or ignored"
             } else {
                 ""
             };
+            // A stripped Upgrade, or a refusal where a TLS-inspecting proxy read the request,
+            // breaks the CCP's WebSocket. A plain tunnel's refusal came from the server itself:
+            // the path to it works (an expired session URL is refused like this).
+            let status = if stripped || intercepted {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
             rejected(
-                Status::Warn,
+                status,
                 format!(
                     "the WebSocket upgrade to {url} ({via}) was answered HTTP {} by {who}{why}",
                     head.status

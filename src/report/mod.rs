@@ -182,7 +182,7 @@ reasons! {
     AllocationFailed = "allocation_failed",
     /// Something answered, but not with a valid message of its protocol (DNS, STUN, TURN, HTTP), or with one past the size allowed.
     BadResponse = "bad_response",
-    /// Round-trip time, jitter or loss is past AWS's guidance.
+    /// Round-trip time, jitter, loss or the estimated MOS is past the references (AWS, Twilio, Microsoft): a warning, or a failure from 5 % loss or a MOS of 3.0 or below.
     PoorQuality = "poor_quality",
     /// The local clock differs from the server's.
     ClockSkew = "clock_skew",

@@ -637,8 +637,9 @@ fn a_websocket_upgrade_is_real_and_who_refused_it_is_named() {
         assert_eq!(c["evidence"]["rejected_by"], "the server", "{c:#}");
 
         // A 200: the Upgrade stripped or ignored; through an untouched tunnel, the server did it.
+        // A failure: the browser's WebSocket cannot open.
         let id = ws("stripped.lab.test", stripped);
-        expect(&report, &id, "warn", "websocket_rejected");
+        expect(&report, &id, "fail", "websocket_rejected");
         let c = check(&report, &id);
         assert_eq!(c["evidence"]["status"], 200, "{c:#}");
         assert!(
@@ -661,8 +662,9 @@ fn a_websocket_upgrade_is_real_and_who_refused_it_is_named() {
         );
 
         // Behind TLS inspection, the inspecting proxy is named among those who may have refused.
+        // A failure: the inspecting proxy read the Upgrade and it did not come through.
         let id = ws("inspected.lab.test", inspected);
-        expect(&report, &id, "warn", "websocket_rejected");
+        expect(&report, &id, "fail", "websocket_rejected");
         let c = check(&report, &id);
         assert!(
             c["detail"]
@@ -994,6 +996,16 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
         (vec!["--media-seconds", "0"], 64, "1..=60"),
         (vec!["--media-seconds", "61"], 64, "1..=60"),
         (vec!["--ca-file", not_pem.to_str().unwrap()], 65, "not.pem"),
+        (
+            vec!["--transport-url", "https://t.lab.test/?AuthToken=Sekrit"],
+            64,
+            "wss://",
+        ),
+        (
+            vec!["--transport-url", "wss://t.lab.test/?AuthToken=Sekrit"],
+            64,
+            "no WebSocket wildcard",
+        ),
     ] {
         let mut cmd = preflight(&lab);
         lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
@@ -1002,6 +1014,10 @@ fn bad_settings_are_usage_errors_and_a_bad_ca_file_is_bad_input() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(code), "{extra:?}: {stderr}");
         assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(
+            !stderr.contains("Sekrit"),
+            "a URL's query is never repeated"
+        );
         assert!(output.stdout.is_empty(), "{extra:?}");
     }
 }
