@@ -11,7 +11,13 @@ use crate::output::ColorChoice;
 /// the network team change?
 #[derive(Debug, Parser)]
 // One name in the usage lines on every OS (on Windows argv[0] would give "connect-preflight.exe").
-#[command(name = "connect-preflight", bin_name = "connect-preflight", version, about, max_term_width = 100)]
+#[command(
+    name = "connect-preflight",
+    bin_name = "connect-preflight",
+    version,
+    about,
+    max_term_width = 100
+)]
 #[command(
     after_help = "Exit codes: 0 ready, 1 degraded (warnings only), 2 not ready, 64 usage error, \
 65 bad input data, 70 internal error, 130 interrupted."

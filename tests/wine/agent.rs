@@ -50,8 +50,9 @@ fn the_shortcut_run_saves_the_reports_in_documents_and_opens_the_html() {
     )
     .unwrap();
 
-    // The stand-in opener: writes what it was asked to open to C:\opened.txt.
-    let classes = r"HKCU\Software\Classes";
+    // The stand-in opener: writes what it was asked to open to C:\opened.txt. Registered for the
+    // machine: Wine 8 reads file associations from HKCR only (Windows merges the user's in too).
+    let classes = r"HKLM\Software\Classes";
     let opened = prefix.root.join("drive_c/opened.txt");
     for (key, data) in [
         (format!(r"{classes}\.html"), "PreflightTest.html"),
@@ -88,7 +89,9 @@ fn the_shortcut_run_saves_the_reports_in_documents_and_opens_the_html() {
     let user = user.file_name().unwrap().to_string_lossy();
     let windows_folder = format!(r"C:\users\{user}\Documents\Connect network check");
     assert!(
-        stdout.contains(&format!("Report saved: {windows_folder}\\connect-preflight-")),
+        stdout.contains(&format!(
+            "Report saved: {windows_folder}\\connect-preflight-"
+        )),
         "{stdout}"
     );
     let mut saved: Vec<String> = std::fs::read_dir(&folder)

@@ -152,7 +152,12 @@ fn return_ports(report: &Value) -> String {
 
 fn clear(prefix: &Prefix) {
     for key in [USER_KEY, MACHINE_KEY] {
-        for name in ["ProxyEnable", "ProxyServer", "ProxyOverride", "AutoConfigURL"] {
+        for name in [
+            "ProxyEnable",
+            "ProxyServer",
+            "ProxyOverride",
+            "AutoConfigURL",
+        ] {
             let _ = prefix::run(
                 prefix
                     .cmd(Path::new("/"))
@@ -179,7 +184,10 @@ fn check_follows_the_windows_proxy_settings_read_from_the_registry() {
 
     // Nothing set: direct, and the OS's ephemeral ports for returning media.
     let (code, report, took) = check(&prefix, exe, &s, &[]);
-    eprintln!("check (no settings) under Wine: {:.1} s", took.as_secs_f64());
+    eprintln!(
+        "check (no settings) under Wine: {:.1} s",
+        took.as_secs_f64()
+    );
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["verdict"], "ready");
     passes(&report, &https(s.good, "good.lab.test"));
@@ -195,7 +203,12 @@ fn check_follows_the_windows_proxy_settings_read_from_the_registry() {
     // The user's proxy, bypassed for one host and for plain names (<local>).
     prefix.reg_add(USER_KEY, "ProxyEnable", "REG_DWORD", "1");
     prefix.reg_add(USER_KEY, "ProxyServer", "REG_SZ", &proxy);
-    prefix.reg_add(USER_KEY, "ProxyOverride", "REG_SZ", "direct.lab.test;<local>");
+    prefix.reg_add(
+        USER_KEY,
+        "ProxyOverride",
+        "REG_SZ",
+        "direct.lab.test;<local>",
+    );
     let (code, report, _) = check(&prefix, exe, &s, &[]);
     assert_eq!(code, 0, "{report:#}");
     let route_check = find(&report, "system/proxy");
@@ -397,14 +410,13 @@ fn wpad_by_dhcp_under_wine_is_bounded_and_finds_nothing() {
     );
     let dir = tempfile::tempdir().unwrap();
     // The lab's servers live outside the namespace: only DNS on loopback inside it, at a closed port.
-    let catalog = lab::catalog_file(
-        dir.path(),
-        &[Endpoint::new("good", "good.lab.test", 443)],
-    );
+    let catalog = lab::catalog_file(dir.path(), &[Endpoint::new("good", "good.lab.test", 443)]);
     let ranges = lab::ranges_file(dir.path());
     let mut cmd = prefix.cmd(dir.path());
     cmd.arg(&tools.exe)
-        .args(["check", "--region", "lab-1", "--format", "json", "--only", "dns"])
+        .args([
+            "check", "--region", "lab-1", "--format", "json", "--only", "dns",
+        ])
         .args(["--endpoints", &win(&catalog)])
         .args(["--ip-ranges", &win(&ranges)])
         .args(["--dns-server", "127.0.0.1:9", "--timeout", "5s"]);

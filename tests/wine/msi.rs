@@ -21,8 +21,8 @@ const INSTALLED: &[&str] = &[
     "LICENSE-APACHE",
 ];
 
-/// `msiexec ARGS… /qn /l*v LOG` through `cmd` and `start /wait`, which give msiexec's whole exit
-/// code (a Unix exit status keeps only its low byte): the code, the log's text, and what the
+/// `msiexec ARGS… /qn /l*v LOG` through `cmd` and `start /wait /b`, which give msiexec's whole
+/// exit code (a Unix exit status keeps only its low byte) and keep the console: the code, the log's text, and what the
 /// processes of the install (the custom action's executable) printed on stderr.
 fn msiexec(prefix: &Prefix, log_dir: &Path, args: &[&str]) -> (u32, String, String) {
     let n = std::fs::read_dir(log_dir).map(|d| d.count()).unwrap_or(0);
@@ -30,7 +30,7 @@ fn msiexec(prefix: &Prefix, log_dir: &Path, args: &[&str]) -> (u32, String, Stri
     let script = log_dir.join(format!("msiexec-{n}.bat"));
     std::fs::write(
         &script,
-        "@start /wait msiexec %*\r\n@echo msiexec-exit=%ERRORLEVEL%\r\n",
+        "@start /wait /b msiexec %*\r\n@echo msiexec-exit=%ERRORLEVEL%\r\n",
     )
     .unwrap();
     let out = prefix::run(
@@ -85,6 +85,14 @@ fn linux_profile(args: &[&str]) -> String {
     std::fs::read_to_string(out).unwrap()
 }
 
+/// The profile the Linux build writes from a base profile with this text.
+fn linux_profile_of(base: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("base.toml");
+    std::fs::write(&path, base).unwrap();
+    linux_profile(&["--from", path.to_str().unwrap()])
+}
+
 /// The MSI of another version, around the same executable (wixl, as CI builds the real one).
 fn msi_version(tools: &Tools, version: &str, dir: &Path) -> PathBuf {
     let out = dir.join(format!("msi-{version}"));
@@ -113,8 +121,9 @@ struct Link {
 
 fn read_link(bytes: &[u8]) -> Link {
     let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
-    let u32_at =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+    let u32_at = |at: usize| {
+        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+    };
     assert_eq!(u32_at(0), 0x4c, "not a shell link");
     let flags = u32_at(20);
     let mut at = 0x4c;
@@ -142,7 +151,9 @@ fn read_link(bytes: &[u8]) -> Link {
                 .map(|i| u16::from_le_bytes([bytes[*at + 2 * i], bytes[*at + 2 * i + 1]]))
                 .collect();
             *at += 2 * count;
-            String::from_utf16_lossy(&units).trim_end_matches('\0').to_owned()
+            String::from_utf16_lossy(&units)
+                .trim_end_matches('\0')
+                .to_owned()
         } else {
             let text = String::from_utf8_lossy(&bytes[*at..*at + count])
                 .trim_end_matches('\0')
@@ -187,7 +198,11 @@ fn the_msi_installs_per_user_writes_the_profile_and_makes_the_shortcut() {
     assert_eq!(code, 0, "{log}");
     let dir = installed(&prefix);
     for file in INSTALLED {
-        assert!(dir.join(file).is_file(), "{file} not installed in {}", dir.display());
+        assert!(
+            dir.join(file).is_file(),
+            "{file} not installed in {}",
+            dir.display()
+        );
     }
     assert_eq!(
         std::fs::read(dir.join("connect-preflight.exe")).unwrap(),
@@ -204,9 +219,9 @@ fn the_msi_installs_per_user_writes_the_profile_and_makes_the_shortcut() {
 
     // The Start-menu shortcut runs the installed executable's agent command with --pause.
     let lnk = prefix.profile().join(SHORTCUT);
-    let link = read_link(&std::fs::read(&lnk).unwrap_or_else(|e| {
-        panic!("no shortcut at {} ({e})", lnk.display())
-    }));
+    let link = read_link(
+        &std::fs::read(&lnk).unwrap_or_else(|e| panic!("no shortcut at {} ({e})", lnk.display())),
+    );
     let install_dir = r"\AppData\Local\Programs\connect-preflight";
     assert!(
         link.target.starts_with("C:\\users\\")
@@ -217,7 +232,9 @@ fn the_msi_installs_per_user_writes_the_profile_and_makes_the_shortcut() {
     );
     assert_eq!(link.arguments, "agent --pause", "{link:?}");
     assert!(
-        link.working_dir.trim_end_matches('\\').ends_with(install_dir),
+        link.working_dir
+            .trim_end_matches('\\')
+            .ends_with(install_dir),
         "{link:?}"
     );
 
@@ -249,14 +266,19 @@ fn the_msi_installs_per_user_writes_the_profile_and_makes_the_shortcut() {
 }
 
 #[test]
-fn a_bad_region_fails_the_install_and_the_log_says_why() {
+fn a_bad_region_fails_the_install_naming_the_action_and_the_program_says_why() {
     let Some(tools) = prefix::tools() else { return };
     let prefix = Prefix::new(tools);
     let logs = tempfile::tempdir().unwrap();
     let (code, log, stderr) = msiexec(
         &prefix,
         logs.path(),
-        &["/i", &win(&tools.msi), "INSTANCE=acme", "REGION=eu-middle-9"],
+        &[
+            "/i",
+            &win(&tools.msi),
+            "INSTANCE=acme",
+            "REGION=eu-middle-9",
+        ],
     );
     // Windows Installer ends a failed install with 1603; Wine 8's msi passes the failed
     // action's own code through (1627, ERROR_FUNCTION_FAILED).
@@ -269,7 +291,11 @@ fn a_bad_region_fails_the_install_and_the_log_says_why() {
     );
     let action = log
         .lines()
-        .find(|l| l.starts_with("Action ended") && l.contains("WriteSiteProfile") && !l.ends_with("Return value 1."))
+        .find(|l| {
+            l.starts_with("Action ended")
+                && l.contains("WriteSiteProfile")
+                && !l.ends_with("Return value 1.")
+        })
         .unwrap_or_else(|| panic!("the log does not name the failed action:\n{log}"));
     let dir = installed(&prefix);
     assert!(!dir.join("connect-preflight.toml").exists());
@@ -277,7 +303,10 @@ fn a_bad_region_fails_the_install_and_the_log_says_why() {
         !dir.join("connect-preflight.exe").exists(),
         "a failed install is rolled back"
     );
-    eprintln!("a bad REGION: msiexec exit {code}; log: {action}; stderr: {}", stderr.trim());
+    eprintln!(
+        "a bad REGION: msiexec exit {code}; log: {action}; stderr: {}",
+        stderr.trim()
+    );
 }
 
 /// A failed install's exit code: 1603 from Windows Installer, 1627 from Wine's msi.
@@ -304,7 +333,11 @@ fn a_profile_from_a_file_or_an_https_url_is_installed_verbatim() {
     let (code, log, _) = msiexec(
         &prefix,
         logs.path(),
-        &["/i", &win(&tools.msi), &format!("PROFILE_URL={}", win(&file))],
+        &[
+            "/i",
+            &win(&tools.msi),
+            &format!("PROFILE_URL={}", win(&file)),
+        ],
     );
     assert_eq!(code, 0, "{log}");
     let profile = installed(&prefix).join("connect-preflight.toml");
@@ -329,7 +362,12 @@ fn a_profile_from_a_file_or_an_https_url_is_installed_verbatim() {
         &["/i", &win(&tools.msi), &format!("PROFILE_URL={url}")],
     );
     assert_eq!(code, 0, "{log}");
-    assert_eq!(std::fs::read_to_string(&profile).unwrap(), served);
+    let written = std::fs::read_to_string(&profile).unwrap();
+    assert!(written.contains(&format!("# Based on {url}.")), "{written}");
+    assert_eq!(
+        without_origin(&written),
+        without_origin(&linux_profile_of(&served))
+    );
 
     // The same URL from a server whose CA is not trusted: the install fails.
     let rogue = Ca::new("Rogue CA", "Rogue");
@@ -358,7 +396,12 @@ fn an_upgrade_replaces_the_profile_when_given_properties_and_keeps_it_without() 
     let (code, log, _) = msiexec(
         &prefix,
         logs.path(),
-        &["/i", &win(&tools.msi), "INSTANCE=acme", "REGION=eu-central-1"],
+        &[
+            "/i",
+            &win(&tools.msi),
+            "INSTANCE=acme",
+            "REGION=eu-central-1",
+        ],
     );
     assert_eq!(code, 0, "{log}");
     let (code, log, _) = msiexec(
@@ -376,7 +419,10 @@ fn an_upgrade_replaces_the_profile_when_given_properties_and_keeps_it_without() 
     assert_eq!(code, 0, "{log}");
     assert_eq!(std::fs::read_to_string(&profile).unwrap(), replaced);
     for file in INSTALLED {
-        assert!(installed(&prefix).join(file).is_file(), "{file} after the upgrade");
+        assert!(
+            installed(&prefix).join(file).is_file(),
+            "{file} after the upgrade"
+        );
     }
     // One product installed: the older versions were removed by the upgrades. (Wine's msi keeps
     // the per-user product's uninstall entry under HKLM.)
@@ -390,7 +436,10 @@ fn an_upgrade_replaces_the_profile_when_given_properties_and_keeps_it_without() 
             Duration::from_secs(60),
         );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        for entry in text.split("\r\n\r\n").filter(|e| e.contains("connect-preflight")) {
+        for entry in text
+            .split("\r\n\r\n")
+            .filter(|e| e.contains("connect-preflight"))
+        {
             versions.extend(
                 entry
                     .lines()
@@ -442,7 +491,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut bits = 0u32;
     let mut count = 0;
-    for c in text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()) {
+    for c in text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+    {
         let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
         bits = (bits << 6) | v;
         count += 6;

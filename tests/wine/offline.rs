@@ -100,10 +100,7 @@ fn the_offline_commands_print_what_the_linux_build_prints() {
         "squid.conf",
         "web-gateway-bypass.txt",
     ] {
-        copy(
-            &format!("tests/data/allowlists/{name}"),
-            name,
-        );
+        copy(&format!("tests/data/allowlists/{name}"), name);
     }
     copy("tests/data/ip-ranges-2026-06-25.json", "old/ip-ranges.json");
     copy("ranges/ip-ranges.json", "new/ip-ranges.json");
@@ -124,16 +121,60 @@ fn the_offline_commands_print_what_the_linux_build_prints() {
             "--instance",
             "https://acme.my.connect.aws/ccp-v2/",
         ],
-        vec!["endpoints", "--region", "us-east-1", "--with", "saml,gr", "--format", "domains"],
+        vec![
+            "endpoints",
+            "--region",
+            "us-east-1",
+            "--with",
+            "saml,gr",
+            "--format",
+            "domains",
+        ],
         vec!["endpoints", "--region", "us-east-1", "--format", "cidrs"],
-        vec!["endpoints", "--region", "eu-west-2", "--stateless", "--format", "csv"],
-        vec!["endpoints", "--region", "ap-southeast-2", "--instance", "acme", "--format", "json"],
+        vec![
+            "endpoints",
+            "--region",
+            "eu-west-2",
+            "--stateless",
+            "--format",
+            "csv",
+        ],
+        vec![
+            "endpoints",
+            "--region",
+            "ap-southeast-2",
+            "--instance",
+            "acme",
+            "--format",
+            "json",
+        ],
         vec!["endpoints", "--region", "no-such-1"],
         vec!["ranges", "info"],
         vec!["ranges", "info", "--format", "json"],
-        vec!["ranges", "lookup", "15.193.4.10", "2600:f0f2:7103::1", "--region", "eu-central-1"],
-        vec!["ranges", "lookup", "--file", "addresses.txt", "--format", "csv"],
-        vec!["ranges", "diff", "old/ip-ranges.json", "new/ip-ranges.json", "--region", "eu-central-1"],
+        vec![
+            "ranges",
+            "lookup",
+            "15.193.4.10",
+            "2600:f0f2:7103::1",
+            "--region",
+            "eu-central-1",
+        ],
+        vec![
+            "ranges",
+            "lookup",
+            "--file",
+            "addresses.txt",
+            "--format",
+            "csv",
+        ],
+        vec![
+            "ranges",
+            "diff",
+            "old/ip-ranges.json",
+            "new/ip-ranges.json",
+            "--region",
+            "eu-central-1",
+        ],
         vec!["profile", "write", "--help"],
         vec!["generate", "man"],
         vec!["generate", "completions", "powershell"],
@@ -144,7 +185,15 @@ fn the_offline_commands_print_what_the_linux_build_prints() {
         "squid.conf",
         "proxy.pac",
     ] {
-        cases.push(vec!["audit", "--region", "eu-central-1", "--instance", "acme", "--domains", list]);
+        cases.push(vec![
+            "audit",
+            "--region",
+            "eu-central-1",
+            "--instance",
+            "acme",
+            "--domains",
+            list,
+        ]);
     }
     for list in [
         "iptables-save.rules",
@@ -153,7 +202,15 @@ fn the_offline_commands_print_what_the_linux_build_prints() {
         "firewall-export.csv",
     ] {
         cases.push(vec!["audit", "--region", "eu-central-1", "--cidrs", list]);
-        cases.push(vec!["audit", "--region", "eu-central-1", "--cidrs", list, "--format", "json"]);
+        cases.push(vec![
+            "audit",
+            "--region",
+            "eu-central-1",
+            "--cidrs",
+            list,
+            "--format",
+            "json",
+        ]);
     }
     for args in &cases {
         let l = linux(work, args);
@@ -162,7 +219,10 @@ fn the_offline_commands_print_what_the_linux_build_prints() {
     }
 
     // A fix file written by each build, and a profile written by each: the same bytes.
-    for (build, name) in [("linux", "fixed-linux.json"), ("windows", "fixed-windows.json")] {
+    for (build, name) in [
+        ("linux", "fixed-linux.json"),
+        ("windows", "fixed-windows.json"),
+    ] {
         let args = [
             "audit",
             "--region",
@@ -238,5 +298,8 @@ fn the_offline_commands_print_what_the_linux_build_prints() {
             &windows(&prefix, &tools.exe, work, &args),
         );
     }
-    eprintln!("{} commands gave the same output on both builds", cases.len() + 5);
+    eprintln!(
+        "{} commands gave the same output on both builds",
+        cases.len() + 5
+    );
 }

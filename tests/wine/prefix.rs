@@ -205,8 +205,15 @@ impl Prefix {
     pub fn cmd(&self, dir: &Path) -> Command {
         let mut cmd = if self.isolated {
             let mut cmd = wine_env(Command::new("unshare"), &self.root);
-            cmd.args(["--net", "--", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])
-                .arg(&self.wine);
+            cmd.args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$@\"",
+                "sh",
+            ])
+            .arg(&self.wine);
             cmd
         } else {
             wine_env(Command::new(&self.wine), &self.root)
