@@ -396,7 +396,10 @@ fn wpad_by_dhcp_under_wine_is_bounded_and_finds_nothing() {
         if std::env::var_os("CI").is_some_and(|v| v == "true") {
             panic!("the WPAD test needs root for a network namespace");
         }
-        println!("SKIP: the WPAD test needs root (unshare --net)");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIP: the WPAD test needs root (unshare --net)\n",
+        );
         return;
     }
     let mut prefix = Prefix::new(tools);
