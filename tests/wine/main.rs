@@ -8,6 +8,9 @@
 //! `cargo test --test wine`. Without Wine or the artefacts it prints a SKIP line, and fails when
 //! CI=true.
 
+// The suite reports what it measured (the prefix's making, run times) on stderr.
+#![allow(clippy::print_stderr)]
+
 #[path = "../cli/lab.rs"]
 #[allow(dead_code)]
 mod lab;

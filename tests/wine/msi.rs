@@ -146,7 +146,7 @@ fn read_link(bytes: &[u8]) -> Link {
     let string = |at: &mut usize| {
         let count = u16_at(*at);
         *at += 2;
-        let text = if unicode {
+        if unicode {
             let units: Vec<u16> = (0..count)
                 .map(|i| u16::from_le_bytes([bytes[*at + 2 * i], bytes[*at + 2 * i + 1]]))
                 .collect();
@@ -160,8 +160,7 @@ fn read_link(bytes: &[u8]) -> Link {
                 .to_owned();
             *at += count;
             text
-        };
-        text
+        }
     };
     for (flag, field) in [(0x4, 0), (0x8, 1), (0x10, 2), (0x20, 3)] {
         if flags & flag != 0 {
