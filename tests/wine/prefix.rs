@@ -166,14 +166,19 @@ fn wine_env(mut cmd: Command, prefix: &Path) -> Command {
     cmd
 }
 
-fn stop_server(wine: &Path, prefix: &Path) {
+/// The wineserver beside the wine loader, else the one on PATH.
+fn server(wine: &Path) -> PathBuf {
     let server = wine.with_file_name("wineserver");
-    let server = if server.is_file() {
+    if server.is_file() {
         server
     } else {
         PathBuf::from("wineserver")
-    };
-    let _ = wine_env(Command::new(server), prefix)
+    }
+}
+
+/// Waits for the prefix's wineserver to end (it writes the registry as it goes).
+fn stop_server(wine: &Path, prefix: &Path) {
+    let _ = wine_env(Command::new(server(wine)), prefix)
         .arg("-w")
         .stdin(Stdio::null())
         .status();
@@ -264,8 +269,7 @@ impl Prefix {
 impl Drop for Prefix {
     fn drop(&mut self) {
         // Ends this prefix's wineserver (and with it any process left in the prefix).
-        let server = self.wine.with_file_name("wineserver");
-        let _ = wine_env(Command::new(server), &self.root)
+        let _ = wine_env(Command::new(server(&self.wine)), &self.root)
             .arg("-k")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
