@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::lab::{self, Ca, Endpoint, Lab, Site};
 use crate::prefix::{self, Prefix, win};
+use crate::serve;
 
 const USER_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
 const MACHINE_KEY: &str = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
@@ -255,7 +256,7 @@ fn check_follows_the_windows_proxy_settings_read_from_the_registry() {
     let pac = format!(
         "function FindProxyForURL(url, host) {{\n  if (host == \"good.lab.test\") return \"PROXY {other}\";\n  return \"DIRECT\";\n}}\n"
     );
-    let pac_url = serve_once_per_request(&pac);
+    let pac_url = serve::http(&pac);
     prefix.reg_add(USER_KEY, "AutoConfigURL", "REG_SZ", &pac_url);
     let (code, report, _) = check(&prefix, exe, &s, &[]);
     assert_eq!(code, 0, "{report:#}");
@@ -354,35 +355,6 @@ fn check_follows_the_windows_proxy_settings_read_from_the_registry() {
     // --no-proxy still wins over every setting.
     let (_, report, _) = check(&prefix, exe, &s, &["--no-proxy"]);
     assert_eq!(route(&report, &tls(s.good, "good.lab.test")), "DIRECT");
-}
-
-/// A loopback HTTP server answering every request with `body` (a PAC script), for the rest of
-/// the test process (bounded: at most 200 requests).
-fn serve_once_per_request(body: &str) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let body = body.to_owned();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(200) {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/x-ns-proxy-autoconfig\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://127.0.0.1:{port}/proxy.pac")
 }
 
 /// Automatic detection on (the "Automatically detect settings" flag): the program asks DHCP

@@ -20,3 +20,4 @@ mod check;
 mod msi;
 mod offline;
 mod prefix;
+mod serve;

@@ -5,11 +5,11 @@
 //! menu shortcut read back from its `.lnk`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lab::Ca;
 use crate::prefix::{self, Prefix, Tools, win};
+use crate::serve;
 
 const PROGRAMS: &str = "AppData/Local/Programs/connect-preflight";
 const SHORTCUT: &str =
@@ -353,7 +353,7 @@ fn a_profile_from_a_file_or_an_https_url_is_installed_verbatim() {
     trust(&prefix, &ca);
     let (chain, key) = ca.leaf(&["localhost"], false);
     let served = site.replace("Leeds", "York");
-    let port = https_file(chain, key, served.clone());
+    let port = serve::https(chain, key, served.clone());
     let url = format!("https://localhost:{port}/connect-preflight.toml");
     let (code, log, _) = msiexec(
         &prefix,
@@ -371,7 +371,7 @@ fn a_profile_from_a_file_or_an_https_url_is_installed_verbatim() {
     // The same URL from a server whose CA is not trusted: the install fails.
     let rogue = Ca::new("Rogue CA", "Rogue");
     let (chain, key) = rogue.leaf(&["localhost"], false);
-    let port = https_file(chain, key, served);
+    let port = serve::https(chain, key, served);
     let (code, log, _) = msiexec(
         &prefix,
         logs.path(),
@@ -504,51 +504,4 @@ fn base64_decode(text: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// An https server on loopback answering every request with `body` (at most 20 requests).
-fn https_file(
-    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-    key: rustls::pki_types::PrivateKeyDer<'static>,
-    body: String,
-) -> u16 {
-    use std::io::{Read, Write};
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap(),
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(20) {
-            let Ok(stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                continue;
-            };
-            let mut tls = rustls::StreamOwned::new(conn, stream);
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
-                match tls.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let _ = write!(
-                tls,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-    });
-    port
 }
