@@ -194,6 +194,8 @@ fn check_follows_the_windows_proxy_settings_read_from_the_registry() {
     passes(&report, &https(s.good, "good.lab.test"));
     passes(&report, &format!("websocket/ws.lab.test:{}/", s.ws));
     passes(&report, "stun/relay.lab.test/127.0.0.1");
+    let turn = find(&report, "turn/relay.lab.test/127.0.0.1");
+    assert_eq!(turn["reason"], "auth_challenge", "{turn:#}");
     assert_eq!(route(&report, &tls(s.good, "good.lab.test")), "DIRECT");
     assert_eq!(return_ports(&report), "49152-65535");
     assert!(

@@ -22,12 +22,16 @@ fn artefacts() -> PathBuf {
     if let Some(dir) = std::env::var_os("CONNECT_PREFLIGHT_WINDOWS") {
         return PathBuf::from(dir);
     }
-    // target/debug/deps/wine-HASH -> target
+    target_dir().join("packaging/windows")
+}
+
+/// This test's target folder: target/debug/deps/wine-HASH -> target.
+fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
     exe.ancestors()
         .nth(3)
         .expect("the target folder")
-        .join("packaging/windows")
+        .to_owned()
 }
 
 fn find_wine() -> Option<PathBuf> {
@@ -102,54 +106,55 @@ pub fn can_isolate() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The template made once per run: a fresh prefix with the stand-in DLL.
+/// The template made once per run: a fresh prefix with the stand-in DLL, in the target folder
+/// (`wine-template`), replacing the last run's (a static is never dropped, so a temporary folder
+/// would be left behind at every run).
 fn template(tools: &Tools) -> &'static Path {
-    static TEMPLATE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &TEMPLATE
-        .get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("wine-template-")
-                .tempdir()
-                .unwrap();
-            let root = dir.path().join("prefix");
-            let started = Instant::now();
-            let out = wine_env(Command::new(&tools.wine), &root)
-                .args(["wineboot", "--init"])
-                .stdin(Stdio::null())
-                .output()
-                .expect("wineboot runs");
-            assert!(out.status.success(), "wineboot --init failed: {out:?}");
-            // wineboot returns before the prefix's registry is written; the server's exit does.
-            stop_server(&tools.wine, &root);
-            // Wine links the user's Documents, Desktop… to the Unix home; Windows has folders.
-            for user in std::fs::read_dir(root.join("drive_c/users")).unwrap() {
-                for entry in std::fs::read_dir(user.unwrap().path()).unwrap() {
-                    let path = entry.unwrap().path();
-                    if path.is_symlink() {
-                        std::fs::remove_file(&path).unwrap();
-                        std::fs::create_dir(&path).unwrap();
-                    }
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = target_dir().join("wine-template");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = dir.join("prefix");
+        let started = Instant::now();
+        let out = wine_env(Command::new(&tools.wine), &root)
+            .args(["wineboot", "--init"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("wineboot runs");
+        assert!(out.status.success(), "wineboot --init failed: {out:?}");
+        // wineboot returns before the prefix's registry is written; the server's exit does.
+        stop_server(&tools.wine, &root);
+        // Wine links the user's Documents, Desktop… to the Unix home; Windows has folders.
+        for user in std::fs::read_dir(root.join("drive_c/users")).unwrap() {
+            for entry in std::fs::read_dir(user.unwrap().path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_symlink() {
+                    std::fs::remove_file(&path).unwrap();
+                    std::fs::create_dir(&path).unwrap();
                 }
             }
-            let dll = root.join("drive_c/windows/system32/bcryptprimitives.dll");
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine");
-            let gcc = Command::new("x86_64-w64-mingw32-gcc")
-                .args(["-shared", "-O2", "-s", "-o"])
-                .arg(&dll)
-                .arg(source.join("bcryptprimitives.c"))
-                .arg(source.join("bcryptprimitives.def"))
-                .arg("-ladvapi32")
-                .output()
-                .expect("MinGW's gcc runs");
-            assert!(gcc.status.success(), "the stand-in DLL: {gcc:?}");
-            eprintln!(
-                "wine: a fresh prefix in {:.1} s ({})",
-                started.elapsed().as_secs_f64(),
-                root.display()
-            );
-            (dir, root)
-        })
-        .1
+        }
+        let dll = root.join("drive_c/windows/system32/bcryptprimitives.dll");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine");
+        let gcc = Command::new("x86_64-w64-mingw32-gcc")
+            .args(["-shared", "-O2", "-s", "-o"])
+            .arg(&dll)
+            .arg(source.join("bcryptprimitives.c"))
+            .arg(source.join("bcryptprimitives.def"))
+            .arg("-ladvapi32")
+            .output()
+            .expect("MinGW's gcc runs");
+        assert!(gcc.status.success(), "the stand-in DLL: {gcc:?}");
+        eprintln!(
+            "wine: a fresh prefix in {:.1} s ({})",
+            started.elapsed().as_secs_f64(),
+            root.display()
+        );
+        root
+    })
 }
 
 /// The environment of every Wine process: this prefix, no debug output, no Mono or Gecko
@@ -191,13 +196,20 @@ impl Prefix {
         let template = template(tools);
         let dir = tempfile::Builder::new().prefix("wine-").tempdir().unwrap();
         let root = dir.path().join("prefix");
-        let status = Command::new("cp")
-            .arg("-al")
-            .arg(template)
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(status.success(), "copying the template prefix");
+        // Hard links where the template and the copy share a filesystem, else a full copy.
+        let copied = |how: &str| {
+            Command::new("cp")
+                .arg(how)
+                .arg(template)
+                .arg(&root)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !copied("-al") {
+            let _ = std::fs::remove_dir_all(&root);
+            assert!(copied("-a"), "copying the template prefix");
+        }
         for hive in ["system.reg", "user.reg", "userdef.reg"] {
             let path = root.join(hive);
             std::fs::remove_file(&path).unwrap();
