@@ -75,11 +75,10 @@ pub fn tools() -> Option<&'static Tools> {
             panic!("the Windows suite cannot run under CI: {why}")
         }
         Err(why) => {
-            // Straight to stderr: the test harness captures print! and eprint! of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP: the Windows suite under Wine: {why}"
-            );
+            // Straight to stderr, in one write: the test harness captures print! and eprint! of
+            // passing tests, and tests run side by side.
+            let line = format!("SKIP: the Windows suite under Wine: {why}\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
             None
         }
     }
