@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# Builds an MSI from wix/main.wxs with msitools' wixl, using a stand-in file for the Windows
-# executable, then reads its tables back with msiinfo. This proves the .wxs is valid WiX that links
-# into an MSI with the intended shortcut, properties and custom action; it does not prove that
-# Windows installs it, that the shortcut works, or that no elevation is asked for.
+# Builds an MSI from wix/main.wxs with msitools' wixl, then reads its tables back with msiinfo:
+# the shortcut, the per-user properties, the custom action, and where the InstallExecuteSequence
+# puts each action (a deferred action after InstallFinalize is skipped by Windows Installer).
+#
+#   packaging/check-msi.sh                      a stand-in file for the executable
+#   packaging/check-msi.sh --exe PATH [--out DIR] [--version V]
+#                                               the MSI around a real connect-preflight.exe
+#
+# The tables prove the .wxs links into the intended MSI; that it installs, upgrades and
+# uninstalls is proven by running it under Wine (tests/wine, after packaging/build-windows.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=target/packaging/msi
-rm -rf "$out"
+exe= out=target/packaging/msi version=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --exe) exe=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --version) version=$2; shift 2 ;;
+    *) echo "check-msi: unknown argument $1" >&2; exit 64 ;;
+  esac
+done
+[ -n "$version" ] || version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+rm -rf "$out/bin" "$out/connect-preflight.msi" "$out/wixl.log"
 mkdir -p "$out/bin"
-printf 'stand-in for connect-preflight.exe\n' >"$out/bin/connect-preflight.exe"
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+if [ -n "$exe" ]; then
+  cp "$exe" "$out/bin/connect-preflight.exe"
+else
+  printf 'stand-in for connect-preflight.exe\n' >"$out/bin/connect-preflight.exe"
+fi
+msi=$out/connect-preflight.msi
 
 # wixl takes only relative source paths; it prints unsupported attributes as warnings: none allowed.
-wixl -D Version="$version" -D CargoTargetBinDir="$out/bin" -o "$out/connect-preflight.msi" \
+# x64, as cargo-wix builds it for the x86_64 executable (wixl's default is an x86 package).
+bin_dir=$(realpath --relative-to=. "$out/bin")
+wixl -a x64 -D Version="$version" -D CargoTargetBinDir="$bin_dir" -o "$msi" \
   wix/main.wxs 2>"$out/wixl.log" || { cat "$out/wixl.log" >&2; exit 1; }
 if [ -s "$out/wixl.log" ]; then
   echo "wixl warned:" >&2
@@ -22,19 +44,42 @@ if [ -s "$out/wixl.log" ]; then
 fi
 
 fail() { echo "check-msi: $*" >&2; exit 1; }
-table() { msiinfo export "$out/connect-preflight.msi" "$1" | tr -d '\r'; }
+table() { msiinfo export "$msi" "$1" | tr -d '\r'; }
 
 table Shortcut | grep $'\tConnect network check\tAgentShortcut\t\[INSTALLDIR\]connect-preflight.exe\tagent --pause\t' \
   > /dev/null || fail "no Start-menu shortcut running connect-preflight.exe agent --pause"
 table Property | grep $'^MSIINSTALLPERUSER\t1$' > /dev/null || fail "MSIINSTALLPERUSER is not 1"
 table Property | grep '^ALLUSERS' > /dev/null && fail "ALLUSERS is set: the install would not be per-user"
 table Property | grep $'^UpgradeCode\t{727E6A61-0A98-4E5E-8995-7BD6DAC27BDC}$' > /dev/null || fail "UpgradeCode changed"
+table Property | grep $'^ProductVersion\t'"$version"'$' > /dev/null || fail "ProductVersion is not $version"
 table Directory | grep $'^UserPrograms\tLocalAppDataFolder\tPrograms$' > /dev/null || fail "not under LocalAppData\\Programs"
 # 1042 = 18 (run an installed file) + 1024 (deferred), impersonating the installing user.
 table CustomAction | grep $'^WriteSiteProfile\t1042\tConnectPreflightExe\tprofile write --quiet --force --instance="\[INSTANCE\]" --region="\[REGION\]" --from="\[PROFILE_URL\]"' \
   > /dev/null || fail "the profile-writing custom action is missing or changed"
+msiinfo suminfo "$msi" | grep -x 'Template: x64;1033' > /dev/null || fail "not an x64 package"
 table Upgrade | grep 'WIX_DOWNGRADE_DETECTED' > /dev/null || fail "no downgrade detection"
 for file in connect-preflight.exe profile.sample.toml LICENSE-MIT LICENSE-APACHE; do
   table File | grep $'\t'"$file"$'\t' > /dev/null || fail "$file is not installed"
 done
-echo "check-msi: $out/connect-preflight.msi links; Shortcut, Property, Directory, CustomAction, Upgrade and File tables as intended"
+
+# The order of the install script. A deferred custom action only runs when it is sequenced
+# between InstallInitialize and InstallFinalize; the profile is written once the executable is
+# installed (InstallFiles), and an older version is removed before anything is installed.
+seq() {
+  table InstallExecuteSequence | awk -F'\t' -v a="$1" '$1 == a { print $3 }'
+}
+for action in InstallValidate RemoveExistingProducts InstallInitialize InstallFiles WriteSiteProfile InstallFinalize; do
+  [ -n "$(seq "$action")" ] || fail "InstallExecuteSequence has no $action"
+done
+before() { [ "$(seq "$1")" -lt "$(seq "$2")" ] || fail "$1 ($(seq "$1")) does not come before $2 ($(seq "$2"))"; }
+before InstallInitialize WriteSiteProfile
+before InstallFiles WriteSiteProfile
+before WriteSiteProfile InstallFinalize
+before InstallValidate RemoveExistingProducts
+before RemoveExistingProducts InstallInitialize
+table InstallExecuteSequence | grep $'^WriteSiteProfile\t(INSTANCE OR REGION OR PROFILE_URL) AND NOT REMOVE~="ALL"\t' \
+  > /dev/null || fail "WriteSiteProfile's condition changed"
+
+what="a stand-in executable"
+[ -z "$exe" ] || what="$exe"
+echo "check-msi: $msi links around $what; Shortcut, Property, Directory, CustomAction, Upgrade and File tables as intended; WriteSiteProfile at $(seq WriteSiteProfile), between InstallFiles ($(seq InstallFiles)) and InstallFinalize ($(seq InstallFinalize))"

@@ -10,7 +10,14 @@ use crate::output::ColorChoice;
 /// Can this workstation run the Amazon Connect CCP and its softphone? If not, what exactly must
 /// the network team change?
 #[derive(Debug, Parser)]
-#[command(name = "connect-preflight", version, about, max_term_width = 100)]
+// One name in the usage lines on every OS (on Windows argv[0] would give "connect-preflight.exe").
+#[command(
+    name = "connect-preflight",
+    bin_name = "connect-preflight",
+    version,
+    about,
+    max_term_width = 100
+)]
 #[command(
     after_help = "Exit codes: 0 ready, 1 degraded (warnings only), 2 not ready, 3 incomplete \
 (something required not tested), 64 usage error, 65 bad input data, 70 internal error, 130 \
