@@ -208,6 +208,12 @@ reasons! {
     SkippedEntry = "skipped_entry",
     /// The relay-only WebRTC call did not carry audio although the relay allocated: ICE, DTLS-SRTP or the media failed.
     CallFailed = "call_failed",
+    /// The audit cannot tell whether the requirement is allowed: the answer depends on something the file does not say, which the check names.
+    Undetermined = "undetermined",
+    /// The PAC script sends the host through a proxy whose own allow-list decides.
+    DecidedByProxy = "decided_by_proxy",
+    /// The PAC script sends the host to a proxy that cannot work: 0.0.0.0, loopback, an unfilled placeholder or a name that never resolves.
+    UnusableProxy = "unusable_proxy",
 }
 
 impl fmt::Display for Reason {

@@ -9,6 +9,7 @@ mod common;
 mod core;
 mod docs;
 mod lab;
+mod pac_reference;
 mod packaging;
 mod reports;
 mod schema;
