@@ -1440,9 +1440,15 @@ pub fn what_to_add(outcome: &Outcome) -> String {
     if let Some((list, entries)) = &outcome.domains {
         let lines = list.addition_lines(entries);
         if !lines.is_empty() {
+            let place = match (list.syntax, list.insert_after_line) {
+                (crate::allowlist::domains::DomainSyntax::Squid, Some(after)) => {
+                    format!(", before line {}", after + 1)
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "\nWhat to add to {} (paste as is):",
+                "\nWhat to add to {}{place} (paste as is):",
                 list.path.display()
             );
             for line in lines {

@@ -55,6 +55,9 @@ enum AclKind {
     Initiator(Vec<String>),
     /// A type whose match depends on something the file does not say.
     Depends(String),
+    /// A type that asks the browser to sign in (HTTP 407) when squid reaches it without
+    /// credentials: the check stops there.
+    SignIn(String),
 }
 
 #[derive(Clone, Debug)]
@@ -97,12 +100,14 @@ pub struct Config {
     hidden_includes: Vec<String>,
 }
 
-/// A three-valued match.
+/// A three-valued match, and squid's fourth outcome: a sign-in challenge that ends the check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Truth {
     Yes,
     No,
     Maybe(Vec<String>),
+    /// Reached without credentials, squid answers 407; with them, it depends on them.
+    SignIn(Vec<String>),
 }
 
 impl Truth {
@@ -110,15 +115,26 @@ impl Truth {
         match self {
             Self::Yes => Self::No,
             Self::No => Self::Yes,
-            maybe @ Self::Maybe(_) => maybe,
+            other @ (Self::Maybe(_) | Self::SignIn(_)) => other,
         }
     }
 
-    /// Kleene AND.
+    /// Kleene AND, left to right as squid checks: a sign-in reached ends it.
     fn and(self, other: Self) -> Self {
         match (self, other) {
-            (Self::No, _) | (_, Self::No) => Self::No,
-            (Self::Yes, x) | (x, Self::Yes) => x,
+            (Self::No, _) => Self::No,
+            (Self::SignIn(mut a), Self::SignIn(b) | Self::Maybe(b)) => {
+                merge(&mut a, b);
+                Self::SignIn(a)
+            }
+            (s @ Self::SignIn(_), _) => s,
+            (Self::Yes, x) => x,
+            (Self::Maybe(mut a), Self::SignIn(b)) => {
+                merge(&mut a, b);
+                Self::SignIn(a)
+            }
+            (_, Self::No) => Self::No,
+            (x, Self::Yes) => x,
             (Self::Maybe(mut a), Self::Maybe(b)) => {
                 merge(&mut a, b);
                 Self::Maybe(a)
@@ -126,11 +142,18 @@ impl Truth {
         }
     }
 
-    /// Kleene OR.
+    /// Kleene OR (`any-of`, left to right: a sign-in reached ends it).
     fn or(self, other: Self) -> Self {
         match (self, other) {
-            (Self::Yes, _) | (_, Self::Yes) => Self::Yes,
-            (Self::No, x) | (x, Self::No) => x,
+            (Self::Yes, _) => Self::Yes,
+            (s @ Self::SignIn(_), _) => s,
+            (Self::No, x) => x,
+            (Self::Maybe(mut a), Self::SignIn(b)) => {
+                merge(&mut a, b);
+                Self::SignIn(a)
+            }
+            (_, Self::Yes) => Self::Yes,
+            (x, Self::No) => x,
             (Self::Maybe(mut a), Self::Maybe(b)) => {
                 merge(&mut a, b);
                 Self::Maybe(a)
@@ -473,6 +496,9 @@ impl Config {
             "any-of" => AclKind::AnyOf(values),
             "all-of" => AclKind::AllOf(values),
             "transaction_initiator" => AclKind::Initiator(values),
+            "proxy_auth" | "proxy_auth_regex" | "max_user_ip" | "external" => {
+                AclKind::SignIn(depends_on(kind, name, &at))
+            }
             other => AclKind::Depends(depends_on(other, name, &at)),
         };
         match self.acls.get_mut(name) {
@@ -488,7 +514,7 @@ impl Config {
                     | (AclKind::AnyOf(a), AclKind::AnyOf(b))
                     | (AclKind::AllOf(a), AclKind::AllOf(b))
                     | (AclKind::Initiator(a), AclKind::Initiator(b)) => a.extend(b),
-                    (AclKind::Depends(_), _) => {}
+                    (AclKind::Depends(_) | AclKind::SignIn(_), _) => {}
                     (_, _) => acl.unknown.push(format!(
                         "ACL {name} is given two types (again at {}); squid refuses that",
                         at.label()
@@ -532,8 +558,11 @@ impl Config {
                 let from = req.from.cloned().unwrap_or_else(everywhere);
                 if set.is_superset(&from) {
                     true
-                } else if set.intersection(&from).is_empty() && acl.unknown.is_empty() {
-                    return Truth::No;
+                } else if set.intersection(&from).is_empty() {
+                    if acl.unknown.is_empty() {
+                        return Truth::No;
+                    }
+                    return doubt();
                 } else {
                     let mut why = vec![format!(
                         "where the agents are: ACL {name} ({}) takes only some addresses; give --from with the agents' addresses",
@@ -582,6 +611,7 @@ impl Config {
                 return t;
             }
             AclKind::Depends(why) => return Truth::Maybe(vec![why.clone()]),
+            AclKind::SignIn(why) => return Truth::SignIn(vec![why.clone()]),
         };
         if found {
             Truth::Yes
@@ -597,7 +627,7 @@ impl Config {
         for (negated, name) in terms {
             let m = self.acl_matches(name, req, 0);
             t = t.and(if *negated { m.not() } else { m });
-            if t == Truth::No {
+            if matches!(t, Truth::No | Truth::SignIn(_)) {
                 break;
             }
         }
@@ -632,6 +662,22 @@ impl Config {
                     }
                     Truth::No => {}
                     Truth::Maybe(why) => doubtful.push((i, *allow, why)),
+                    Truth::SignIn(why) => {
+                        // Without credentials squid answers 407 here; with them, the answer
+                        // depends on them.
+                        let mut deps = why;
+                        let mut lines = Vec::new();
+                        for (j, _, d) in doubtful {
+                            merge(&mut deps, d);
+                            lines.push(j);
+                        }
+                        lines.push(i);
+                        return Decision {
+                            verdict: Verdict::Undetermined(deps),
+                            rule: Some(i),
+                            doubtful: lines,
+                        };
+                    }
                 },
             }
         }
@@ -788,7 +834,6 @@ pub fn audit(
     }
     list.agents = from.to_vec();
     list.insert_after_line = insert_before.map(|l| l.saturating_sub(1));
-    let block = crate::allowlist::domains::squid_allow_block(&out.domains, from).join("\n");
     let place = match insert_before {
         Some(line) => format!("before line {line} of {file}"),
         None => format!("to {file}"),
@@ -853,7 +898,15 @@ pub fn audit(
                         req.host
                     ),
                 )
-                .remedy(format!("add {place}:\n{block}"))
+                .remedy(format!(
+                    "add {place} the lines under \"What to add\": an http_access allow line for CONNECT on port 443 to {}{}",
+                    out.domains.join(" "),
+                    if from.is_empty() {
+                        " (give --from with the agents' addresses to limit it to them)"
+                    } else {
+                        ""
+                    }
+                ))
                 .evidence("decided_by", &by)
                 .evidence("add", list.entry_for(req))
             } else if let Some((_, d)) = undetermined.first() {
@@ -982,8 +1035,10 @@ fn builtin(name: &str, req: &Request<'_>) -> Option<Truth> {
 fn depends_on(kind: &str, name: &str, at: &At) -> String {
     let what = match kind {
         "proxy_auth" | "proxy_auth_regex" | "ident" | "ident_regex" | "ext_user"
-        | "ext_user_regex" | "max_user_ip" | "user_cert" => "the agent's proxy sign-in",
-        "external" => "an external ACL helper's answer",
+        | "ext_user_regex" | "max_user_ip" | "user_cert" => {
+            "the agent's proxy sign-in (squid asks for it with HTTP 407 here)"
+        }
+        "external" => "an external ACL helper's answer (which may ask for a sign-in)",
         "time" => "the time of day",
         "myip" | "myport" | "myportname" | "localip" | "localport" => {
             "which proxy address or port the agents use"
@@ -1191,7 +1246,7 @@ mod tests {
         assert_eq!(decide(conf, HOST, None), Verdict::Denied);
         let conf = "acl p port 80 1025-65535 443\nhttp_access deny !p\nhttp_access deny to_localhost\nhttp_access deny manager\nhttp_access allow all\n";
         assert_eq!(decide(conf, HOST, None), Verdict::Allowed);
-        let conf = "acl a proxy_auth REQUIRED\nhttp_access allow a\nhttp_access deny all\n";
+        let conf = "acl a proxy_auth REQUIRED\nhttp_access allow a\nhttp_access allow all\n";
         assert!(matches!(
             decide(conf, HOST, None),
             Verdict::Undetermined(_)

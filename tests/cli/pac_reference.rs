@@ -2,7 +2,9 @@
 //! with Mozilla's PAC helpers), host by host, on every PAC file of the corpus. The reference runs
 //! in a network namespace of its own with no interface up, so its `dnsResolve` fails as the
 //! embedded engine's does and nothing is ever looked up on the network; its `myIpAddress` is set
-//! to 127.0.0.1, the embedded engine's.
+//! to 127.0.0.1, the embedded engine's. SpiderMonkey 1.7 predates ES2015, so the reference gets
+//! `startsWith`, `endsWith` and `includes` on strings as the specification defines them (scripts
+//! written for today's browsers use them).
 //!
 //! Without pacparser (or the right to make the namespace) the test prints SKIP; with `CI=true` it
 //! fails instead.
@@ -22,8 +24,18 @@ import pacparser
 req = json.load(sys.stdin)
 pacparser.init()
 pacparser.setmyip("127.0.0.1")
+# SpiderMonkey 1.7 predates ES2015: the string methods browsers' engines have, per the spec.
+POLYFILL = """
+if (!String.prototype.startsWith) String.prototype.startsWith = function (s, p) {
+  p = p > 0 ? p | 0 : 0; return this.substring(p, p + String(s).length) === String(s); };
+if (!String.prototype.endsWith) String.prototype.endsWith = function (s, e) {
+  var t = String(this); e = e === undefined || e > t.length ? t.length : e | 0;
+  return t.substring(e - String(s).length, e) === String(s); };
+if (!String.prototype.includes) String.prototype.includes = function (s, p) {
+  return String(this).indexOf(s, p) !== -1; };
+"""
 try:
-    pacparser.parse_pac_string(req["script"])
+    pacparser.parse_pac_string(POLYFILL + req["script"])
 except Exception as e:
     print(json.dumps({"error": str(e)}))
     sys.exit(0)

@@ -29,7 +29,7 @@ pub const ALL: &[Scenario] = &[Scenario {
 
 /// The agents' addresses the requests come from: a documentation address, and one in each
 /// private range the corpus's `src` ACLs name (on the loopback of a namespace joined to nothing).
-const AGENTS: &[&str] = &["192.0.2.10", "10.1.2.3", "172.16.5.6", "192.168.1.2"];
+const AGENTS: &[&str] = &["192.0.2.10", "10.20.1.5", "172.16.5.6", "192.168.1.2"];
 
 /// Where the required hosts resolve for squid: no route leads there, so a request squid lets
 /// through fails at once with its own error, never 403.
@@ -152,7 +152,12 @@ fn adapt(original: &Path, dir: &Path, hosts: &[String]) -> PathBuf {
 
 /// The audit's claims: per tested host (the one the request names), `pass`, `fail` or `warn`.
 fn audit(conf: &Path, from: &str) -> BTreeMap<String, (String, String)> {
+    audit_with(conf, from, &[])
+}
+
+fn audit_with(conf: &Path, from: &str, extra: &[&str]) -> BTreeMap<String, (String, String)> {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_connect-preflight"));
+    cmd.args(extra);
     cmd.args([
         "audit",
         "--region",
@@ -259,6 +264,8 @@ fn squid_differential() {
     let mut excluded = Vec::new();
     let mut disagreements = Vec::new();
     let mut configs = 0;
+    let mut summaries = Vec::new();
+    let mut fixes_proven = 0;
     for (n, original) in corpus().iter().enumerate() {
         let name = original
             .file_name()
@@ -286,30 +293,23 @@ fn squid_differential() {
             excluded.push(format!("{name}: squid refuses the configuration: {fatal}"));
             continue;
         }
-        let log = std::fs::File::create(dir.join("squid.out")).expect("a log");
-        let mut child = ns
-            .command(&squid.to_string_lossy())
-            .args(["-N", "-d", "1", "-f"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("a log"))
-            .stderr(log)
-            .spawn()
-            .expect("squid starts");
-        let up = wait_listening(&ns, AGENTS[0]);
-        if !up {
-            let _ = child.kill();
-            let _ = child.wait();
+        let Some(mut child) = start_squid(&ns, &squid, &conf, &dir) else {
             let log = std::fs::read_to_string(dir.join("squid.out")).unwrap_or_default();
             excluded.push(format!(
                 "{name}: squid did not start: {}",
                 log.lines().rev().take(3).collect::<Vec<_>>().join(" / ")
             ));
             continue;
-        }
+        };
         configs += 1;
+        let mut tally = [0usize; 3];
+        let mut first_doubt = String::new();
+        let mut to_fix: Option<&str> = None;
         for agent in AGENTS {
             let claims = audit(&conf, &format!("{agent}/32"));
+            if to_fix.is_none() && claims.values().any(|(s, _)| s == "fail") {
+                to_fix = Some(agent);
+            }
             let answers = ask_squid(&ns, agent, &hosts);
             for (host, (status, detail)) in &claims {
                 let Some((code, error)) = answers.get(host) else {
@@ -317,8 +317,18 @@ fn squid_differential() {
                 };
                 let denied = code == "403" && error == "ERR_ACCESS_DENIED";
                 match status.as_str() {
-                    "warn" => undetermined += 1,
+                    "warn" => {
+                        undetermined += 1;
+                        tally[2] += 1;
+                        if first_doubt.is_empty() {
+                            first_doubt = detail
+                                .split_once("depends on ")
+                                .map_or(detail.as_str(), |(_, d)| d)
+                                .to_owned();
+                        }
+                    }
                     "pass" | "fail" => {
+                        tally[usize::from(status == "fail")] += 1;
                         compared += 1;
                         if status == "pass" {
                             allowed += 1;
@@ -336,11 +346,69 @@ fn squid_differential() {
         }
         let _ = child.kill();
         let _ = child.wait();
+        // The fix, proven: the audit of the fixed file finds nothing denied, and squid lets
+        // every request through that the audit says it now allows.
+        if let Some(agent) = to_fix {
+            let fixed = dir.join("fixed.conf");
+            let from = format!("{agent}/32");
+            let fixed_arg = fixed.display().to_string();
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_connect-preflight"));
+            cmd.args([
+                "audit", "--region", "eu-central-1", "--instance", "acme", "--domains-format",
+                "squid", "--lenient", "--quiet", "--from", &from, "--fix-output", &fixed_arg,
+                "--domains",
+            ])
+            .arg(&conf)
+            .env_clear()
+            .stdin(Stdio::null());
+            let _ = run_bounded(cmd, Duration::from_secs(30));
+            assert!(fixed.is_file(), "{name}: no fixed file written");
+            let after = audit(&fixed, &from);
+            let still: Vec<&String> = after
+                .iter()
+                .filter(|(_, (s, _))| s == "fail")
+                .map(|(h, _)| h)
+                .collect();
+            assert!(still.is_empty(), "{name}: the fixed file still denies {still:?}");
+            match start_squid(&ns, &squid, &fixed, &dir) {
+                Some(mut child) => {
+                    let answers = ask_squid(&ns, agent, &hosts);
+                    for (host, (status, _)) in &after {
+                        if status == "pass" {
+                            let (code, error) = &answers[host];
+                            if code == "403" && error == "ERR_ACCESS_DENIED" {
+                                disagreements.push(format!(
+                                    "{name} fixed, from {agent}, {host}: audit pass; squid {code} {error}"
+                                ));
+                            }
+                        }
+                    }
+                    fixes_proven += 1;
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                None => disagreements.push(format!("{name}: squid refuses the fixed file")),
+            }
+        }
+        summaries.push(format!(
+            "{name}: {} allowed, {} denied, {} undetermined{}",
+            tally[0],
+            tally[1],
+            tally[2],
+            if first_doubt.is_empty() {
+                String::new()
+            } else {
+                format!(" (e.g. on {first_doubt})")
+            }
+        ));
     }
     println!(
-        "squid differential: {configs} configurations run, {compared} decided claims compared ({allowed} allowed), {} disagreements, {undetermined} undetermined",
+        "squid differential: {configs} configurations run, {compared} decided claims compared ({allowed} allowed), {} disagreements, {undetermined} undetermined; {fixes_proven} fixed files accepted by squid and the audit",
         disagreements.len()
     );
+    for s in &summaries {
+        println!("  {s}");
+    }
     for e in &excluded {
         println!("  not run: {e}");
     }
@@ -351,6 +419,32 @@ fn squid_differential() {
     );
     assert!(configs >= 5, "only {configs} configurations ran");
     assert!(allowed > 0 && compared > allowed, "{allowed} of {compared}");
+}
+
+/// Starts squid with `conf` in the namespace; `None` when it does not come up.
+fn start_squid(
+    ns: &Netns,
+    squid: &Path,
+    conf: &Path,
+    dir: &Path,
+) -> Option<std::process::Child> {
+    let log = std::fs::File::create(dir.join("squid.out")).expect("a log");
+    let mut child = ns
+        .command(&squid.to_string_lossy())
+        .args(["-N", "-d", "1", "-f"])
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("a log"))
+        .stderr(log)
+        .spawn()
+        .expect("squid starts");
+    if wait_listening(ns, AGENTS[0]) {
+        Some(child)
+    } else {
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
 }
 
 /// Waits (bounded) until squid accepts connections.
