@@ -792,7 +792,9 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
                 issues.push(Issue::unusable(
                     Span::in_file(&file, number, words[2].0),
                     line.trim(),
-                    format!("{kind} ACLs match only in TLS inspection steps; they are not evaluated"),
+                    format!(
+                        "{kind} ACLs match only in TLS inspection steps; they are not evaluated"
+                    ),
                 ))?;
                 continue;
             }
@@ -1143,7 +1145,10 @@ mod tests {
         assert!(list.entries[2].span.path.ends_with("connect.txt"));
         let fixed = list.with_additions(text, &[".static.connect.aws".into()]);
         let lines: Vec<&str> = fixed.lines().collect();
-        assert_eq!(lines[5], "acl connect_preflight dstdomain .static.connect.aws");
+        assert_eq!(
+            lines[5],
+            "acl connect_preflight dstdomain .static.connect.aws"
+        );
         assert_eq!(
             lines[8],
             "http_access allow connect_preflight_connect connect_preflight_port connect_preflight"

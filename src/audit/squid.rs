@@ -719,11 +719,7 @@ impl Config {
         match rule.and_then(|i| self.rules.get(i)) {
             Some(Rule::Access { at, text, .. }) => format!("{}: {text}", at.label()),
             Some(Rule::Hidden { why, .. }) => why.clone(),
-            None if self
-                .rules
-                .iter()
-                .any(|r| matches!(r, Rule::Access { .. })) =>
-            {
+            None if self.rules.iter().any(|r| matches!(r, Rule::Access { .. })) => {
                 "squid's implicit last rule (the opposite of the last http_access line)".to_owned()
             }
             None => "squid's default with no http_access line: deny everything".to_owned(),
@@ -814,10 +810,7 @@ pub fn audit(
                 (p.first, d)
             })
             .collect();
-        if decisions
-            .iter()
-            .any(|(_, d)| d.verdict == Verdict::Denied)
-        {
+        if decisions.iter().any(|(_, d)| d.verdict == Verdict::Denied) {
             let entry = list.entry_for(req);
             if !out.domains.contains(&entry) {
                 out.domains.push(entry);
@@ -971,7 +964,8 @@ pub fn audit(
         .retain(|e| e.acl.as_deref().is_some_and(|a| allowing.contains(&a)));
     out.checks
         .extend(super::domain_entry_checks(&allowed, requirements));
-    out.checks.extend(list.issues.iter().map(super::issue_check));
+    out.checks
+        .extend(list.issues.iter().map(super::issue_check));
     out
 }
 
@@ -1068,7 +1062,10 @@ fn address_range(value: &str) -> Option<Vec<(IpAddr, IpAddr)>> {
     if value == "all" {
         return Some(vec![
             ("0.0.0.0".parse().ok()?, "255.255.255.255".parse().ok()?),
-            ("::".parse().ok()?, IpAddr::V6(std::net::Ipv6Addr::from(u128::MAX))),
+            (
+                "::".parse().ok()?,
+                IpAddr::V6(std::net::Ipv6Addr::from(u128::MAX)),
+            ),
         ]);
     }
     let (range, mask) = match value.split_once('/') {
@@ -1229,7 +1226,8 @@ mod tests {
         // The file does not matter when an earlier line decides.
         let conf = format!("acl d dstdomain .my.connect.aws\nhttp_access allow d\n{conf}");
         assert_eq!(decide(&conf, HOST, None), Verdict::Allowed);
-        let conf = "http_access deny manager\ninclude /nonexistent/conf.d/*.conf\nhttp_access allow all\n";
+        let conf =
+            "http_access deny manager\ninclude /nonexistent/conf.d/*.conf\nhttp_access allow all\n";
         let Verdict::Undetermined(why) = decide(conf, HOST, None) else {
             panic!()
         };
@@ -1247,10 +1245,7 @@ mod tests {
         let conf = "acl p port 80 1025-65535 443\nhttp_access deny !p\nhttp_access deny to_localhost\nhttp_access deny manager\nhttp_access allow all\n";
         assert_eq!(decide(conf, HOST, None), Verdict::Allowed);
         let conf = "acl a proxy_auth REQUIRED\nhttp_access allow a\nhttp_access allow all\n";
-        assert!(matches!(
-            decide(conf, HOST, None),
-            Verdict::Undetermined(_)
-        ));
+        assert!(matches!(decide(conf, HOST, None), Verdict::Undetermined(_)));
         let conf = "acl lan src 10.0.0.0/255.0.0.0 172.16.0.1-172.16.0.9\nhttp_access allow lan\n";
         assert_eq!(decide(conf, HOST, Some("10.2.3.4/32")), Verdict::Allowed);
         assert_eq!(decide(conf, HOST, Some("172.16.0.5/32")), Verdict::Allowed);

@@ -212,7 +212,9 @@ fn squid_fix_output_adds_an_allow_line_before_the_deny_and_leaves_the_input_alon
         .assert()
         .code(1)
         .stdout(predicate::str::contains("\"reason\": \"undetermined\""))
-        .stdout(predicate::str::contains("give --from with the agents' addresses"));
+        .stdout(predicate::str::contains(
+            "give --from with the agents' addresses",
+        ));
 }
 
 #[test]
@@ -231,20 +233,37 @@ fn a_squid_acl_file_that_is_not_there_leaves_its_requirements_undetermined() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let report = json_of(&out.stdout);
     let checks = report["checks"].as_array().unwrap();
     let tcp: Vec<&serde_json::Value> = checks
         .iter()
-        .filter(|c| c["id"].as_str().unwrap().starts_with("allowlist/domain/") && c["proto"] == "tcp")
+        .filter(|c| {
+            c["id"].as_str().unwrap().starts_with("allowlist/domain/") && c["proto"] == "tcp"
+        })
         .collect();
     assert!(!tcp.is_empty());
     for c in &tcp {
         assert_eq!(c["reason"], "undetermined", "{c}");
-        assert!(c["detail"].as_str().unwrap().contains("/nonexistent/connect.txt"), "{c}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("/nonexistent/connect.txt"),
+            "{c}"
+        );
     }
     // The ACL of blocked sites is no allow-list: no advice about its entries.
-    assert!(!checks.iter().any(|c| c["detail"].as_str().unwrap().contains(".de`")));
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c["detail"].as_str().unwrap().contains(".de`"))
+    );
 }
 
 #[test]
@@ -564,7 +583,11 @@ fn a_pac_script_says_direct_or_proxy_per_host_without_dns() {
     assert_eq!(participant["status"], "warn");
     assert_eq!(participant["reason"], "decided_by_proxy");
     // A black hole for everything, or a template never filled in: the browser cannot reach.
-    for answer in ["PROXY 0.0.0.0:3128", "PROXY ${PROXY_HOST}:${PROXY_PORT}", "PROXY 127.0.0.1:9"] {
+    for answer in [
+        "PROXY 0.0.0.0:3128",
+        "PROXY ${PROXY_HOST}:${PROXY_PORT}",
+        "PROXY 127.0.0.1:9",
+    ] {
         std::fs::write(
             &pac,
             format!("function FindProxyForURL(url, host) {{ return \"{answer}\"; }}\n"),

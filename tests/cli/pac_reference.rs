@@ -221,7 +221,9 @@ fn the_embedded_pac_engine_answers_as_pacparser_does_on_the_corpus() {
                     route.raw, reference["err"]
                 )),
                 (Err(e), Some(raw)) => {
-                    disagreements.push(format!("{name} {host}: here failed ({e}), pacparser {raw:?}"));
+                    disagreements.push(format!(
+                        "{name} {host}: here failed ({e}), pacparser {raw:?}"
+                    ));
                 }
             }
         }

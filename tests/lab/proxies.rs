@@ -178,9 +178,8 @@ fn audit_with(conf: &Path, from: &str, extra: &[&str]) -> BTreeMap<String, (Stri
     .env("NO_COLOR", "1")
     .stdin(Stdio::null());
     let (code, stdout, stderr) = run_bounded(cmd, Duration::from_secs(30));
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("audit printed no JSON ({e}), exit {code}: {stdout}\n{stderr}")
-    });
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("audit printed no JSON ({e}), exit {code}: {stdout}\n{stderr}"));
     let mut claims = BTreeMap::new();
     for check in report["checks"].as_array().expect("checks") {
         let id = check["id"].as_str().unwrap_or_default();
@@ -354,8 +353,19 @@ fn squid_differential() {
             let fixed_arg = fixed.display().to_string();
             let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_connect-preflight"));
             cmd.args([
-                "audit", "--region", "eu-central-1", "--instance", "acme", "--domains-format",
-                "squid", "--lenient", "--quiet", "--from", &from, "--fix-output", &fixed_arg,
+                "audit",
+                "--region",
+                "eu-central-1",
+                "--instance",
+                "acme",
+                "--domains-format",
+                "squid",
+                "--lenient",
+                "--quiet",
+                "--from",
+                &from,
+                "--fix-output",
+                &fixed_arg,
                 "--domains",
             ])
             .arg(&conf)
@@ -369,7 +379,10 @@ fn squid_differential() {
                 .filter(|(_, (s, _))| s == "fail")
                 .map(|(h, _)| h)
                 .collect();
-            assert!(still.is_empty(), "{name}: the fixed file still denies {still:?}");
+            assert!(
+                still.is_empty(),
+                "{name}: the fixed file still denies {still:?}"
+            );
             match start_squid(&ns, &squid, &fixed, &dir) {
                 Some(mut child) => {
                     let answers = ask_squid(&ns, agent, &hosts);
@@ -422,12 +435,7 @@ fn squid_differential() {
 }
 
 /// Starts squid with `conf` in the namespace; `None` when it does not come up.
-fn start_squid(
-    ns: &Netns,
-    squid: &Path,
-    conf: &Path,
-    dir: &Path,
-) -> Option<std::process::Child> {
+fn start_squid(ns: &Netns, squid: &Path, conf: &Path, dir: &Path) -> Option<std::process::Child> {
     let log = std::fs::File::create(dir.join("squid.out")).expect("a log");
     let mut child = ns
         .command(&squid.to_string_lossy())
