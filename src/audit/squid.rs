@@ -922,9 +922,9 @@ pub fn audit(
                         deps.join("; ")
                     ),
                 )
-                .remedy(format!(
-                    "give the audit what it depends on (--from with the agents' addresses, the files the configuration names) and run it again, or test through the proxy with `connect-preflight check`"
-                ))
+                .remedy(
+                    "give the audit what it depends on (--from with the agents' addresses, the files the configuration names) and run it again, or test through the proxy with `connect-preflight check`",
+                )
                 .evidence("depends_on", deps)
                 .evidence("lines", &lines)
             } else {
@@ -1166,7 +1166,7 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     // Hidden files are not matched by `*`, as the shell's glob does.
-    !(name.starts_with('.') && !pattern.starts_with('.')) && go(&p, &n)
+    (pattern.starts_with('.') || !name.starts_with('.')) && go(&p, &n)
 }
 
 #[cfg(test)]
