@@ -468,7 +468,7 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
 // PAC scripts and squid configurations: evaluated in their own files
 
 mod pac;
-mod squid;
+pub mod squid;
 
 pub use pac::audit_pac;
 

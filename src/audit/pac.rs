@@ -43,7 +43,7 @@ pub fn hop(entry: &str) -> Hop {
             "not DIRECT, PROXY, HTTPS or SOCKS".to_owned(),
         );
     }
-    let rest = entry[keyword.len().min(entry.len())..].trim();
+    let rest = entry.trim_start().get(keyword.len()..).unwrap_or("").trim();
     if ["{{", "${", "<%", "%", "<", ">"]
         .iter()
         .any(|marker| rest.contains(marker))

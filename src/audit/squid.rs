@@ -25,6 +25,9 @@ use crate::report::{Check, Kind, Proto, Reason, Status};
 /// How deep squid follows `include` (its own limit).
 const INCLUDE_DEPTH: usize = 16;
 
+/// How many files the reader includes in all, so that a file including itself twice stays cheap.
+const MAX_INCLUDED: usize = 256;
+
 /// Where a directive sits: the file and line, and the line of the main file it comes from (the
 /// `include` line for a directive of an included file).
 #[derive(Clone, Debug)]
@@ -98,6 +101,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// Includes that could not be read: ACLs they would define are unknown.
     hidden_includes: Vec<String>,
+    /// Files included so far.
+    included: usize,
 }
 
 /// A three-valued match, and squid's fourth outcome: a sign-in challenge that ends the check.
@@ -208,6 +213,7 @@ impl Config {
             acls: HashMap::new(),
             rules: Vec::new(),
             hidden_includes: Vec::new(),
+            included: 0,
         };
         config.read_text(text, path, None, 0);
         config
@@ -328,6 +334,20 @@ impl Config {
             return;
         }
         for file in files {
+            self.included += 1;
+            if self.included > MAX_INCLUDED {
+                let why = format!(
+                    "`include {}` at {}: more than {MAX_INCLUDED} files included",
+                    file.display(),
+                    at.label()
+                );
+                self.hidden_includes.push(why.clone());
+                self.rules.push(Rule::Hidden {
+                    why,
+                    at: at.clone(),
+                });
+                return;
+            }
             match read_text(&file) {
                 Ok(text) => self.read_text(&text, &file, Some(at.main_line), depth + 1),
                 Err(e) => {
@@ -413,7 +433,16 @@ impl Config {
             match file {
                 Some(file) => {
                     let full = self.resolve(file);
-                    match read_text(&full) {
+                    // Only regular files: a device or a pipe could block the audit.
+                    let read = if full.is_file() {
+                        read_text(&full)
+                    } else {
+                        Err(crate::error::Error::bad_input(
+                            crate::error::Location::file(&full),
+                            "not a regular file",
+                        ))
+                    };
+                    match read {
                         Ok(text) => {
                             for (_, line) in numbered_lines(&text) {
                                 for value in strip_comment(line).split_whitespace() {
