@@ -378,6 +378,10 @@ impl Config {
                 return;
             }
         };
+        if words.len() == 2 {
+            // squid drops a line without an ACL ("aclParseAccessLine: missing ACL name").
+            return;
+        }
         let terms = words[2..]
             .iter()
             .map(|w| match w.strip_prefix('!') {
@@ -1306,6 +1310,15 @@ mod tests {
             crate::allowlist::domains::insert_after(conf, Some(before - 1), &format!("{block}\n"));
         let config = Config::parse(&fixed, Path::new("s.conf"));
         assert_eq!(config.decide(&req).verdict, Verdict::Allowed);
+    }
+
+    #[test]
+    fn a_line_without_acls_is_dropped_as_squid_drops_it() {
+        let conf = "acl c dstdomain .example\nhttp_access allow c\nhttp_access deny\n";
+        // The last line squid keeps allows: the implicit rule denies.
+        assert_eq!(decide(conf, HOST, None), Verdict::Denied);
+        let conf = "acl c dstdomain .example\nhttp_access deny c\nhttp_access allow\n";
+        assert_eq!(decide(conf, HOST, None), Verdict::Allowed);
     }
 
     #[test]

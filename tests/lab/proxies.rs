@@ -265,7 +265,19 @@ fn squid_differential() {
     let mut configs = 0;
     let mut summaries = Vec::new();
     let mut fixes_proven = 0;
-    for (n, original) in corpus().iter().enumerate() {
+    let generated_dir = root.path().join("generated");
+    std::fs::create_dir_all(&generated_dir).expect("a folder");
+    let mut files = corpus();
+    let real = files.len();
+    for seed in 1..=GENERATED {
+        let path = generated_dir.join(format!("generated-{seed:02}.squid.conf"));
+        std::fs::write(&path, generate(seed, &hosts)).expect("a generated configuration");
+        files.push(path);
+    }
+    // Decided claims compared, and those allowed, for the published and the generated files.
+    let mut figures = [[0usize; 2]; 2];
+    for (n, original) in files.iter().enumerate() {
+        let generated = n >= real;
         let name = original
             .file_name()
             .expect("a name")
@@ -329,13 +341,23 @@ fn squid_differential() {
                     "pass" | "fail" => {
                         tally[usize::from(status == "fail")] += 1;
                         compared += 1;
+                        figures[usize::from(generated)][0] += 1;
                         if status == "pass" {
                             allowed += 1;
+                            figures[usize::from(generated)][1] += 1;
                         }
                         let claim_denied = status == "fail";
                         if claim_denied != denied || (!denied && code == "407") {
+                            let shown = if generated {
+                                format!(
+                                    "\n{}",
+                                    std::fs::read_to_string(original).unwrap_or_default()
+                                )
+                            } else {
+                                String::new()
+                            };
                             disagreements.push(format!(
-                                "{name} from {agent}, {host}: audit {status} ({detail}); squid {code} {error}"
+                                "{name} from {agent}, {host}: audit {status} ({detail}); squid {code} {error}{shown}"
                             ));
                         }
                     }
@@ -403,6 +425,9 @@ fn squid_differential() {
                 None => disagreements.push(format!("{name}: squid refuses the fixed file")),
             }
         }
+        if generated {
+            continue;
+        }
         summaries.push(format!(
             "{name}: {} allowed, {} denied, {} undetermined{}",
             tally[0],
@@ -419,6 +444,10 @@ fn squid_differential() {
         "squid differential: {configs} configurations run, {compared} decided claims compared ({allowed} allowed), {} disagreements, {undetermined} undetermined; {fixes_proven} fixed files accepted by squid and the audit",
         disagreements.len()
     );
+    println!(
+        "  published: {} decided claims ({} allowed); generated ({GENERATED} files): {} decided claims ({} allowed)",
+        figures[0][0], figures[0][1], figures[1][0], figures[1][1]
+    );
     for s in &summaries {
         println!("  {s}");
     }
@@ -432,6 +461,106 @@ fn squid_differential() {
     );
     assert!(configs >= 5, "only {configs} configurations ran");
     assert!(allowed > 0 && compared > allowed, "{allowed} of {compared}");
+}
+
+/// How many configurations are generated beside the published ones.
+const GENERATED: u64 = 40;
+
+/// A small deterministic generator (xorshift), so that a failing configuration can be named by
+/// its seed and made again.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).expect("small")
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// A configuration of random ACLs (dstdomain, dstdom_regex, src, port, method, any-of) over the
+/// required hosts and the agents' ranges, and random `http_access` lines over them and squid's
+/// predefined ACLs, with negations.
+fn generate(seed: u64, hosts: &[String]) -> String {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut domains: Vec<String> = Vec::new();
+    for h in hosts {
+        domains.push(h.clone());
+        if let Some((_, parent)) = h.split_once('.') {
+            domains.push(format!(".{parent}"));
+        }
+    }
+    for extra in [".amazonaws.com", ".aws", ".cloudfront.net", ".connect.aws", ".example.org"] {
+        domains.push(extra.to_owned());
+    }
+    let sources = [
+        "10.20.0.0/16", "10.0.0.0/8", "192.0.2.0/24", "172.16.0.0/12", "192.168.1.2",
+        "all", "198.51.100.0/24", "10.20.1.0-10.20.1.9", "192.168.0.0/255.255.0.0",
+    ];
+    let ports = ["443", "80", "1-1024", "8443", "1025-65535", "443 8443"];
+    let regexes = [
+        "\\.amazonaws\\.com$", "^acme\\.", "connect", "-i CONNECT", "CONNECT",
+        "cloudfront", "^[a-z0-9-]+\\.my\\.connect\\.aws$",
+    ];
+    let mut out = String::from("# generated\n");
+    let mut names: Vec<String> = vec![
+        "all".into(), "CONNECT".into(), "localhost".into(), "to_localhost".into(), "manager".into(),
+    ];
+    for i in 0..(2 + rng.below(5)) {
+        let name = format!("a{i}");
+        let line = match rng.below(6) {
+            0 | 1 => {
+                // squid refuses an ACL holding a name and a suffix above it: none generated.
+                let n = 1 + rng.below(4);
+                let mut values: Vec<String> = Vec::new();
+                for _ in 0..n {
+                    let v = domains[rng.below(domains.len())].clone();
+                    let nested = |a: &str, b: &str| {
+                        b.starts_with('.') && (a.ends_with(b) || a == &b[1..])
+                    };
+                    if !values.iter().any(|w| w == &v || nested(&v, w) || nested(w, &v)) {
+                        values.push(v);
+                    }
+                }
+                format!("acl {name} dstdomain {}", values.join(" "))
+            }
+            2 => format!("acl {name} dstdom_regex {}", rng.pick(&regexes)),
+            3 => format!("acl {name} src {} {}", rng.pick(&sources), rng.pick(&sources)),
+            4 => format!("acl {name} port {}", rng.pick(&ports)),
+            _ => {
+                if names.len() > 6 && rng.below(2) == 0 {
+                    let a = names[5 + rng.below(names.len() - 5)].clone();
+                    let b = names[5 + rng.below(names.len() - 5)].clone();
+                    format!("acl {name} any-of {a} {b}")
+                } else {
+                    format!("acl {name} method {}", rng.pick(&["CONNECT", "GET", "GET POST"]))
+                }
+            }
+        };
+        out.push_str(&line);
+        out.push('\n');
+        names.push(name);
+    }
+    for _ in 0..(1 + rng.below(6)) {
+        let action = if rng.below(2) == 0 { "allow" } else { "deny" };
+        let mut line = format!("http_access {action}");
+        for _ in 0..rng.below(4) {
+            let negate = if rng.below(3) == 0 { "!" } else { "" };
+            line.push_str(&format!(" {negate}{}", names[rng.below(names.len())]));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Starts squid with `conf` in the namespace; `None` when it does not come up.
