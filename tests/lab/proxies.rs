@@ -499,21 +499,43 @@ fn generate(seed: u64, hosts: &[String]) -> String {
             domains.push(format!(".{parent}"));
         }
     }
-    for extra in [".amazonaws.com", ".aws", ".cloudfront.net", ".connect.aws", ".example.org"] {
+    for extra in [
+        ".amazonaws.com",
+        ".aws",
+        ".cloudfront.net",
+        ".connect.aws",
+        ".example.org",
+    ] {
         domains.push(extra.to_owned());
     }
     let sources = [
-        "10.20.0.0/16", "10.0.0.0/8", "192.0.2.0/24", "172.16.0.0/12", "192.168.1.2",
-        "all", "198.51.100.0/24", "10.20.1.0-10.20.1.9", "192.168.0.0/255.255.0.0",
+        "10.20.0.0/16",
+        "10.0.0.0/8",
+        "192.0.2.0/24",
+        "172.16.0.0/12",
+        "192.168.1.2",
+        "all",
+        "198.51.100.0/24",
+        "10.20.1.0-10.20.1.9",
+        "192.168.0.0/255.255.0.0",
     ];
     let ports = ["443", "80", "1-1024", "8443", "1025-65535", "443 8443"];
     let regexes = [
-        "\\.amazonaws\\.com$", "^acme\\.", "connect", "-i CONNECT", "CONNECT",
-        "cloudfront", "^[a-z0-9-]+\\.my\\.connect\\.aws$",
+        "\\.amazonaws\\.com$",
+        "^acme\\.",
+        "connect",
+        "-i CONNECT",
+        "CONNECT",
+        "cloudfront",
+        "^[a-z0-9-]+\\.my\\.connect\\.aws$",
     ];
     let mut out = String::from("# generated\n");
     let mut names: Vec<String> = vec![
-        "all".into(), "CONNECT".into(), "localhost".into(), "to_localhost".into(), "manager".into(),
+        "all".into(),
+        "CONNECT".into(),
+        "localhost".into(),
+        "to_localhost".into(),
+        "manager".into(),
     ];
     for i in 0..(2 + rng.below(5)) {
         let name = format!("a{i}");
@@ -524,17 +546,23 @@ fn generate(seed: u64, hosts: &[String]) -> String {
                 let mut values: Vec<String> = Vec::new();
                 for _ in 0..n {
                     let v = domains[rng.below(domains.len())].clone();
-                    let nested = |a: &str, b: &str| {
-                        b.starts_with('.') && (a.ends_with(b) || a == &b[1..])
-                    };
-                    if !values.iter().any(|w| w == &v || nested(&v, w) || nested(w, &v)) {
+                    let nested =
+                        |a: &str, b: &str| b.starts_with('.') && (a.ends_with(b) || a == &b[1..]);
+                    if !values
+                        .iter()
+                        .any(|w| w == &v || nested(&v, w) || nested(w, &v))
+                    {
                         values.push(v);
                     }
                 }
                 format!("acl {name} dstdomain {}", values.join(" "))
             }
             2 => format!("acl {name} dstdom_regex {}", rng.pick(&regexes)),
-            3 => format!("acl {name} src {} {}", rng.pick(&sources), rng.pick(&sources)),
+            3 => format!(
+                "acl {name} src {} {}",
+                rng.pick(&sources),
+                rng.pick(&sources)
+            ),
             4 => format!("acl {name} port {}", rng.pick(&ports)),
             _ => {
                 if names.len() > 6 && rng.below(2) == 0 {
@@ -542,7 +570,10 @@ fn generate(seed: u64, hosts: &[String]) -> String {
                     let b = names[5 + rng.below(names.len() - 5)].clone();
                     format!("acl {name} any-of {a} {b}")
                 } else {
-                    format!("acl {name} method {}", rng.pick(&["CONNECT", "GET", "GET POST"]))
+                    format!(
+                        "acl {name} method {}",
+                        rng.pick(&["CONNECT", "GET", "GET POST"])
+                    )
                 }
             }
         };
