@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use crate::allowlist::cidrs::{Addition, CidrFormat, CidrList, Entries, SpaceRef};
 use crate::allowlist::domains::{DomainEntry, DomainList, FastHash, NameIndex, Pattern};
-use crate::allowlist::{Issue, IssueKind, Strictness, pac};
+use crate::allowlist::{Issue, IssueKind, Strictness};
 use crate::catalog::{Direction, DomainRequirement, HostPattern, PortSpec, RangeRequirement};
 use crate::cli::{AuditArgs, AuditFormat, CidrsFormat, DomainsFormat};
 use crate::config::Config;
@@ -228,7 +228,37 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
     });
     let mut first_seen: HashMap<(&Pattern, Option<u16>, Option<&str>), &DomainEntry, FastHash> =
         HashMap::with_capacity_and_hasher(list.entries.len(), FastHash::default());
+    // Remarks (and "remove" advice) only on entries that let Connect's traffic through, or name
+    // one of its hosts: the list's other entries are none of the audit's business.
+    let related = |entry: &DomainEntry| {
+        requirements.iter().any(|r| {
+            entry.pattern.covers(&r.host)
+                || match &r.host {
+                    HostPattern::Exact(h) => entry.pattern.allows(h),
+                    HostPattern::Wildcard(s) => {
+                        let name = entry.pattern.name();
+                        name == s || name.ends_with(&format!(".{s}"))
+                    }
+                }
+        })
+    };
     for entry in &list.entries {
+        let named_host = entry.pattern.name();
+        let retired = RETIRED_SUFFIXES.iter().any(|(s, _)| {
+            named_host == *s
+                || named_host
+                    .strip_suffix(s)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        });
+        let legacy_name = match &entry.pattern {
+            Pattern::Exact(h) => h.ends_with(".awsapps.com"),
+            Pattern::Below(s) | Pattern::AtOrBelow(s) => {
+                s == "awsapps.com" || s.ends_with(".awsapps.com")
+            }
+        };
+        if !related(entry) && !retired && !legacy_name {
+            continue;
+        }
         let id = |what: &str| format!("allowlist/entry/{}/{what}", entry.span);
         let at = || entry.span.at_line();
         let suffix = entry.pattern.suffix();
@@ -265,7 +295,7 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
                 .collect();
             let remedy = if inside.is_empty() {
                 format!(
-                    "remove `{}` from {at}; Connect needs none of it",
+                    "Connect needs none of what `{}` at {at} opens; whether anything else does is for you to judge",
                     entry.text
                 )
             } else {
@@ -387,7 +417,7 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
             }
         }
     }
-    for entry in &list.entries {
+    for entry in list.entries.iter().filter(|e| related(e)) {
         let name = entry.pattern.name();
         let suffixes =
             std::iter::successors(Some(name), |n| n.split_once('.').map(|(_, rest)| rest));
@@ -435,93 +465,12 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
 }
 
 // ---------------------------------------------------------------------------------------------
-// PAC scripts
+// PAC scripts and squid configurations: evaluated in their own files
 
-/// Where a PAC script sends each required host. Routing is not coverage: every answer is
-/// information, except a script that fails for a host.
-pub fn audit_pac(
-    text: &str,
-    path: &Path,
-    requirements: &[DomainRequirement],
-) -> Result<Vec<Check>> {
-    let file = path.display().to_string();
-    let names: Vec<String> = requirements
-        .iter()
-        .map(|r| match (&r.host, r.concrete_host()) {
-            (_, Some(host)) => host.to_owned(),
-            (HostPattern::Wildcard(suffix), None) => format!("probe.{suffix}"),
-            (HostPattern::Exact(host), None) => host.clone(),
-        })
-        .collect();
-    let requests: Vec<(String, String)> = requirements
-        .iter()
-        .zip(&names)
-        .map(|(r, name)| {
-            let path = r.paths.first().map_or("/", String::as_str);
-            (format!("https://{name}{path}"), name.clone())
-        })
-        .collect();
-    let routes = pac::evaluate(text, path, &requests)?;
-    let mut checks = Vec::new();
-    for ((req, (url, name)), route) in requirements.iter().zip(&requests).zip(routes) {
-        let id = format!("allowlist/pac/{}", req.id);
-        let udp = req
-            .ports
-            .iter()
-            .all(|p| p.proto == crate::report::Proto::Udp);
-        let stand_in = if name == &req.host.to_string() {
-            String::new()
-        } else {
-            format!(" (standing in for {})", req.host)
-        };
-        let mut check = match route {
-            _ if udp => Check::new(
-                id,
-                Kind::Allowlist,
-                Status::Info,
-                Reason::Ok,
-                format!(
-                    "{} carries UDP media, which no proxy relays: the firewall must pass {} to it whatever {file} says",
-                    req.host,
-                    ports_label(&req.ports)
-                ),
-            ),
-            Ok(route) => {
-                let how = if route.is_direct() {
-                    "DIRECT".to_owned()
-                } else {
-                    format!("through {}", route.first)
-                };
-                let mut detail = format!("{file} sends {url}{stand_in} {how}");
-                if req.websocket && !route.is_direct() {
-                    detail.push_str(
-                        "; it carries a WebSocket, which some proxies break: test it through the proxy, or send it DIRECT",
-                    );
-                }
-                Check::new(id, Kind::Allowlist, Status::Info, Reason::Ok, detail)
-                    .evidence("pac_result", &route.raw)
-                    .evidence("url", url)
-            }
-            Err(message) => Check::new(
-                id,
-                Kind::Allowlist,
-                Status::Warn,
-                Reason::SkippedEntry,
-                format!("FindProxyForURL in {file} failed for {url}{stand_in}: {message}"),
-            )
-            .remedy(format!(
-                "fix {file} so FindProxyForURL returns a route for {}; browsers fall back in ways that differ",
-                req.host
-            )),
-        };
-        check = check.host(req.host.to_string());
-        if let Some(port) = req.ports.first() {
-            check = check.endpoint(port.first, port.proto);
-        }
-        checks.push(check.evidence("requirement", &req.id));
-    }
-    Ok(checks)
-}
+mod pac;
+pub mod squid;
+
+pub use pac::audit_pac;
 
 // ---------------------------------------------------------------------------------------------
 // CIDRs
@@ -1388,7 +1337,7 @@ pub fn audit(
         Some(path) => {
             let text = crate::allowlist::read_text(path)?;
             let format = args.domains_format.unwrap_or_else(|| {
-                if pac::looks_like_pac(&text) {
+                if crate::allowlist::pac::looks_like_pac(&text) {
                     DomainsFormat::Pac
                 } else if crate::allowlist::domains::looks_like_squid(&text) {
                     DomainsFormat::Squid
@@ -1405,9 +1354,13 @@ pub fn audit(
                 checks.extend(audit_pac(&text, path, &requirements.domains)?);
                 None
             } else {
-                let squid = Some(format == DomainsFormat::Squid);
-                let list = DomainList::parse(&text, path, squid, strictness)?;
-                let found = audit_domains(&list, &requirements.domains);
+                let squid = format == DomainsFormat::Squid;
+                let mut list = DomainList::parse(&text, path, Some(squid), strictness)?;
+                let found = if squid {
+                    squid::audit(&text, path, &mut list, &requirements.domains, &args.from)
+                } else {
+                    audit_domains(&list, &requirements.domains)
+                };
                 checks.extend(found.checks);
                 fixes.domains.clone_from(&found.domains);
                 Some((list, found.domains))
@@ -1487,9 +1440,15 @@ pub fn what_to_add(outcome: &Outcome) -> String {
     if let Some((list, entries)) = &outcome.domains {
         let lines = list.addition_lines(entries);
         if !lines.is_empty() {
+            let place = match (list.syntax, list.insert_after_line) {
+                (crate::allowlist::domains::DomainSyntax::Squid, Some(after)) => {
+                    format!(", before line {}", after + 1)
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "\nWhat to add to {} (paste as is):",
+                "\nWhat to add to {}{place} (paste as is):",
                 list.path.display()
             );
             for line in lines {
@@ -1700,8 +1659,8 @@ mod tests {
                 .contains(&".telemetry.connect.eu-central-1.amazonaws.com".to_owned())
         );
         assert_eq!(
-            list.addition_lines(&found.domains[..1]),
-            ["acl connect dstdomain acme.my.connect.aws"]
+            list.addition_lines(&found.domains[..1])[0],
+            "acl connect_preflight dstdomain acme.my.connect.aws"
         );
     }
 
@@ -1897,6 +1856,7 @@ mod tests {
             domains_format: None,
             cidrs_format: None,
             lenient: false,
+            from: Vec::new(),
             fix_output: None,
             format: AuditFormat::Text,
         };

@@ -280,12 +280,24 @@ pub struct AuditArgs {
     #[arg(long)]
     pub lenient: bool,
 
+    /// Where the agents are: their address ranges, comma-separated (a squid `src` ACL is matched
+    /// against them) [default: any address]
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = agent_range)]
+    pub from: Vec<ipnet::IpNet>,
+
     /// Write a copy of the list with the missing entries added, in its own syntax
     #[arg(long, value_name = "FILE")]
     pub fix_output: Option<PathBuf>,
 
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
     pub format: AuditFormat,
+}
+
+/// `--from`: a CIDR, or one address.
+fn agent_range(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("expected a CIDR such as 10.20.0.0/16 or an address, not {text:?}"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

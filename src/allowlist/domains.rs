@@ -147,8 +147,12 @@ pub struct DomainList {
     pub issues: Vec<Issue>,
     /// The first `dstdomain` ACL of a squid configuration: where additions go.
     pub acl: Option<String>,
-    /// The line after which additions belong (the last `dstdomain` line of that ACL).
+    /// The line after which additions belong (the last `dstdomain` line of that ACL; for an
+    /// evaluated squid configuration, the line before the one that denies).
     pub insert_after_line: Option<usize>,
+    /// For a squid configuration: where the agents are (`--from`); the added `http_access` line
+    /// is limited to them.
+    pub agents: Vec<ipnet::IpNet>,
 }
 
 /// How a requirement fares against the list.
@@ -259,10 +263,7 @@ impl DomainList {
             return Vec::new();
         }
         match self.syntax {
-            DomainSyntax::Squid => {
-                let acl = self.acl.as_deref().unwrap_or("connect_preflight");
-                vec![format!("acl {acl} dstdomain {}", entries.join(" "))]
-            }
+            DomainSyntax::Squid => squid_allow_block(entries, &self.agents),
             DomainSyntax::Plain | DomainSyntax::Url => entries.to_vec(),
         }
     }
@@ -393,9 +394,33 @@ fn suffixes(name: &str) -> impl Iterator<Item = &str> {
         .chain((!name.is_empty()).then_some(""))
 }
 
-/// Inserts `block` after line `after` (1-based), or at the end.
+/// The squid lines that let the agents' `CONNECT` to `domains` on port 443 through: their own
+/// ACLs and one `http_access allow` line, so that they work wherever they are put.
+pub fn squid_allow_block(domains: &[String], agents: &[ipnet::IpNet]) -> Vec<String> {
+    const ACL: &str = "connect_preflight";
+    let mut lines = vec![
+        format!("acl {ACL} dstdomain {}", domains.join(" ")),
+        format!("acl {ACL}_port port 443"),
+        format!("acl {ACL}_connect method CONNECT"),
+    ];
+    let mut access = format!("http_access allow {ACL}_connect {ACL}_port {ACL}");
+    if !agents.is_empty() {
+        let nets: Vec<String> = agents.iter().map(ToString::to_string).collect();
+        lines.push(format!("acl {ACL}_agents src {}", nets.join(" ")));
+        access.push_str(&format!(" {ACL}_agents"));
+    }
+    lines.push(access);
+    lines
+}
+
+/// Inserts `block` after line `after` (1-based; 0 puts it first), or at the end.
 pub fn insert_after(original: &str, after: Option<usize>, block: &str) -> String {
     let mut out = String::with_capacity(original.len() + block.len() + 1);
+    if after == Some(0) {
+        out.push_str(block);
+        out.push_str(original);
+        return out;
+    }
     match after {
         Some(n) => {
             let mut inserted = false;
@@ -662,6 +687,7 @@ pub fn parse_plain(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         issues: Vec::new(),
         acl: None,
         insert_after_line: None,
+        agents: Vec::new(),
     };
     list.entries
         .reserve(text.bytes().filter(|&b| b == b'\n').count() + 1);
@@ -745,6 +771,7 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         issues: Vec::new(),
         acl: None,
         insert_after_line: None,
+        agents: Vec::new(),
     };
     for (number, line) in numbered_lines(text) {
         let words = tokens_by_space(strip_comment(line));
@@ -761,11 +788,13 @@ pub fn parse_squid(text: &str, path: &Path, strictness: Strictness) -> Result<Do
         };
         match words.get(2).map(|w| w.1) {
             Some("dstdomain") => {}
-            Some(kind @ ("dstdom_regex" | "ssl::server_name" | "ssl::server_name_regex")) => {
+            Some(kind @ ("ssl::server_name" | "ssl::server_name_regex")) => {
                 issues.push(Issue::unusable(
                     Span::in_file(&file, number, words[2].0),
                     line.trim(),
-                    format!("{kind} ACLs are not evaluated; only dstdomain entries are audited"),
+                    format!(
+                        "{kind} ACLs match only in TLS inspection steps; they are not evaluated"
+                    ),
                 ))?;
                 continue;
             }
@@ -1116,17 +1145,24 @@ mod tests {
         assert!(list.entries[2].span.path.ends_with("connect.txt"));
         let fixed = list.with_additions(text, &[".static.connect.aws".into()]);
         let lines: Vec<&str> = fixed.lines().collect();
-        assert_eq!(lines[5], "acl connect dstdomain .static.connect.aws");
-        assert_eq!(lines[6], "http_access allow localnet connect");
-        // Regular-expression ACLs cannot be audited: said, not ignored.
+        assert_eq!(
+            lines[5],
+            "acl connect_preflight dstdomain .static.connect.aws"
+        );
+        assert_eq!(
+            lines[8],
+            "http_access allow connect_preflight_connect connect_preflight_port connect_preflight"
+        );
+        assert_eq!(lines[9], "http_access allow localnet connect");
+        // ACLs of TLS-inspection steps are not evaluated: said, not ignored.
         let list = parse_squid(
-            "acl c dstdom_regex -i connect\\.aws$\n",
+            "acl c ssl::server_name .connect.aws\n",
             &conf,
             Strictness::Strict,
         )
         .unwrap();
         assert_eq!(list.issues.len(), 1);
-        assert!(list.issues[0].expected.contains("dstdom_regex"));
+        assert!(list.issues[0].expected.contains("ssl::server_name"));
         // A missing referenced file is reported, not fatal.
         let list = parse_squid(
             "acl c dstdomain \"/nonexistent/x\"\n",

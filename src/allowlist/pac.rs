@@ -1,7 +1,9 @@
 //! Proxy auto-config (PAC) scripts, run in an embedded JavaScript engine (QuickJS) to learn whether
 //! the browser sends each required host DIRECT or through a proxy.
 //!
-//! The PAC helper functions are defined here without any network access: `dnsResolve` answers
+//! The PAC helper functions are those browsers took from Mozilla's `pac_utils` (string matching
+//! is case-sensitive, `shExpMatch` turns the pattern into a regular expression as they do),
+//! defined here without any network access: `dnsResolve` answers
 //! only for IP literals (a name resolves to `null`), so `isInNet` and `isResolvable` are false for
 //! names, and `myIpAddress` is `127.0.0.1`. The time functions (`weekdayRange`, `dateRange`,
 //! `timeRange`) are true, so the answer is the working-hours one. Each script runs with a memory
@@ -18,17 +20,18 @@ use crate::error::{Error, Location, Result};
 /// The standard PAC helpers, offline.
 const HELPERS: &str = r#"
 function dnsDomainIs(host, domain) {
-  host = String(host).toLowerCase(); domain = String(domain).toLowerCase();
-  return host.length >= domain.length && host.substring(host.length - domain.length) === domain;
+  return host.length >= domain.length && host.substring(host.length - domain.length) == domain;
 }
-function isPlainHostName(host) { return String(host).indexOf('.') < 0; }
+function isPlainHostName(host) { return host.search('\\.') == -1; }
 function localHostOrDomainIs(host, hostdom) {
-  host = String(host).toLowerCase(); hostdom = String(hostdom).toLowerCase();
-  return host === hostdom || hostdom.lastIndexOf(host + '.', 0) === 0;
+  return host == hostdom || hostdom.lastIndexOf(host + '.', 0) == 0;
 }
-function shExpMatch(str, pattern) {
-  var re = String(pattern).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp('^' + re + '$').test(String(str));
+function shExpMatch(url, pattern) {
+  pattern = pattern.replace(/\./g, '\\.');
+  pattern = pattern.replace(/\*/g, '.*');
+  pattern = pattern.replace(/\?/g, '.');
+  var newRe = new RegExp('^' + pattern + '$');
+  return newRe.test(url);
 }
 function dnsDomainLevels(host) { return String(host).split('.').length - 1; }
 function __isIpV4(s) { return /^\d{1,3}(\.\d{1,3}){3}$/.test(String(s)); }
@@ -40,10 +43,18 @@ function dnsResolve(host) { return __isIpV4(host) ? String(host) : null; }
 function dnsResolveEx(host) { return __isIpV4(host) ? String(host) : ''; }
 function isResolvable(host) { return dnsResolve(host) !== null; }
 function isResolvableEx(host) { return dnsResolveEx(host) !== ''; }
-function isInNet(host, pattern, mask) {
-  var ip = dnsResolve(host);
-  if (ip === null) return false;
-  return ((convert_addr(ip) & convert_addr(mask)) >>> 0) === ((convert_addr(pattern) & convert_addr(mask)) >>> 0);
+function isInNet(ipaddr, pattern, maskstr) {
+  var test = /^(\d{1,4})\.(\d{1,4})\.(\d{1,4})\.(\d{1,4})$/.exec(ipaddr);
+  if (test == null) {
+    ipaddr = dnsResolve(ipaddr);
+    if (ipaddr == null) return false;
+  } else if (test[1] > 255 || test[2] > 255 || test[3] > 255 || test[4] > 255) {
+    return false;
+  }
+  var host = convert_addr(ipaddr);
+  var pat = convert_addr(pattern);
+  var mask = convert_addr(maskstr);
+  return (host & mask) == (pat & mask);
 }
 function myIpAddress() { return '127.0.0.1'; }
 function myIpAddressEx() { return '127.0.0.1'; }
@@ -67,6 +78,16 @@ pub struct Route {
 }
 
 impl Route {
+    /// Every entry of the answer, in order, blanks collapsed: the first the browser tries,
+    /// then its fallbacks.
+    pub fn entries(&self) -> Vec<String> {
+        self.raw
+            .split(';')
+            .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|d| !d.is_empty())
+            .collect()
+    }
+
     pub fn is_direct(&self) -> bool {
         self.first.eq_ignore_ascii_case("DIRECT")
     }

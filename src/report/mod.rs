@@ -218,6 +218,12 @@ reasons! {
     NothingTested = "nothing_tested",
     /// The connection opened, then the peer stopped answering partway: during the TLS handshake, the HTTP head or the proxy's reply.
     Stalled = "stalled",
+    /// The audit cannot tell whether the requirement is allowed: the answer depends on something the file does not say, which the check names.
+    Undetermined = "undetermined",
+    /// The PAC script sends the host through a proxy whose own allow-list decides.
+    DecidedByProxy = "decided_by_proxy",
+    /// The PAC script sends the host to a proxy that cannot work: 0.0.0.0, loopback, an unfilled placeholder or a name that never resolves.
+    UnusableProxy = "unusable_proxy",
 }
 
 impl Reason {

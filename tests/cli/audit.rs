@@ -157,7 +157,7 @@ fn a_plain_list_with_gaps_says_what_to_add() {
 }
 
 #[test]
-fn squid_fix_output_adds_to_the_acl_and_leaves_the_input_alone() {
+fn squid_fix_output_adds_an_allow_line_before_the_deny_and_leaves_the_input_alone() {
     let home = tempfile::tempdir().unwrap();
     let conf = data("squid.conf");
     let before = std::fs::read_to_string(&conf).unwrap();
@@ -165,27 +165,105 @@ fn squid_fix_output_adds_to_the_acl_and_leaves_the_input_alone() {
     audit(home.path())
         .arg("--domains")
         .arg(&conf)
-        .arg("--fix-output")
+        .args(["--from", "10.20.0.0/16", "--fix-output"])
         .arg(&fixed)
         .assert()
         .code(2)
         .stdout(predicate::str::contains(
-            "add `.transport.connect.eu-central-1.amazonaws.com`",
-        ));
+            "squid denies CONNECT *.transport.connect.eu-central-1.amazonaws.com:443",
+        ))
+        .stdout(predicate::str::contains(
+            "squid.conf:19: http_access deny all decides",
+        ))
+        // Media is never a proxy's business.
+        .stdout(predicate::str::contains("media, which no proxy carries"));
     assert_eq!(std::fs::read_to_string(&conf).unwrap(), before);
     let after = std::fs::read_to_string(&fixed).unwrap();
-    let insertion = before.find("\n\nhttp_access").unwrap() + 1;
-    assert!(after.starts_with(&before[..insertion]));
-    assert!(after.ends_with(&before[insertion..]));
-    assert!(after.contains("acl connect_ccp dstdomain .transport.connect.eu-central-1.amazonaws.com turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com\n\nhttp_access deny !Safe_ports"));
-    // The fixed copy, next to the included file, audits clean.
+    let deny_all = before.find("http_access deny all").unwrap();
+    assert!(after.starts_with(&before[..deny_all]));
+    assert!(after.ends_with(&before[deny_all..]));
+    assert!(after.contains(
+        "acl connect_preflight dstdomain .transport.connect.eu-central-1.amazonaws.com\n\
+         acl connect_preflight_port port 443\nacl connect_preflight_connect method CONNECT\n\
+         acl connect_preflight_agents src 10.20.0.0/16\n\
+         http_access allow connect_preflight_connect connect_preflight_port connect_preflight connect_preflight_agents\n\
+         http_access deny all"
+    ), "{after}");
+    // The fixed copy, next to the included file, audits clean for those agents.
     let beside = home.path().join("connect-domains.txt");
     std::fs::copy(data("connect-domains.txt"), beside).unwrap();
     audit(home.path())
         .arg("--domains")
         .arg(&fixed)
+        .args(["--from", "10.20.0.0/16"])
         .assert()
         .code(0);
+    // Agents elsewhere are refused by the file; without --from the answer depends on them.
+    audit(home.path())
+        .arg("--domains")
+        .arg(&conf)
+        .args(["--from", "192.0.2.0/24"])
+        .assert()
+        .code(2);
+    audit(home.path())
+        .arg("--domains")
+        .arg(&fixed)
+        .args(["--format", "json"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("\"reason\": \"undetermined\""))
+        .stdout(predicate::str::contains(
+            "give --from with the agents' addresses",
+        ));
+}
+
+#[test]
+fn a_squid_acl_file_that_is_not_there_leaves_its_requirements_undetermined() {
+    let home = tempfile::tempdir().unwrap();
+    let conf = home.path().join("squid.conf");
+    std::fs::write(
+        &conf,
+        "acl connect dstdomain \"/nonexistent/connect.txt\"\nacl blocked dstdomain .facebook.com .de\n\
+         http_access deny blocked\nhttp_access allow connect\nhttp_access deny all\n",
+    )
+    .unwrap();
+    let out = audit(home.path())
+        .arg("--domains")
+        .arg(&conf)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = json_of(&out.stdout);
+    let checks = report["checks"].as_array().unwrap();
+    let tcp: Vec<&serde_json::Value> = checks
+        .iter()
+        .filter(|c| {
+            c["id"].as_str().unwrap().starts_with("allowlist/domain/") && c["proto"] == "tcp"
+        })
+        .collect();
+    assert!(!tcp.is_empty());
+    for c in &tcp {
+        assert_eq!(c["reason"], "undetermined", "{c}");
+        assert!(
+            c["detail"]
+                .as_str()
+                .unwrap()
+                .contains("/nonexistent/connect.txt"),
+            "{c}"
+        );
+    }
+    // The ACL of blocked sites is no allow-list: no advice about its entries.
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c["detail"].as_str().unwrap().contains(".de`"))
+    );
 }
 
 #[test]
@@ -464,24 +542,68 @@ fn a_pac_script_says_direct_or_proxy_per_host_without_dns() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    // Its proxies are documentation names (cc.example.net), which never resolve.
+    assert_eq!(out.status.code(), Some(2));
     let report = json_of(&out.stdout);
-    let route = |id: &str| -> String {
+    let check = |report: &serde_json::Value, id: &str| -> serde_json::Value {
         report["checks"]
             .as_array()
             .unwrap()
             .iter()
             .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("{id}"))["evidence"]["pac_result"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+            .unwrap_or_else(|| panic!("{id}"))
+            .clone()
     };
-    assert_eq!(route("allowlist/pac/instance/eu-central-1"), "DIRECT");
+    let instance = check(&report, "allowlist/pac/instance/eu-central-1");
+    assert_eq!(instance["evidence"]["pac_result"], "DIRECT");
+    assert_eq!(instance["status"], "pass");
+    let participant = check(&report, "allowlist/pac/participant/eu-central-1");
     assert_eq!(
-        route("allowlist/pac/participant/eu-central-1"),
+        participant["evidence"]["pac_result"],
         "PROXY proxy01.cc.example.net:3128; PROXY proxy02.cc.example.net:3128"
     );
+    assert_eq!(participant["status"], "fail");
+    assert_eq!(participant["reason"], "unusable_proxy");
+    // A real proxy decides for itself: not ready to call, so degraded.
+    let pac = home.path().join("real.pac");
+    std::fs::write(
+        &pac,
+        "function FindProxyForURL(url, host) {\n  if (shExpMatch(host, \"*.my.connect.aws\")) return \"DIRECT\";\n  return \"PROXY proxy01.acme-corp.net:3128; DIRECT\";\n}\n",
+    )
+    .unwrap();
+    let out = audit(home.path())
+        .arg("--domains")
+        .arg(&pac)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_of(&out.stdout);
+    let participant = check(&report, "allowlist/pac/participant/eu-central-1");
+    assert_eq!(participant["status"], "warn");
+    assert_eq!(participant["reason"], "decided_by_proxy");
+    // A black hole for everything, or a template never filled in: the browser cannot reach.
+    for answer in [
+        "PROXY 0.0.0.0:3128",
+        "PROXY ${PROXY_HOST}:${PROXY_PORT}",
+        "PROXY 127.0.0.1:9",
+    ] {
+        std::fs::write(
+            &pac,
+            format!("function FindProxyForURL(url, host) {{ return \"{answer}\"; }}\n"),
+        )
+        .unwrap();
+        let out = audit(home.path())
+            .arg("--domains")
+            .arg(&pac)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{answer}");
+        let report = json_of(&out.stdout);
+        let instance = check(&report, "allowlist/pac/instance/eu-central-1");
+        assert_eq!(instance["reason"], "unusable_proxy", "{answer}");
+    }
     audit(home.path())
         .arg("--domains")
         .arg(data("proxy.pac"))

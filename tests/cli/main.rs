@@ -10,6 +10,7 @@ mod core;
 mod docs;
 mod hostile;
 mod lab;
+mod pac_reference;
 mod packaging;
 mod reports;
 mod schema;

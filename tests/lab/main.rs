@@ -21,6 +21,8 @@ mod net;
 #[cfg(target_os = "linux")]
 mod pki;
 #[cfg(target_os = "linux")]
+mod proxies;
+#[cfg(target_os = "linux")]
 mod scenarios;
 #[cfg(target_os = "linux")]
 mod servers;
@@ -64,7 +66,7 @@ fn missing_prerequisites() -> Vec<String> {
 /// Every scenario list, in the order they run: one file of scenarios per subject, each with its
 /// own `ALL`.
 #[cfg(target_os = "linux")]
-const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, softphone::ALL];
+const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, softphone::ALL, proxies::ALL];
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
