@@ -189,7 +189,7 @@ pub fn audit_domains(list: &DomainList, requirements: &[DomainRequirement]) -> F
                                 .map(|e| (&e.span, e.text.as_str())),
                         )
                     }
-                    HostPattern::Exact(_) => Vec::new(),
+                    HostPattern::Exact(_) | HostPattern::Label { .. } => Vec::new(),
                 };
                 let detail = if near.is_empty() {
                     format!("{} ({}) is not in {file}", req.host, req.purpose)
@@ -221,9 +221,7 @@ pub fn audit_domains(list: &DomainList, requirements: &[DomainRequirement]) -> F
 fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) -> Vec<Check> {
     let mut checks = Vec::new();
     let needs_awsapps = requirements.iter().any(|r| {
-        let host = match &r.host {
-            HostPattern::Exact(h) | HostPattern::Wildcard(h) => h,
-        };
+        let host = r.host.name();
         host == "awsapps.com" || host.ends_with(".awsapps.com")
     });
     let mut first_seen: HashMap<(&Pattern, Option<u16>, Option<&str>), &DomainEntry, FastHash> =
@@ -316,7 +314,7 @@ fn domain_entry_checks(list: &DomainList, requirements: &[DomainRequirement]) ->
             );
         }
         let legacy = match &entry.pattern {
-            Pattern::Exact(h) => h.ends_with(".awsapps.com"),
+            Pattern::Exact(h) | Pattern::Glob { tail: h, .. } => h.ends_with(".awsapps.com"),
             Pattern::Below(s) | Pattern::AtOrBelow(s) => {
                 s == "awsapps.com" || s.ends_with(".awsapps.com")
             }
@@ -451,6 +449,7 @@ pub fn audit_pac(
             (_, Some(host)) => host.to_owned(),
             (HostPattern::Wildcard(suffix), None) => format!("probe.{suffix}"),
             (HostPattern::Exact(host), None) => host.clone(),
+            (HostPattern::Label { head, tail }, None) => format!("{head}probe{tail}"),
         })
         .collect();
     let requests: Vec<(String, String)> = requirements
@@ -1576,6 +1575,12 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
     }
     let mut outcome = audit(config, args, &snapshot, crate::app::rfc3339(started))?;
     outcome.report.ranges = Some(provenance);
+    // What the audit was measured against: the catalog's origin and age.
+    outcome.report.checks.insert(
+        0,
+        crate::catalog_info::provenance_check(&config.catalog()?, started),
+    );
+    outcome.report.counts = report::Counts::of(&outcome.report.checks);
     outcome.report.duration_ms =
         u64::try_from((crate::app::now() - started).whole_milliseconds()).unwrap_or(0);
     if let Some(path) = &args.fix_output {
@@ -1990,6 +1995,7 @@ mod tests {
             None,
             &snapshot,
             snapshot.provenance(crate::app::now()),
+            crate::catalog::Catalog::embedded().provenance(crate::app::now()),
         );
         let text = crate::endpoints::cidrs(&listing);
         let list = cidr_list(&text);

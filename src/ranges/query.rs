@@ -58,6 +58,9 @@ pub enum Format {
     Text,
     Csv,
     Json,
+    /// One line per address: the address, its most specific prefix, that prefix's service and
+    /// Region (`-` for each when AWS publishes none), and with a Region, whether Connect uses it.
+    Line,
 }
 
 #[derive(Serialize)]
@@ -106,7 +109,7 @@ impl<'a, W: Write> Writer<'a, W> {
                 .out
                 .write_all(b"address,prefix,service,region,network_border_group,connect\n")?,
             Format::Json => writer.out.write_all(b"[")?,
-            Format::Text => {}
+            Format::Text | Format::Line => {}
         }
         Ok(writer)
     }
@@ -169,6 +172,40 @@ impl<'a, W: Write> Writer<'a, W> {
                     out.write_all(connect.as_bytes())?;
                     out.write_all(b"\n")?;
                 }
+            }
+            Format::Line => {
+                out.write_all(token.as_bytes())?;
+                // Longest prefix first; of the entries of that prefix, a named service rather
+                // than the AMAZON superset every range is also listed under.
+                let mut best: Option<&super::Entry> = None;
+                for e in snapshot.containing(addr) {
+                    match best {
+                        None => best = Some(e),
+                        Some(b) if b.net != e.net => break,
+                        Some(b) if snapshot.service(b) == "AMAZON" => best = Some(e),
+                        Some(_) => {}
+                    }
+                }
+                match best {
+                    Some(e) => {
+                        self.scratch.clear();
+                        let _ = write!(self.scratch, " {} ", e.net);
+                        out.write_all(self.scratch.as_bytes())?;
+                        out.write_all(snapshot.service(e).as_bytes())?;
+                        out.write_all(b" ")?;
+                        out.write_all(snapshot.region(e).as_bytes())?;
+                    }
+                    None => out.write_all(b" - - -")?,
+                }
+                if needed.region.is_some() {
+                    let names = needed.names(addr);
+                    out.write_all(if names.is_empty() {
+                        b" -"
+                    } else {
+                        b" connect"
+                    })?;
+                }
+                out.write_all(b"\n")?;
             }
             Format::Json => {
                 let item = JsonAddress {
@@ -276,6 +313,21 @@ mod tests {
         assert!(
             out.contains("2600:f0f2:7103::1,2600:f0f2:7100::/40,AMAZON_CONNECT,GLOBAL,GLOBAL,\n"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_line_form_gives_each_address_its_most_specific_prefix_once() {
+        let (out, result) = run(
+            b"15.193.4.10\n192.0.2.1\n2600:f0f2:7103::1\n",
+            Format::Line,
+        );
+        assert!(result.is_ok());
+        assert_eq!(
+            out,
+            "15.193.4.10 15.193.4.0/24 AMAZON_CONNECT eu-central-1\n\
+             192.0.2.1 - - -\n\
+             2600:f0f2:7103::1 2600:f0f2:7100::/40 AMAZON_CONNECT GLOBAL\n"
         );
     }
 
