@@ -964,7 +964,6 @@ impl Catalog {
             rules: Vec::new(),
             notes: Vec::new(),
         };
-        let mut seen = BTreeSet::new();
         for info in std::iter::once(region).chain(partner) {
             if let Some(note) = &info.note {
                 out.notes.push(note.clone());
@@ -1063,7 +1062,18 @@ impl Catalog {
                         if legacy_domain && t.host == "{instance_domain}" {
                             paths = paths.iter().map(|p| format!("/connect{p}")).collect();
                         }
-                        if !seen.insert((pattern.clone(), t.ports.clone(), paths.clone())) {
+                        // A host already required on the same ports gains the paths (the
+                        // sign-in page's /login on the instance), not a second requirement.
+                        if let Some(earlier) = out
+                            .domains
+                            .iter_mut()
+                            .find(|d| d.host == pattern && d.ports == t.ports)
+                        {
+                            for path in paths {
+                                if !earlier.paths.contains(&path) {
+                                    earlier.paths.push(path);
+                                }
+                            }
                             continue;
                         }
                         let id = if pinned.is_some() && !pattern.is_wildcard() {
@@ -1406,7 +1416,7 @@ mod tests {
             .unwrap();
         let instance = &req.domains[0];
         assert_eq!(instance.host.to_string(), "acme.awsapps.com");
-        assert_eq!(instance.paths[0], "/connect/ccp-v2");
+        assert_eq!(instance.paths[0], "/connect/ccp-v2/");
         assert!(
             req.domains
                 .iter()

@@ -604,34 +604,32 @@ pub fn parse_entry(text: &str) -> Result<Parsed, String> {
     })
 }
 
-/// AWS's wildcard inside a label (`TurnNlb-*.elb.us-east-1.amazonaws.com`,
-/// `rtc*.connect-telecom.us-east-1.amazonaws.com`): one `*` in the first label, before at least
-/// one more label. `None` for a name without `*`.
+/// AWS's wildcard at the end of a first label (`TurnNlb-*.elb.us-east-1.amazonaws.com`,
+/// `rtc*.connect-telecom.us-east-1.amazonaws.com`): `head*.rest`, the head not empty. `None` for
+/// a name without `*`; any other place for a `*` is refused.
 fn label_wildcard(host: &str) -> Result<Option<Pattern>, String> {
     let Some((head, tail)) = host.split_once('*') else {
         return Ok(None);
     };
-    let Some((in_label, rest)) = tail.split_once('.') else {
+    let Some(rest) = tail.strip_prefix('.') else {
         return Err(format!(
-            "{EXPECTED}; a \"*\" inside a name must be in its first label, before a dot"
+            "{EXPECTED}; a \"*\" inside a name must end its first label, as in TurnNlb-*.elb.us-east-1.amazonaws.com"
         ));
     };
-    if head.contains('.') || in_label.contains('*') || rest.contains('*') {
+    let head_is_a_label_start = !head.is_empty()
+        && !head.starts_with('-')
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !head_is_a_label_start || rest.contains('*') {
         return Err(format!(
-            "{EXPECTED}; only one \"*\", in the first label (as in TurnNlb-*.elb.us-east-1.amazonaws.com), is understood"
+            "{EXPECTED}; a \"*\" inside a name must end its first label, after at least one character, as in TurnNlb-*.elb.us-east-1.amazonaws.com"
         ));
-    }
-    let label = |part: &str| {
-        part.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if !label(head) || !label(in_label) {
-        return Err(format!("{EXPECTED}; {host:?} has a label that is not a valid label"));
     }
     let rest = normalize(rest)?;
     Ok(Some(Pattern::Glob {
         head: head.to_ascii_lowercase(),
-        tail: format!("{}.{rest}", in_label.to_ascii_lowercase()),
+        tail: format!(".{rest}"),
     }))
 }
 
@@ -1335,8 +1333,8 @@ mod tests {
                 tail: format!(".{name}"),
             });
             out.push(Pattern::Glob {
-                head: String::new(),
-                tail: format!("b.{name}"),
+                head: "b".into(),
+                tail: format!(".{name}"),
             });
         }
         out

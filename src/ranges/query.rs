@@ -175,14 +175,19 @@ impl<'a, W: Write> Writer<'a, W> {
             }
             Format::Line => {
                 out.write_all(token.as_bytes())?;
-                // Longest prefix first; of the entries of that prefix, a named service rather
-                // than the AMAZON superset every range is also listed under.
+                // Longest prefix first. AWS lists a range under AMAZON, often under EC2 too, and
+                // under the service that uses it: of the entries of that prefix, the narrowest.
+                let rank = |e: &super::Entry| match snapshot.service(e) {
+                    "AMAZON" => 2,
+                    "EC2" => 1,
+                    _ => 0,
+                };
                 let mut best: Option<&super::Entry> = None;
                 for e in snapshot.containing(addr) {
                     match best {
                         None => best = Some(e),
                         Some(b) if b.net != e.net => break,
-                        Some(b) if snapshot.service(b) == "AMAZON" => best = Some(e),
+                        Some(b) if rank(e) < rank(b) => best = Some(e),
                         Some(_) => {}
                     }
                 }
@@ -327,7 +332,7 @@ mod tests {
             out,
             "15.193.4.10 15.193.4.0/24 AMAZON_CONNECT eu-central-1\n\
              192.0.2.1 - - -\n\
-             2600:f0f2:7103::1 2600:f0f2:7100::/40 AMAZON_CONNECT GLOBAL\n"
+             2600:f0f2:7103::1 2600:f0f2:7103::/48 AMAZON_CONNECT eu-central-1\n"
         );
     }
 
