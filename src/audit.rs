@@ -1576,10 +1576,10 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
     let mut outcome = audit(config, args, &snapshot, crate::app::rfc3339(started))?;
     outcome.report.ranges = Some(provenance);
     // What the audit was measured against: the catalog's origin and age.
-    outcome.report.checks.insert(
-        0,
-        crate::catalog_info::provenance_check(&config.catalog()?, started),
-    );
+    outcome
+        .report
+        .checks
+        .push(crate::catalog_info::provenance_check(&config.catalog()?, started));
     outcome.report.counts = report::Counts::of(&outcome.report.checks);
     outcome.report.duration_ms =
         u64::try_from((crate::app::now() - started).whole_milliseconds()).unwrap_or(0);

@@ -230,8 +230,13 @@ pub fn csv(listing: &Listing<'_>) -> String {
         "purpose",
         "source",
     ]);
+    let mut written = std::collections::BTreeSet::new();
     for d in listing.domains {
         for port in &d.ports {
+            // Pinned hosts share their wildcard's line: one row for it.
+            if !written.insert((d.allowlist.to_string(), *port)) {
+                continue;
+            }
             row([
                 "domain",
                 &d.allowlist.to_string(),
