@@ -24,6 +24,8 @@ mod pki;
 mod scenarios;
 #[cfg(target_os = "linux")]
 mod servers;
+#[cfg(target_os = "linux")]
+mod signin;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -62,7 +64,7 @@ fn missing_prerequisites() -> Vec<String> {
 /// Every scenario list, in the order they run: one file of scenarios per subject, each with its
 /// own `ALL`.
 #[cfg(target_os = "linux")]
-const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL];
+const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, signin::ALL];
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {

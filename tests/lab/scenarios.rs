@@ -154,7 +154,7 @@ pub const STATIC_V4: &str = "203.0.113.20";
 pub const TURN_V4: &str = "203.0.113.30";
 
 /// The lab's catalog: one Region whose hosts the lab's resolver answers for.
-const CATALOG: &str = r#"version = 1
+pub const CATALOG: &str = r#"version = 1
 
 [[region]]
 code = "eu-central-1"
