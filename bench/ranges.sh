@@ -16,7 +16,7 @@ done
 cargo build --release --quiet
 # The embedded snapshot, as users run it: no cached copy from this machine.
 export CONNECT_PREFLIGHT_CACHE_DIR="$(mktemp -d)"
-bin=target/release/connect-preflight
+bin=${CARGO_TARGET_DIR:-target}/release/connect-preflight
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

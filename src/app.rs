@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, Group, Selection};
 use crate::cli::{
-    CatalogCommand, Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat, GenerateCommand,
-    LookupArgs, LookupFormat, ProfileCommand, ProfileWriteArgs, RangesCommand, ReportFormat,
-    SummarizeArgs, SummaryFormat, UpdateArgs,
+    CatalogCommand, Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat,
+    GenerateCommand, LookupArgs, LookupFormat, ProfileCommand, ProfileWriteArgs, RangesCommand,
+    ReportFormat, SummarizeArgs, SummaryFormat, UpdateArgs,
 };
 use crate::config::{self, Config};
 use crate::error::{Error, ExitCode, Result};

@@ -1579,7 +1579,10 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
     outcome
         .report
         .checks
-        .push(crate::catalog_info::provenance_check(&config.catalog()?, started));
+        .push(crate::catalog_info::provenance_check(
+            &config.catalog()?,
+            started,
+        ));
     outcome.report.counts = report::Counts::of(&outcome.report.checks);
     outcome.report.duration_ms =
         u64::try_from((crate::app::now() - started).whole_milliseconds()).unwrap_or(0);
@@ -1652,10 +1655,7 @@ mod tests {
             "{}",
             wrong[0].detail
         );
-        assert_eq!(
-            found.domains,
-            ["turnnlb-*.elb.eu-central-1.amazonaws.com"]
-        );
+        assert_eq!(found.domains, ["turnnlb-*.elb.eu-central-1.amazonaws.com"]);
         let broad = by_reason(&found.checks, Reason::OverbroadEntry);
         assert_eq!(broad.len(), 1, "{:#?}", found.checks);
         assert!(broad[0].detail.contains("allow.txt:9"));

@@ -408,7 +408,10 @@ pub enum HostPattern {
     /// `rtc*.connect-telecom.REGION.amazonaws.com`: every name that starts with `head` and ends
     /// with `tail`, the `*` standing for any run of characters (dots too), as a PAC file's
     /// `shExpMatch` reads it.
-    Label { head: String, tail: String },
+    Label {
+        head: String,
+        tail: String,
+    },
 }
 
 impl HostPattern {
@@ -713,9 +716,13 @@ impl Catalog {
             .endpoints
             .iter()
             .flat_map(|e| {
-                [Some(&e.source), e.probe_source.as_ref(), e.code_source.as_ref()]
-                    .into_iter()
-                    .flatten()
+                [
+                    Some(&e.source),
+                    e.probe_source.as_ref(),
+                    e.code_source.as_ref(),
+                ]
+                .into_iter()
+                .flatten()
             })
             .chain(self.rules.iter().map(|r| &r.source));
         for source in cited {
@@ -778,7 +785,9 @@ impl Catalog {
                 (None, true) if ["{turn}", "{static}", "{login}"].contains(&e.host.as_str()) => {
                     "each pinned host of the Region".to_owned()
                 }
-                (None, true) if e.host.contains('*') => "not tested (no concrete name known)".to_owned(),
+                (None, true) if e.host.contains('*') => {
+                    "not tested (no concrete name known)".to_owned()
+                }
                 (None, true) => "the host".to_owned(),
             };
             let mut source = e.source.clone();
@@ -822,7 +831,10 @@ impl Catalog {
                 if l.is_empty() {
                     "(none)".to_owned()
                 } else {
-                    l.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join("<br>")
+                    l.iter()
+                        .map(|h| format!("`{h}`"))
+                        .collect::<Vec<_>>()
+                        .join("<br>")
                 }
             };
             let _ = writeln!(
@@ -1296,7 +1308,11 @@ mod tests {
             ]
         );
         // The pinned TURN and CloudFront hosts are what a live check tests.
-        let concrete: Vec<&str> = req.domains.iter().filter_map(|d| d.concrete_host()).collect();
+        let concrete: Vec<&str> = req
+            .domains
+            .iter()
+            .filter_map(|d| d.concrete_host())
+            .collect();
         for host in [
             "turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com",
             "d1n9s7btyr4f0n.cloudfront.net",
@@ -1377,8 +1393,11 @@ mod tests {
         // Global Resiliency hosts are those of the source Region only.
         let hosts: Vec<String> = req.domains.iter().map(|d| d.host.to_string()).collect();
         assert!(hosts.contains(&"1111-2222.us-east-1.sign-in.connect.aws".to_owned()));
-        assert!(!hosts.iter().any(|h| h.contains("us-west-2.sign-in")
-            || h.contains("us-west-2.region-discovery")));
+        assert!(
+            !hosts.iter().any(
+                |h| h.contains("us-west-2.sign-in") || h.contains("us-west-2.region-discovery")
+            )
+        );
         assert!(req.rules.iter().any(|r| r.id == "connect-media/us-west-2"));
         // No partner: a clear usage error.
         let features = [Group::Gr].into_iter().collect();
@@ -1470,21 +1489,37 @@ mod tests {
         let day = |d: &Option<String>| d.as_deref().and_then(parse_day).is_some();
         for e in &catalog.endpoints {
             assert!(e.source.starts_with("https://"), "{}", e.id);
-            assert!(e.quote.as_deref().is_some_and(|q| !q.is_empty()), "{}", e.id);
+            assert!(
+                e.quote.as_deref().is_some_and(|q| !q.is_empty()),
+                "{}",
+                e.id
+            );
             assert!(day(&e.checked), "{}", e.id);
             if e.probe.is_some() && e.host.contains('*') {
-                assert!(e.probe_source.is_some() && e.probe_quote.is_some(), "{}", e.id);
+                assert!(
+                    e.probe_source.is_some() && e.probe_quote.is_some(),
+                    "{}",
+                    e.id
+                );
             }
         }
         for r in &catalog.rules {
-            assert!(r.quote.as_deref().is_some_and(|q| !q.is_empty()), "{}", r.id);
+            assert!(
+                r.quote.as_deref().is_some_and(|q| !q.is_empty()),
+                "{}",
+                r.id
+            );
             assert!(day(&r.checked), "{}", r.id);
         }
         assert_eq!(catalog.checked(), Some("2026-12-04"));
         let at = time::macros::datetime!(2026-12-14 12:00 UTC);
         let p = catalog.provenance(at);
         assert_eq!((p.source.as_str(), p.age_days), ("built-in", Some(10)));
-        assert!(p.sources.iter().any(|s| s.ends_with("new-signin-experience.html")));
+        assert!(
+            p.sources
+                .iter()
+                .any(|s| s.ends_with("new-signin-experience.html"))
+        );
         assert!(p.sources.iter().any(|s| s.contains("connect-rtc-js")));
     }
 
@@ -1505,9 +1540,14 @@ mod tests {
         let old = "version = 1\n[[region]]\ncode = \"lab-1\"\nname = \"Lab\"\n\n[[endpoint]]\nid = \"x\"\ngroup = \"core\"\nhost = \"x.example\"\nports = [\"tcp/443\"]\npurpose = \"lab\"\nsource = \"lab\"\n";
         let catalog = Catalog::parse(old, Path::new("old.toml")).unwrap();
         assert_eq!(catalog.checked(), None);
-        assert_eq!(catalog.provenance(time::OffsetDateTime::UNIX_EPOCH).age_days, None);
-        let err = Catalog::parse(&old.replace("purpose", "purpsoe"), Path::new("old.toml"))
-            .unwrap_err();
+        assert_eq!(
+            catalog
+                .provenance(time::OffsetDateTime::UNIX_EPOCH)
+                .age_days,
+            None
+        );
+        let err =
+            Catalog::parse(&old.replace("purpose", "purpsoe"), Path::new("old.toml")).unwrap_err();
         assert!(err.to_string().starts_with("old.toml:"), "{err}");
     }
 

@@ -204,11 +204,7 @@ impl<'a, W: Write> Writer<'a, W> {
                 }
                 if needed.region.is_some() {
                     let names = needed.names(addr);
-                    out.write_all(if names.is_empty() {
-                        b" -"
-                    } else {
-                        b" connect"
-                    })?;
+                    out.write_all(if names.is_empty() { b" -" } else { b" connect" })?;
                 }
                 out.write_all(b"\n")?;
             }
@@ -323,10 +319,7 @@ mod tests {
 
     #[test]
     fn the_line_form_gives_each_address_its_most_specific_prefix_once() {
-        let (out, result) = run(
-            b"15.193.4.10\n192.0.2.1\n2600:f0f2:7103::1\n",
-            Format::Line,
-        );
+        let (out, result) = run(b"15.193.4.10\n192.0.2.1\n2600:f0f2:7103::1\n", Format::Line);
         assert!(result.is_ok());
         assert_eq!(
             out,

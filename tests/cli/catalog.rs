@@ -61,13 +61,18 @@ fn the_2026_sign_in_is_required_unless_the_agents_use_saml() {
     // In us-east-1 the three Regions are two.
     let list = domains(&s, &["-r", "us-east-1"]);
     assert_eq!(
-        list.iter().filter(|l| l.starts_with("*.s3.dualstack.")).count(),
+        list.iter()
+            .filter(|l| l.starts_with("*.s3.dualstack."))
+            .count(),
         2,
         "{list:?}"
     );
 
     // SAML takes the group out, from the flag or from the site profile.
-    let profile = s.write("profile.toml", "region = \"eu-central-1\"\nwith = [\"saml\"]\n");
+    let profile = s.write(
+        "profile.toml",
+        "region = \"eu-central-1\"\nwith = [\"saml\"]\n",
+    );
     let by_flag = domains(&s, &["-r", "eu-central-1", "--with", "saml"]);
     let by_profile = domains(&s, &["--profile", profile.to_str().unwrap()]);
     for list in [&by_flag, &by_profile] {
@@ -77,7 +82,10 @@ fn the_2026_sign_in_is_required_unless_the_agents_use_saml() {
                 .any(|l| l.ends_with(".signin.aws") || l.contains("s3.dualstack")),
             "{list:?}"
         );
-        assert!(list.iter().any(|l| l == "eu-central-1.signin.aws.amazon.com"));
+        assert!(
+            list.iter()
+                .any(|l| l == "eu-central-1.signin.aws.amazon.com")
+        );
     }
     assert_eq!(by_flag, by_profile);
 
@@ -92,16 +100,32 @@ fn the_2026_sign_in_is_required_unless_the_agents_use_saml() {
     assert_eq!(signin["probe"], "us-east-1.oauth.signin.aws");
     assert!(signin["probe_source"].as_str().unwrap().contains("aws-sdk"));
     let threat = requirement(&listing, "threat-mitigation/eu-central-1");
-    assert_eq!(threat["probe"], "us-east-1.threat-mitigation.aws.amazon.com");
-    assert!(threat["probe_quote"].as_str().unwrap().contains("us-east-1.threat-mitigation"));
+    assert_eq!(
+        threat["probe"],
+        "us-east-1.threat-mitigation.aws.amazon.com"
+    );
+    assert!(
+        threat["probe_quote"]
+            .as_str()
+            .unwrap()
+            .contains("us-east-1.threat-mitigation")
+    );
     // A name is known under the us-east-1 bucket wildcard only; the others are not tested.
     let s3_east = requirement(&listing, "signin-s3/eu-central-1/us-east-1");
     assert_eq!(
         s3_east["probe"],
         "amcs-captcha-prod-us-east-1.s3.dualstack.us-east-1.amazonaws.com"
     );
-    assert!(requirement(&listing, "signin-s3/eu-central-1").get("probe").is_none());
-    assert!(requirement(&listing, "signin-apps/eu-central-1").get("probe").is_none());
+    assert!(
+        requirement(&listing, "signin-s3/eu-central-1")
+            .get("probe")
+            .is_none()
+    );
+    assert!(
+        requirement(&listing, "signin-apps/eu-central-1")
+            .get("probe")
+            .is_none()
+    );
     let text = run(&s, &["endpoints", "-r", "eu-central-1"]);
     assert!(
         text.contains("*.apps.signin.aws") && text.contains("not tested"),
@@ -136,7 +160,18 @@ fn the_sign_in_s3_rule_is_in_the_cidrs_and_the_json() {
         let text = run(&s, &["endpoints", "-r", region]);
         assert!(text.contains(named), "{text}");
     }
-    let cidrs = run(&s, &["endpoints", "-r", "eu-central-1", "--with", "saml", "-f", "cidrs"]);
+    let cidrs = run(
+        &s,
+        &[
+            "endpoints",
+            "-r",
+            "eu-central-1",
+            "--with",
+            "saml",
+            "-f",
+            "cidrs",
+        ],
+    );
     assert!(!cidrs.contains("S3 "), "{cidrs}");
 }
 
@@ -150,7 +185,10 @@ fn govcloud_has_its_sign_in_hosts_and_saml_in_its_own_partition() {
     assert!(list.contains(&"*.cloudfront.net".to_owned()), "{list:?}");
     let listing = json(&s, &["-r", "us-gov-west-1"]);
     let fips = requirement(&listing, "signin-fips-gov/us-gov-west-1");
-    assert_eq!(fips["probe"], "us-gov-west-1.signin-fips.amazonaws-us-gov.com");
+    assert_eq!(
+        fips["probe"],
+        "us-gov-west-1.signin-fips.amazonaws-us-gov.com"
+    );
     let assets = listing["domains"]
         .as_array()
         .unwrap()
@@ -196,7 +234,12 @@ fn the_turn_line_is_aws_s_wildcard_and_the_pinned_hosts_are_tested() {
         assert_eq!(d["ports"][0], "udp/3478");
         // "No TCP fallback" is what AWS's code shows, and the entry says so.
         assert!(d["purpose"].as_str().unwrap().contains("AWS's code shows"));
-        assert!(d["code_source"].as_str().unwrap().contains("connect-rtc-js"));
+        assert!(
+            d["code_source"]
+                .as_str()
+                .unwrap()
+                .contains("connect-rtc-js")
+        );
     }
     let text = run(&s, &["endpoints", "-r", "us-east-1"]);
     assert!(
@@ -206,7 +249,10 @@ fn the_turn_line_is_aws_s_wildcard_and_the_pinned_hosts_are_tested() {
     );
     // The live check tests the pinned hosts.
     let plan = run(&s, &["check", "-r", "us-east-1", "--list"]);
-    assert!(plan.contains("turnnlb-7a9b8e750cec315a.elb.us-east-1.amazonaws.com"), "{plan}");
+    assert!(
+        plan.contains("turnnlb-7a9b8e750cec315a.elb.us-east-1.amazonaws.com"),
+        "{plan}"
+    );
 }
 
 #[test]
@@ -219,9 +265,14 @@ fn cloudfront_is_in_the_minimum_list_of_every_region() {
         ("us-gov-west-1", None),
     ] {
         let list = domains(&s, &["-r", region]);
-        assert!(list.contains(&"*.cloudfront.net".to_owned()), "{region}: {list:?}");
         assert!(
-            !list.iter().any(|l| l.ends_with(".cloudfront.net") && l != "*.cloudfront.net"),
+            list.contains(&"*.cloudfront.net".to_owned()),
+            "{region}: {list:?}"
+        );
+        assert!(
+            !list
+                .iter()
+                .any(|l| l.ends_with(".cloudfront.net") && l != "*.cloudfront.net"),
             "{region}: the Region's hosts are the narrower option, not extra lines: {list:?}"
         );
         let listing = json(&s, &["-r", region]);
@@ -241,26 +292,54 @@ fn cloudfront_is_in_the_minimum_list_of_every_region() {
 #[test]
 fn global_resiliency_hosts_belong_to_the_source_region_only() {
     let s = Sandbox::new();
-    let args = ["-r", "ap-northeast-1", "--with", "gr", "--instance-id", "1111-2222"];
+    let args = [
+        "-r",
+        "ap-northeast-1",
+        "--with",
+        "gr",
+        "--instance-id",
+        "1111-2222",
+    ];
     let list = domains(&s, &args);
     assert!(list.contains(&"1111-2222.ap-northeast-1.sign-in.connect.aws".to_owned()));
     assert!(list.contains(&"*.ap-northeast-1.region-discovery.connect.aws".to_owned()));
-    assert!(!list.iter().any(|l| l.contains("ap-northeast-3.sign-in")
-        || l.contains("ap-northeast-3.region-discovery")), "{list:?}");
+    assert!(
+        !list.iter().any(|l| l.contains("ap-northeast-3.sign-in")
+            || l.contains("ap-northeast-3.region-discovery")),
+        "{list:?}"
+    );
     // Osaka has no pinned TURN host: the wildcard is its line, and it is not tested.
     assert!(list.contains(&"turnnlb-*.elb.ap-northeast-3.amazonaws.com".to_owned()));
     let listing = json(&s, &args);
     let osaka = requirement(&listing, "turn/ap-northeast-3");
     assert_eq!(osaka["host"], "turnnlb-*.elb.ap-northeast-3.amazonaws.com");
     assert!(osaka.get("probe").is_none());
-    let cidrs = run(&s, &["endpoints", "-f", "cidrs", "-r", "ap-northeast-1", "--with", "gr"]);
-    assert!(cidrs.contains("AMAZON_CONNECT GLOBAL + ap-northeast-3"), "{cidrs}");
+    let cidrs = run(
+        &s,
+        &[
+            "endpoints",
+            "-f",
+            "cidrs",
+            "-r",
+            "ap-northeast-1",
+            "--with",
+            "gr",
+        ],
+    );
+    assert!(
+        cidrs.contains("AMAZON_CONNECT GLOBAL + ap-northeast-3"),
+        "{cidrs}"
+    );
     let text = run(&s, &["endpoints", "-r", "ap-northeast-1", "--with", "gr"]);
     assert!(text.contains("source Region, ap-northeast-1"), "{text}");
     // Osaka is only ever a replica: named as the Region, its source is Tokyo.
     let list = domains(&s, &["-r", "ap-northeast-3", "--with", "gr"]);
     assert!(list.contains(&"*.ap-northeast-1.region-discovery.connect.aws".to_owned()));
-    assert!(!list.iter().any(|l| l.contains("ap-northeast-3.region-discovery")));
+    assert!(
+        !list
+            .iter()
+            .any(|l| l.contains("ap-northeast-3.region-discovery"))
+    );
 }
 
 #[test]
@@ -271,14 +350,25 @@ fn the_ccp_v1_row_is_aws_s_rtc_wildcard() {
     assert!(!list.contains(&"*.connect-telecom.ca-central-1.amazonaws.com".to_owned()));
     let listing = json(&s, &["-r", "ca-central-1", "--with", "ccp-v1"]);
     let rtc = requirement(&listing, "rtc/ca-central-1");
-    assert_eq!(rtc["host"], "rtc.connect-telecom.ca-central-1.amazonaws.com");
+    assert_eq!(
+        rtc["host"],
+        "rtc.connect-telecom.ca-central-1.amazonaws.com"
+    );
     assert!(rtc["quote"].as_str().unwrap().contains("ccp# (v1)"));
 }
 
 #[test]
 fn an_instance_still_on_awsapps_needs_both_domains() {
     let s = Sandbox::new();
-    let list = domains(&s, &["-r", "eu-central-1", "-i", "https://acme.awsapps.com/connect/ccp-v2"]);
+    let list = domains(
+        &s,
+        &[
+            "-r",
+            "eu-central-1",
+            "-i",
+            "https://acme.awsapps.com/connect/ccp-v2",
+        ],
+    );
     assert!(list.contains(&"acme.awsapps.com".to_owned()), "{list:?}");
     assert!(list.contains(&"acme.my.connect.aws".to_owned()), "{list:?}");
     let list = domains(&s, &["-r", "eu-central-1", "-i", "acme"]);
@@ -289,7 +379,12 @@ fn an_instance_still_on_awsapps_needs_both_domains() {
 fn every_entry_carries_its_source_quote_and_date_and_the_listing_its_age() {
     let s = Sandbox::new();
     for args in [
-        &["-r", "us-east-1", "--with", "saml,video,attachments,scheduling,ccp-v1"][..],
+        &[
+            "-r",
+            "us-east-1",
+            "--with",
+            "saml,video,attachments,scheduling,ccp-v1",
+        ][..],
         &["-r", "eu-central-1"],
         &["-r", "af-south-1"],
         &["-r", "ap-northeast-1", "--with", "gr"],
@@ -305,13 +400,19 @@ fn every_entry_carries_its_source_quote_and_date_and_the_listing_its_age() {
             .iter()
             .chain(listing["rules"].as_array().unwrap())
         {
-            assert!(entry["source"].as_str().unwrap().starts_with("https://"), "{entry}");
+            assert!(
+                entry["source"].as_str().unwrap().starts_with("https://"),
+                "{entry}"
+            );
             assert!(!entry["quote"].as_str().unwrap_or("").is_empty(), "{entry}");
             let day = entry["checked"].as_str().unwrap();
             assert_eq!(day.len(), 10, "{entry}");
         }
         let text = run(&s, &[&["endpoints"][..], args].concat());
-        assert!(text.contains("Catalog: built-in, last compared with AWS's pages on"), "{text}");
+        assert!(
+            text.contains("Catalog: built-in, last compared with AWS's pages on"),
+            "{text}"
+        );
     }
 }
 
@@ -331,7 +432,10 @@ fn catalog_info_names_the_catalog_in_use_and_which_one_wins() {
     let folder = s.path("config").join("connect-preflight");
     std::fs::create_dir_all(&folder).unwrap();
     let admin = built_in
-        .replace("checked = \"2026-12-04\"\n\n[[region]]", "checked = \"2027-01-15\"\n\n[[region]]")
+        .replace(
+            "checked = \"2026-12-04\"\n\n[[region]]",
+            "checked = \"2027-01-15\"\n\n[[region]]",
+        )
         .replace("TurnNlb-ea5316ebe2759cbc", "TurnNlb-0000000000000001");
     assert_ne!(admin, built_in);
     std::fs::write(folder.join("catalog.toml"), &admin).unwrap();
@@ -346,19 +450,37 @@ fn catalog_info_names_the_catalog_in_use_and_which_one_wins() {
     // --endpoints wins over the config folder.
     let text = run(
         &s,
-        &["catalog", "info", "--endpoints", repo_file("ranges/catalog.toml").to_str().unwrap()],
+        &[
+            "catalog",
+            "info",
+            "--endpoints",
+            repo_file("ranges/catalog.toml").to_str().unwrap(),
+        ],
     );
     assert!(text.contains("Catalog in use: file"), "{text}");
     let listing = json(
         &s,
-        &["-r", "eu-central-1", "--endpoints", repo_file("ranges/catalog.toml").to_str().unwrap()],
+        &[
+            "-r",
+            "eu-central-1",
+            "--endpoints",
+            repo_file("ranges/catalog.toml").to_str().unwrap(),
+        ],
     )
     .to_string();
     assert!(!listing.contains("turnnlb-0000000000000001"));
 
     // A broken administrator's catalog is bad input naming its line.
-    std::fs::write(folder.join("catalog.toml"), "version = 1\n[[region]]\ncode = 7\n").unwrap();
-    let out = s.cmd().args(["endpoints", "-r", "eu-central-1"]).output().unwrap();
+    std::fs::write(
+        folder.join("catalog.toml"),
+        "version = 1\n[[region]]\ncode = 7\n",
+    )
+    .unwrap();
+    let out = s
+        .cmd()
+        .args(["endpoints", "-r", "eu-central-1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(65));
     assert!(String::from_utf8_lossy(&out.stderr).contains("catalog.toml:3:"));
 }
@@ -380,7 +502,12 @@ fn an_audit_of_a_list_from_before_the_new_sign_in_names_what_to_add() {
         .args(["-f", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let missing: Vec<&str> = report["checks"]
         .as_array()
@@ -392,9 +519,18 @@ fn an_audit_of_a_list_from_before_the_new_sign_in_names_what_to_add() {
     for host in SIGNIN {
         assert!(missing.contains(&host), "{host}: {missing:?}");
     }
-    assert!(missing.contains(&"*.s3.dualstack.us-west-2.amazonaws.com"), "{missing:?}");
-    assert!(!missing.iter().any(|m| m.contains("turnnlb")), "{missing:?}");
-    assert!(!missing.iter().any(|m| m.contains("cloudfront")), "{missing:?}");
+    assert!(
+        missing.contains(&"*.s3.dualstack.us-west-2.amazonaws.com"),
+        "{missing:?}"
+    );
+    assert!(
+        !missing.iter().any(|m| m.contains("turnnlb")),
+        "{missing:?}"
+    );
+    assert!(
+        !missing.iter().any(|m| m.contains("cloudfront")),
+        "{missing:?}"
+    );
     let catalog = report["checks"]
         .as_array()
         .unwrap()
@@ -410,12 +546,23 @@ fn an_audit_of_a_list_from_before_the_new_sign_in_names_what_to_add() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    let fix = &text[text.find("What to add to").expect("a block of lines to add")..];
+    let fix = &text[text
+        .find("What to add to")
+        .expect("a block of lines to add")..];
     assert!(fix.contains("*.apps.signin.aws"), "{fix}");
     // With SAML, the same list lacks nothing.
     let out = s
         .cmd()
-        .args(["audit", "-r", "eu-central-1", "-i", "acme", "--with", "saml", "--domains"])
+        .args([
+            "audit",
+            "-r",
+            "eu-central-1",
+            "-i",
+            "acme",
+            "--with",
+            "saml",
+            "--domains",
+        ])
         .arg(&list)
         .args(["-f", "json"])
         .output()
@@ -428,7 +575,9 @@ fn an_audit_of_a_list_from_before_the_new_sign_in_names_what_to_add() {
         .filter(|c| c["reason"] == "missing_domain")
         .filter(|c| {
             let add = c["evidence"]["add"].as_str().unwrap_or("");
-            add.ends_with(".signin.aws") || add.contains("threat-mitigation") || add.contains("s3.dualstack")
+            add.ends_with(".signin.aws")
+                || add.contains("threat-mitigation")
+                || add.contains("s3.dualstack")
         })
         .collect();
     assert!(missing.is_empty(), "{missing:?}");
@@ -438,7 +587,18 @@ fn an_audit_of_a_list_from_before_the_new_sign_in_names_what_to_add() {
 fn the_s3_rule_reaches_the_cidr_audit_and_its_fix() {
     let s = Sandbox::new();
     // The IP rules AWS's network page gave before the new sign-in: no S3.
-    let saml = run(&s, &["endpoints", "-r", "eu-central-1", "--with", "saml", "-f", "cidrs"]);
+    let saml = run(
+        &s,
+        &[
+            "endpoints",
+            "-r",
+            "eu-central-1",
+            "--with",
+            "saml",
+            "-f",
+            "cidrs",
+        ],
+    );
     let list = s.write("cidrs.txt", &saml);
     let out = s
         .cmd()
@@ -450,21 +610,45 @@ fn the_s3_rule_reaches_the_cidr_audit_and_its_fix() {
     assert_eq!(out.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = report.to_string();
-    assert!(text.contains("S3 us-east-1 + us-west-2 + eu-central-1"), "{report:#}");
+    assert!(
+        text.contains("S3 us-east-1 + us-west-2 + eu-central-1"),
+        "{report:#}"
+    );
 }
 
 #[test]
 fn lookup_has_a_one_line_per_address_form() {
     let s = Sandbox::new();
     let file = s.write("addrs.txt", "15.193.4.10\n192.0.2.1\n");
-    let out = run(&s, &["ranges", "lookup", "--file", file.to_str().unwrap(), "-f", "line"]);
+    let out = run(
+        &s,
+        &[
+            "ranges",
+            "lookup",
+            "--file",
+            file.to_str().unwrap(),
+            "-f",
+            "line",
+        ],
+    );
     assert_eq!(
         out,
         "15.193.4.10 15.193.4.0/24 AMAZON_CONNECT eu-central-1\n192.0.2.1 - - -\n"
     );
     let out = run(
         &s,
-        &["ranges", "lookup", "15.193.4.10", "-f", "line", "-r", "eu-central-1"],
+        &[
+            "ranges",
+            "lookup",
+            "15.193.4.10",
+            "-f",
+            "line",
+            "-r",
+            "eu-central-1",
+        ],
     );
-    assert_eq!(out, "15.193.4.10 15.193.4.0/24 AMAZON_CONNECT eu-central-1 connect\n");
+    assert_eq!(
+        out,
+        "15.193.4.10 15.193.4.0/24 AMAZON_CONNECT eu-central-1 connect\n"
+    );
 }

@@ -190,7 +190,9 @@ fn json_and_csv_carry_sources_and_purposes() {
         lines.next(),
         Some("kind,entry,proto,ports,direction,region,group,purpose,source")
     );
-    assert!(text.contains("domain,turnnlb-*.elb.ap-southeast-2.amazonaws.com,udp,3478,outbound,ap-southeast-2,core,"));
+    assert!(text.contains(
+        "domain,turnnlb-*.elb.ap-southeast-2.amazonaws.com,udp,3478,outbound,ap-southeast-2,core,"
+    ));
     assert!(text.contains("cidr,15.193.0.0/19,udp,3478,outbound,ap-southeast-2,core,"));
 }
 
@@ -545,7 +547,8 @@ fn diff_of_the_two_real_snapshots_for_a_region() {
     {
         let ok = (e["service"] == "EC2" && e["region"] == "eu-central-1")
             || (e["service"] == "S3"
-                && ["us-east-1", "us-west-2", "eu-central-1"].contains(&e["region"].as_str().unwrap()))
+                && ["us-east-1", "us-west-2", "eu-central-1"]
+                    .contains(&e["region"].as_str().unwrap()))
             || e["service"] == "CLOUDFRONT"
             || e["service"] == "AMAZON_CONNECT";
         assert!(ok, "{e}");

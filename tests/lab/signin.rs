@@ -116,7 +116,11 @@ fn signin_proxy_allows() {
     let mut w = world();
     w.start();
     let mut allowed = OLD_LIST.to_vec();
-    allowed.extend([".signin.aws", ".threat-mitigation.aws.amazon.com", ".s3.dualstack.us-east-1.amazonaws.com"]);
+    allowed.extend([
+        ".signin.aws",
+        ".threat-mitigation.aws.amazon.com",
+        ".s3.dualstack.us-east-1.amazonaws.com",
+    ]);
     allowed.retain(|e| *e != ".participant.connect.eu-central-1.amazonaws.com");
     w.lab.squid(&allowed, "");
     let proxy = only_the_proxy(&mut w);
