@@ -87,6 +87,11 @@ pub struct Writer<'a, W: Write> {
     format: Format,
     count: usize,
     scratch: String,
+    /// `--format line`: the ` prefix service region` text of each entry, made the first time the
+    /// entry is the answer (a log repeats the same few prefixes).
+    line_tails: Vec<Option<Box<[u8]>>>,
+    /// `--format line`: for the first (longest) entry containing an address, the entry to print.
+    line_best: Vec<u32>,
 }
 
 impl<'a, W: Write> Writer<'a, W> {
@@ -103,6 +108,8 @@ impl<'a, W: Write> Writer<'a, W> {
             format,
             count: 0,
             scratch: String::with_capacity(64),
+            line_tails: Vec::new(),
+            line_best: Vec::new(),
         };
         match format {
             Format::Csv => writer
@@ -177,28 +184,43 @@ impl<'a, W: Write> Writer<'a, W> {
                 out.write_all(token.as_bytes())?;
                 // Longest prefix first. AWS lists a range under AMAZON, often under EC2 too, and
                 // under the service that uses it: of the entries of that prefix, the narrowest.
+                let entries = snapshot.entries();
                 let rank = |e: &super::Entry| match snapshot.service(e) {
                     "AMAZON" => 2,
                     "EC2" => 1,
                     _ => 0,
                 };
-                let mut best: Option<&super::Entry> = None;
-                for e in snapshot.containing(addr) {
-                    match best {
-                        None => best = Some(e),
-                        Some(b) if b.net != e.net => break,
-                        Some(b) if rank(e) < rank(b) => best = Some(e),
-                        Some(_) => {}
-                    }
+                if self.line_tails.is_empty() {
+                    self.line_tails = vec![None; entries.len()];
+                    self.line_best = vec![u32::MAX; entries.len()];
                 }
+                let mut positions = snapshot.containing_positions(addr);
+                let best = positions.next().map(|first| {
+                    // The answer depends only on the first entry: worked out once per entry.
+                    if let Some(&known) = self.line_best.get(first).filter(|b| **b != u32::MAX) {
+                        return known as usize;
+                    }
+                    let mut best = first;
+                    for i in positions {
+                        if entries[i].net != entries[first].net {
+                            break;
+                        }
+                        if rank(&entries[i]) < rank(&entries[best]) {
+                            best = i;
+                        }
+                    }
+                    self.line_best[first] = u32::try_from(best).unwrap_or(u32::MAX);
+                    best
+                });
                 match best {
-                    Some(e) => {
-                        self.scratch.clear();
-                        let _ = write!(self.scratch, " {} ", e.net);
-                        out.write_all(self.scratch.as_bytes())?;
-                        out.write_all(snapshot.service(e).as_bytes())?;
-                        out.write_all(b" ")?;
-                        out.write_all(snapshot.region(e).as_bytes())?;
+                    Some(i) => {
+                        let tail = self.line_tails[i].get_or_insert_with(|| {
+                            let e = &entries[i];
+                            format!(" {} {} {}", e.net, snapshot.service(e), snapshot.region(e))
+                                .into_bytes()
+                                .into_boxed_slice()
+                        });
+                        out.write_all(tail)?;
                     }
                     None => out.write_all(b" - - -")?,
                 }
