@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, Group, Selection};
 use crate::cli::{
-    Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat, GenerateCommand,
-    LookupArgs, LookupFormat, ProfileCommand, ProfileWriteArgs, RangesCommand, ReportFormat,
-    SummarizeArgs, SummaryFormat, UpdateArgs,
+    CatalogCommand, Cli, Command, DiffArgs, DiffFormat, EndpointsArgs, EndpointsFormat,
+    GenerateCommand, LookupArgs, LookupFormat, ProfileCommand, ProfileWriteArgs, RangesCommand,
+    ReportFormat, SummarizeArgs, SummaryFormat, UpdateArgs,
 };
 use crate::config::{self, Config};
 use crate::error::{Error, ExitCode, Result};
@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Endpoints(args) => Some(&args.target),
         Command::Audit(args) => Some(&args.target),
         Command::Ranges(_)
+        | Command::Catalog(_)
         | Command::Summarize(_)
         | Command::Agent(_)
         | Command::Generate(_)
@@ -52,6 +53,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ranges(RangesCommand::Lookup(args)) => ranges_lookup(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Update(args)) => ranges_update(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Diff(args)) => ranges_diff(&config, args),
+        Command::Catalog(CatalogCommand::Info { endpoints, format }) => {
+            crate::catalog_info::run(&config, endpoints.as_deref(), *format)
+        }
         Command::Summarize(args) => summarize(&config, args, &mut warnings),
         Command::Generate(what) => generate(&config, what),
         Command::Profile(ProfileCommand::Write(args)) => profile_write(&config, args),
@@ -106,7 +110,13 @@ fn endpoints(
         warnings.push(stale_remedy(&provenance.create_date, provenance.age_days));
     }
     let region_name = catalog.region(&selection.region).map(|r| r.name.as_str());
-    let listing = crate::endpoints::Listing::new(&requirements, region_name, &snapshot, provenance);
+    let listing = crate::endpoints::Listing::new(
+        &requirements,
+        region_name,
+        &snapshot,
+        provenance,
+        catalog.provenance(now()),
+    );
     let text = match args.format {
         EndpointsFormat::Text => crate::endpoints::text(&listing),
         EndpointsFormat::Json => crate::endpoints::json(&listing),
@@ -269,6 +279,7 @@ fn ranges_lookup(
         LookupFormat::Text => query::Format::Text,
         LookupFormat::Csv => query::Format::Csv,
         LookupFormat::Json => query::Format::Json,
+        LookupFormat::Line => query::Format::Line,
     };
     // Stream: to a temporary file that replaces --output only on success, or to stdout.
     let mut file = config

@@ -826,6 +826,7 @@ pub fn produce(
     if checks[0].status == Status::Pass {
         checks[0].status = Status::Info;
     }
+    checks.push(crate::catalog_info::provenance_check(&catalog, started));
     checks.push(settings.route_check());
     if settings.selected.has(crate::cli::CheckKind::Media) {
         // Where the softphone's audio flows from (a VDI session) and which local UDP ports it
@@ -1082,6 +1083,7 @@ fn domain_check(
             legacy: false,
             purpose: String::new(),
             source: String::new(),
+            proof: crate::catalog::Proof::default(),
         })
     };
     let req = req.unwrap_or(&as_host);
@@ -1567,6 +1569,7 @@ mod tests {
             legacy: false,
             purpose: "the CCP's WebSocket".to_owned(),
             source: String::new(),
+            proof: crate::catalog::Proof::default(),
         };
         let host = "x.transport.connect.eu-central-1.amazonaws.com";
         let c = domain_check(&list, host, 443, Proto::Tcp, Some(&wildcard), "*.transport");

@@ -69,6 +69,9 @@ pub enum Command {
     /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
     /// saved in the reports folder, the HTML opened, and one line to send to support
     Agent(AgentArgs),
+    /// The catalog of Connect's domains and IP rules in use: its date, entries and AWS sources
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// The man page or a shell's completion script, for packagers
     #[command(subcommand)]
     Generate(GenerateCommand),
@@ -125,7 +128,8 @@ pub struct TargetArgs {
     #[arg(long)]
     pub stateless: bool,
 
-    /// Use this catalog (same shape as ranges/catalog.toml) instead of the built-in one
+    /// Use this catalog (same shape as ranges/catalog.toml) instead of the built-in one or the
+    /// one an administrator put in the config folder
     #[arg(long, value_name = "FILE")]
     pub endpoints: Option<PathBuf>,
 }
@@ -353,6 +357,28 @@ pub enum RangesCommand {
     Diff(DiffArgs),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Which catalog is in use (built-in, the config folder's, or --endpoints), when it was last
+    /// compared with AWS's pages, and the sources its entries cite
+    Info {
+        /// Read this catalog (same shape as ranges/catalog.toml) instead
+        #[arg(long, value_name = "FILE")]
+        endpoints: Option<PathBuf>,
+
+        /// `markdown` lists every entry with its source and quote (what docs/catalog.md holds)
+        #[arg(short, long, value_enum, default_value_t = CatalogFormat::Text)]
+        format: CatalogFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CatalogFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
 #[derive(Debug, Args)]
 pub struct LookupArgs {
     /// Addresses to look up (IPv4 or IPv6)
@@ -376,6 +402,8 @@ pub enum LookupFormat {
     Text,
     Json,
     Csv,
+    /// One line per address: address, most specific prefix, its service and Region
+    Line,
 }
 
 #[derive(Debug, Args)]

@@ -140,6 +140,13 @@ pub fn default_profile_paths(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBu
     paths
 }
 
+/// Where an administrator can put a catalog that replaces the built-in one without a new
+/// release: `catalog.toml` in the user's config folder.
+pub fn admin_catalog_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "connect-preflight")
+        .map(|dirs| dirs.config_dir().join("catalog.toml"))
+}
+
 /// Finds and reads the profile: an explicit one must exist; a default one is used if present.
 pub fn load_profile(
     explicit: Option<&Path>,
@@ -250,11 +257,16 @@ impl Config {
         })
     }
 
-    /// The catalog in use: `--endpoints FILE` or the built-in one.
+    /// The catalog in use: `--endpoints FILE` (or the profile's `endpoints`), else the one an
+    /// administrator put in the user's config folder, else the built-in one.
     pub fn catalog(&self) -> Result<Catalog> {
-        self.endpoints
-            .as_deref()
-            .map_or_else(|| Ok(Catalog::embedded()), Catalog::read)
+        if let Some(path) = &self.endpoints {
+            return Catalog::read(path);
+        }
+        match admin_catalog_path() {
+            Some(path) if path.is_file() => Catalog::read_from_config_folder(&path),
+            _ => Ok(Catalog::embedded()),
+        }
     }
 
     /// What to ask the catalog for; the Region is required.
@@ -303,6 +315,7 @@ mod tests {
             Command::Endpoints(args) => Some(args.target.clone()),
             Command::Audit(args) => Some(args.target.clone()),
             Command::Ranges(_)
+            | Command::Catalog(_)
             | Command::Summarize(_)
             | Command::Agent(_)
             | Command::Generate(_)

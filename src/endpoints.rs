@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::catalog::{Direction, DomainRequirement, PortSpec, RangeRequirement, Requirements};
+use crate::catalog::{
+    CatalogProvenance, Direction, DomainRequirement, HostPattern, PortSpec, RangeRequirement,
+    Requirements,
+};
 use crate::ranges::{IpSet, Snapshot};
 use crate::report::RangesProvenance;
 
@@ -44,6 +47,8 @@ pub struct Listing<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<&'a str>,
     pub ranges: RangesProvenance,
+    /// Which catalog the entries come from and how old it is.
+    pub catalog: CatalogProvenance,
     pub domains: &'a [DomainRequirement],
     pub rules: Vec<ResolvedRule<'a>>,
     pub by_port: Vec<PortGroup>,
@@ -57,6 +62,7 @@ impl<'a> Listing<'a> {
         region_name: Option<&'a str>,
         snapshot: &Snapshot,
         provenance: RangesProvenance,
+        catalog: CatalogProvenance,
     ) -> Self {
         let rules: Vec<ResolvedRule<'a>> = req
             .rules
@@ -74,6 +80,7 @@ impl<'a> Listing<'a> {
             partner_region: req.partner_region.as_deref(),
             instance: req.instance.as_deref(),
             ranges: provenance,
+            catalog,
             domains: &req.domains,
             by_port: by_port(&req.rules, snapshot),
             rules,
@@ -132,6 +139,58 @@ pub fn domains(listing: &Listing<'_>) -> String {
     out
 }
 
+/// One allow-list line of the text listing: the entry AWS writes, and the pinned hosts it stands
+/// for (the live check's targets, and the narrower alternative AWS offers).
+struct AllowlistLine {
+    entry: String,
+    ports: Vec<String>,
+    purpose: String,
+    pinned: Vec<String>,
+    wildcard: bool,
+    probe: Option<String>,
+}
+
+fn allowlist_lines(domains: &[DomainRequirement]) -> Vec<AllowlistLine> {
+    let mut lines: Vec<AllowlistLine> = Vec::new();
+    for d in domains {
+        let entry = d.allowlist.to_string();
+        let ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
+        let at = match lines.iter().position(|l| l.entry == entry) {
+            Some(at) => at,
+            None => {
+                lines.push(AllowlistLine {
+                    entry: entry.clone(),
+                    ports: Vec::new(),
+                    purpose: d.purpose.clone(),
+                    pinned: Vec::new(),
+                    wildcard: d.allowlist.is_wildcard(),
+                    probe: None,
+                });
+                lines.len() - 1
+            }
+        };
+        let line = &mut lines[at];
+        for p in ports {
+            if !line.ports.contains(&p) {
+                line.ports.push(p);
+            }
+        }
+        match &d.host {
+            HostPattern::Exact(h) if d.host != d.allowlist => {
+                if !line.pinned.contains(h) {
+                    line.pinned.push(h.clone());
+                }
+            }
+            _ => {
+                if line.probe.is_none() {
+                    line.probe.clone_from(&d.probe);
+                }
+            }
+        }
+    }
+    lines
+}
+
 /// `CIDR proto/port` lines, grouped per port under a comment naming the rules.
 pub fn cidrs(listing: &Listing<'_>) -> String {
     let mut out = String::new();
@@ -171,8 +230,13 @@ pub fn csv(listing: &Listing<'_>) -> String {
         "purpose",
         "source",
     ]);
+    let mut written = std::collections::BTreeSet::new();
     for d in listing.domains {
         for port in &d.ports {
+            // Pinned hosts share their wildcard's line: one row for it.
+            if !written.insert((d.allowlist.to_string(), *port)) {
+                continue;
+            }
             row([
                 "domain",
                 &d.allowlist.to_string(),
@@ -234,26 +298,42 @@ pub fn text(listing: &Listing<'_>) -> String {
         "IP ranges: published {} ({}, {} days old)",
         listing.ranges.create_date, listing.ranges.source, listing.ranges.age_days
     );
+    let _ = writeln!(
+        out,
+        "Catalog: {}, {} (`catalog info` lists its sources)",
+        crate::catalog_info::describe(&listing.catalog),
+        crate::catalog_info::age(&listing.catalog)
+    );
 
     let _ = writeln!(
         out,
         "\nDomain allow-list (AWS's recommended option; `--format domains` prints just the entries):"
     );
-    let width = listing
-        .domains
-        .iter()
-        .map(|d| d.allowlist.to_string().len())
-        .max()
-        .unwrap_or(0);
-    for d in listing.domains {
-        let ports: Vec<String> = d.ports.iter().map(ToString::to_string).collect();
+    let lines = allowlist_lines(listing.domains);
+    let width = lines.iter().map(|l| l.entry.len()).max().unwrap_or(0);
+    for line in &lines {
         let _ = writeln!(
             out,
             "  {:<width$}  {:<16} {}",
-            d.allowlist.to_string(),
-            ports.join(","),
-            d.purpose
+            line.entry,
+            line.ports.join(","),
+            line.purpose
         );
+        if !line.pinned.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:<16} tested live; the narrower option is these hosts: {}",
+                "",
+                "",
+                line.pinned.join(", ")
+            );
+        } else if line.wildcard {
+            let tested = match &line.probe {
+                Some(probe) => format!("tested live as {probe}"),
+                None => "not tested: AWS names no concrete host under it".to_owned(),
+            };
+            let _ = writeln!(out, "  {:<width$}  {:<16} {tested}", "", "");
+        }
     }
 
     let _ = writeln!(

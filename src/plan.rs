@@ -455,6 +455,7 @@ mod tests {
                 "https/acme.my.connect.aws:443/ccp-v2/",
                 "https/acme.my.connect.aws:443/api",
                 "https/acme.my.connect.aws:443/auth/authorize",
+                "https/acme.my.connect.aws:443/login",
             ]
         );
         assert!(

@@ -81,7 +81,7 @@ fn wildcard(requirements: &Requirements) -> Option<&DomainRequirement> {
 pub fn sample_name(requirements: &Requirements) -> Option<String> {
     match &wildcard(requirements)?.host {
         HostPattern::Wildcard(suffix) => Some(format!("x.{suffix}")),
-        HostPattern::Exact(_) => None,
+        HostPattern::Exact(_) | HostPattern::Label { .. } => None,
     }
 }
 

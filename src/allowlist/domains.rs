@@ -31,6 +31,16 @@ pub enum Pattern {
     Below(String),
     /// squid's `.suffix`: `suffix` and every name below it.
     AtOrBelow(String),
+    /// A `*` inside the name, as AWS writes `TurnNlb-*.elb.REGION.amazonaws.com`: the names that
+    /// start with `head` and end with `tail`, the `*` matching any run of characters, dots
+    /// included, as a PAC file's `shExpMatch` does. squid's `dstdomain` has no such form.
+    Glob { head: String, tail: String },
+}
+
+/// Whether every name `head*tail` stands for starts with `h` and ends with `t` (and so is
+/// `h*t` too).
+fn glob_within(head: &str, tail: &str, h: &str, t: &str) -> bool {
+    head.starts_with(h) && tail.ends_with(t)
 }
 
 /// Whether `name` is strictly below `suffix` (`a.b.c` is below `b.c`; everything is below "").
@@ -50,6 +60,11 @@ impl Pattern {
             Self::Exact(host) => host == name,
             Self::Below(suffix) => is_below(name, suffix),
             Self::AtOrBelow(suffix) => name == suffix || is_below(name, suffix),
+            Self::Glob { head, tail } => {
+                name.len() >= head.len() + tail.len()
+                    && name.starts_with(head.as_str())
+                    && name.ends_with(tail.as_str())
+            }
         }
     }
 
@@ -60,13 +75,24 @@ impl Pattern {
         match required {
             HostPattern::Exact(name) => self.allows(name),
             HostPattern::Wildcard(needed) => self.covers_below(needed),
+            HostPattern::Label { head, tail } => match self {
+                Self::Exact(_) => false,
+                Self::Glob { head: h, tail: t } => glob_within(head, tail, h, t),
+                // `head*x.rest` with something around the `*` is always strictly below `rest`.
+                Self::Below(_) | Self::AtOrBelow(_) => match tail.split_once('.') {
+                    Some((x, rest)) if !(head.is_empty() && x.is_empty()) => {
+                        self.covers_below(rest)
+                    }
+                    _ => false,
+                },
+            },
         }
     }
 
     /// Whether this entry allows every name below `needed` (a wildcard requirement).
     pub fn covers_below(&self, needed: &str) -> bool {
         match self {
-            Self::Exact(_) => false,
+            Self::Exact(_) | Self::Glob { .. } => false,
             Self::Below(suffix) | Self::AtOrBelow(suffix) => {
                 needed == suffix || is_below(needed, suffix)
             }
@@ -81,6 +107,13 @@ impl Pattern {
             Self::Exact(name) => self.allows(name),
             Self::Below(suffix) => self.covers_below(suffix),
             Self::AtOrBelow(suffix) => self.allows(suffix) && self.covers_below(suffix),
+            Self::Glob { head, tail } => match self {
+                Self::Glob { head: h, tail: t } => glob_within(head, tail, h, t),
+                _ => self.covers(&HostPattern::Label {
+                    head: head.clone(),
+                    tail: tail.clone(),
+                }),
+            },
         }
     }
 
@@ -88,13 +121,15 @@ impl Pattern {
     pub fn name(&self) -> &str {
         match self {
             Self::Exact(h) | Self::Below(h) | Self::AtOrBelow(h) => h,
+            // Indexed under the name after the wildcard's label.
+            Self::Glob { tail, .. } => tail.split_once('.').map_or(tail.as_str(), |(_, r)| r),
         }
     }
 
     /// The suffix of a wildcard, if it is one.
     pub fn suffix(&self) -> Option<&str> {
         match self {
-            Self::Exact(_) => None,
+            Self::Exact(_) | Self::Glob { .. } => None,
             Self::Below(s) | Self::AtOrBelow(s) => Some(s),
         }
     }
@@ -106,6 +141,7 @@ impl Pattern {
             Self::Below(s) if s.is_empty() => "*".to_owned(),
             Self::Below(s) => format!("*.{s}"),
             Self::AtOrBelow(s) => format!(".{s}"),
+            Self::Glob { head, tail } => format!("{head}*{tail}"),
         }
     }
 }
@@ -252,6 +288,12 @@ impl DomainList {
         let tcp = req.ports.iter().all(|p| p.proto == Proto::Tcp);
         match (self.syntax, &req.allowlist) {
             (DomainSyntax::Squid, HostPattern::Wildcard(s)) => format!(".{s}"),
+            // squid's dstdomain cannot say `TurnNlb-*.elb...`: the concrete host, else the
+            // narrowest suffix that holds every name the wildcard stands for.
+            (DomainSyntax::Squid, HostPattern::Label { .. }) => match &req.host {
+                HostPattern::Exact(h) => h.clone(),
+                other => format!(".{}", other.name()),
+            },
             (DomainSyntax::Url, host) if tcp => format!("https://{host}/*"),
             (_, host) => host.to_string(),
         }
@@ -383,9 +425,7 @@ impl<'a> NameIndex<'a> {
 }
 
 fn host_name(host: &HostPattern) -> &str {
-    match host {
-        HostPattern::Exact(h) | HostPattern::Wildcard(h) => h,
-    }
+    host.name()
 }
 
 /// A name, each suffix after one of its dots, and "" (what `*` is written with).
@@ -575,6 +615,8 @@ pub fn parse_entry(text: &str) -> Result<Parsed, String> {
         Pattern::Below(String::new())
     } else if let Some(suffix) = host.strip_prefix("*.") {
         Pattern::Below(normalize(suffix)?)
+    } else if let Some(glob) = label_wildcard(host)? {
+        glob
     } else if let Some(suffix) = host.strip_prefix('.') {
         Pattern::AtOrBelow(normalize(suffix)?)
     } else {
@@ -585,6 +627,35 @@ pub fn parse_entry(text: &str) -> Result<Parsed, String> {
         port,
         path,
     })
+}
+
+/// AWS's wildcard at the end of a first label (`TurnNlb-*.elb.us-east-1.amazonaws.com`,
+/// `rtc*.connect-telecom.us-east-1.amazonaws.com`): `head*.rest`, the head not empty. `None` for
+/// a name without `*`; any other place for a `*` is refused.
+fn label_wildcard(host: &str) -> Result<Option<Pattern>, String> {
+    let Some((head, tail)) = host.split_once('*') else {
+        return Ok(None);
+    };
+    let Some(rest) = tail.strip_prefix('.') else {
+        return Err(format!(
+            "{EXPECTED}; a \"*\" inside a name must end its first label, as in TurnNlb-*.elb.us-east-1.amazonaws.com"
+        ));
+    };
+    let head_is_a_label_start = !head.is_empty()
+        && !head.starts_with('-')
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !head_is_a_label_start || rest.contains('*') {
+        return Err(format!(
+            "{EXPECTED}; a \"*\" inside a name must end its first label, after at least one character, as in TurnNlb-*.elb.us-east-1.amazonaws.com"
+        ));
+    }
+    let rest = normalize(rest)?;
+    Ok(Some(Pattern::Glob {
+        head: head.to_ascii_lowercase(),
+        tail: format!(".{rest}"),
+    }))
 }
 
 /// Lower case, no root dot, internationalised names in their `xn--` form.
@@ -1186,6 +1257,44 @@ mod tests {
         assert!(!pat("*.participant.connect.eu-central-1.amazonaws.com").covers(&exact));
     }
 
+    #[test]
+    fn aws_label_wildcards_are_read_and_matched_as_shexpmatch_does() {
+        let turn = pat("TurnNlb-*.elb.us-east-1.amazonaws.com");
+        assert_eq!(
+            turn,
+            Pattern::Glob {
+                head: "turnnlb-".into(),
+                tail: ".elb.us-east-1.amazonaws.com".into()
+            }
+        );
+        assert_eq!(turn.plain(), "turnnlb-*.elb.us-east-1.amazonaws.com");
+        let pinned = HostPattern::parse("TurnNlb-d76454ac48d20c1e.elb.us-east-1.amazonaws.com");
+        assert!(turn.covers(&pinned));
+        assert!(turn.allows("turnnlb-a.b.elb.us-east-1.amazonaws.com"));
+        assert!(!turn.allows("turnnlb-1.elb.us-west-2.amazonaws.com"));
+        assert!(!turn.allows("elb.us-east-1.amazonaws.com"));
+        let wildcard = HostPattern::parse("TurnNlb-*.elb.ap-northeast-3.amazonaws.com");
+        assert!(pat("turnnlb-*.elb.ap-northeast-3.amazonaws.com").covers(&wildcard));
+        assert!(pat("*.elb.ap-northeast-3.amazonaws.com").covers(&wildcard));
+        assert!(pat(".amazonaws.com").covers(&wildcard));
+        assert!(!pat("turnnlb-1.elb.ap-northeast-3.amazonaws.com").covers(&wildcard));
+        assert!(!pat("turnnlb-*.elb.us-east-1.amazonaws.com").covers(&wildcard));
+        let rtc = pat("rtc*.connect-telecom.eu-west-2.amazonaws.com");
+        assert!(rtc.covers(&HostPattern::parse(
+            "rtc.connect-telecom.eu-west-2.amazonaws.com"
+        )));
+        assert!(
+            pat("*.connect-telecom.eu-west-2.amazonaws.com").covers(&HostPattern::parse(
+                "rtc*.connect-telecom.eu-west-2.amazonaws.com"
+            ))
+        );
+        // A list with the pinned host alone covers that host, not AWS's wildcard.
+        assert!(pat("turnnlb-d76454ac48d20c1e.elb.us-east-1.amazonaws.com").covers(&pinned));
+        for bad in ["turnnlb-*", "a.b*.c", "a*b*.c", "*x*.c", "tu rn*.x"] {
+            assert!(parse_entry(bad).is_err(), "{bad}: {:?}", parse_entry(bad));
+        }
+    }
+
     // The matcher against a brute-force reference over a small universe of names.
     const LABELS: &[&str] = &["a", "b", "c"];
 
@@ -1220,6 +1329,14 @@ mod tests {
                     && labels[labels.len() - suffix.len()..] == suffix[..];
                 below || (matches!(entry, Pattern::AtOrBelow(_)) && labels == suffix)
             }
+            // shExpMatch's `*`: any run of characters.
+            Pattern::Glob { head, tail } => (0..=name.len()).any(|i| {
+                (i..=name.len()).any(|j| {
+                    name.is_char_boundary(i)
+                        && name.is_char_boundary(j)
+                        && format!("{head}{}{tail}", &name[i..j]) == name
+                })
+            }),
         }
     }
 
@@ -1232,6 +1349,10 @@ mod tests {
                 HostPattern::Exact(s.clone()),
                 HostPattern::Wildcard(s.clone()),
             ],
+            Pattern::Glob { head, tail } => vec![HostPattern::Label {
+                head: head.clone(),
+                tail: tail.clone(),
+            }],
         }
     }
 
@@ -1242,7 +1363,40 @@ mod tests {
             out.push(Pattern::Below(name.clone()));
             out.push(Pattern::AtOrBelow(name));
         }
+        for name in universe(2) {
+            out.push(Pattern::Glob {
+                head: "a".into(),
+                tail: format!(".{name}"),
+            });
+            out.push(Pattern::Glob {
+                head: "b".into(),
+                tail: format!(".{name}"),
+            });
+        }
         out
+    }
+
+    /// Whatever an entry is said to cover, it allows every name of the requirement.
+    #[test]
+    fn coverage_is_sound_against_the_brute_force_reference() {
+        let names = universe(4);
+        let hosts: Vec<HostPattern> = patterns().iter().flat_map(as_requirements).collect();
+        for entry in patterns() {
+            for name in &names {
+                assert_eq!(
+                    entry.allows(name),
+                    reference_allows(&entry, name),
+                    "{entry:?} {name}"
+                );
+            }
+            for host in &hosts {
+                if entry.covers(host) {
+                    for name in names.iter().filter(|n| host.matches(n)) {
+                        assert!(entry.allows(name), "{entry:?} covers {host} but not {name}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -1266,6 +1420,10 @@ mod tests {
             .flat_map(|name| {
                 [
                     HostPattern::Exact(name.clone()),
+                    HostPattern::Label {
+                        head: "a".into(),
+                        tail: format!(".{name}"),
+                    },
                     HostPattern::Wildcard(name),
                 ]
             })

@@ -179,6 +179,7 @@ pub fn audit_pac(
             (_, Some(host)) => host.to_owned(),
             (HostPattern::Wildcard(suffix), None) => format!("probe.{suffix}"),
             (HostPattern::Exact(host), None) => host.clone(),
+            (HostPattern::Label { head, tail }, None) => format!("{head}probe{tail}"),
         })
         .collect();
     let requests: Vec<(String, String)> = requirements

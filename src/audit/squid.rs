@@ -810,6 +810,7 @@ pub fn request_host(req: &DomainRequirement) -> String {
     match &req.host {
         HostPattern::Exact(h) => h.clone(),
         HostPattern::Wildcard(suffix) => format!("cp-probe-1.{suffix}"),
+        HostPattern::Label { head, tail } => format!("{head}cp-probe-1{tail}"),
     }
 }
 

@@ -147,6 +147,12 @@ impl Snapshot {
         &self.strings[usize::from(entry.nbg)]
     }
 
+    /// The positions in [`Self::entries`] of the entries whose prefix contains `addr`, longest
+    /// prefix first.
+    pub fn containing_positions(&self, addr: IpAddr) -> impl Iterator<Item = usize> + '_ {
+        self.index.containing(addr)
+    }
+
     /// Every published entry whose prefix contains `addr`, longest prefix first.
     pub fn containing(&self, addr: IpAddr) -> impl Iterator<Item = &Entry> + Clone + '_ {
         self.index.containing(addr).map(|i| &self.entries[i])

@@ -58,6 +58,9 @@ pub enum Format {
     Text,
     Csv,
     Json,
+    /// One line per address: the address, its most specific prefix, that prefix's service and
+    /// Region (`-` for each when AWS publishes none), and with a Region, whether Connect uses it.
+    Line,
 }
 
 #[derive(Serialize)]
@@ -84,6 +87,11 @@ pub struct Writer<'a, W: Write> {
     format: Format,
     count: usize,
     scratch: String,
+    /// `--format line`: the ` prefix service region` text of each entry, made the first time the
+    /// entry is the answer (a log repeats the same few prefixes).
+    line_tails: Vec<Option<Box<[u8]>>>,
+    /// `--format line`: for the first (longest) entry containing an address, the entry to print.
+    line_best: Vec<u32>,
 }
 
 impl<'a, W: Write> Writer<'a, W> {
@@ -100,13 +108,15 @@ impl<'a, W: Write> Writer<'a, W> {
             format,
             count: 0,
             scratch: String::with_capacity(64),
+            line_tails: Vec::new(),
+            line_best: Vec::new(),
         };
         match format {
             Format::Csv => writer
                 .out
                 .write_all(b"address,prefix,service,region,network_border_group,connect\n")?,
             Format::Json => writer.out.write_all(b"[")?,
-            Format::Text => {}
+            Format::Text | Format::Line => {}
         }
         Ok(writer)
     }
@@ -169,6 +179,56 @@ impl<'a, W: Write> Writer<'a, W> {
                     out.write_all(connect.as_bytes())?;
                     out.write_all(b"\n")?;
                 }
+            }
+            Format::Line => {
+                out.write_all(token.as_bytes())?;
+                // Longest prefix first. AWS lists a range under AMAZON, often under EC2 too, and
+                // under the service that uses it: of the entries of that prefix, the narrowest.
+                let entries = snapshot.entries();
+                let rank = |e: &super::Entry| match snapshot.service(e) {
+                    "AMAZON" => 2,
+                    "EC2" => 1,
+                    _ => 0,
+                };
+                if self.line_tails.is_empty() {
+                    self.line_tails = vec![None; entries.len()];
+                    self.line_best = vec![u32::MAX; entries.len()];
+                }
+                let mut positions = snapshot.containing_positions(addr);
+                let best = positions.next().map(|first| {
+                    // The answer depends only on the first entry: worked out once per entry.
+                    if let Some(&known) = self.line_best.get(first).filter(|b| **b != u32::MAX) {
+                        return known as usize;
+                    }
+                    let mut best = first;
+                    for i in positions {
+                        if entries[i].net != entries[first].net {
+                            break;
+                        }
+                        if rank(&entries[i]) < rank(&entries[best]) {
+                            best = i;
+                        }
+                    }
+                    self.line_best[first] = u32::try_from(best).unwrap_or(u32::MAX);
+                    best
+                });
+                match best {
+                    Some(i) => {
+                        let tail = self.line_tails[i].get_or_insert_with(|| {
+                            let e = &entries[i];
+                            format!(" {} {} {}", e.net, snapshot.service(e), snapshot.region(e))
+                                .into_bytes()
+                                .into_boxed_slice()
+                        });
+                        out.write_all(tail)?;
+                    }
+                    None => out.write_all(b" - - -")?,
+                }
+                if needed.region.is_some() {
+                    let names = needed.names(addr);
+                    out.write_all(if names.is_empty() { b" -" } else { b" connect" })?;
+                }
+                out.write_all(b"\n")?;
             }
             Format::Json => {
                 let item = JsonAddress {
@@ -276,6 +336,18 @@ mod tests {
         assert!(
             out.contains("2600:f0f2:7103::1,2600:f0f2:7100::/40,AMAZON_CONNECT,GLOBAL,GLOBAL,\n"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_line_form_gives_each_address_its_most_specific_prefix_once() {
+        let (out, result) = run(b"15.193.4.10\n192.0.2.1\n2600:f0f2:7103::1\n", Format::Line);
+        assert!(result.is_ok());
+        assert_eq!(
+            out,
+            "15.193.4.10 15.193.4.0/24 AMAZON_CONNECT eu-central-1\n\
+             192.0.2.1 - - -\n\
+             2600:f0f2:7103::1 2600:f0f2:7103::/48 AMAZON_CONNECT eu-central-1\n"
         );
     }
 

@@ -49,10 +49,12 @@ fn domains_format_is_one_pasteable_entry_a_line() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         stdout_of(&out),
-        "acme.my.connect.aws\n*.static.connect.aws\nd1n9s7btyr4f0n.cloudfront.net\nd3tqoc05lsydd3.cloudfront.net\n\
-         d1whcm49570jjw.cloudfront.net\n*.telemetry.connect.eu-central-1.amazonaws.com\n\
+        "acme.my.connect.aws\n*.static.connect.aws\n*.cloudfront.net\n*.apps.signin.aws\n*.signin.aws\n\
+         *.threat-mitigation.aws.amazon.com\n*.s3.dualstack.us-east-1.amazonaws.com\n\
+         *.s3.dualstack.us-west-2.amazonaws.com\n*.s3.dualstack.eu-central-1.amazonaws.com\n\
+         *.telemetry.connect.eu-central-1.amazonaws.com\n\
          participant.connect.eu-central-1.amazonaws.com\n*.transport.connect.eu-central-1.amazonaws.com\n\
-         turnnlb-ea5316ebe2759cbc.elb.eu-central-1.amazonaws.com\n"
+         turnnlb-*.elb.eu-central-1.amazonaws.com\n"
     );
 }
 
@@ -110,7 +112,9 @@ fn cidrs_format_is_minimal_per_port() {
         );
     }
     assert!(
-        text.starts_with("# outbound to EC2 us-east-1; CLOUDFRONT all Regions on tcp/443\n"),
+        text.starts_with(
+            "# outbound to EC2 us-east-1; CLOUDFRONT all Regions; S3 us-east-1 + us-west-2 on tcp/443\n"
+        ),
         "{}",
         &text[..80]
     );
@@ -186,7 +190,9 @@ fn json_and_csv_carry_sources_and_purposes() {
         lines.next(),
         Some("kind,entry,proto,ports,direction,region,group,purpose,source")
     );
-    assert!(text.contains("domain,turnnlb-93f2de0c97c4316b.elb.ap-southeast-2.amazonaws.com,udp,3478,outbound,ap-southeast-2,core,"));
+    assert!(text.contains(
+        "domain,turnnlb-*.elb.ap-southeast-2.amazonaws.com,udp,3478,outbound,ap-southeast-2,core,"
+    ));
     assert!(text.contains("cidr,15.193.0.0/19,udp,3478,outbound,ap-southeast-2,core,"));
 }
 
@@ -540,6 +546,9 @@ fn diff_of_the_two_real_snapshots_for_a_region() {
         .chain(json["removed"].as_array().unwrap())
     {
         let ok = (e["service"] == "EC2" && e["region"] == "eu-central-1")
+            || (e["service"] == "S3"
+                && ["us-east-1", "us-west-2", "eu-central-1"]
+                    .contains(&e["region"].as_str().unwrap()))
             || e["service"] == "CLOUDFRONT"
             || e["service"] == "AMAZON_CONNECT";
         assert!(ok, "{e}");

@@ -4,6 +4,7 @@
 
 mod agent;
 mod audit;
+mod catalog;
 mod check;
 mod common;
 mod core;

@@ -28,6 +28,8 @@ mod scenarios;
 mod servers;
 #[cfg(target_os = "linux")]
 mod softphone;
+#[cfg(target_os = "linux")]
+mod signin;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -66,7 +68,7 @@ fn missing_prerequisites() -> Vec<String> {
 /// Every scenario list, in the order they run: one file of scenarios per subject, each with its
 /// own `ALL`.
 #[cfg(target_os = "linux")]
-const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, softphone::ALL, proxies::ALL];
+const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, softphone::ALL, proxies::ALL, signin::ALL];
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
