@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Endpoints(args) => Some(&args.target),
         Command::Audit(args) => Some(&args.target),
         Command::Ranges(_)
+        | Command::CcpLog(_)
         | Command::Summarize(_)
         | Command::Agent(_)
         | Command::Generate(_)
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ranges(RangesCommand::Update(args)) => ranges_update(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Diff(args)) => ranges_diff(&config, args),
         Command::Summarize(args) => summarize(&config, args, &mut warnings),
+        Command::CcpLog(args) => crate::ccplog::command::run(&config, args),
         Command::Generate(what) => generate(&config, what),
         Command::Profile(ProfileCommand::Write(args)) => profile_write(&config, args),
     };

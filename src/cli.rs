@@ -58,6 +58,10 @@ pub enum Command {
     Summarize(SummarizeArgs),
     /// Compare the customer's domain allow-list and firewall whitelist with what Connect needs (offline)
     Audit(AuditArgs),
+    /// Read the agent's downloaded CCP log (agent-log.txt): each call's audio both ways, the errors
+    /// with their causes, the clock skew and the endpoints the CCP used (offline)
+    #[command(name = "ccp-log")]
+    CcpLog(CcpLogArgs),
     /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
     /// saved in the reports folder, the HTML opened, and one line to send to support
     Agent(AgentArgs),
@@ -400,6 +404,16 @@ pub struct DiffTarget {
     /// Include the inbound rules of a stateless firewall
     #[arg(long)]
     pub stateless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CcpLogArgs {
+    /// The CCP's "Download logs" file(s): agent-log.txt, or both files of a Global Resiliency download
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 }
 
 #[derive(Debug, Args)]

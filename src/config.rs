@@ -300,6 +300,7 @@ mod tests {
             Command::Endpoints(args) => Some(args.target.clone()),
             Command::Audit(args) => Some(args.target.clone()),
             Command::Ranges(_)
+            | Command::CcpLog(_)
             | Command::Summarize(_)
             | Command::Agent(_)
             | Command::Generate(_)

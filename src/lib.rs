@@ -10,6 +10,7 @@ pub mod allowlist;
 pub mod app;
 pub mod audit;
 pub mod catalog;
+pub mod ccplog;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -4,6 +4,8 @@
 
 mod agent;
 mod audit;
+mod ccplog;
+mod ccplog_gen;
 mod check;
 mod common;
 mod core;
