@@ -682,6 +682,9 @@ pub fn produce(
     warnings: &mut Vec<String>,
 ) -> Result<Produced> {
     let started = crate::app::now();
+    // `--ccp-log`: the endpoints the agent's CCP actually used, tested beside the catalog's.
+    let from_log = crate::ccplog::live::FromLog::read(&args.ccp_log)?;
+    let config = &from_log.fill(config);
     let mut settings = Settings::resolve(config, args, env)?;
     if settings.os_discovery {
         match crate::system::proxy::discover() {
@@ -731,6 +734,7 @@ pub fn produce(
     let requirements = catalog.requirements(&selection)?;
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let mut plan = plan::build(&requirements, &snapshot, &settings.selected);
+    from_log.extend(&mut plan, &settings.selected);
     if args.survey {
         plan.survey = plan::survey(&catalog, &requirements.region);
     }

@@ -158,6 +158,12 @@ pub struct CheckArgs {
     #[arg(long)]
     pub list: bool,
 
+    /// Also test exactly the endpoints this CCP log (agent-log.txt) names: its WebSocket transport
+    /// and signalling hosts (with the upgrade) and its TURN relays; its instance and Region stand in
+    /// for --instance and --region when those are not given
+    #[arg(long = "ccp-log", value_name = "FILE")]
+    pub ccp_log: Vec<PathBuf>,
+
     /// Also time a TLS connection to every Region's telemetry host and name the closest
     #[arg(long)]
     pub survey: bool,

@@ -10,6 +10,7 @@ pub mod advice;
 pub mod calls;
 pub mod command;
 pub mod json;
+pub mod live;
 pub mod model;
 pub mod parse;
 pub mod report;

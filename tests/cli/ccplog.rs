@@ -414,3 +414,30 @@ fn summarize_reads_ccp_log_reports_beside_live_checks() {
     assert!(summary.to_string().contains("ccp-log/call"), "{summary:#}");
     assert_eq!(summary["sites"][0]["loss_pct"]["max"], 10.0, "{summary:#}");
 }
+
+#[test]
+fn check_with_a_ccp_log_plans_exactly_the_logs_transport_signalling_and_relays() {
+    let s = Sandbox::new();
+    let path = s.write("agent-log.txt", &log_with(Shape::Y2023, 0, &[g::clean_call(1, T0, 5)]).render());
+    // --list contacts nothing: the plan shows what the run would test.
+    let out = s.cmd().args(["check", "--list", "--ccp-log"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        format!("websocket/{}:443/", g::WS_HOST),
+        format!("websocket/{}:443/LilyRTC", g::SIGNALLING_HOST),
+        format!("{}:3478", g::TURN_HOST),
+        "eu-central-1".to_owned(),
+        g::INSTANCE.to_owned(),
+    ] {
+        assert!(plan.contains(&expected), "{expected} missing from:\n{plan}");
+    }
+    assert!(!plan.contains(g::TURN_USERNAME) && !plan.contains(g::TURN_SECOND_CREDENTIAL));
+    // Flags still win over the log.
+    let out = s.cmd().args(["check", "--list", "--region", "us-east-1", "--ccp-log"]).arg(&path).output().unwrap();
+    let plan = String::from_utf8(out.stdout).unwrap();
+    assert!(plan.contains("us-east-1") && plan.contains(g::WS_HOST), "{plan}");
+    let bad = s.write("bad.txt", "{}");
+    let out = s.cmd().args(["check", "--list", "--ccp-log"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(65));
+}
