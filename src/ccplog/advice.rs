@@ -35,7 +35,10 @@ pub fn of(kind: &ErrorKind) -> Advice {
             Kind::Media,
             // A collection that timed out still goes on with what it gathered, and a lost
             // connection may come back: only a call left without a path fails.
-            if matches!(*what, "no_ice_candidate" | "ice_connection_failed" | "peer_connection_failed") {
+            if matches!(
+                *what,
+                "no_ice_candidate" | "ice_connection_failed" | "peer_connection_failed"
+            ) {
                 Status::Fail
             } else {
                 Status::Warn

@@ -55,7 +55,11 @@ pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Fol
     let mut omitted = 0u64;
     let mut skews: Vec<f64> = Vec::new();
 
-    let mut call_for = |contact: &str, at: i64, builders: &mut Vec<Builder>, current: &mut Option<usize>| -> usize {
+    let mut call_for = |contact: &str,
+                        at: i64,
+                        builders: &mut Vec<Builder>,
+                        current: &mut Option<usize>|
+     -> usize {
         if let Some(&i) = by_contact.get(contact) {
             return i;
         }
@@ -152,7 +156,9 @@ pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Fol
                     None => match raw.kind {
                         // The softphone publishes its error just after the session fails.
                         ErrorKind::Softphone(_) => current.filter(|&i| {
-                            builders[i].ended_ms.is_none_or(|end| at <= end + SOFTPHONE_ERROR_GRACE_MS)
+                            builders[i]
+                                .ended_ms
+                                .is_none_or(|end| at <= end + SOFTPHONE_ERROR_GRACE_MS)
                         }),
                         _ => None,
                     },
@@ -171,7 +177,10 @@ pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Fol
                 let contact_id = call.and_then(|i| builders[i].contact.clone());
                 let at_iso = iso(at);
                 if let Some(last) = errors.last_mut() {
-                    if last.what == advice.what && last.text == raw.text && last.at[..19] == at_iso[..19] {
+                    if last.what == advice.what
+                        && last.text == raw.text
+                        && last.at[..19] == at_iso[..19]
+                    {
                         last.repeats += 1;
                         continue;
                     }
@@ -238,12 +247,17 @@ fn jitter_meaning(samples: &[Sample], version: Option<&str>) -> (JitterMeaning, 
         );
     }
     if let Some(v) = version {
-        let mut parts = v.trim_start_matches('v').split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let mut parts = v
+            .trim_start_matches('v')
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
         let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         return if (major, minor) >= (1, 3) {
             (
                 JitterMeaning::CumulativeBufferDelay,
-                format!("rtcJsVersion {v}: jitterBufferMillis is the cumulative jitter-buffer delay (1.3.x), not jitter"),
+                format!(
+                    "rtcJsVersion {v}: jitterBufferMillis is the cumulative jitter-buffer delay (1.3.x), not jitter"
+                ),
             )
         } else {
             (
@@ -312,7 +326,9 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
     // The round-trip time is measured on the outbound stream (RTCP from Connect); it is the
     // call's, both ways.
     let mut rtt_by_second: BTreeMap<u32, f64> = BTreeMap::new();
-    let second_of = |at: i64| -> u32 { u32::try_from((at - start_ms.unwrap_or(at)).max(0) / 1000).unwrap_or(u32::MAX) };
+    let second_of = |at: i64| -> u32 {
+        u32::try_from((at - start_ms.unwrap_or(at)).max(0) / 1000).unwrap_or(u32::MAX)
+    };
     for s in &samples {
         if let Some(rtt) = s.rtt_ms.filter(|r| *r >= 0.0) {
             rtt_by_second.insert(second_of(s.at_ms), rtt);
@@ -333,7 +349,11 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             let packets = s.packets.unwrap_or(0.0).max(0.0);
             let lost = s.lost.unwrap_or(0.0).max(0.0);
             let sec = second_of(s.at_ms);
-            let jitter = if jitter_is_jitter { s.jitter_buffer_ms.filter(|j| *j >= 0.0) } else { None };
+            let jitter = if jitter_is_jitter {
+                s.jitter_buffer_ms.filter(|j| *j >= 0.0)
+            } else {
+                None
+            };
             let rtt = s.rtt_ms.filter(|r| *r >= 0.0).or_else(|| rtt_near(sec));
             let loss = loss_pct(direction, packets, lost);
             let g = grade(rtt, jitter, loss, t);
@@ -359,9 +379,14 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
         if audio.seconds == 0 {
             return audio;
         }
-        let avg = |v: &[f64]| (!v.is_empty()).then(|| round2(v.iter().sum::<f64>() / v.len() as f64));
+        let avg =
+            |v: &[f64]| (!v.is_empty()).then(|| round2(v.iter().sum::<f64>() / v.len() as f64));
         let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
-        audio.loss_pct = round2(loss_pct(direction, audio.packets as f64, audio.packets_lost as f64));
+        audio.loss_pct = round2(loss_pct(
+            direction,
+            audio.packets as f64,
+            audio.packets_lost as f64,
+        ));
         audio.jitter_avg_ms = avg(&jitters);
         audio.jitter_max_ms = max(&jitters);
         audio.rtt_avg_ms = avg(&rtts);
@@ -377,7 +402,11 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
 
     // Dropouts and one-way audio: one way silent while the other flows.
     let flowing = |a: &Audio| -> std::collections::BTreeSet<u32> {
-        a.series.iter().filter(|s| s.packets > 0).map(|s| s.t_s).collect()
+        a.series
+            .iter()
+            .filter(|s| s.packets > 0)
+            .map(|s| s.t_s)
+            .collect()
     };
     let (in_flow, out_flow) = (flowing(&input), flowing(&output));
     let mut one_way: Option<&'static str> = None;
@@ -397,27 +426,34 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
         let heard = audio.series.iter().filter(|s| s.packets > 0).count();
         if audio.seconds == 0 || heard * 10 < other.len() {
             one_way.get_or_insert(name);
-            audio.problems.push(format!("{name} heard nothing while the other way flowed for {} s", other.len()));
+            audio.problems.push(format!(
+                "{name} heard nothing while the other way flowed for {} s",
+                other.len()
+            ));
             continue;
         }
         let mut run = 0u32;
         let mut longest = 0u32;
         let mut previous: Option<u32> = None;
         for &s in &silent_while_other {
-            run = if previous == Some(s.wrapping_sub(1)) { run + 1 } else { 1 };
+            run = if previous == Some(s.wrapping_sub(1)) {
+                run + 1
+            } else {
+                1
+            };
             longest = longest.max(run);
             previous = Some(s);
         }
         if longest >= DROPOUT_S {
-            audio.problems.push(format!("audio to {name} dropped out for {longest} s in a row"));
+            audio.problems.push(format!(
+                "audio to {name} dropped out for {longest} s in a row"
+            ));
         }
     }
 
     let mut worst: Vec<WorstSecond> = [(&input, Direction::Input), (&output, Direction::Output)]
         .iter()
-        .flat_map(|(audio, direction)| {
-            audio.series.iter().map(move |s| (s, *direction))
-        })
+        .flat_map(|(audio, direction)| audio.series.iter().map(move |s| (s, *direction)))
         .filter(|(s, _)| s.mos < NAME_BELOW_MOS || s.packets > 0 && s.loss_pct >= t.loss_fail_pct)
         .map(|(s, direction)| WorstSecond {
             at: iso(start_ms.unwrap_or(0) + i64::from(s.t_s) * 1000),
@@ -436,18 +472,34 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
     let failures = report.map(|r| r.failures.clone()).unwrap_or_default();
     let phases = report.map(|r| r.phases.clone()).unwrap_or_default();
     let started = report.and_then(|r| r.start_ms).or(b.first_ms).or(start_ms);
-    let ended = report.and_then(|r| r.end_ms).or_else(|| samples.iter().map(|s| s.at_ms).max());
+    let ended = report
+        .and_then(|r| r.end_ms)
+        .or_else(|| samples.iter().map(|s| s.at_ms).max());
 
     let has = |flags: &[&str]| failures.iter().any(|f| flags.contains(&f.as_str()));
-    let ice = has(&["iceCollectionFailure", "noRemoteIceCandidateFailure", "peerConnectionFailed", "iceRestartFailed"])
-        || b.error_reasons.contains(&Reason::IceFailed);
+    let ice = has(&[
+        "iceCollectionFailure",
+        "noRemoteIceCandidateFailure",
+        "peerConnectionFailed",
+        "iceRestartFailed",
+    ]) || b.error_reasons.contains(&Reason::IceFailed);
     let signalling = has(&["signallingConnectionFailure", "handshakingFailure"])
         || b.error_reasons.contains(&Reason::SignallingFailed);
     let setup = !failures.is_empty() || !b.error_reasons.is_empty();
-    let who = b.contact.as_deref().map_or_else(|| "a call".to_owned(), |c| format!("call {c}"));
-    let flags = if failures.is_empty() { String::new() } else { format!(" (flags: {})", failures.join(", ")) };
+    let who = b
+        .contact
+        .as_deref()
+        .map_or_else(|| "a call".to_owned(), |c| format!("call {c}"));
+    let flags = if failures.is_empty() {
+        String::new()
+    } else {
+        format!(" (flags: {})", failures.join(", "))
+    };
     let mut problems: Vec<String> = Vec::new();
-    for (audio, name) in [(&input, "what the agent heard"), (&output, "what the customer heard")] {
+    for (audio, name) in [
+        (&input, "what the agent heard"),
+        (&output, "what the customer heard"),
+    ] {
         if !audio.problems.is_empty() {
             problems.push(format!("{name}: {}", audio.problems.join("; ")));
         }
@@ -457,32 +509,83 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             Some(mos) => format!(
                 "loss {:.1} %, jitter {}, RTT {}, MOS {mos:.2}",
                 a.loss_pct,
-                a.jitter_avg_ms.map_or_else(|| "not graded".to_owned(), |j| format!("{j:.0} ms")),
-                a.rtt_avg_ms.map_or_else(|| "not reported".to_owned(), |r| format!("{r:.0} ms")),
+                a.jitter_avg_ms
+                    .map_or_else(|| "not graded".to_owned(), |j| format!("{j:.0} ms")),
+                a.rtt_avg_ms
+                    .map_or_else(|| "not reported".to_owned(), |r| format!("{r:.0} ms")),
             ),
             None => "no samples".to_owned(),
         }
     };
-    let audio_line = format!("agent heard: {}; customer heard: {}", figures(&input), figures(&output));
+    let audio_line = format!(
+        "agent heard: {}; customer heard: {}",
+        figures(&input),
+        figures(&output)
+    );
     let (status, reason, detail, remedy) = if ice {
-        (Status::Fail, Reason::IceFailed, format!("{who} failed to set up its media path{flags}"), Some(advice::of(&ErrorKind::Ice("")).remedy))
+        (
+            Status::Fail,
+            Reason::IceFailed,
+            format!("{who} failed to set up its media path{flags}"),
+            Some(advice::of(&ErrorKind::Ice("")).remedy),
+        )
     } else if signalling {
-        (Status::Fail, Reason::SignallingFailed, format!("{who} failed at signalling{flags}"), Some(advice::of(&ErrorKind::Signalling("")).remedy))
+        (
+            Status::Fail,
+            Reason::SignallingFailed,
+            format!("{who} failed at signalling{flags}"),
+            Some(advice::of(&ErrorKind::Signalling("")).remedy),
+        )
     } else if setup {
-        let t = b.softphone_errors.first().cloned().unwrap_or_else(|| "other".to_owned());
-        (Status::Fail, Reason::SoftphoneError, format!("{who} failed: softphone error {t}{flags}"), Some(advice::of(&ErrorKind::Softphone(t)).remedy))
+        let t = b
+            .softphone_errors
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "other".to_owned());
+        (
+            Status::Fail,
+            Reason::SoftphoneError,
+            format!("{who} failed: softphone error {t}{flags}"),
+            Some(advice::of(&ErrorKind::Softphone(t)).remedy),
+        )
     } else if let Some(name) = one_way {
-        (Status::Fail, Reason::OneWayAudio, format!("{who} had one-way audio: {name} heard nothing; {audio_line}"), Some(advice::one_way(name)))
+        (
+            Status::Fail,
+            Reason::OneWayAudio,
+            format!("{who} had one-way audio: {name} heard nothing; {audio_line}"),
+            Some(advice::one_way(name)),
+        )
     } else if b.failed_state {
-        (Status::Warn, Reason::SoftphoneError, format!("{who} ended in FailedState without a failure flag (hung up during setup?)"), Some(advice::of(&ErrorKind::Softphone("other".to_owned())).remedy))
+        (
+            Status::Warn,
+            Reason::SoftphoneError,
+            format!("{who} ended in FailedState without a failure flag (hung up during setup?)"),
+            Some(advice::of(&ErrorKind::Softphone("other".to_owned())).remedy),
+        )
     } else if source.is_none() {
-        (Status::Skip, Reason::NotTested, format!("{who}: the log holds no audio statistics for it"), None)
+        (
+            Status::Skip,
+            Reason::NotTested,
+            format!("{who}: the log holds no audio statistics for it"),
+            None,
+        )
     } else if !problems.is_empty() {
-        (Status::Warn, Reason::PoorQuality, format!("{who} sounded poor: {}; {audio_line}", problems.join("; ")), Some(advice::poor_quality()))
+        (
+            Status::Warn,
+            Reason::PoorQuality,
+            format!("{who} sounded poor: {}; {audio_line}", problems.join("; ")),
+            Some(advice::poor_quality()),
+        )
     } else {
-        (Status::Pass, Reason::Ok, format!("{who}: {audio_line}"), None)
+        (
+            Status::Pass,
+            Reason::Ok,
+            format!("{who}: {audio_line}"),
+            None,
+        )
     };
-    let (jitter_meaning, jitter_meaning_from) = meaning.map_or((None, None), |(m, why)| (Some(m), Some(why)));
+    let (jitter_meaning, jitter_meaning_from) =
+        meaning.map_or((None, None), |(m, why)| (Some(m), Some(why)));
     Call {
         contact_id: b.contact,
         started_at: started.map(iso),
@@ -511,8 +614,14 @@ mod tests {
 
     #[test]
     fn transitions_are_read_from_session_lines() {
-        assert_eq!(transition("TalkingState => CleanUpState"), Some("CleanUpState"));
-        assert_eq!(transition("null => GrabLocalMediaState"), Some("GrabLocalMediaState"));
+        assert_eq!(
+            transition("TalkingState => CleanUpState"),
+            Some("CleanUpState")
+        );
+        assert_eq!(
+            transition("null => GrabLocalMediaState"),
+            Some("GrabLocalMediaState")
+        );
         assert_eq!(transition("Substate: null => Something x"), None);
         assert_eq!(transition("onicecandidate {}"), None);
     }
@@ -538,12 +647,24 @@ mod tests {
         };
         let flat: Vec<Sample> = (0..10).map(|_| s(12.0)).collect();
         let growing: Vec<Sample> = (0..10).map(|i| s(1_000.0 * f64::from(i))).collect();
-        assert_eq!(jitter_meaning(&flat, Some("1.3.2")).0, JitterMeaning::CumulativeBufferDelay);
-        assert_eq!(jitter_meaning(&growing, Some("1.1.20")).0, JitterMeaning::JitterMs);
-        assert_eq!(jitter_meaning(&growing, None).0, JitterMeaning::CumulativeBufferDelay);
+        assert_eq!(
+            jitter_meaning(&flat, Some("1.3.2")).0,
+            JitterMeaning::CumulativeBufferDelay
+        );
+        assert_eq!(
+            jitter_meaning(&growing, Some("1.1.20")).0,
+            JitterMeaning::JitterMs
+        );
+        assert_eq!(
+            jitter_meaning(&growing, None).0,
+            JitterMeaning::CumulativeBufferDelay
+        );
         assert_eq!(jitter_meaning(&flat, None).0, JitterMeaning::JitterMs);
         let mut marked = growing.clone();
         marked[0].has_buffer_delay = true;
-        assert_eq!(jitter_meaning(&marked, Some("1.3.2")).0, JitterMeaning::JitterMs);
+        assert_eq!(
+            jitter_meaning(&marked, Some("1.3.2")).0,
+            JitterMeaning::JitterMs
+        );
     }
 }

@@ -144,7 +144,9 @@ mod tests {
         let text = "AWSClient: <-- Operation 'createAdditionalConnection' failed: {\"message\":\"Cannot create new connection by phone number[redacted]\"";
         assert_eq!(
             parse(text),
-            Parsed::Cut(json!({"message": "Cannot create new connection by phone number[redacted]"}))
+            Parsed::Cut(
+                json!({"message": "Cannot create new connection by phone number[redacted]"})
+            )
         );
         assert_eq!(
             parse("{\"a\":1,\"b\":\"AuthToken"),
@@ -156,7 +158,10 @@ mod tests {
     fn an_array_keeps_its_whole_objects() {
         let text = "[{\"x\":1},{\"y\":2},{\"z\":";
         assert_eq!(parse(text), Parsed::Cut(json!([{"x": 1}, {"y": 2}])));
-        assert_eq!(parse("{\"a\":{\"b\":[1,2"), Parsed::Cut(json!({"a": {"b": [1, 2]}})));
+        assert_eq!(
+            parse("{\"a\":{\"b\":[1,2"),
+            Parsed::Cut(json!({"a": {"b": [1, 2]}}))
+        );
         assert_eq!(parse("{\"k\":"), Parsed::Unreadable);
     }
 

@@ -73,7 +73,10 @@ impl FromLog {
     pub fn fill(&self, config: &Config) -> Config {
         let mut config = config.clone();
         if config.instance.is_none() {
-            config.instance = self.instance.as_deref().and_then(|i| Instance::parse(i).ok());
+            config.instance = self
+                .instance
+                .as_deref()
+                .and_then(|i| Instance::parse(i).ok());
         }
         if config.region.is_none() {
             config.region.clone_from(&self.region);
@@ -90,7 +93,11 @@ impl FromLog {
                 kind: Kind::Websocket,
                 path: Some(path.clone()),
             };
-            if let Some(existing) = plan.hosts.iter_mut().find(|h| &h.host == host && h.port == 443) {
+            if let Some(existing) = plan
+                .hosts
+                .iter_mut()
+                .find(|h| &h.host == host && h.port == 443)
+            {
                 if selected.has(CheckKind::Websocket) && !existing.steps.contains(&ws_step) {
                     existing.steps.push(ws_step);
                 }
@@ -103,7 +110,11 @@ impl FromLog {
                 (Kind::Tls, CheckKind::Tls, format!("tls/{host}:443")),
             ] {
                 if selected.has(check) {
-                    steps.push(Step { id, kind, path: None });
+                    steps.push(Step {
+                        id,
+                        kind,
+                        path: None,
+                    });
                 }
             }
             if selected.has(CheckKind::Websocket) {
@@ -131,7 +142,11 @@ impl FromLog {
             return;
         }
         for (host, port) in &self.relays {
-            if plan.media.iter().any(|m| &m.host == host && m.port == *port) {
+            if plan
+                .media
+                .iter()
+                .any(|m| &m.host == host && m.port == *port)
+            {
                 continue;
             }
             plan.media.push(MediaHost {
@@ -151,10 +166,13 @@ mod tests {
 
     fn from_log() -> FromLog {
         let mut ep = Endpoints::default();
-        ep.websocket.insert("wss://abc.transport.example".to_owned());
+        ep.websocket
+            .insert("wss://abc.transport.example".to_owned());
         ep.signalling.insert("wss://rtc.example/LilyRTC".to_owned());
-        ep.turn.insert("turn:relay.example:3478?transport=udp".to_owned());
-        ep.turn.insert("turn:relay.example:443?transport=tcp".to_owned());
+        ep.turn
+            .insert("turn:relay.example:3478?transport=udp".to_owned());
+        ep.turn
+            .insert("turn:relay.example:443?transport=tcp".to_owned());
         ep.instance.insert("acme.my.connect.aws".to_owned());
         ep.region = Some("eu-central-1".to_owned());
         FromLog::of(&ep)
@@ -167,7 +185,11 @@ mod tests {
         let mut plan = Plan::default();
         log.extend(&mut plan, &Selected::default());
         log.extend(&mut plan, &Selected::default());
-        let ids: Vec<&str> = plan.hosts.iter().flat_map(|h| h.steps.iter().map(|s| s.id.as_str())).collect();
+        let ids: Vec<&str> = plan
+            .hosts
+            .iter()
+            .flat_map(|h| h.steps.iter().map(|s| s.id.as_str()))
+            .collect();
         assert_eq!(
             ids,
             [

@@ -98,9 +98,14 @@ pub struct RawError {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum What {
-    CallDetected { contact: String },
+    CallDetected {
+        contact: String,
+    },
     /// A connect-rtc-js session line (`<contactId> SESSION|SIGNALING <message>`, rtc-js utils.js:55).
-    Rtc { contact: String, message: String },
+    Rtc {
+        contact: String,
+        message: String,
+    },
     Metrics(Vec<Sample>),
     CallReport(Box<CallReport>),
     Error(RawError),
@@ -222,13 +227,19 @@ impl<'de> DeserializeSeed<'de> for EntrySeed {
 pub fn time_of(value: Option<&Value>) -> Option<i64> {
     let ms = match value? {
         Value::String(s) => {
-            let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+            let t = time::OffsetDateTime::parse(
+                s.trim(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
             i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()?
         }
         Value::Number(n) => n.as_f64()? as i64,
         _ => return None,
     };
-    (946_684_800_000..4_102_444_800_000).contains(&ms).then_some(ms)
+    (946_684_800_000..4_102_444_800_000)
+        .contains(&ms)
+        .then_some(ms)
 }
 
 fn number(o: &Map<String, Value>, keys: &[&str]) -> Option<f64> {
@@ -240,7 +251,8 @@ fn number(o: &Map<String, Value>, keys: &[&str]) -> Option<f64> {
 }
 
 fn flag(o: &Map<String, Value>, keys: &[&str]) -> bool {
-    keys.iter().any(|k| o.get(*k).and_then(Value::as_bool) == Some(true))
+    keys.iter()
+        .any(|k| o.get(*k).and_then(Value::as_bool) == Some(true))
 }
 
 fn string(o: &Map<String, Value>, key: &str) -> Option<String> {
@@ -296,11 +308,7 @@ impl FileReader<'_> {
         self.endpoints_of(text, o);
         let objects = o.get("objects").and_then(Value::as_array);
         for what in self.events_of(text, at_ms, objects) {
-            self.into.events.push(Event {
-                at_ms,
-                order,
-                what,
-            });
+            self.into.events.push(Event { at_ms, order, what });
         }
     }
 
@@ -365,7 +373,10 @@ impl FileReader<'_> {
         let report = text
             .strip_prefix("sendSoftphoneReport success")
             .map(|r| (r, false))
-            .or_else(|| text.strip_prefix("sent TelemetryCallReport").map(|r| (r, true)));
+            .or_else(|| {
+                text.strip_prefix("sent TelemetryCallReport")
+                    .map(|r| (r, true))
+            });
         if let Some((rest, telemetry)) = report {
             let value = if rest.trim().is_empty() {
                 objects.and_then(|o| o.first()).cloned()
@@ -408,7 +419,9 @@ impl FileReader<'_> {
         }
         // rtc-js: wrapLogger(logger, callId, "SESSION"|"SIGNALING") prefixes every RTC line.
         let mut words = text.splitn(3, ' ');
-        if let (Some(id), Some(category), Some(message)) = (words.next(), words.next(), words.next()) {
+        if let (Some(id), Some(category), Some(message)) =
+            (words.next(), words.next(), words.next())
+        {
             if matches!(category, "SESSION" | "SIGNALING") {
                 if let Some(contact) = scrub::contact_id(id) {
                     let mut out = vec![What::Rtc {
@@ -459,7 +472,10 @@ impl FileReader<'_> {
             .and_then(|s| s.trim().parse().ok());
         if let Some(host) = field("hostname") {
             if is_instance_host(&host) {
-                self.into.endpoints.instance.insert(host.to_ascii_lowercase());
+                self.into
+                    .endpoints
+                    .instance
+                    .insert(host.to_ascii_lowercase());
             }
         }
         let code = field("code").unwrap_or_default();
@@ -498,7 +514,8 @@ impl FileReader<'_> {
         if let Some(v) = text.strip_prefix("StreamsJS Version:") {
             let v = v.trim();
             if v != "null" && !v.is_empty() {
-                ep.streams_version.insert(crate::sanitize::for_terminal(v, 40));
+                ep.streams_version
+                    .insert(crate::sanitize::for_terminal(v, 40));
             }
         } else if let Some(ua) = text.strip_prefix("User Agent:") {
             if let Some(b) = browser(ua) {
@@ -541,7 +558,11 @@ fn rtc_message(message: &str) -> String {
         || first_line.starts_with("Received SDP")
         || first_line.starts_with("onicecandidate")
     {
-        return first_line.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        return first_line
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
     }
     scrub::text(first_line, 200)
 }
@@ -584,8 +605,14 @@ fn error_of(text: &str) -> Option<ErrorKind> {
     const WEBSOCKET: &[(&str, &str)] = &[
         ("WebSocketManager Error", "websocket_error"),
         ("WebSocket connection is closed", "websocket_closed"),
-        ("Neither primary websocket and nor secondary", "websocket_down"),
-        ("Failed to fetch webSocket connection configuration", "websocket_configuration_failed"),
+        (
+            "Neither primary websocket and nor secondary",
+            "websocket_down",
+        ),
+        (
+            "Failed to fetch webSocket connection configuration",
+            "websocket_configuration_failed",
+        ),
         ("WebSocket Initialization failed", "websocket_init_failed"),
         ("WebSocket failed to initialize", "websocket_init_failed"),
         ("getWebSocketUrl failed", "websocket_init_failed"),
@@ -607,7 +634,9 @@ fn error_of(text: &str) -> Option<ErrorKind> {
     }
     for metrics in ["sendSoftphoneMetrics failed", "sendSoftphoneReport failed"] {
         if text.starts_with(metrics) {
-            return Some(ErrorKind::Api(metrics.split(' ').next().unwrap_or_default().to_owned()));
+            return Some(ErrorKind::Api(
+                metrics.split(' ').next().unwrap_or_default().to_owned(),
+            ));
         }
     }
     if let Some(rest) = text.strip_prefix('\'') {
@@ -618,7 +647,9 @@ fn error_of(text: &str) -> Option<ErrorKind> {
         }
     }
     if let Some(rest) = text.strip_prefix("Failed to handle AWS API request for method") {
-        return Some(ErrorKind::Api(api_name(rest.split_whitespace().next().unwrap_or_default())));
+        return Some(ErrorKind::Api(api_name(
+            rest.split_whitespace().next().unwrap_or_default(),
+        )));
     }
     if text.starts_with("Failed to get agent data") {
         return Some(ErrorKind::Api("getAgentData".to_owned()));
@@ -636,7 +667,12 @@ fn samples_of(array: &[Value], at_ms: i64) -> Vec<Sample> {
         .enumerate()
         .filter_map(|(i, v)| {
             let o = v.as_object()?;
-            let direction = match o.get("softphoneStreamType")?.as_str()?.to_ascii_lowercase().as_str() {
+            let direction = match o
+                .get("softphoneStreamType")?
+                .as_str()?
+                .to_ascii_lowercase()
+                .as_str()
+            {
                 "audio_input" => Direction::Input,
                 "audio_output" => Direction::Output,
                 _ => return None,
@@ -693,7 +729,10 @@ fn call_report(o: &Map<String, Value>, telemetry: bool) -> CallReport {
     let end_ms = time_of(o.get("callEndTime"));
     let mut per_second = Vec::new();
     if let Some(Value::Object(stats)) = o.get("softphoneStreamPerSecondStatistics") {
-        for (key, direction) in [("AUDIO_INPUT", Direction::Input), ("AUDIO_OUTPUT", Direction::Output)] {
+        for (key, direction) in [
+            ("AUDIO_INPUT", Direction::Input),
+            ("AUDIO_OUTPUT", Direction::Output),
+        ] {
             let Some(Value::Object(s)) = stats.get(key) else {
                 continue;
             };
@@ -704,13 +743,19 @@ fn call_report(o: &Map<String, Value>, telemetry: bool) -> CallReport {
                     .unwrap_or_default()
             };
             let packets = series("packetsCount");
-            let packets = if packets.is_empty() { series("packetCount") } else { packets };
+            let packets = if packets.is_empty() {
+                series("packetCount")
+            } else {
+                packets
+            };
             let lost = series("packetsLost");
             let level = series("audioLevel");
             let jb = series("jitterBufferMillis");
             let rtt = series("roundTripTimeMillis");
             let n = packets.len().max(lost.len());
-            let end = end_ms.or(start_ms.map(|s| s + n as i64 * 1000)).unwrap_or(0);
+            let end = end_ms
+                .or(start_ms.map(|s| s + n as i64 * 1000))
+                .unwrap_or(0);
             let at = |i: usize| -> Option<f64> { packets.get(i).copied().flatten() };
             for i in 0..n {
                 per_second.push(Sample {
@@ -768,14 +813,18 @@ fn walk(value: &Value, ep: &mut Endpoints, depth: usize) {
                         ep.region = arn
                             .split(':')
                             .nth(3)
-                            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+                            .filter(|r| {
+                                !r.is_empty()
+                                    && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                            })
                             .map(str::to_owned);
                     }
                     ("vdiPlatform", Value::String(s)) if !s.is_empty() => {
                         ep.vdi_platform.insert(crate::sanitize::for_terminal(s, 40));
                     }
                     ("rtcJsVersion", Value::String(s)) if !s.is_empty() => {
-                        ep.rtc_js_version.insert(crate::sanitize::for_terminal(s, 40));
+                        ep.rtc_js_version
+                            .insert(crate::sanitize::for_terminal(s, 40));
                     }
                     (_, Value::Object(_) | Value::Array(_)) => walk(v, ep, depth + 1),
                     _ => {}
@@ -792,17 +841,25 @@ pub fn urls_in(text: &str, ep: &mut Endpoints) {
     for (at, _) in text.match_indices("wss://") {
         let rest = &text[at + 6..];
         let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '/' | '_')))
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '/' | '_'))
+            })
             .unwrap_or(rest.len());
         let url = &rest[..end];
         let (host, path) = url.split_once('/').unwrap_or((url, ""));
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h).to_ascii_lowercase();
+        let host = host
+            .rsplit_once('@')
+            .map_or(host, |(_, h)| h)
+            .to_ascii_lowercase();
         if !valid_host(host.split(':').next().unwrap_or_default()) {
             continue;
         }
         let lower = text.to_ascii_lowercase();
         if path.starts_with("LilyRTC") || lower.contains("signal") {
-            ep.signalling.insert(format!("wss://{host}/{}", path.split('/').next().unwrap_or_default()));
+            ep.signalling.insert(format!(
+                "wss://{host}/{}",
+                path.split('/').next().unwrap_or_default()
+            ));
         } else {
             ep.websocket.insert(format!("wss://{host}"));
         }
@@ -814,12 +871,19 @@ pub fn urls_in(text: &str, ep: &mut Endpoints) {
             }
             let rest = &text[at + scheme.len()..];
             let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '?' | '=' | '_' | '[' | ']')))
+                .find(|c: char| {
+                    !(c.is_ascii_alphanumeric()
+                        || matches!(c, '.' | '-' | ':' | '?' | '=' | '_' | '[' | ']'))
+                })
                 .unwrap_or(rest.len());
             let url = &rest[..end];
             let (hostport, query) = url.split_once('?').unwrap_or((url, ""));
             let host = hostport.rsplit_once(':').map_or(hostport, |(h, p)| {
-                if p.bytes().all(|b| b.is_ascii_digit()) { h } else { hostport }
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    hostport
+                }
             });
             if !valid_host(host.trim_matches(['[', ']'])) {
                 continue;
@@ -829,7 +893,10 @@ pub fn urls_in(text: &str, ep: &mut Endpoints) {
                 .find(|kv| kv.starts_with("transport="))
                 .map(|kv| format!("?{kv}"))
                 .unwrap_or_default();
-            ep.turn.insert(format!("{scheme}{}{transport}", hostport.to_ascii_lowercase()));
+            ep.turn.insert(format!(
+                "{scheme}{}{transport}",
+                hostport.to_ascii_lowercase()
+            ));
         }
     }
     for (at, _) in text.match_indices("https://") {
@@ -847,8 +914,12 @@ pub fn urls_in(text: &str, ep: &mut Endpoints) {
 fn valid_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
-        && host.bytes().any(|b| b.is_ascii_alphabetic() || b == b'.' || b == b':')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        && host
+            .bytes()
+            .any(|b| b.is_ascii_alphabetic() || b == b'.' || b == b':')
 }
 
 /// The instance's own web domains (AWS: `<alias>.my.connect.aws`, `<alias>.awsapps.com`).
@@ -894,8 +965,14 @@ mod tests {
 
     #[test]
     fn times_are_iso_strings_or_epoch_milliseconds() {
-        assert_eq!(time_of(Some(&json!("2025-05-06T17:25:02.353Z"))), Some(1_746_552_302_353));
-        assert_eq!(time_of(Some(&json!(1_746_552_302_353_i64))), Some(1_746_552_302_353));
+        assert_eq!(
+            time_of(Some(&json!("2025-05-06T17:25:02.353Z"))),
+            Some(1_746_552_302_353)
+        );
+        assert_eq!(
+            time_of(Some(&json!(1_746_552_302_353_i64))),
+            Some(1_746_552_302_353)
+        );
         assert_eq!(time_of(Some(&json!("yesterday"))), None);
         assert_eq!(time_of(Some(&json!(12))), None);
         assert_eq!(time_of(None), None);
@@ -904,9 +981,15 @@ mod tests {
     #[test]
     fn bad_files_name_where() {
         let e = collect("{\"a\":1}").unwrap_err().to_string();
-        assert!(e.starts_with("agent-log.txt:1:1: expected a CCP log"), "{e}");
+        assert!(
+            e.starts_with("agent-log.txt:1:1: expected a CCP log"),
+            "{e}"
+        );
         let e = collect("[\n {\"text\":\"x\",").unwrap_err().to_string();
-        assert!(e.contains("agent-log.txt:2:") && e.contains("truncated"), "{e}");
+        assert!(
+            e.contains("agent-log.txt:2:") && e.contains("truncated"),
+            "{e}"
+        );
         let e = collect("  ").unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
         let e = collect("[1] x").unwrap_err().to_string();
@@ -921,23 +1004,47 @@ mod tests {
         )
         .unwrap();
         let f = &c.files[0];
-        assert_eq!((f.entries, f.not_entries, f.duplicates, f.without_time), (6, 3, 1, 1));
+        assert_eq!(
+            (f.entries, f.not_entries, f.duplicates, f.without_time),
+            (6, 3, 1, 1)
+        );
     }
 
     #[test]
     fn endpoints_come_from_snapshots_and_texts() {
         let mut ep = Endpoints::default();
         let config = r#"{"signalingEndpoint":"wss://rtc.example.com/LilyRTC","iceServers":[{"urls":["turn:turnnlb-1.example.com:3478?transport=udp"],"username":"17000:secretuser","credential":"[redacted]"}]}"#;
-        walk(&json!({"snapshot": {"contacts": [{"connections": [{"softphoneMediaInfo": {"callConfigJson": config}}]}],
+        walk(
+            &json!({"snapshot": {"contacts": [{"connections": [{"softphoneMediaInfo": {"callConfigJson": config}}]}],
                                   "state": {"agentStateARN": "arn:aws:connect:eu-central-1:123456789012:instance/x/agent-state/y"}}}),
-             &mut ep, 0);
-        urls_in("Successfully fetched webSocket connection configuration {\"url\":\"wss://abc.transport.connect.eu-central-1.amazonaws.com/?AuthToken=[redacted]", &mut ep);
+            &mut ep,
+            0,
+        );
+        urls_in(
+            "Successfully fetched webSocket connection configuration {\"url\":\"wss://abc.transport.connect.eu-central-1.amazonaws.com/?AuthToken=[redacted]",
+            &mut ep,
+        );
         urls_in("at https://acme.my.connect.aws/ccp-v2/x.js:1:2", &mut ep);
-        assert_eq!(ep.turn.iter().collect::<Vec<_>>(), ["turn:turnnlb-1.example.com:3478?transport=udp"]);
-        assert_eq!(ep.signalling.iter().collect::<Vec<_>>(), ["wss://rtc.example.com/LilyRTC"]);
-        assert_eq!(ep.websocket.iter().collect::<Vec<_>>(), ["wss://abc.transport.connect.eu-central-1.amazonaws.com"]);
-        assert_eq!(ep.instance.iter().collect::<Vec<_>>(), ["acme.my.connect.aws"]);
+        assert_eq!(
+            ep.turn.iter().collect::<Vec<_>>(),
+            ["turn:turnnlb-1.example.com:3478?transport=udp"]
+        );
+        assert_eq!(
+            ep.signalling.iter().collect::<Vec<_>>(),
+            ["wss://rtc.example.com/LilyRTC"]
+        );
+        assert_eq!(
+            ep.websocket.iter().collect::<Vec<_>>(),
+            ["wss://abc.transport.connect.eu-central-1.amazonaws.com"]
+        );
+        assert_eq!(
+            ep.instance.iter().collect::<Vec<_>>(),
+            ["acme.my.connect.aws"]
+        );
         assert_eq!(ep.region.as_deref(), Some("eu-central-1"));
-        assert_eq!(browser("Mozilla/5.0 (X11) AppleWebKit/537.36 Chrome/140.0.1 Safari/537.36").as_deref(), Some("Chrome 140"));
+        assert_eq!(
+            browser("Mozilla/5.0 (X11) AppleWebKit/537.36 Chrome/140.0.1 Safari/537.36").as_deref(),
+            Some("Chrome 140")
+        );
     }
 }

@@ -341,8 +341,16 @@ pub fn text(r: &CcpLogReport) -> String {
         if !call.failures.is_empty() {
             let _ = writeln!(out, "       failure flags: {}", call.failures.join(", "));
         }
-        let _ = writeln!(out, "       agent heard (audio_input):     {}", audio_line(&call.audio_input));
-        let _ = writeln!(out, "       customer heard (audio_output): {}", audio_line(&call.audio_output));
+        let _ = writeln!(
+            out,
+            "       agent heard (audio_input):     {}",
+            audio_line(&call.audio_input)
+        );
+        let _ = writeln!(
+            out,
+            "       customer heard (audio_output): {}",
+            audio_line(&call.audio_output)
+        );
         if let Some(why) = &call.jitter_meaning_from {
             let _ = writeln!(out, "       jitter: {}", clean(why));
         }
@@ -356,17 +364,32 @@ pub fn text(r: &CcpLogReport) -> String {
                 w.loss_pct,
                 ms(w.jitter_ms),
                 ms(w.rtt_ms),
-                if w.problems.is_empty() { String::new() } else { format!(" ({})", w.problems.join("; ")) }
+                if w.problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", w.problems.join("; "))
+                }
             );
         }
         if let Some(remedy) = &call.remedy {
             let _ = writeln!(out, "       fix: {}", clean(remedy));
         }
     }
-    let _ = writeln!(out, "\nErrors in time order ({})", log.errors.len() as u64 + log.errors_omitted);
+    let _ = writeln!(
+        out,
+        "\nErrors in time order ({})",
+        log.errors.len() as u64 + log.errors_omitted
+    );
     for e in &log.errors {
-        let latency = e.latency_ms.map(|l| format!(" after {l:.0} ms")).unwrap_or_default();
-        let repeats = if e.repeats > 1 { format!(" ×{}", e.repeats) } else { String::new() };
+        let latency = e
+            .latency_ms
+            .map(|l| format!(" after {l:.0} ms"))
+            .unwrap_or_default();
+        let repeats = if e.repeats > 1 {
+            format!(" ×{}", e.repeats)
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
             "  {} {} {}{latency}{repeats} [{}]: {}",
@@ -380,11 +403,27 @@ pub fn text(r: &CcpLogReport) -> String {
         let _ = writeln!(out, "       fix: {}", clean(&e.remedy));
     }
     if log.errors_omitted > 0 {
-        let _ = writeln!(out, "  … and {} more (see the JSON report's counts)", log.errors_omitted);
+        let _ = writeln!(
+            out,
+            "  … and {} more (see the JSON report's counts)",
+            log.errors_omitted
+        );
     }
     let _ = writeln!(out, "\nOther findings");
-    for c in r.report.checks.iter().filter(|c| !c.id.starts_with("ccp-log/call/") && !c.id.starts_with("ccp-log/error/")) {
-        let _ = writeln!(out, "  {} {} [{}]: {}", c.status.label(), c.id, c.reason.code(), clean(&c.detail));
+    for c in r
+        .report
+        .checks
+        .iter()
+        .filter(|c| !c.id.starts_with("ccp-log/call/") && !c.id.starts_with("ccp-log/error/"))
+    {
+        let _ = writeln!(
+            out,
+            "  {} {} [{}]: {}",
+            c.status.label(),
+            c.id,
+            c.reason.code(),
+            clean(&c.detail)
+        );
         if let Some(remedy) = &c.remedy {
             let _ = writeln!(out, "       fix: {}", clean(remedy));
         }
@@ -402,7 +441,11 @@ pub fn text(r: &CcpLogReport) -> String {
         ("VDI platform", &ep.vdi_platform),
     ] {
         if !set.is_empty() {
-            let _ = writeln!(out, "  {name}: {}", clean(&set.iter().cloned().collect::<Vec<_>>().join(", ")));
+            let _ = writeln!(
+                out,
+                "  {name}: {}",
+                clean(&set.iter().cloned().collect::<Vec<_>>().join(", "))
+            );
         }
     }
     if let Some(region) = &ep.region {
@@ -415,8 +458,11 @@ const W: f64 = 900.0;
 const H: f64 = 160.0;
 const PAD: f64 = 36.0;
 
+/// One line of a chart: its name, its colour, and (second, value) points.
+type Series<'a> = (&'a str, &'a str, Vec<(u32, f64)>);
+
 /// A line chart of one or two series over the call's seconds, inline SVG.
-fn chart(label: &str, unit: &str, series: &[(&str, &str, Vec<(u32, f64)>)], limit: Option<f64>) -> Markup {
+fn chart(label: &str, unit: &str, series: &[Series<'_>], limit: Option<f64>) -> Markup {
     let x_max = series
         .iter()
         .flat_map(|(_, _, s)| s.iter().map(|p| p.0))
@@ -437,9 +483,18 @@ fn chart(label: &str, unit: &str, series: &[(&str, &str, Vec<(u32, f64)>)], limi
     for (_, color, points) in series {
         let mut d = String::new();
         for (i, (t, v)) in points.iter().enumerate() {
-            let _ = write!(d, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, x(*t), y(*v));
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                x(*t),
+                y(*v)
+            );
         }
-        let _ = write!(paths, r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="1.5"/>"#);
+        let _ = write!(
+            paths,
+            r#"<path d="{d}" fill="none" stroke="{color}" stroke-width="1.5"/>"#
+        );
     }
     if let Some(l) = limit {
         let _ = write!(
@@ -472,7 +527,10 @@ fn chart(label: &str, unit: &str, series: &[(&str, &str, Vec<(u32, f64)>)], limi
 
 fn call_charts(call: &Call, t: &crate::config::Thresholds) -> Markup {
     let pick = |a: &Audio, f: fn(&super::model::Second) -> Option<f64>| -> Vec<(u32, f64)> {
-        a.series.iter().filter_map(|s| f(s).map(|v| (s.t_s, v))).collect()
+        a.series
+            .iter()
+            .filter_map(|s| f(s).map(|v| (s.t_s, v)))
+            .collect()
     };
     let (i, o) = (&call.audio_input, &call.audio_output);
     let both = |f: fn(&super::model::Second) -> Option<f64>| {
@@ -594,9 +652,15 @@ mod tests {
         };
         assert_eq!(clock_check(&clock(354.0)).unwrap().status, Status::Pass);
         let behind = clock_check(&clock(42_000.0)).unwrap();
-        assert_eq!((behind.status, behind.reason), (Status::Warn, Reason::ClockSkew));
+        assert_eq!(
+            (behind.status, behind.reason),
+            (Status::Warn, Reason::ClockSkew)
+        );
         assert_eq!(behind.evidence["skew_s"], -42);
         assert!(behind.remedy.unwrap().contains("42 s behind"));
-        assert_eq!(clock_check(&clock(-400_000.0)).unwrap().status, Status::Fail);
+        assert_eq!(
+            clock_check(&clock(-400_000.0)).unwrap().status,
+            Status::Fail
+        );
     }
 }

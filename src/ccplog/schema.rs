@@ -12,7 +12,10 @@ pub fn render() -> String {
         "$id".to_owned(),
         format!("urn:{}#ccp-log", crate::report::SCHEMA).into(),
     );
-    schema.insert("title".to_owned(), "connect-preflight ccp-log report".into());
+    schema.insert(
+        "title".to_owned(),
+        "connect-preflight ccp-log report".into(),
+    );
     schema.insert(
         "description".to_owned(),
         "A connect-preflight/report/v1 report made by `ccp-log` from an agent's CCP log, with \

@@ -72,7 +72,10 @@ fn redact_keyed(raw: &str) -> String {
             }
             let start = j;
             while j < bytes.len()
-                && !matches!(bytes[j], b'"' | b'\'' | b'\\' | b'&' | b',' | b'}' | b' ' | b'\n' | b'\r')
+                && !matches!(
+                    bytes[j],
+                    b'"' | b'\'' | b'\\' | b'&' | b',' | b'}' | b' ' | b'\n' | b'\r'
+                )
             {
                 j += 1;
             }
@@ -194,9 +197,10 @@ pub fn is_uuid(s: &str) -> bool {
 /// A contact id as found in a text, kept only when it has the shape of one.
 pub fn contact_id(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    (is_uuid(raw) || (raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))
-        .then(|| raw.to_owned())
-        .filter(|s| !s.is_empty())
+    (is_uuid(raw)
+        || (raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))
+    .then(|| raw.to_owned())
+    .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

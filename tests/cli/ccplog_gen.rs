@@ -101,7 +101,14 @@ impl Log {
     }
 
     /// One `LogEntry` with the keys of its year.
-    pub fn entry(&mut self, component: &str, level: &str, text: &str, t_ms: i64, objects: Vec<Value>) {
+    pub fn entry(
+        &mut self,
+        component: &str,
+        level: &str,
+        text: &str,
+        t_ms: i64,
+        objects: Vec<Value>,
+    ) {
         self.line += 1;
         let mut e = serde_json::Map::new();
         e.insert("component".into(), json!(component));
@@ -115,7 +122,10 @@ impl Log {
         e.insert("objects".into(), Value::Array(objects));
         e.insert("line".into(), json!(self.line));
         if self.shape != Shape::Y2019 {
-            e.insert("agentResourceId".into(), json!("51beb344-0b0d-488f-ac78-8beeebaa627b"));
+            e.insert(
+                "agentResourceId".into(),
+                json!("51beb344-0b0d-488f-ac78-8beeebaa627b"),
+            );
             e.insert("loggerId".into(), json!("1764849000000-2ik0r80ksuc"));
         }
         if matches!(self.shape, Shape::Y2023 | Shape::Y2026) {
@@ -173,7 +183,13 @@ impl Log {
             "nextToken": "6j1Br0WySrAsZ0r2TwA++MgmUa+dXuTsdQOral17Ki8=_174655228097900"
         })];
         let mut e = Log::new(self.shape);
-        e.entry("ccp", "TRACE", "GET_AGENT_SNAPSHOT succeeded.", t_ms, objects);
+        e.entry(
+            "ccp",
+            "TRACE",
+            "GET_AGENT_SNAPSHOT succeeded.",
+            t_ms,
+            objects,
+        );
         let mut entry = e.entries.pop().unwrap();
         if matches!(self.shape, Shape::Y2023 | Shape::Y2026) {
             entry["contextLayer"] = json!("SharedWorker");
@@ -189,7 +205,13 @@ impl Log {
         self.entry("ccp", "INFO", "User Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36", t_ms, Vec::new());
         self.entry("ccp", "INFO", "isCCPv2: true", t_ms, Vec::new());
         self.entry("ccp", "INFO", "StreamsJS Version: 2.28.2", t_ms, Vec::new());
-        self.entry("ccp", "TRACE", "AWSClient: --> Calling operation 'createTransport'", t_ms + 10, Vec::new());
+        self.entry(
+            "ccp",
+            "TRACE",
+            "AWSClient: --> Calling operation 'createTransport'",
+            t_ms + 10,
+            Vec::new(),
+        );
         self.entry(
             "ccp",
             "TRACE",
@@ -208,7 +230,13 @@ impl Log {
             t_ms + 70,
             Vec::new(),
         );
-        self.entry("ccp", "INFO", &format!("Refreshing the CCP IFrame for https://{INSTANCE}/ccp-v2/"), t_ms + 80, Vec::new());
+        self.entry(
+            "ccp",
+            "INFO",
+            &format!("Refreshing the CCP IFrame for https://{INSTANCE}/ccp-v2/"),
+            t_ms + 80,
+            Vec::new(),
+        );
     }
 
     /// A dropped WebSocket: missed heartbeats, the manager's error, the connection-lost event.
@@ -223,15 +251,33 @@ impl Log {
         .enumerate()
         {
             let at = t_ms + 10_000 * i as i64;
-            self.entry("ccp", "ERROR", &format!("[{}][ERROR]AMZ_WEB_SOCKET_MANAGER: {text}", iso(at)), at, Vec::new());
+            self.entry(
+                "ccp",
+                "ERROR",
+                &format!("[{}][ERROR]AMZ_WEB_SOCKET_MANAGER: {text}", iso(at)),
+                at,
+                Vec::new(),
+            );
         }
-        self.entry("ccp", "INFO", "Publishing event: webSocket::connection_lost", t_ms + 30_001, Vec::new());
+        self.entry(
+            "ccp",
+            "INFO",
+            "Publishing event: webSocket::connection_lost",
+            t_ms + 30_001,
+            Vec::new(),
+        );
     }
 
     /// An API call that failed after `latency_ms`, its JSON cut by the phone-number redaction (the
     /// real fixture's form, pickles/CCPLogParser sample-error-log.txt).
     pub fn api_failure(&mut self, t_ms: i64, api: &str, latency_ms: i64) {
-        self.entry("ccp", "TRACE", &format!("AWSClient: --> Calling operation '{api}'"), t_ms, Vec::new());
+        self.entry(
+            "ccp",
+            "TRACE",
+            &format!("AWSClient: --> Calling operation '{api}'"),
+            t_ms,
+            Vec::new(),
+        );
         self.entry(
             "ccp",
             "TRACE",
@@ -247,17 +293,28 @@ impl Log {
             Shape::Y2026 => 800 * (second + 1) + tick.jitter_ms * second,
             _ => tick.jitter_ms,
         };
-        let count_key = if self.shape == Shape::Y2021 { "packetCount" } else { "packetsCount" };
+        let count_key = if self.shape == Shape::Y2021 {
+            "packetCount"
+        } else {
+            "packetsCount"
+        };
         let mut o = serde_json::Map::new();
         o.insert("softphoneStreamType".into(), json!(stream));
         o.insert("timestamp".into(), json!(iso(t_ms)));
         o.insert("packetsLost".into(), json!(tick.lost));
         o.insert(count_key.into(), json!(tick.packets));
-        o.insert("audioLevel".into(), json!(if tick.packets > 0 { 900 } else { 0 }));
+        o.insert(
+            "audioLevel".into(),
+            json!(if tick.packets > 0 { 900 } else { 0 }),
+        );
         o.insert("jitterBufferMillis".into(), json!(jb));
         o.insert(
             "roundTripTimeMillis".into(),
-            if stream == "audio_output" { json!(tick.rtt_ms) } else { Value::Null },
+            if stream == "audio_output" {
+                json!(tick.rtt_ms)
+            } else {
+                Value::Null
+            },
         );
         Value::Object(o)
     }
@@ -268,7 +325,15 @@ impl Log {
         let t0 = spec.start_ms;
         self.snapshot(t0 - 500, skew_ms, Some(c));
         // softphone.js:608
-        self.softphone("INFO", &["Softphone call detected:", &format!("contactId {c}"), "agent connectionId c0ffee00-0000-4000-8000-000000000001"], t0);
+        self.softphone(
+            "INFO",
+            &[
+                "Softphone call detected:",
+                &format!("contactId {c}"),
+                "agent connectionId c0ffee00-0000-4000-8000-000000000001",
+            ],
+            t0,
+        );
         let states = [
             "null => GrabLocalMediaState",
             "GrabLocalMediaState => CreateOfferState",
@@ -284,22 +349,43 @@ impl Log {
                 // rtc_session.js:223, 298-300; softphone.js:1135
                 self.session("WARN", c, "ICE collection timed out", t0 + 3_000);
                 self.session("ERROR", c, "No ICE candidate", t0 + 3_001);
-                self.session("INFO", c, "ConnectSignalingAndIceCollectionState => FailedState", t0 + 3_002);
-                self.softphone("ERROR", &["Softphone error occurred : ", "ice_collection_timeout", ""], t0 + 3_010);
-                report_flags = json!({"iceCollectionFailure": true, "signallingConnectionFailure": false});
+                self.session(
+                    "INFO",
+                    c,
+                    "ConnectSignalingAndIceCollectionState => FailedState",
+                    t0 + 3_002,
+                );
+                self.softphone(
+                    "ERROR",
+                    &["Softphone error occurred : ", "ice_collection_timeout", ""],
+                    t0 + 3_010,
+                );
+                report_flags =
+                    json!({"iceCollectionFailure": true, "signallingConnectionFailure": false});
                 self.report(t0, t0 + 3_100, &report_flags, 3_000, None);
                 return;
             }
             Outcome::SignallingFailed => {
                 // rtc_session.js:248-250; the message names the signalling URI.
-                self.session("ERROR", c, "Failed connecting to signaling server", t0 + 2_000);
-                self.session("INFO", c, "ConnectSignalingAndIceCollectionState => FailedState", t0 + 2_001);
+                self.session(
+                    "ERROR",
+                    c,
+                    "Failed connecting to signaling server",
+                    t0 + 2_000,
+                );
+                self.session(
+                    "INFO",
+                    c,
+                    "ConnectSignalingAndIceCollectionState => FailedState",
+                    t0 + 2_001,
+                );
                 self.softphone(
                     "ERROR",
                     &["Softphone error occurred : ", "signalling_connection_failure", &format!("URL wss://{SIGNALLING_HOST}/LilyRTC?token={AUTH_QUERY} cannot be reached.")],
                     t0 + 2_010,
                 );
-                report_flags = json!({"iceCollectionFailure": false, "signallingConnectionFailure": true});
+                report_flags =
+                    json!({"iceCollectionFailure": false, "signallingConnectionFailure": true});
                 self.report(t0, t0 + 2_100, &report_flags, 200, None);
                 return;
             }
@@ -325,7 +411,10 @@ impl Log {
             input_series.push(i);
             output_series.push(o);
             if (s + 1) % 30 == 0 {
-                let text = format!(" sendSoftphoneMetrics success{}", Value::Array(std::mem::take(&mut batch)));
+                let text = format!(
+                    " sendSoftphoneMetrics success{}",
+                    Value::Array(std::mem::take(&mut batch))
+                );
                 self.entry("softphone", "INFO", &text, at + 10, Vec::new());
             }
         }
@@ -334,7 +423,13 @@ impl Log {
         self.session("INFO", c, "CleanUpState => DisconnectedState", end + 20);
         // stopJobsAndReport: the report first, then the last metrics (softphone.js:1457-1458).
         let flags = json!({"iceCollectionFailure": false, "signallingConnectionFailure": false});
-        self.report(t0, end + 30, &flags, 400, Some((&input_series, &output_series)));
+        self.report(
+            t0,
+            end + 30,
+            &flags,
+            400,
+            Some((&input_series, &output_series)),
+        );
         if !batch.is_empty() {
             let text = format!(" sendSoftphoneMetrics success{}", Value::Array(batch));
             self.entry("softphone", "INFO", &text, end + 40, Vec::new());
@@ -343,7 +438,14 @@ impl Log {
 
     /// `sendSoftphoneReport success{…}` (softphone.js:1219-1256) and, from 2023,
     /// `sent TelemetryCallReport {…}` (softphone.js:1277-1322).
-    fn report(&mut self, start: i64, end: i64, flags: &Value, ice_ms: u32, series: Option<(&[Tick], &[Tick])>) {
+    fn report(
+        &mut self,
+        start: i64,
+        end: i64,
+        flags: &Value,
+        ice_ms: u32,
+        series: Option<(&[Tick], &[Tick])>,
+    ) {
         let renamed = self.shape == Shape::Y2021;
         let mut r = serde_json::Map::new();
         r.insert("callStartTime".into(), json!(iso(start)));
@@ -352,21 +454,57 @@ impl Log {
         r.insert("initializationTimeMillis".into(), json!(120));
         r.insert("iceCollectionTimeMillis".into(), json!(ice_ms));
         r.insert("signallingConnectTimeMillis".into(), json!(180));
-        r.insert((if renamed { "handshakeTimeMillis" } else { "handshakingTimeMillis" }).into(), json!(250));
-        r.insert((if renamed { "preTalkTimeMillis" } else { "preTalkingTimeMillis" }).into(), json!(90));
-        r.insert((if renamed { "talkTimeMillis" } else { "talkingTimeMillis" }).into(), json!(end - start));
+        r.insert(
+            (if renamed {
+                "handshakeTimeMillis"
+            } else {
+                "handshakingTimeMillis"
+            })
+            .into(),
+            json!(250),
+        );
+        r.insert(
+            (if renamed {
+                "preTalkTimeMillis"
+            } else {
+                "preTalkingTimeMillis"
+            })
+            .into(),
+            json!(90),
+        );
+        r.insert(
+            (if renamed {
+                "talkTimeMillis"
+            } else {
+                "talkingTimeMillis"
+            })
+            .into(),
+            json!(end - start),
+        );
         r.insert("cleanupTimeMillis".into(), json!(15));
         for (k, v) in flags.as_object().unwrap() {
             r.insert(k.clone(), v.clone());
         }
-        r.insert((if renamed { "handshakeFailure" } else { "handshakingFailure" }).into(), json!(false));
+        r.insert(
+            (if renamed {
+                "handshakeFailure"
+            } else {
+                "handshakingFailure"
+            })
+            .into(),
+            json!(false),
+        );
         r.insert("gumOtherFailure".into(), json!(false));
         r.insert("softphoneStreamStatistics".into(), json!([
             {"softphoneStreamType": "audio_input", "timestamp": iso(end), "packetsLost": 0, "packetsCount": 0, "audioLevel": 0},
             {"softphoneStreamType": "audio_output", "timestamp": iso(end), "packetsLost": 0, "packetsCount": 0, "audioLevel": 0}
         ]));
         let report = Value::Object(r.clone());
-        self.softphone("INFO", &[&format!("sendSoftphoneReport success{report}")], end);
+        self.softphone(
+            "INFO",
+            &[&format!("sendSoftphoneReport success{report}")],
+            end,
+        );
         if matches!(self.shape, Shape::Y2023 | Shape::Y2026) {
             let (input, output) = series.unwrap_or((&[], &[]));
             let col = |s: &[Tick], f: fn(&Tick) -> u32| s.iter().map(f).collect::<Vec<_>>();
@@ -377,11 +515,22 @@ impl Log {
                                   "audioLevel": col(output, |_| 900), "jitterBufferMillis": col(output, |t| t.jitter_ms),
                                   "roundTripTimeMillis": col(output, |t| t.rtt_ms)}
             }));
-            r.insert("rtcJsVersion".into(), json!(if self.shape == Shape::Y2026 { "1.3.2" } else { "1.1.20" }));
+            r.insert(
+                "rtcJsVersion".into(),
+                json!(if self.shape == Shape::Y2026 {
+                    "1.3.2"
+                } else {
+                    "1.1.20"
+                }),
+            );
             r.insert("streamJsVersion".into(), json!("2.28.2"));
             r.insert("vdiPlatform".into(), Value::Null);
             r.insert("iceConnectionsLost".into(), json!(0));
-            self.softphone("INFO", &[&format!("sent TelemetryCallReport {}", Value::Object(r))], end + 5);
+            self.softphone(
+                "INFO",
+                &[&format!("sent TelemetryCallReport {}", Value::Object(r))],
+                end + 5,
+            );
         }
     }
 
@@ -395,7 +544,11 @@ impl Log {
             .map(|e| {
                 let mut c = e.clone();
                 c["component"] = json!("ccp");
-                let ms = time::OffsetDateTime::parse(c["time"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+                let ms = time::OffsetDateTime::parse(
+                    c["time"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap();
                 c["time"] = json!(i64::try_from(ms.unix_timestamp_nanos() / 1_000_000).unwrap());
                 c
             })
