@@ -1010,6 +1010,43 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_read_or_refused_never_a_panic(text in "\\PC{0,200}") {
+            let _ = collect(&text);
+            let _ = collect(&format!("[{text}]"));
+            let _ = json::parse(&text);
+            proptest::prop_assert!(!scrub::text(&text, 50).chars().any(char::is_control));
+        }
+
+        #[test]
+        fn entries_of_any_shape_are_counted(texts in proptest::collection::vec("\\PC{0,80}", 0..8), times in proptest::collection::vec(proptest::option::of(0i64..4_000_000_000_000), 8)) {
+            let entries: Vec<Value> = texts.iter().zip(&times).map(|(t, time)| json!({"text": t, "time": time, "objects": [{"snapshot": {"skew": t}}]})).collect();
+            let c = collect(&Value::Array(entries).to_string()).unwrap();
+            let f = &c.files[0];
+            proptest::prop_assert_eq!(f.entries, texts.len() as u64);
+            proptest::prop_assert!(f.duplicates + f.not_entries <= f.entries);
+        }
+    }
+
+    #[test]
+    fn metrics_in_objects_are_read_when_the_text_has_none() {
+        let text = r#"[{"text": " sendSoftphoneMetrics success", "time": "2025-01-01T00:00:00.000Z",
+            "objects": [[{"softphoneStreamType": "audio_input", "timestamp": "2025-01-01T00:00:00.000Z",
+                          "packetsLost": 1, "packetCount": 49, "audioLevel": 10, "jitterBufferMillis": 3, "roundTripTimeMillis": null}]]}]"#;
+        let c = collect(text).unwrap();
+        match &c.events[0].what {
+            What::Metrics(samples) => {
+                assert_eq!(samples.len(), 1);
+                assert_eq!(
+                    (samples[0].packets, samples[0].lost),
+                    (Some(49.0), Some(1.0))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn endpoints_come_from_snapshots_and_texts() {
         let mut ep = Endpoints::default();
