@@ -86,6 +86,16 @@ pub fn of(kind: &ErrorKind) -> Advice {
             "allow HTTPS to the instance domain and its API hosts through the proxy without TLS \
              inspection; if failures repeat for one API, open a case with AWS support quoting the time",
         ),
+        ErrorKind::ApiRefused(name) => advice(
+            Reason::ApiFailed,
+            Kind::Https,
+            Status::Warn,
+            &format!("api:{name}"),
+            "Connect answered the request with an error (its message says why): a refusal of the \
+             action, not a network fault",
+            "nothing to change on the network; check the action the agent took (number format, \
+             quick connect, permissions in the security profile) or the instance's configuration",
+        ),
         ErrorKind::Auth(what) => advice(
             Reason::AuthFailed,
             Kind::Https,

@@ -147,7 +147,9 @@ pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Fol
             What::Error(raw) => {
                 let advice = advice::of(&raw.kind);
                 let latency_ms = match &raw.kind {
-                    ErrorKind::Api(name) => pending_api.remove(name).map(|sent| (at - sent) as f64),
+                    ErrorKind::Api(name) | ErrorKind::ApiRefused(name) => {
+                        pending_api.remove(name).map(|sent| (at - sent) as f64)
+                    }
                     _ => None,
                 };
                 // An error names its call, or belongs to the call being set up at the time.

@@ -81,8 +81,10 @@ pub enum ErrorKind {
     Signalling(&'static str),
     WebSocket(&'static str),
     Heartbeat,
-    /// A Connect API call failed: its name.
+    /// A Connect API call failed (no answer, a timeout, a server error): its name.
     Api(String),
+    /// Connect answered an API call with an error message: a refusal, not a network fault.
+    ApiRefused(String),
     Auth(&'static str),
 }
 
@@ -483,8 +485,17 @@ impl FileReader<'_> {
             || code.contains("AccessDenied")
             || code.contains("Unauthorized")
             || code.contains("ExpiredToken");
+        let message = field("message").unwrap_or_default();
+        let network = code.contains("Networking")
+            || code.contains("Timeout")
+            || message.contains("Network")
+            || message.contains("timed out")
+            || message.contains("Failed to fetch")
+            || status_code.is_some_and(|s| s == 0 || s >= 500);
         let kind = if auth {
             ErrorKind::Auth("api_unauthorized")
+        } else if !network && !message.is_empty() {
+            ErrorKind::ApiRefused(api.to_owned())
         } else {
             ErrorKind::Api(api.to_owned())
         };
@@ -1027,6 +1038,31 @@ mod tests {
             proptest::prop_assert_eq!(f.entries, texts.len() as u64);
             proptest::prop_assert!(f.duplicates + f.not_entries <= f.entries);
         }
+    }
+
+    #[test]
+    fn failed_api_calls_tell_a_refusal_from_a_network_fault() {
+        let text = r#"[{"text": "AWSClient: <-- Operation 'getAgentSnapshot' failed: {\"code\":\"NetworkingError\",\"message\":\"Network Failure\",\"hostname\":\"acme.my.connect.aws\"", "time": 1735689600000},
+            {"text": "AWSClient: <-- Operation 'createOutboundContact' failed: {\"message\":\"Invalid number\",\"statusCode\":400}", "time": 1735689601000},
+            {"text": "AWSClient: <-- Operation 'putAgentState' failed: {\"statusCode\":401,\"code\":\"UnauthorizedException\"}", "time": 1735689602000}]"#;
+        let c = collect(text).unwrap();
+        let kinds: Vec<ErrorKind> = c
+            .events
+            .iter()
+            .filter_map(|e| match &e.what {
+                What::Error(raw) => Some(raw.kind.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ErrorKind::Api("getAgentSnapshot".into()),
+                ErrorKind::ApiRefused("createOutboundContact".into()),
+                ErrorKind::Auth("api_unauthorized")
+            ]
+        );
+        assert!(c.endpoints.instance.contains("acme.my.connect.aws"));
     }
 
     #[test]

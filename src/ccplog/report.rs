@@ -196,8 +196,8 @@ fn clock_check(clock: &super::model::Clock) -> Option<Check> {
     let mut check = crate::probe::http::judge_clock("Amazon Connect", &date, local)?;
     check.id = "ccp-log/clock".to_owned();
     check.detail = format!(
-        "{} (median of {} agent snapshots; positive CCP skew {:+.0} ms means the workstation is behind)",
-        check.detail, clock.snapshots, clock.skew_median_ms
+        "{} (the CCP measured {:+.0} ms, the median of {} agent snapshots; positive means the workstation is behind)",
+        check.detail, clock.skew_median_ms, clock.snapshots
     );
     check.evidence.remove("server_date");
     Some(

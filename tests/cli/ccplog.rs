@@ -442,6 +442,13 @@ fn the_real_fixture_is_read_with_its_cut_json_and_skew() {
     assert_eq!(errors[0]["at"], "2025-05-06T17:25:07.733Z");
     assert_eq!(errors[0]["what"], "api:createAdditionalConnection");
     assert_eq!(errors[0]["latency_ms"], 61.0);
+    // The service refused the action: the remedy does not send the network team looking.
+    assert!(
+        errors[0]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("not a network fault")
+    );
     assert_eq!(r["ccp_log"]["clock"]["skew_median_ms"], 354.0);
     assert_eq!(check(&r, "ccp-log/clock")["status"], "pass");
     assert_eq!(r["ccp_log"]["endpoints"]["region"], "us-east-1");
