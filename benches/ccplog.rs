@@ -52,9 +52,14 @@ fn generate(megabytes: usize) -> String {
     }
     // Fill the hour with the worker's long-poll snapshots (worker.js:590-612), evenly, until the
     // file reaches the size asked for.
-    let mut probe = Log::new(Shape::Y2023);
-    probe.snapshot(T0, 250, Some(&ccplog_gen::contact(1)));
-    let per_snapshot = probe.render().len().max(1);
+    // One snapshot in four carries a call; the rest are idle.
+    let size_of = |call: Option<&str>| {
+        let mut probe = Log::new(Shape::Y2023);
+        probe.snapshot(T0, 250, call);
+        probe.render().len()
+    };
+    let per_snapshot =
+        ((size_of(Some("1f3c2a44-0b0d-488f-ac78-000000000001")) + 3 * size_of(None)) / 4).max(1);
     let base = log.render().len();
     let count = megabytes.saturating_mul(1 << 20).saturating_sub(base) / per_snapshot;
     for i in 0..count {

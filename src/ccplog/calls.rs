@@ -17,6 +17,8 @@ use crate::report::{Reason, Status};
 
 /// Seconds in a row with no packet one way, while the other way flows, that count as a dropout.
 const DROPOUT_S: u32 = 5;
+/// Seconds in a row past the thresholds that make a call sound poor, whatever its average.
+const BAD_STRETCH_S: u32 = 5;
 /// A softphone error this long after its session failed still belongs to it.
 const SOFTPHONE_ERROR_GRACE_MS: i64 = 10_000;
 /// At most this many worst seconds are named per call.
@@ -347,6 +349,8 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
         let mut audio = Audio::default();
         let mut jitters = Vec::new();
         let mut rtts = Vec::new();
+        // The longest stretch of seconds past the thresholds, and where it began.
+        let (mut run, mut run_start, mut longest, mut longest_start) = (0u32, 0u32, 0u32, 0u32);
         for s in samples.iter().filter(|s| s.direction == direction) {
             let packets = s.packets.unwrap_or(0.0).max(0.0);
             let lost = s.lost.unwrap_or(0.0).max(0.0);
@@ -359,6 +363,17 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             let rtt = s.rtt_ms.filter(|r| *r >= 0.0).or_else(|| rtt_near(sec));
             let loss = loss_pct(direction, packets, lost);
             let g = grade(rtt, jitter, loss, t);
+            if g.problems.is_empty() || packets == 0.0 {
+                run = 0;
+            } else {
+                if run == 0 {
+                    run_start = sec;
+                }
+                run += 1;
+                if run > longest {
+                    (longest, longest_start) = (run, run_start);
+                }
+            }
             audio.seconds += 1;
             audio.packets += packets as u64;
             audio.packets_lost += lost as u64;
@@ -397,6 +412,11 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
         audio.mos = Some(g.mos);
         audio.mos_min = audio.series.iter().map(|s| s.mos).reduce(f64::min);
         audio.problems = g.problems;
+        if longest >= BAD_STRETCH_S {
+            audio.problems.push(format!(
+                "{longest} s in a row past the thresholds from second {longest_start}"
+            ));
+        }
         audio
     };
     let mut input = audio(Direction::Input);
