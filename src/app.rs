@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => Some(&args.target),
         Command::Ranges(_)
         | Command::Catalog(_)
+        | Command::CcpLog(_)
         | Command::Summarize(_)
         | Command::Agent(_)
         | Command::Generate(_)
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::catalog_info::run(&config, endpoints.as_deref(), *format)
         }
         Command::Summarize(args) => summarize(&config, args, &mut warnings),
+        Command::CcpLog(args) => crate::ccplog::command::run(&config, args),
         Command::Generate(what) => generate(&config, what),
         Command::Profile(ProfileCommand::Write(args)) => profile_write(&config, args),
     };

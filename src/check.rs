@@ -717,6 +717,9 @@ pub fn produce(
     warnings: &mut Vec<String>,
 ) -> Result<Produced> {
     let started = crate::app::now();
+    // `--ccp-log`: the endpoints the agent's CCP actually used, tested beside the catalog's.
+    let from_log = crate::ccplog::live::FromLog::read(&args.ccp_log)?;
+    let config = &from_log.fill(config);
     let mut settings = Settings::resolve(config, args, env)?;
     if settings.os_discovery {
         match crate::system::proxy::discover() {
@@ -774,6 +777,7 @@ pub fn produce(
         settings.transport.as_ref(),
     )
     .map_err(Error::usage)?;
+    from_log.extend(&mut plan, &settings.selected);
     if args.survey {
         plan.survey = plan::survey(&catalog, &requirements.region);
     }

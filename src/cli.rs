@@ -66,6 +66,10 @@ pub enum Command {
     Summarize(SummarizeArgs),
     /// Compare the customer's domain allow-list and firewall whitelist with what Connect needs (offline)
     Audit(AuditArgs),
+    /// Read the agent's downloaded CCP log (agent-log.txt): each call's audio both ways, the errors
+    /// with their causes, the clock skew and the endpoints the CCP used (offline)
+    #[command(name = "ccp-log")]
+    CcpLog(CcpLogArgs),
     /// What the desktop shortcut runs: the check with the site profile, an HTML and a JSON report
     /// saved in the reports folder, the HTML opened, and one line to send to support
     Agent(AgentArgs),
@@ -165,6 +169,12 @@ pub struct CheckArgs {
     /// Print what would be contacted, and why, without touching the network
     #[arg(long)]
     pub list: bool,
+
+    /// Also test exactly the endpoints this CCP log (agent-log.txt) names: its WebSocket transport
+    /// and signalling hosts (with the upgrade) and its TURN relays; its instance and Region stand in
+    /// for --instance and --region when those are not given
+    #[arg(long = "ccp-log", value_name = "FILE")]
+    pub ccp_log: Vec<PathBuf>,
 
     /// Also time a TLS connection to every Region's telemetry host and name the closest
     #[arg(long)]
@@ -455,6 +465,16 @@ pub struct DiffTarget {
     /// Include the inbound rules of a stateless firewall
     #[arg(long)]
     pub stateless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CcpLogArgs {
+    /// The CCP's "Download logs" file(s): agent-log.txt, or both files of a Global Resiliency download
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 }
 
 #[derive(Debug, Args)]

@@ -316,6 +316,7 @@ mod tests {
             Command::Audit(args) => Some(args.target.clone()),
             Command::Ranges(_)
             | Command::Catalog(_)
+            | Command::CcpLog(_)
             | Command::Summarize(_)
             | Command::Agent(_)
             | Command::Generate(_)

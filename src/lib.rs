@@ -11,6 +11,7 @@ pub mod app;
 pub mod audit;
 pub mod catalog;
 pub mod catalog_info;
+pub mod ccplog;
 pub mod check;
 pub mod cli;
 pub mod config;

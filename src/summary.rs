@@ -172,6 +172,16 @@ struct ProblemAcc {
     sites: BTreeMap<String, u64>,
 }
 
+/// The id a problem is counted under: a `ccp-log` report numbers its calls, and a fleet counts
+/// the machines whose calls had the problem, whichever call it was.
+fn problem_id(id: &str) -> String {
+    if id.starts_with("ccp-log/call/") {
+        "ccp-log/call".to_owned()
+    } else {
+        id.to_owned()
+    }
+}
+
 /// The running fold of the reports read so far.
 #[derive(Clone, Debug, Default)]
 pub struct Fleet {
@@ -211,7 +221,7 @@ impl Fleet {
             if !matches!(check.status, Status::Fail | Status::Warn) {
                 continue;
             }
-            let key = (check.id.clone(), check.reason.code().to_owned());
+            let key = (problem_id(&check.id), check.reason.code().to_owned());
             if !seen.insert(key.clone()) {
                 continue;
             }

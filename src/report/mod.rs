@@ -224,6 +224,22 @@ reasons! {
     DecidedByProxy = "decided_by_proxy",
     /// The PAC script sends the host to a proxy that cannot work: 0.0.0.0, loopback, an unfilled placeholder or a name that never resolves.
     UnusableProxy = "unusable_proxy",
+    /// A softphone call found no media path: no ICE candidate, or the ICE or peer connection failed (CCP log).
+    IceFailed = "ice_failed",
+    /// The softphone could not connect or complete its signalling with Connect (CCP log).
+    SignallingFailed = "signalling_failed",
+    /// The CCP's softphone reported an error: microphone, browser, VDI or another failure (CCP log).
+    SoftphoneError = "softphone_error",
+    /// One side of a call heard nothing while the other way flowed (CCP log).
+    OneWayAudio = "one_way_audio",
+    /// The CCP's WebSocket to Connect dropped, missed heartbeats or could not open (CCP log).
+    WebsocketLost = "websocket_lost",
+    /// A Connect API request from the CCP failed (CCP log).
+    ApiFailed = "api_failed",
+    /// The CCP's session was refused or its authentication expired (CCP log).
+    AuthFailed = "auth_failed",
+    /// Some elements of a CCP log were not log entries and were skipped (counted in the evidence).
+    UnreadEntries = "unread_entries",
 }
 
 impl Reason {

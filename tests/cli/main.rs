@@ -5,6 +5,8 @@
 mod agent;
 mod audit;
 mod catalog;
+mod ccplog;
+mod ccplog_gen;
 mod check;
 mod common;
 mod core;
