@@ -27,9 +27,9 @@ mod scenarios;
 #[cfg(target_os = "linux")]
 mod servers;
 #[cfg(target_os = "linux")]
-mod softphone;
-#[cfg(target_os = "linux")]
 mod signin;
+#[cfg(target_os = "linux")]
+mod softphone;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -68,7 +68,8 @@ fn missing_prerequisites() -> Vec<String> {
 /// Every scenario list, in the order they run: one file of scenarios per subject, each with its
 /// own `ALL`.
 #[cfg(target_os = "linux")]
-const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, softphone::ALL, proxies::ALL, signin::ALL];
+const SUITES: &[&[scenarios::Scenario]] =
+    &[scenarios::ALL, softphone::ALL, proxies::ALL, signin::ALL];
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
