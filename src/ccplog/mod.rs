@@ -125,13 +125,20 @@ mod tests {
     fn grading_is_the_media_checks() {
         let t = Thresholds::default();
         let clean = grade(Some(40.0), Some(2.0), 0.0, &t);
-        assert_eq!(clean.mos, crate::media::stats::mos(40.0, 2.0, 0.0));
+        assert_eq!(clean.mos, crate::media::grade::mos(40.0, 2.0, 0.0));
         assert_eq!(clean.status, Status::Pass);
-        let lossy = grade(Some(40.0), Some(2.0), 5.0, &t);
+        // Loss warns from 1 % and fails from 5 %, as the live sample is judged.
+        let lossy = grade(Some(40.0), Some(2.0), 2.0, &t);
         assert_eq!(lossy.status, Status::Warn);
         assert!(lossy.mos < clean.mos);
+        assert_eq!(grade(Some(40.0), Some(2.0), 5.0, &t).status, Status::Fail);
         let late = grade(Some(400.0), None, 0.0, &t);
-        assert_eq!(late.problems.len(), 1, "{:?}", late.problems);
+        assert_eq!(late.status, Status::Warn);
+        assert!(
+            late.problems.iter().any(|p| p.contains("round-trip time 400 ms")),
+            "{:?}",
+            late.problems
+        );
     }
 
     #[test]
