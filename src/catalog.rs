@@ -976,6 +976,10 @@ impl Catalog {
             rules: Vec::new(),
             notes: Vec::new(),
         };
+        // Every domain requirement so far, by host and ports: where a later entry's paths go.
+        let mut seen: std::collections::HashMap<(HostPattern, Vec<PortSpec>), usize> =
+            std::collections::HashMap::new();
+        let mut indexed = 0;
         for info in std::iter::once(region).chain(partner) {
             if let Some(note) = &info.note {
                 out.notes.push(note.clone());
@@ -1076,11 +1080,15 @@ impl Catalog {
                         }
                         // A host already required on the same ports gains the paths (the
                         // sign-in page's /login on the instance), not a second requirement.
-                        if let Some(earlier) = out
-                            .domains
-                            .iter_mut()
-                            .find(|d| d.host == pattern && d.ports == t.ports)
-                        {
+                        // Indexed, so that a catalog of thousands of hosts stays linear.
+                        for (i, d) in out.domains.iter().enumerate().skip(indexed) {
+                            seen.entry((d.host.clone(), d.ports.clone())).or_insert(i);
+                        }
+                        indexed = out.domains.len();
+                        let earlier = seen
+                            .get(&(pattern.clone(), t.ports.clone()))
+                            .map(|&i| &mut out.domains[i]);
+                        if let Some(earlier) = earlier {
                             for path in paths {
                                 if !earlier.paths.contains(&path) {
                                     earlier.paths.push(path);

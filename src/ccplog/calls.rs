@@ -592,8 +592,13 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             None,
         )
     } else if !problems.is_empty() {
+        // The whole call judged as the live sample is: past a failing limit (loss, MOS) fails.
+        let fails = [&input, &output].iter().any(|a| {
+            a.packets > 0
+                && grade(a.rtt_avg_ms, a.jitter_avg_ms, a.loss_pct, t).status == Status::Fail
+        });
         (
-            Status::Warn,
+            if fails { Status::Fail } else { Status::Warn },
             Reason::PoorQuality,
             format!("{who} sounded poor: {}; {audio_line}", problems.join("; ")),
             Some(advice::poor_quality()),

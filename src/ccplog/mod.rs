@@ -135,7 +135,9 @@ mod tests {
         let late = grade(Some(400.0), None, 0.0, &t);
         assert_eq!(late.status, Status::Warn);
         assert!(
-            late.problems.iter().any(|p| p.contains("round-trip time 400 ms")),
+            late.problems
+                .iter()
+                .any(|p| p.contains("round-trip time 400 ms")),
             "{:?}",
             late.problems
         );

@@ -192,7 +192,9 @@ fn squid_fix_output_adds_an_allow_line_before_the_deny_and_leaves_the_input_alon
     assert!(after.starts_with(&before[..deny_all]));
     assert!(after.ends_with(&before[deny_all..]));
     assert!(after.contains(
-        "acl connect_preflight dstdomain .transport.connect.eu-central-1.amazonaws.com\n\
+        "acl connect_preflight dstdomain .apps.signin.aws .signin.aws .threat-mitigation.aws.amazon.com \
+         .s3.dualstack.us-east-1.amazonaws.com .s3.dualstack.us-west-2.amazonaws.com \
+         .s3.dualstack.eu-central-1.amazonaws.com .transport.connect.eu-central-1.amazonaws.com\n\
          acl connect_preflight_port port 443\nacl connect_preflight_connect method CONNECT\n\
          acl connect_preflight_agents src 10.20.0.0/16\n\
          http_access allow connect_preflight_connect connect_preflight_port connect_preflight connect_preflight_agents\n\
