@@ -269,8 +269,41 @@ pub struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     pub fix_output: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub firewall: FirewallArgs,
+
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
     pub format: AuditFormat,
+}
+
+/// Where the agents are, for a ruleset (iptables-save, nft) read as the kernel walks it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FirewallArgs {
+    /// The agents' addresses or networks, as the ruleset sees them (what its source matches
+    /// are compared with), comma-separated [default: any address]
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub from: Vec<String>,
+
+    /// Where the ruleset runs: on the agent's machine (output) or on a gateway between the
+    /// agents and AWS (forward) [default: what the file filters; both when it filters both]
+    #[arg(long, value_enum, value_name = "HOOK")]
+    pub hook: Option<HookArg>,
+
+    /// The interface the agents' traffic comes in by, on a gateway (for -i / iifname rules)
+    #[arg(long, value_name = "NAME")]
+    pub in_interface: Option<String>,
+
+    /// The interface the traffic to AWS leaves by (for -o / oifname rules)
+    #[arg(long, value_name = "NAME")]
+    pub out_interface: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HookArg {
+    /// The agent's own machine: its output chains
+    Output,
+    /// A gateway the agents' traffic crosses: its forward chains
+    Forward,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -289,9 +322,10 @@ pub enum CidrsFormat {
     Plain,
     /// CSV with a header naming the address, protocol and port columns
     Csv,
-    /// `iptables-save` or `ip6tables-save` output
+    /// `iptables-save` or `ip6tables-save` output, evaluated as the kernel walks it
     Iptables,
-    /// `nft list ruleset` output
+    /// An nft ruleset (`/etc/nftables.conf` or `nft list ruleset` output), evaluated as the
+    /// kernel walks it
     Nft,
     /// `aws ec2 describe-security-groups` JSON
     AwsSg,

@@ -208,6 +208,10 @@ reasons! {
     SkippedEntry = "skipped_entry",
     /// The relay-only WebRTC call did not carry audio although the relay allocated: ICE, DTLS-SRTP or the media failed.
     CallFailed = "call_failed",
+    /// What the list or ruleset does to the traffic cannot be told from the file: the detail names what it depends on.
+    Undetermined = "undetermined",
+    /// A firewall chain that no hooked chain reaches: its rules apply to nothing.
+    UnreachableChain = "unreachable_chain",
 }
 
 impl fmt::Display for Reason {
