@@ -858,7 +858,7 @@ pub fn evaluate(
                         span: base.policy_span.clone(),
                         text: format!(
                             "policy {}",
-                            base.policy.terminal_word().trim_end_matches("ed")
+                            if base.policy == Verdict::Drop { "drop" } else { "reject" }
                         ),
                         how: format!("{} by the chain's policy", base.policy.terminal_word()),
                     },

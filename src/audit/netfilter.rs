@@ -1013,7 +1013,8 @@ impl Reader<'_> {
                     };
                     let mut set = IpSet::new();
                     for part in value.split(',') {
-                        match parse_space(part) {
+                        let padded = abbreviated_v4(part);
+                        match parse_space(padded.as_deref().unwrap_or(part)) {
                             Ok(s) => set = set.union(&s),
                             Err(e) => return self.bad_rule(&chain_name, n, ws[i + 1].col, part, e),
                         }
@@ -1414,6 +1415,26 @@ impl Reader<'_> {
             _ => unknown("a match the audit does not evaluate"),
         }
     }
+}
+
+/// iptables reads `172.16.0/24` as `172.16.0.0/24`: missing octets are zeros.
+fn abbreviated_v4(text: &str) -> Option<String> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let octets: Vec<&str> = addr.split('.').collect();
+    if octets.len() >= 4 || octets.len() < 2 || !octets.iter().all(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let mut full = octets.join(".");
+    for _ in octets.len()..4 {
+        full.push_str(".0");
+    }
+    Some(match len {
+        Some(l) => format!("{full}/{l}"),
+        None => full,
+    })
 }
 
 /// Reads an iptables-save (`ipv6` false) or ip6tables-save (`ipv6` true) file.

@@ -88,8 +88,21 @@ const PUNCT: &[&str] = &[
 /// Splits text into tokens, dropping comments and joining `\`-continued lines.
 fn tokenize(text: &str, file: usize) -> std::result::Result<Vec<Token>, (usize, usize, String)> {
     let mut out = Vec::new();
-    for (ln, raw) in text.lines().enumerate() {
+    for (ln, raw) in text.split('\n').enumerate() {
         let line_no = ln + 1;
+        let comment_at = raw.find('#').unwrap_or(usize::MAX);
+        let raw = if raw.find('\r').is_some_and(|cr| cr > comment_at) {
+            raw.trim_end_matches('\r')
+        } else {
+            raw
+        };
+        if let Some(at) = raw.find('\r') {
+            return Err((
+                line_no,
+                raw[..at].chars().count() + 1,
+                "a line ending without a carriage return: the file has Windows (CRLF) line endings, which nft refuses".to_owned(),
+            ));
+        }
         let chars: Vec<char> = raw.chars().collect();
         let mut i = 0;
         let mut continued = false;
@@ -1297,9 +1310,31 @@ impl Reader<'_> {
                     c.next();
                     c.next();
                 }
+                "set" if c.peek().and_then(Token::word).is_some_and(|w| matches!(w, "add" | "update" | "delete")) => {
+                    // `set update ip saddr @name`: adds to a set at run time.
+                    while let Some(n) = c.next() {
+                        if let Some(name) = n.word().and_then(|w| w.strip_prefix('@')) {
+                            self.filled.push(format!("{} {} {}", table.0, table.1, name));
+                            break;
+                        }
+                    }
+                }
                 "set" => {
-                    // The tail of `meta mark set X`, `ct mark set X`: handled below; here a stray.
                     return Err(fail(t, "a match, a statement or a verdict"));
+                }
+                "meter" => {
+                    // `meter NAME [size N] { key limit rate ... }`: a rate per key.
+                    let name = c.next().and_then(Token::value).unwrap_or("").to_owned();
+                    if c.eat("size") {
+                        c.next();
+                    }
+                    if c.peek().is_some_and(|t| t.is("{")) {
+                        let start = c.at;
+                        if let Some((_, end)) = block(toks, start) {
+                            c.at = end;
+                        }
+                    }
+                    conds.push(Cond::Unknown(format!("the packet rate per key (meter {name})")));
                 }
                 "vmap" => {
                     return Err(fail(t, "a selector before vmap"));
@@ -1519,6 +1554,13 @@ impl Reader<'_> {
                 }
                 c.next();
                 comps.last_mut().expect("never empty").push(v.clone());
+                // `"00:00"-"06:00"`: a range written as two values.
+                if c.peek().is_some_and(|n| n.word() == Some("-")) {
+                    c.next();
+                    if let Some(n) = c.next() {
+                        comps.last_mut().expect("never empty").push(n.clone());
+                    }
+                }
                 if c.peek().is_some_and(|n| n.word() == Some(".")) && sels.len() > comps.len() {
                     c.next();
                     comps.push(Vec::new());
@@ -1974,10 +2016,10 @@ fn sel_conds(
             let mut ranges = Vec::new();
             for v in values {
                 let text = v.value().unwrap_or("");
-                let r = match text.split_once('-') {
-                    Some((a, b)) => port_number(a).zip(port_number(b)),
-                    None => port_number(text).map(|p| (p, p)),
-                };
+                let r = port_number(text).map(|p| (p, p)).or_else(|| {
+                    text.split_once('-')
+                        .and_then(|(a, b)| port_number(a).zip(port_number(b)))
+                });
                 ranges.push(
                     r.ok_or_else(|| fail(v, "a port, a range (1024-65535) or a service name"))?,
                 );

@@ -385,7 +385,8 @@ pub fn audit(
     for note in &rules.notes {
         out.notes.push(note.clone());
     }
-    if rules.chains.iter().all(|c| c.rules.is_empty())
+    if rules.unresolved.is_empty()
+        && rules.chains.iter().all(|c| c.rules.is_empty())
         && rules
             .chains
             .iter()
