@@ -858,7 +858,11 @@ pub fn evaluate(
                         span: base.policy_span.clone(),
                         text: format!(
                             "policy {}",
-                            if base.policy == Verdict::Drop { "drop" } else { "reject" }
+                            if base.policy == Verdict::Drop {
+                                "drop"
+                            } else {
+                                "reject"
+                            }
                         ),
                         how: format!("{} by the chain's policy", base.policy.terminal_word()),
                     },

@@ -1424,7 +1424,12 @@ fn abbreviated_v4(text: &str) -> Option<String> {
         None => (text, None),
     };
     let octets: Vec<&str> = addr.split('.').collect();
-    if octets.len() >= 4 || octets.len() < 2 || !octets.iter().all(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit())) {
+    if octets.len() >= 4
+        || octets.len() < 2
+        || !octets
+            .iter()
+            .all(|o| !o.is_empty() && o.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let mut full = octets.join(".");

@@ -1310,11 +1310,16 @@ impl Reader<'_> {
                     c.next();
                     c.next();
                 }
-                "set" if c.peek().and_then(Token::word).is_some_and(|w| matches!(w, "add" | "update" | "delete")) => {
+                "set"
+                    if c.peek()
+                        .and_then(Token::word)
+                        .is_some_and(|w| matches!(w, "add" | "update" | "delete")) =>
+                {
                     // `set update ip saddr @name`: adds to a set at run time.
                     while let Some(n) = c.next() {
                         if let Some(name) = n.word().and_then(|w| w.strip_prefix('@')) {
-                            self.filled.push(format!("{} {} {}", table.0, table.1, name));
+                            self.filled
+                                .push(format!("{} {} {}", table.0, table.1, name));
                             break;
                         }
                     }
@@ -1334,7 +1339,9 @@ impl Reader<'_> {
                             c.at = end;
                         }
                     }
-                    conds.push(Cond::Unknown(format!("the packet rate per key (meter {name})")));
+                    conds.push(Cond::Unknown(format!(
+                        "the packet rate per key (meter {name})"
+                    )));
                 }
                 "vmap" => {
                     return Err(fail(t, "a selector before vmap"));

@@ -15,6 +15,8 @@
 #[cfg(target_os = "linux")]
 mod delay;
 #[cfg(target_os = "linux")]
+mod firewall;
+#[cfg(target_os = "linux")]
 mod helper;
 #[cfg(target_os = "linux")]
 mod net;
@@ -40,6 +42,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("sysctl", "procps"),
     ("kill", "procps"),
     ("faketime", "faketime"),
+    ("iptables-restore", "iptables"),
 ];
 
 #[cfg(target_os = "linux")]
@@ -62,7 +65,7 @@ fn missing_prerequisites() -> Vec<String> {
 /// Every scenario list, in the order they run: one file of scenarios per subject, each with its
 /// own `ALL`.
 #[cfg(target_os = "linux")]
-const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL];
+const SUITES: &[&[scenarios::Scenario]] = &[scenarios::ALL, firewall::ALL];
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
