@@ -11,7 +11,7 @@ use std::path::Path;
 use ipnet::IpNet;
 
 use super::firewall::{
-    Agents, Fate, Flow, Placement, Ruleset, Verdict, any_v4, any_v6, evaluate, only_family,
+    Agents, Fate, Flow, Hook, Placement, Ruleset, Verdict, any_v4, any_v6, evaluate, only_family,
 };
 use super::{netfilter, nft};
 use crate::allowlist::cidrs::parse_space;
@@ -171,8 +171,13 @@ pub fn placements(rules: &Ruleset, options: &Options) -> Vec<Placement> {
     if let Some(p) = options.placement {
         return vec![p];
     }
-    let host = rules.filters(super::firewall::Hook::Output);
-    let gateway = rules.filters(super::firewall::Hook::Forward);
+    let host = rules.filters(Hook::Output);
+    // A forward chain with a policy and no rule is how a machine that routes nothing is
+    // written: only rules there say the file is a gateway's.
+    let gateway = rules
+        .chains
+        .iter()
+        .any(|c| c.base.as_ref().is_some_and(|b| b.hook == Hook::Forward) && !c.rules.is_empty());
     match (host, gateway) {
         (false, true) => vec![Placement::Gateway],
         (true, true) => vec![Placement::Host, Placement::Gateway],

@@ -334,7 +334,7 @@ fn world() -> Topology {
     t
 }
 
-/// Dummy interfaces an nft file names with `iif`/`oif` (nft resolves those when loading).
+/// Interfaces (unconnected veth ends) an nft file names with `iif`/`oif` (nft resolves those when loading).
 fn dummies_for(ns: &Netns, text: &str) {
     let mut names = BTreeSet::new();
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -354,7 +354,18 @@ fn dummies_for(ns: &Netns, text: &str) {
     }
     for n in names {
         let _ = Command::new("ip")
-            .args(["-n", &ns.name, "link", "add", &n, "type", "dummy"])
+            .args([
+                "-n",
+                &ns.name,
+                "link",
+                "add",
+                &n,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("{n}-peer"),
+            ])
             .stderr(Stdio::null())
             .status();
     }
@@ -529,7 +540,10 @@ fn compare(
         return;
     }
     if report.is_null() {
-        tally.disagreements.push(format!("{name} ({}): the audit printed no report (exit {code})", place.hook()));
+        tally.disagreements.push(format!(
+            "{name} ({}): the audit printed no report (exit {code})",
+            place.hook()
+        ));
         return;
     }
     tally.files += 1;
