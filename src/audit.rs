@@ -8,6 +8,7 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
+pub mod csvrules;
 pub mod firewall;
 pub mod netfilter;
 pub mod nft;

@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use super::firewall::{
     Agents, Fate, Flow, Hook, Placement, Ruleset, Verdict, any_v4, any_v6, evaluate, only_family,
 };
-use super::{netfilter, nft};
+use super::{csvrules, netfilter, nft};
 use crate::allowlist::cidrs::parse_space;
 use crate::allowlist::{Issues, Span, Strictness};
 use crate::catalog::{Direction, PortSpec, RangeRequirement};
@@ -27,6 +27,8 @@ use crate::report::{Check, CidrFix, Kind, Reason, Status};
 pub enum Syntax {
     Iptables,
     Nft,
+    /// CSV with an action column.
+    Csv,
 }
 
 impl Syntax {
@@ -34,6 +36,7 @@ impl Syntax {
         match self {
             Self::Iptables => "iptables-save",
             Self::Nft => "nft",
+            Self::Csv => "CSV",
         }
     }
 }
@@ -52,6 +55,10 @@ pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syn
     let syntax = match format {
         Some(CidrsFormat::Iptables) => Some(Syntax::Iptables),
         Some(CidrsFormat::Nft) => Some(Syntax::Nft),
+        Some(CidrsFormat::Csv) => {
+            let text = crate::allowlist::read_text(path)?;
+            return Ok(csvrules::looks_like(&text).then_some((Syntax::Csv, text)));
+        }
         Some(_) => None,
         None => {
             // The start is enough to tell, and a long plain list is not read twice.
@@ -64,6 +71,8 @@ pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syn
                 Some(Syntax::Nft)
             } else if netfilter::looks_like(&head) {
                 Some(Syntax::Iptables)
+            } else if csvrules::looks_like(&head) {
+                Some(Syntax::Csv)
             } else {
                 None
             }
@@ -81,6 +90,7 @@ pub fn read(text: &str, path: &Path, syntax: Syntax, strictness: Strictness) -> 
     match syntax {
         Syntax::Iptables => netfilter::parse(text, path, &mut issues),
         Syntax::Nft => nft::parse(text, path, &mut issues),
+        Syntax::Csv => csvrules::parse(text, path, &mut issues),
     }
 }
 
@@ -415,7 +425,7 @@ pub fn audit(
     out.fixes = fixes;
     out.notes.extend(notes);
     if !insertions.is_empty() {
-        let mut fixed = apply(text, &insertions);
+        let mut fixed = apply(text, &insertions, syntax != Syntax::Csv);
         let mut all = insertions;
         // A fix in one chain can meet another chain that also blocks (a second table on the
         // hook): audit the fixed file and fix again, a few rounds at most.
@@ -443,7 +453,7 @@ pub fn audit(
             if ins.is_empty() {
                 break;
             }
-            fixed = apply(&fixed, &ins);
+            fixed = apply(&fixed, &ins, syntax != Syntax::Csv);
             all.extend(ins);
         }
         out.fixed = Some(fixed);
@@ -598,6 +608,7 @@ fn plan_fixes(
             let own_line = match syntax {
                 Syntax::Iptables => line_text(end) == "COMMIT",
                 Syntax::Nft => line_text(end).starts_with('}'),
+                Syntax::Csv => false,
             };
             if end > 0 && own_line && *c.span.path == *path {
                 end
@@ -614,6 +625,11 @@ fn plan_fixes(
         if line == 0 && syntax == Syntax::Iptables {
             continue;
         }
+        let line = if syntax == Syntax::Csv && policy {
+            0
+        } else {
+            line
+        };
         let slot = at
             .entry((line, chain))
             .or_default()
@@ -642,6 +658,26 @@ fn plan_fixes(
                 Syntax::Iptables => {
                     for net in set.to_cidrs() {
                         lines.push(iptables_rule(&c.name, direction, port, &net, agents));
+                    }
+                }
+                Syntax::Csv => {
+                    let header = csvrules::header(text);
+                    // Before the row that denies, with its order value; after every row, with
+                    // one past the highest.
+                    let order = if line == 0 {
+                        csvrules::max_order(text).map(|m| (m + 1).to_string())
+                    } else {
+                        csvrules::order_at(text, line)
+                    };
+                    for net in set.to_cidrs() {
+                        lines.push(csvrules::row(
+                            &header,
+                            direction == Direction::Inbound,
+                            port.proto,
+                            &port.ports(),
+                            &net.to_string(),
+                            order.as_deref(),
+                        ));
                     }
                 }
                 Syntax::Nft => {
@@ -779,7 +815,7 @@ fn nft_rule(
 }
 
 /// `text` with each insertion's lines before its line, indented like that line.
-pub fn apply(text: &str, insertions: &[Insertion]) -> String {
+pub fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
     let mut by_line: BTreeMap<usize, Vec<&Insertion>> = BTreeMap::new();
     for ins in insertions {
         by_line.entry(ins.before).or_default().push(ins);
@@ -796,11 +832,13 @@ pub fn apply(text: &str, insertions: &[Insertion]) -> String {
                     out.push('\n');
                 }
                 for ins in list {
-                    let _ = writeln!(
-                        out,
-                        "# Added by connect-preflight audit: Amazon Connect traffic chain {} stopped",
-                        ins.chain
-                    );
+                    if comment {
+                        let _ = writeln!(
+                            out,
+                            "# Added by connect-preflight audit: Amazon Connect traffic chain {} stopped",
+                            ins.chain
+                        );
+                    }
                     for l in &ins.lines {
                         let _ = writeln!(out, "{l}");
                     }
@@ -820,9 +858,12 @@ pub fn apply(text: &str, insertions: &[Insertion]) -> String {
                 indent
             };
             for ins in list {
-                let comment =
-                    "# Added by connect-preflight audit: Amazon Connect traffic this chain stopped";
-                let _ = writeln!(out, "{indent}{comment}");
+                if comment {
+                    let _ = writeln!(
+                        out,
+                        "{indent}# Added by connect-preflight audit: Amazon Connect traffic this chain stopped"
+                    );
+                }
                 for l in &ins.lines {
                     let _ = writeln!(out, "{indent}{l}");
                 }
