@@ -13,6 +13,7 @@ pub mod firewall;
 pub mod netfilter;
 pub mod nft;
 pub mod ruleset;
+pub mod sg_quota;
 
 use crate::allowlist::cidrs::{Addition, CidrFormat, CidrList, Entries, SpaceRef};
 use crate::allowlist::domains::{DomainEntry, DomainList, FastHash, NameIndex, Pattern};

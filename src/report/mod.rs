@@ -212,6 +212,8 @@ reasons! {
     Undetermined = "undetermined",
     /// A firewall chain that no hooked chain reaches: its rules apply to nothing.
     UnreachableChain = "unreachable_chain",
+    /// The rules to add do not fit the security group's rules quota.
+    QuotaExceeded = "quota_exceeded",
 }
 
 impl fmt::Display for Reason {
