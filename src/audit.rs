@@ -1458,6 +1458,10 @@ pub fn audit(
                 let list = CidrList::read(path, format, strictness)?;
                 let found = audit_cidrs(&list, &requirements.rules, snapshot);
                 checks.extend(found.checks);
+                if list.format == CidrFormat::AwsSg {
+                    let text = crate::allowlist::read_text(path)?;
+                    checks.extend(sg_quota::checks(&text, path, &found.additions));
+                }
                 for a in &found.additions {
                     for net in &a.nets {
                         fixes.cidrs.push(CidrFix {

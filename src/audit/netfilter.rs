@@ -28,6 +28,7 @@ pub fn looks_like(text: &str) -> bool {
             || t.starts_with("--append ")
             || t.starts_with(":OUTPUT ")
             || t.starts_with(":INPUT ")
+            || t == "COMMIT"
     })
 }
 

@@ -8,6 +8,7 @@ mod check;
 mod common;
 mod core;
 mod docs;
+mod firewall;
 mod lab;
 mod packaging;
 mod reports;
