@@ -15,7 +15,7 @@ done
 
 cargo build --release --quiet
 export CONNECT_PREFLIGHT_CACHE_DIR="$(mktemp -d)"
-bin=${BIN:-target/release/connect-preflight}
+bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/connect-preflight}
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$CONNECT_PREFLIGHT_CACHE_DIR"' EXIT
 rules=${RULES:-5000}
