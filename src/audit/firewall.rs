@@ -511,11 +511,12 @@ impl Walker<'_> {
                 names,
                 negate,
             } => {
-                let present = match (side, self.hook) {
-                    (IfaceSide::In, Hook::Output | Hook::Postrouting) => false,
-                    (IfaceSide::Out, Hook::Prerouting | Hook::Input) => false,
-                    _ => true,
-                };
+                // No input interface on output and postrouting, no output one before routing.
+                let present = !matches!(
+                    (side, self.hook),
+                    (IfaceSide::In, Hook::Output | Hook::Postrouting)
+                        | (IfaceSide::Out, Hook::Prerouting | Hook::Input)
+                );
                 if !present {
                     // No such interface at this hook: nothing matches it (and `!` matches all).
                     return Self::all(set, *negate);
@@ -585,11 +586,10 @@ impl Walker<'_> {
         }
         let mut pending = set;
         let rules = &self.rules.chains[chain].rules;
-        for idx in start..rules.len() {
+        for (idx, rule) in rules.iter().enumerate().skip(start) {
             if pending.is_empty() {
                 break;
             }
-            let rule = &rules[idx];
             if matches!(rule.verdict, Verdict::Continue) {
                 continue;
             }

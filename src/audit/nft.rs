@@ -255,12 +255,19 @@ fn push_word(out: &mut Vec<Token>, word: String, file: usize, line: usize, col: 
     });
 }
 
+/// One element of a set or map: its components (a concatenation), each a list of tokens, and
+/// for a map the value after `:`.
+type Element = (Vec<Vec<Token>>, Option<Vec<Token>>);
+
+/// A verdict map's entry: its key's components and its verdict.
+type MapEntry = (Vec<Vec<Token>>, Vec<Token>);
+
 /// A named set or map, as written.
 #[derive(Clone, Debug, Default)]
 struct NamedSet {
     /// Elements: each a list of components (concatenation), each a list of tokens; for a map,
     /// the value after `:`.
-    elements: Vec<(Vec<Vec<Token>>, Option<Vec<Token>>)>,
+    elements: Vec<Element>,
     /// Filled at run time (`flags dynamic`, `timeout`, or `add @set` in a rule).
     dynamic: bool,
 }
@@ -374,7 +381,7 @@ fn block(toks: &[Token], open: usize) -> Option<(&[Token], usize)> {
 }
 
 /// Elements of a `{ a, b . c, d : v }` list (without the braces), newlines ignored.
-fn elements(toks: &[Token]) -> Vec<(Vec<Vec<Token>>, Option<Vec<Token>>)> {
+fn elements(toks: &[Token]) -> Vec<Element> {
     let mut out = Vec::new();
     let mut comps: Vec<Vec<Token>> = vec![Vec::new()];
     let mut value: Option<Vec<Token>> = None;
@@ -1412,7 +1419,7 @@ impl Reader<'_> {
         table: &(String, String),
         c: &mut Cursor<'_>,
         at: &Token,
-    ) -> std::result::Result<Vec<(Vec<Vec<Token>>, Vec<Token>)>, Fail> {
+    ) -> std::result::Result<Vec<MapEntry>, Fail> {
         let Some(t) = c.peek() else {
             return Err(fail(at, "{ key : verdict, ... } or @map after vmap"));
         };
@@ -1519,7 +1526,7 @@ impl Reader<'_> {
             });
             return Ok(out);
         }
-        let elements_list: Vec<(Vec<Vec<Token>>, Option<Vec<Token>>)>;
+        let elements_list: Vec<Element>;
         if let Some(name) = t.word().and_then(|w| w.strip_prefix('@')) {
             c.next();
             let key = format!("{} {} {}", table.0, table.1, name);
@@ -1550,7 +1557,7 @@ impl Reader<'_> {
             if matches!(sels.first(), Some((Sel::TcpFlags, _))) {
                 return Ok(tcp_flags(c, negate));
             }
-            let mut list: Vec<(Vec<Vec<Token>>, Option<Vec<Token>>)> = Vec::new();
+            let mut list: Vec<Element> = Vec::new();
             let mut comps: Vec<Vec<Token>> = vec![Vec::new()];
             while let Some(v) = c.peek() {
                 if v.value().is_none() {
