@@ -787,15 +787,20 @@ impl Reader<'_> {
             return Ok(());
         }
         if let Some((col, c)) = lookalike(line) {
-            return self.bad(
-                n,
-                col,
-                line.trim(),
-                format!(
-                    "ASCII: U+{:04X} {c:?} only looks like an ASCII character (iptables-restore refuses it)",
-                    u32::from(c)
-                ),
+            let expected = format!(
+                "ASCII: U+{:04X} {c:?} only looks like an ASCII character (iptables-restore refuses it)",
+                u32::from(c)
             );
+            // In a rule, the rule stays (with --lenient) as one whose effect is undetermined.
+            let ws = words(t);
+            let chain = match ws.first().map(|w| w.text.as_str()) {
+                Some("-A" | "--append" | "-I" | "--insert") => ws.get(1).map(|w| w.text.clone()),
+                _ => None,
+            };
+            if let Some(chain) = chain.filter(|c| self.chain_mut(c).is_some()) {
+                return self.bad_rule(&chain, n, col, line.trim(), expected);
+            }
+            return self.bad(n, col, line.trim(), expected);
         }
         let indent = line.len() - t.len() + 1;
         if let Some(name) = t.strip_prefix('*') {
