@@ -380,6 +380,11 @@ enum Claim {
 }
 
 fn audit(path: &Path, place: Place) -> (i32, Value) {
+    audit_with(path, place, &[])
+}
+
+/// The audit of `path` as the lab runs it (the agent's addresses and interfaces), with `extra`.
+fn audit_with(path: &Path, place: Place, extra: &[&std::ffi::OsStr]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_connect-preflight"))
         .args([
             "audit",
@@ -397,6 +402,7 @@ fn audit(path: &Path, place: Place) -> (i32, Value) {
             Place::Output => vec!["--out-interface", "a0"],
             Place::Forward => vec!["--in-interface", "e0", "--out-interface", "e1"],
         })
+        .args(extra)
         .env("HOME", std::env::temp_dir())
         .stderr(Stdio::piped())
         .output()
@@ -961,33 +967,11 @@ fn fixes_load_and_pass() {
                 .to_string_lossy()
                 .into_owned();
             let fixed = dir.path().join(format!("{}-{name}", place.hook()));
-            let out = Command::new(env!("CARGO_BIN_EXE_connect-preflight"))
-                .args([
-                    "audit",
-                    "--region",
-                    "eu-central-1",
-                    "--format",
-                    "json",
-                    "--hook",
-                    place.hook(),
-                ])
-                .arg("--cidrs")
-                .arg(path)
-                .args(["--from", &format!("{AGENT_V4}/32,{AGENT_V6}/128")])
-                .args(match place {
-                    Place::Output => vec!["--out-interface", "a0"],
-                    Place::Forward => vec!["--in-interface", "e0", "--out-interface", "e1"],
-                })
-                .arg("--fix-output")
-                .arg(&fixed)
-                .env("HOME", std::env::temp_dir())
-                .stderr(Stdio::null())
-                .output()
-                .expect("the binary runs");
-            if out.status.code() != Some(2) || !fixed.exists() {
+            let (code, report) =
+                audit_with(path, place, &["--fix-output".as_ref(), fixed.as_os_str()]);
+            if code != 2 || !fixed.exists() {
                 continue;
             }
-            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
             let had_blocks = report["checks"]
                 .as_array()
                 .into_iter()
