@@ -261,8 +261,10 @@ pub fn chain_key(table: &(String, String), name: &str) -> String {
 pub struct Flow {
     pub direction: Direction,
     pub proto: Proto,
-    /// The service port on the remote side.
+    /// The requirement's port range: the service's port going out, the agent's local ports
+    /// for traffic coming back in.
     pub port: u16,
+    pub last: u16,
 }
 
 /// What the options say about the agents' side.
@@ -468,42 +470,46 @@ impl Walker<'_> {
                 ranges,
                 negate,
             } => {
-                let service_end = match self.flow.direction {
-                    Direction::Outbound => End::Destination,
-                    Direction::Inbound => End::Source,
-                };
-                if *end == service_end {
-                    let hit = ranges
-                        .iter()
-                        .any(|&(a, b)| a <= self.flow.port && self.flow.port <= b);
-                    Self::all(set, hit != *negate)
-                } else {
-                    let (lo, hi) = EPHEMERAL;
-                    let covered: u32 = ranges
-                        .iter()
-                        .map(|&(a, b)| {
-                            let (a, b) = (a.max(lo), b.min(hi));
-                            if a <= b { u32::from(b - a) + 1 } else { 0 }
-                        })
-                        .sum();
-                    let total = u32::from(hi - lo) + 1;
-                    let all_in = covered >= total;
-                    let none_in = covered == 0;
-                    let (all_in, none_in) = if *negate {
-                        (none_in, all_in)
-                    } else {
-                        (all_in, none_in)
-                    };
-                    if all_in {
-                        Self::all(set, true)
-                    } else if none_in {
-                        Self::all(set, false)
-                    } else {
-                        Self::unknown(
-                            set,
-                            "the agent's source port: the rule matches some client ports and not others".to_owned(),
-                        )
+                // The destination port is the requirement's range (the service's port going
+                // out, the agent's local ports coming back in); the source port is a client's
+                // ephemeral one going out, and the remote's (any) coming in.
+                let (lo, hi, which) = match (self.flow.direction, end) {
+                    (_, End::Destination) => (
+                        self.flow.port,
+                        self.flow.last.max(self.flow.port),
+                        "destination port",
+                    ),
+                    (Direction::Outbound, End::Source) => {
+                        (EPHEMERAL.0, EPHEMERAL.1, "agent's source port")
                     }
+                    (Direction::Inbound, End::Source) => (1, 65535, "remote's source port"),
+                };
+                let covered: u32 = ranges
+                    .iter()
+                    .map(|&(a, b)| {
+                        let (a, b) = (a.max(lo), b.min(hi));
+                        if a <= b { u32::from(b - a) + 1 } else { 0 }
+                    })
+                    .sum();
+                let total = u32::from(hi - lo) + 1;
+                let all_in = covered >= total;
+                let none_in = covered == 0;
+                let (all_in, none_in) = if *negate {
+                    (none_in, all_in)
+                } else {
+                    (all_in, none_in)
+                };
+                if all_in {
+                    Self::all(set, true)
+                } else if none_in {
+                    Self::all(set, false)
+                } else {
+                    Self::unknown(
+                        set,
+                        format!(
+                            "the {which}: the rule matches some of the possible ports and not others"
+                        ),
+                    )
                 }
             }
             Cond::Iface {
@@ -796,7 +802,12 @@ fn ct_state(rules: &Ruleset, hooks: &[Hook], flow: &Flow) -> Result<&'static str
             ));
         }
     }
-    Ok("new")
+    // Traffic coming back in answers the agent's own connections: conntrack sees it as
+    // established.
+    Ok(match flow.direction {
+        Direction::Outbound => "new",
+        Direction::Inbound => "established",
+    })
 }
 
 /// The fate of every part of `remote` for `flow` through the base chains of `hooks`.
@@ -945,6 +956,7 @@ mod tests {
             direction: Direction::Outbound,
             proto: Proto::Udp,
             port: 3478,
+            last: 3478,
         }
     }
 

@@ -311,6 +311,7 @@ pub fn audit(
                     direction: need.rule.direction,
                     proto: need.port.proto,
                     port: need.port.first,
+                    last: need.port.last,
                 };
                 let a = fates(rules, place, &flow, &options.agents, &in_file);
                 let mut check = judge(&id, &what, &a, &file, need, &in_file);
@@ -438,6 +439,7 @@ pub fn audit(
                         direction: need.rule.direction,
                         proto: need.port.proto,
                         port: need.port.first,
+                        last: need.port.last,
                     };
                     let in_file = need.space.intersection(&covered);
                     let a = fates(&again, place, &flow, &options.agents, &in_file);
@@ -460,6 +462,13 @@ pub fn audit(
         out.insertions = all;
     }
     out
+}
+
+fn to_from(need: &Need<'_>) -> &'static str {
+    match need.rule.direction {
+        Direction::Outbound => "to",
+        Direction::Inbound => "from",
+    }
 }
 
 fn judge(id: &str, what: &str, a: &Answer, file: &str, need: &Need<'_>, space: &IpSet) -> Check {
@@ -565,7 +574,10 @@ fn judge(id: &str, what: &str, a: &Answer, file: &str, need: &Need<'_>, space: &
         Kind::Allowlist,
         Status::Pass,
         Reason::Ok,
-        format!("{what}: every packet to its {total} CIDRs is accepted by {file}"),
+        format!(
+            "{what}: every packet {} its {total} CIDRs is accepted by {file}",
+            to_from(need)
+        ),
     )
 }
 
