@@ -8,6 +8,13 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
+pub mod csvrules;
+pub mod firewall;
+pub mod netfilter;
+pub mod nft;
+pub mod ruleset;
+pub mod sg_quota;
+
 use crate::allowlist::cidrs::{Addition, CidrFormat, CidrList, Entries, SpaceRef};
 use crate::allowlist::domains::{DomainEntry, DomainList, FastHash, NameIndex, Pattern};
 use crate::allowlist::{Issue, IssueKind, Strictness};
@@ -1301,6 +1308,8 @@ pub struct Outcome {
     pub report: Report,
     pub domains: Option<(DomainList, Vec<String>)>,
     pub cidrs: Option<(CidrList, Vec<Addition>)>,
+    /// A ruleset evaluated as the kernel walks it, with its fixes.
+    pub ruleset: Option<(std::path::PathBuf, ruleset::Syntax, ruleset::Audited)>,
 }
 
 /// Reads the lists, audits them, and builds the report. Pure but for reading the named files.
@@ -1359,7 +1368,13 @@ pub fn audit(
                 let squid = format == DomainsFormat::Squid;
                 let mut list = DomainList::parse(&text, path, Some(squid), strictness)?;
                 let found = if squid {
-                    squid::audit(&text, path, &mut list, &requirements.domains, &args.from)
+                    squid::audit(
+                        &text,
+                        path,
+                        &mut list,
+                        &requirements.domains,
+                        &args.firewall.from,
+                    )
                 } else {
                     audit_domains(&list, &requirements.domains)
                 };
@@ -1370,50 +1385,77 @@ pub fn audit(
         }
         None => None,
     };
+    let mut rules_found = None;
     let cidrs = match &cidrs_path {
-        Some(path) => {
-            let format = args.cidrs_format.map(|f| match f {
-                CidrsFormat::Plain => CidrFormat::Plain,
-                CidrsFormat::Csv => CidrFormat::Csv,
-                CidrsFormat::Iptables => CidrFormat::Iptables,
-                CidrsFormat::Nft => CidrFormat::Nft,
-                CidrsFormat::AwsSg => CidrFormat::AwsSg,
-            });
-            let list = CidrList::read(path, format, strictness)?;
-            let found = audit_cidrs(&list, &requirements.rules, snapshot);
-            checks.extend(found.checks);
-            for a in &found.additions {
-                for net in &a.nets {
-                    fixes.cidrs.push(CidrFix {
-                        cidr: net.to_string(),
-                        proto: a.port.proto,
-                        port: a.port.ports(),
-                    });
-                }
+        Some(path) => match ruleset::syntax_of(path, args.cidrs_format)? {
+            Some((syntax, text)) => {
+                let options = ruleset::options(&args.firewall)?;
+                let rules = ruleset::read(&text, path, syntax, strictness)?;
+                let reread = |t: &str| ruleset::read(t, path, syntax, Strictness::Lenient).ok();
+                let found = ruleset::audit(
+                    &rules,
+                    syntax,
+                    &text,
+                    path,
+                    &requirements.rules,
+                    snapshot,
+                    &options,
+                    &reread,
+                );
+                checks.extend(found.checks.iter().cloned());
+                fixes.cidrs.extend(found.fixes.iter().cloned());
+                fixes.notes.extend(found.notes.iter().cloned());
+                rules_found = Some((path.clone(), syntax, found));
+                None
             }
-            let v6 = found
-                .additions
-                .iter()
-                .flat_map(|a| &a.nets)
-                .filter(|n| n.addr().is_ipv6())
-                .count();
-            let v6_elsewhere = match list.format {
-                CidrFormat::Iptables => !list.layout.ipv6,
-                CidrFormat::Nft => list
-                    .layout
-                    .nft_table
-                    .as_ref()
-                    .is_some_and(|(f, _)| f == "ip"),
-                _ => false,
-            };
-            if v6 > 0 && v6_elsewhere {
-                fixes.notes.push(format!(
+            None => {
+                let format = args.cidrs_format.map(|f| match f {
+                    CidrsFormat::Plain => CidrFormat::Plain,
+                    CidrsFormat::Csv => CidrFormat::Csv,
+                    CidrsFormat::Iptables => CidrFormat::Iptables,
+                    CidrsFormat::Nft => CidrFormat::Nft,
+                    CidrsFormat::AwsSg => CidrFormat::AwsSg,
+                });
+                let list = CidrList::read(path, format, strictness)?;
+                let found = audit_cidrs(&list, &requirements.rules, snapshot);
+                checks.extend(found.checks);
+                if list.format == CidrFormat::AwsSg {
+                    let text = crate::allowlist::read_text(path)?;
+                    checks.extend(sg_quota::checks(&text, path, &found.additions));
+                }
+                for a in &found.additions {
+                    for net in &a.nets {
+                        fixes.cidrs.push(CidrFix {
+                            cidr: net.to_string(),
+                            proto: a.port.proto,
+                            port: a.port.ports(),
+                        });
+                    }
+                }
+                let v6 = found
+                    .additions
+                    .iter()
+                    .flat_map(|a| &a.nets)
+                    .filter(|n| n.addr().is_ipv6())
+                    .count();
+                let v6_elsewhere = match list.format {
+                    CidrFormat::Iptables => !list.layout.ipv6,
+                    CidrFormat::Nft => list
+                        .layout
+                        .nft_table
+                        .as_ref()
+                        .is_some_and(|(f, _)| f == "ip"),
+                    _ => false,
+                };
+                if v6 > 0 && v6_elsewhere {
+                    fixes.notes.push(format!(
                     "{v6} of the CIDRs to add are IPv6, which {} does not filter: they are written as comments; add them to the IPv6 rules (ip6tables, or an ip6/inet nft table)",
                     path.display()
                 ));
+                }
+                Some((list, found.additions))
             }
-            Some((list, found.additions))
-        }
+        },
         None => None,
     };
     let target = Target {
@@ -1433,6 +1475,7 @@ pub fn audit(
         report,
         domains,
         cidrs,
+        ruleset: rules_found,
     })
 }
 
@@ -1457,6 +1500,9 @@ pub fn what_to_add(outcome: &Outcome) -> String {
                 let _ = writeln!(out, "{}", crate::sanitize::for_terminal(&line, 4096));
             }
         }
+    }
+    if let Some((path, syntax, found)) = &outcome.ruleset {
+        out.push_str(&ruleset::what_to_add(found, path, *syntax));
     }
     if let Some((list, additions)) = &outcome.cidrs {
         let lines = list.addition_lines(additions);
@@ -1522,6 +1568,12 @@ pub fn fixed_copy(outcome: &Outcome) -> Result<String> {
         let original = crate::allowlist::read_text(&list.path)?;
         return Ok(list.with_additions(&original, additions));
     }
+    if let Some((path, _, found)) = &outcome.ruleset {
+        return match &found.fixed {
+            Some(fixed) => Ok(fixed.clone()),
+            None => crate::allowlist::read_text(path),
+        };
+    }
     Ok(String::new())
 }
 
@@ -1551,6 +1603,7 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
     if let Some(path) = &args.fix_output {
         if same_file(path, outcome.domains.as_ref().map(|d| d.0.path.as_path()))
             || same_file(path, outcome.cidrs.as_ref().map(|c| c.0.path.as_path()))
+            || same_file(path, outcome.ruleset.as_ref().map(|r| r.0.as_path()))
         {
             return Err(Error::usage(
                 "--fix-output must name a new file: the list audited is never modified",
@@ -1865,8 +1918,8 @@ mod tests {
             domains_format: None,
             cidrs_format: None,
             lenient: false,
-            from: Vec::new(),
             fix_output: None,
+            firewall: crate::cli::FirewallArgs::default(),
             format: AuditFormat::Text,
         };
         let outcome = audit(

@@ -294,14 +294,12 @@ pub struct AuditArgs {
     #[arg(long)]
     pub lenient: bool,
 
-    /// Where the agents are: their address ranges, comma-separated (a squid `src` ACL is matched
-    /// against them) [default: any address]
-    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = agent_range)]
-    pub from: Vec<ipnet::IpNet>,
-
     /// Write a copy of the list with the missing entries added, in its own syntax
     #[arg(long, value_name = "FILE")]
     pub fix_output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub firewall: FirewallArgs,
 
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Text)]
     pub format: AuditFormat,
@@ -312,6 +310,38 @@ fn agent_range(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("expected a CIDR such as 10.20.0.0/16 or an address, not {text:?}"))
+}
+
+/// Where the agents are, for a ruleset (iptables-save, nft, CSV) read as the kernel walks it and
+/// a squid configuration read as squid decides.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FirewallArgs {
+    /// Where the agents are: their addresses or networks, comma-separated, as the ruleset or
+    /// proxy sees them (what a firewall's source matches and a squid `src` ACL are compared
+    /// with) [default: any address]
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = agent_range)]
+    pub from: Vec<ipnet::IpNet>,
+
+    /// Where the ruleset runs: on the agent's machine (output) or on a gateway between the
+    /// agents and AWS (forward) [default: what the file filters; both when it filters both]
+    #[arg(long, value_enum, value_name = "HOOK")]
+    pub hook: Option<HookArg>,
+
+    /// The interface the agents' traffic comes in by, on a gateway (for -i / iifname rules)
+    #[arg(long, value_name = "NAME")]
+    pub in_interface: Option<String>,
+
+    /// The interface the traffic to AWS leaves by (for -o / oifname rules)
+    #[arg(long, value_name = "NAME")]
+    pub out_interface: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HookArg {
+    /// The agent's own machine: its output chains
+    Output,
+    /// A gateway the agents' traffic crosses: its forward chains
+    Forward,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -330,9 +360,10 @@ pub enum CidrsFormat {
     Plain,
     /// CSV with a header naming the address, protocol and port columns
     Csv,
-    /// `iptables-save` or `ip6tables-save` output
+    /// `iptables-save` or `ip6tables-save` output, evaluated as the kernel walks it
     Iptables,
-    /// `nft list ruleset` output
+    /// An nft ruleset (`/etc/nftables.conf` or `nft list ruleset` output), evaluated as the
+    /// kernel walks it
     Nft,
     /// `aws ec2 describe-security-groups` JSON
     AwsSg,

@@ -1602,7 +1602,7 @@ fn header_columns(line: &str) -> Option<Columns> {
     columns_of(&fields)
 }
 
-fn columns_of(fields: &[String]) -> Option<Columns> {
+pub fn columns_of(fields: &[String]) -> Option<Columns> {
     let find = |names: &[&str]| {
         fields
             .iter()
@@ -1749,7 +1749,7 @@ fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()>
     Ok(())
 }
 
-fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortSpec>> {
+pub fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortSpec>> {
     let proto = proto.trim();
     let port = port.trim();
     // `tcp/443` in one column.

@@ -218,7 +218,7 @@ reasons! {
     NothingTested = "nothing_tested",
     /// The connection opened, then the peer stopped answering partway: during the TLS handshake, the HTTP head or the proxy's reply.
     Stalled = "stalled",
-    /// The audit cannot tell whether the requirement is allowed: the answer depends on something the file does not say, which the check names.
+    /// The audit cannot tell whether the requirement is allowed: the answer depends on something the file does not say (where the agents are, an interface, an ipset or mark, a file not there, the other address family), which the check names.
     Undetermined = "undetermined",
     /// The PAC script sends the host through a proxy whose own allow-list decides.
     DecidedByProxy = "decided_by_proxy",
@@ -240,6 +240,10 @@ reasons! {
     AuthFailed = "auth_failed",
     /// Some elements of a CCP log were not log entries and were skipped (counted in the evidence).
     UnreadEntries = "unread_entries",
+    /// A firewall chain that no hooked chain reaches: its rules apply to nothing.
+    UnreachableChain = "unreachable_chain",
+    /// The rules to add do not fit the security group's rules quota.
+    QuotaExceeded = "quota_exceeded",
 }
 
 impl Reason {

@@ -278,7 +278,7 @@ fn a_squid_acl_file_that_is_not_there_leaves_its_requirements_undetermined() {
 }
 
 #[test]
-fn iptables_dump_gaps_stale_space_and_fix_before_commit() {
+fn iptables_dump_is_walked_as_the_kernel_walks_it_and_fixed_before_commit() {
     let home = tempfile::tempdir().unwrap();
     let dump = data("iptables-save.rules");
     let fixed = home.path().join("rules.v4");
@@ -297,65 +297,57 @@ fn iptables_dump_gaps_stale_space_and_fix_before_commit() {
         .iter()
         .find(|c| c["id"] == "allowlist/cidr/connect-media/eu-central-1/udp/3478")
         .unwrap();
+    // 35.158.127.64/26 is accepted on tcp/443 only: UDP to it falls to the OUTPUT policy.
     assert_eq!(media["reason"], "partial_cidr");
     assert_eq!(
         media["evidence"]["missing"],
-        serde_json::json!(["35.158.127.64/26", "2600:f0f2:7100::/40"])
+        serde_json::json!(["35.158.127.64/26"])
     );
-    let stale = checks_with(&report, "stale_entry");
     assert!(
-        stale
+        media["evidence"]["blocked_by"][0]
+            .as_str()
+            .unwrap()
+            .contains("iptables-save.rules:13: policy drop"),
+        "{media:#}"
+    );
+    // An iptables-save file says nothing of IPv6: undetermined, not missing.
+    assert_eq!(
+        media["evidence"]["undetermined_family"],
+        serde_json::json!(["2600:f0f2:7100::/40"])
+    );
+    assert!(
+        checks_with(&report, "undetermined")
             .iter()
-            .any(|c| c["detail"].as_str().unwrap().contains("18.184.2.0/25"))
-    );
-    let note = report["fixes"]["notes"][0].as_str().unwrap();
-    assert!(
-        note.contains("are IPv6") && note.contains("ip6tables"),
-        "{note}"
+            .any(|c| c["id"] == "allowlist/cidr/family/ipv6")
     );
     let text = std::fs::read_to_string(&fixed).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let commit = lines.iter().rposition(|l| *l == "COMMIT").unwrap();
-    assert!(
-        lines[..commit]
-            .contains(&"-A OUTPUT -d 35.158.127.64/26 -p udp -m udp --dport 3478 -j ACCEPT")
-    );
-    assert!(
-        lines[..commit]
-            .iter()
-            .any(|l| l.starts_with("# for ip6tables-restore: -A OUTPUT -d 2600:f0f2:7100::/40"))
+    assert_eq!(
+        lines[commit - 1],
+        "-A OUTPUT -d 35.158.127.64/26 -p udp -m udp --dport 3478 -m comment --comment \"Amazon Connect\" -j ACCEPT"
     );
     assert_eq!(
         lines.last(),
         Some(&"# Completed on Tue Oct 14 09:12:44 2026")
     );
-    // The fixed dump covers all IPv4 space; only IPv6 (which needs ip6tables) is left.
+    // The fixed dump passes its own audit.
     let out = audit(home.path())
         .arg("--cidrs")
         .arg(&fixed)
         .args(["--format", "json"])
         .output()
         .unwrap();
-    let report = json_of(&out.stdout);
-    let fails: Vec<&Value> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .collect();
-    // Media, EC2, CloudFront and the sign-in's S3: IPv6 only.
-    assert_eq!(fails.len(), 4, "{fails:#?}");
-    for fail in fails {
-        let missing = fail["evidence"]["missing"].as_array().unwrap();
-        assert!(
-            missing.iter().all(|m| m.as_str().unwrap().contains(':')),
-            "{fail:#}"
-        );
-    }
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
-fn nft_ruleset_covers_everything_but_opens_https_to_all() {
+fn nft_ruleset_with_sets_passes_when_every_packet_is_accepted() {
     let home = tempfile::tempdir().unwrap();
     let out = audit(home.path())
         .arg("--cidrs")
@@ -363,17 +355,9 @@ fn nft_ruleset_covers_everything_but_opens_https_to_all() {
         .args(["--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0));
     let report = json_of(&out.stdout);
-    assert_eq!(report["verdict"], "degraded");
-    let broad = checks_with(&report, "overbroad_entry");
-    assert_eq!(broad.len(), 1);
-    assert!(
-        broad[0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nft.ruleset:32")
-    );
+    assert_eq!(report["verdict"], "ready");
     let media = report["checks"]
         .as_array()
         .unwrap()
@@ -381,18 +365,7 @@ fn nft_ruleset_covers_everything_but_opens_https_to_all() {
         .find(|c| c["id"] == "allowlist/cidr/connect-media/eu-central-1/udp/3478")
         .unwrap();
     assert_eq!(media["status"], "pass");
-    let by: Vec<&str> = media["evidence"]["covered_by"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert!(by[0].ends_with("nft.ruleset:5: 15.193.0.0/19"), "{by:?}");
-    assert!(
-        by.iter()
-            .any(|l| l.ends_with("nft.ruleset:12: 2600:f0f2:7100::/40")),
-        "{by:?}"
-    );
+    assert_eq!(media["evidence"]["hook"], "output");
 }
 
 #[test]
@@ -546,8 +519,8 @@ fn the_profile_names_the_lists_when_flags_do_not() {
         .arg(&profile)
         .args(["-q", "audit", "--cidrs-format", "nft"])
         .assert()
-        .code(1)
-        .stdout(predicate::str::contains("fw.nft:32"));
+        .code(0)
+        .stdout(predicate::str::starts_with("READY"));
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod check;
 mod common;
 mod core;
 mod docs;
+mod firewall;
 mod hostile;
 mod lab;
 mod pac_reference;

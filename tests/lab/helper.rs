@@ -13,6 +13,7 @@ pub fn dispatch(args: &[String]) -> Option<ExitCode> {
         Some("delay-line") => Some(crate::delay::main(rest)),
         Some("ws-backend") => Some(ws_backend(rest)),
         Some("http-file") => Some(http_file(rest)),
+        Some("send-probes") => Some(crate::firewall::send_probes(rest)),
         _ => None,
     }
 }

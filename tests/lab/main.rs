@@ -15,6 +15,8 @@
 #[cfg(target_os = "linux")]
 mod delay;
 #[cfg(target_os = "linux")]
+mod firewall;
+#[cfg(target_os = "linux")]
 mod helper;
 #[cfg(target_os = "linux")]
 mod net;
@@ -46,6 +48,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("sysctl", "procps"),
     ("kill", "procps"),
     ("faketime", "faketime"),
+    ("iptables-restore", "iptables"),
 ];
 
 #[cfg(target_os = "linux")]
@@ -68,8 +71,13 @@ fn missing_prerequisites() -> Vec<String> {
 /// Every scenario list, in the order they run: one file of scenarios per subject, each with its
 /// own `ALL`.
 #[cfg(target_os = "linux")]
-const SUITES: &[&[scenarios::Scenario]] =
-    &[scenarios::ALL, softphone::ALL, proxies::ALL, signin::ALL];
+const SUITES: &[&[scenarios::Scenario]] = &[
+    scenarios::ALL,
+    softphone::ALL,
+    proxies::ALL,
+    signin::ALL,
+    firewall::ALL,
+];
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
