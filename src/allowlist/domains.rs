@@ -438,6 +438,7 @@ fn suffixes(name: &str) -> impl Iterator<Item = &str> {
 /// ACLs and one `http_access allow` line, so that they work wherever they are put.
 pub fn squid_allow_block(domains: &[String], agents: &[ipnet::IpNet]) -> Vec<String> {
     const ACL: &str = "connect_preflight";
+    let domains = squid_minimal(domains);
     let mut lines = vec![
         format!("acl {ACL} dstdomain {}", domains.join(" ")),
         format!("acl {ACL}_port port 443"),
@@ -451,6 +452,34 @@ pub fn squid_allow_block(domains: &[String], agents: &[ipnet::IpNet]) -> Vec<Str
     }
     lines.push(access);
     lines
+}
+
+/// The entries no other entry of the list already covers, in their order: squid refuses a
+/// `dstdomain` ACL that names `.apps.signin.aws` beside `.signin.aws` (`squid -k parse` stops
+/// on it), and the narrower entry adds nothing.
+fn squid_minimal(domains: &[String]) -> Vec<String> {
+    // squid's `.suffix` covers `suffix` and every name below it; a plain name covers itself.
+    let covers = |wide: &str, narrow: &str| {
+        let narrow = narrow.trim_start_matches('.');
+        wide.strip_prefix('.').is_some_and(|suffix| {
+            narrow.eq_ignore_ascii_case(suffix)
+                || (narrow.len() > suffix.len()
+                    && narrow.as_bytes()[narrow.len() - suffix.len() - 1] == b'.'
+                    && narrow[narrow.len() - suffix.len()..].eq_ignore_ascii_case(suffix))
+        })
+    };
+    let mut out: Vec<String> = Vec::new();
+    for (i, d) in domains.iter().enumerate() {
+        let covered = domains
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && covers(other, d) && !(covers(d, other) && j > i));
+        let repeated = out.iter().any(|o| o.eq_ignore_ascii_case(d));
+        if !covered && !repeated {
+            out.push(d.clone());
+        }
+    }
+    out
 }
 
 /// Inserts `block` after line `after` (1-based; 0 puts it first), or at the end.
@@ -1503,5 +1532,31 @@ mod tests {
                 prop_assert_eq!(entry.allows(n), reference_allows(&entry, n));
             }
         }
+    }
+
+    #[test]
+    fn a_squid_addition_names_no_entry_another_one_covers() {
+        let entries: Vec<String> = [
+            ".apps.signin.aws",
+            ".signin.aws",
+            "turnnlb-1.elb.eu-central-1.amazonaws.com",
+            ".elb.eu-central-1.amazonaws.com",
+            ".SIGNIN.aws",
+            ".threat-mitigation.aws.amazon.com",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        assert_eq!(
+            squid_minimal(&entries),
+            [
+                ".signin.aws",
+                ".elb.eu-central-1.amazonaws.com",
+                ".threat-mitigation.aws.amazon.com"
+            ]
+        );
+        // A name that only ends in the same letters is not below the suffix.
+        let apart: Vec<String> = vec![".signin.aws".into(), "xsignin.aws".into()];
+        assert_eq!(squid_minimal(&apart), apart);
     }
 }

@@ -192,7 +192,7 @@ fn squid_fix_output_adds_an_allow_line_before_the_deny_and_leaves_the_input_alon
     assert!(after.starts_with(&before[..deny_all]));
     assert!(after.ends_with(&before[deny_all..]));
     assert!(after.contains(
-        "acl connect_preflight dstdomain .apps.signin.aws .signin.aws .threat-mitigation.aws.amazon.com \
+        "acl connect_preflight dstdomain .signin.aws .threat-mitigation.aws.amazon.com \
          .s3.dualstack.us-east-1.amazonaws.com .s3.dualstack.us-west-2.amazonaws.com \
          .s3.dualstack.eu-central-1.amazonaws.com .transport.connect.eu-central-1.amazonaws.com\n\
          acl connect_preflight_port port 443\nacl connect_preflight_connect method CONNECT\n\
