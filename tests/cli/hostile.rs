@@ -4,7 +4,7 @@
 //! Each test asserts statuses, reasons and a generous bound on the wall time (speed targets are in
 //! the benchmarks, not here).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -341,7 +341,8 @@ fn output_within(mut cmd: std::process::Command, limit: Duration) -> std::proces
 }
 
 /// Writes `size` bytes of a sparse file (no disk used).
-fn huge(dir: &Path, name: &str, size: u64) -> PathBuf {
+#[cfg(unix)]
+fn huge(dir: &std::path::Path, name: &str, size: u64) -> PathBuf {
     let path = dir.join(name);
     std::fs::File::create(&path).unwrap().set_len(size).unwrap();
     path
