@@ -104,6 +104,51 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The regular files in `dir` whose name matches the shell pattern `pattern` (`*` and `?`), in
+/// order: what an `include "dir/*.conf"` of nft or squid reads (as glob(3) does, `*` does not
+/// match a leading dot). `None` when the folder cannot be read.
+pub fn matching_files(dir: &Path, pattern: &str) -> Option<Vec<std::path::PathBuf>> {
+    let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| shell_match(pattern, &n.to_string_lossy()))
+        })
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+/// `*` and `?` against one file name, without backtracking blow-up: the last `*` is retried one
+/// character further at a time, so the work is at most the product of the two lengths.
+pub fn shell_match(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +179,18 @@ mod tests {
                 .contains("larger than 1 KiB, which a CA file never is"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn include_patterns_match_as_the_shell_does() {
+        assert!(shell_match("*.conf", "debian.conf"));
+        assert!(!shell_match("*.conf", "debian.conf.bak"));
+        assert!(shell_match("rules-??.nft", "rules-01.nft"));
+        assert!(!shell_match("rules-??.nft", "rules-1.nft"));
+        assert!(!shell_match("*", ".hidden"));
+        assert!(shell_match(".*", ".hidden"));
+        // Many stars against a long name that fails at its end: no exponential backtracking.
+        let name = "a".repeat(5_000);
+        assert!(!shell_match(&format!("{}b", "*a".repeat(50)), &name));
     }
 }

@@ -1642,12 +1642,9 @@ pub fn columns_of(fields: &[String]) -> Option<Columns> {
     })
 }
 
-fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()> {
-    let path = list.path.clone();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // Comment lines become blank lines, so line numbers stay those of the file.
-    let blanked: String = text
-        .split_inclusive('\n')
+/// A CSV export with its `#` comment lines made blank, so that line numbers stay the file's.
+pub fn blank_comment_lines(text: &str) -> String {
+    text.split_inclusive('\n')
         .map(|l| {
             if l.trim_start().starts_with('#') {
                 if l.ends_with('\n') { "\n" } else { "" }
@@ -1655,7 +1652,13 @@ fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()>
                 l
             }
         })
-        .collect();
+        .collect()
+}
+
+fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) -> Result<()> {
+    let path = list.path.clone();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let blanked = blank_comment_lines(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)

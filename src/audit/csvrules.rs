@@ -70,16 +70,7 @@ fn verdict_of(word: &str) -> Option<Verdict> {
 pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
     let file: Arc<Path> = Arc::from(path);
     let text = text.trim_start_matches('\u{feff}');
-    let blanked: String = text
-        .split_inclusive('\n')
-        .map(|l| {
-            if l.trim_start().starts_with('#') {
-                if l.ends_with('\n') { "\n" } else { "" }
-            } else {
-                l
-            }
-        })
-        .collect();
+    let blanked = crate::allowlist::cidrs::blank_comment_lines(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)

@@ -661,17 +661,7 @@ impl Reader<'_> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let mut list: Vec<PathBuf> = std::fs::read_dir(&parent)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| {
-                            p.file_name()
-                                .is_some_and(|n| glob(&pattern, &n.to_string_lossy()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            list.sort();
+            let list = crate::input::matching_files(&parent, &pattern).unwrap_or_default();
             // A wildcard that matches nothing is no error for nft: nothing is included.
             if list.is_empty() && !parent.is_dir() {
                 self.unresolved(target, at);
@@ -1691,21 +1681,6 @@ fn skip_value(c: &mut Cursor<'_>) {
             c.next();
         }
     }
-}
-
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    go(&p, &n)
 }
 
 fn rule_text(toks: &[Token]) -> String {

@@ -1171,36 +1171,7 @@ fn expand_glob(pattern: &Path) -> Vec<PathBuf> {
     let Some(dir) = pattern.parent() else {
         return Vec::new();
     };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| glob_match(&name, &n.to_string_lossy()))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    // Hidden files are not matched by `*`, as the shell's glob does.
-    (pattern.starts_with('.') || !name.starts_with('.')) && go(&p, &n)
+    crate::input::matching_files(dir, &name).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -1324,9 +1295,9 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("*.conf", "debian.conf"));
-        assert!(!glob_match("*.conf", "debian.conf.bak"));
-        assert!(glob_match("*", "x"));
-        assert!(!glob_match("*", ".hidden"));
+        assert!(crate::input::shell_match("*.conf", "debian.conf"));
+        assert!(!crate::input::shell_match("*.conf", "debian.conf.bak"));
+        assert!(crate::input::shell_match("*", "x"));
+        assert!(!crate::input::shell_match("*", ".hidden"));
     }
 }
