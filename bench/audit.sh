@@ -25,7 +25,7 @@ done
 
 cargo build --release --quiet
 export CONNECT_PREFLIGHT_CACHE_DIR="$(mktemp -d)"
-bin=target/release/connect-preflight
+bin=${CARGO_TARGET_DIR:-target}/release/connect-preflight
 work=$(mktemp -d)
 trap 'rm -rf "$work" "$CONNECT_PREFLIGHT_CACHE_DIR"' EXIT
 lines=${LINES_TOTAL:-200000}
