@@ -1976,7 +1976,7 @@ mod tests {
                 v4: crate::ranges::set::Intervals::from_spans(set.iter().map(|&(lo, len)| (lo, lo.saturating_add(len)))),
                 v6: crate::ranges::set::Intervals::from_spans(set.iter().map(|&(lo, len)| {
                     let lo = u128::from(lo) << 96;
-                    (lo, lo + (u128::from(len) << 90))
+                    (lo, lo.saturating_add(u128::from(len) << 90))
                 })),
             };
             let meets = Meets::new(&set);
@@ -1984,7 +1984,7 @@ mod tests {
                 let v4 = (lo, lo.saturating_add(len));
                 proptest::prop_assert_eq!(meets.space(SpaceRef::V4(&v4)), intersects(SpaceRef::V4(&v4), &set));
                 let lo6 = u128::from(lo) << 96;
-                let v6 = (lo6, lo6 + (u128::from(len) << 88));
+                let v6 = (lo6, lo6.saturating_add(u128::from(len) << 88));
                 proptest::prop_assert_eq!(meets.space(SpaceRef::V6(&v6)), intersects(SpaceRef::V6(&v6), &set));
             }
         }
