@@ -107,9 +107,13 @@ fn redact_keyed(raw: &str) -> String {
 /// number replaced.
 fn word_of(word: &str) -> String {
     if let Some(scheme_end) = word.find("://") {
+        // The scheme starts after the last character that cannot be in one (which may be wider
+        // than a byte).
         let start = word[..scheme_end]
-            .rfind(|c: char| !c.is_ascii_alphanumeric())
-            .map_or(0, |p| p + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !c.is_ascii_alphanumeric())
+            .map_or(0, |(p, c)| p + c.len_utf8());
         let rest = &word[scheme_end + 3..];
         let end = rest
             .find(['"', '\'', ' ', ',', '}', ')', '\\'])
@@ -229,6 +233,16 @@ mod tests {
             t,
             "URL wss://rtc.connect-telecom.us-east-1.amazonaws.com/LilyRTC cannot be reached."
         );
+    }
+
+    #[test]
+    fn a_scheme_after_a_wide_character_is_cut_on_its_boundary() {
+        let t = text(
+            "ຐ://host.example/path?token=x and éwss://rtc.example/a",
+            500,
+        );
+        assert!(t.starts_with("ຐ://host.example/path"), "{t}");
+        assert!(t.ends_with("éwss://rtc.example/a"), "{t}");
     }
 
     #[test]
