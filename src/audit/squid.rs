@@ -47,7 +47,7 @@ impl At {
 #[derive(Clone, Debug)]
 enum AclKind {
     DstDomain(Vec<Pattern>),
-    DstDomRegex(Vec<regex::Regex>),
+    DstDomRegex(Vec<regex_lite::Regex>),
     Src(IpSet),
     Dst(IpSet),
     Port(Vec<(u16, u16)>),
@@ -484,7 +484,7 @@ impl Config {
             "dstdom_regex" => {
                 let mut compiled = Vec::new();
                 for (insensitive, v) in &regexes {
-                    match regex::RegexBuilder::new(v)
+                    match regex_lite::RegexBuilder::new(v)
                         .case_insensitive(*insensitive)
                         .build()
                     {
