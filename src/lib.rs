@@ -8,6 +8,8 @@
 pub mod agent;
 pub mod allowlist;
 pub mod app;
+#[cfg(test)]
+mod architecture;
 pub mod audit;
 pub mod catalog;
 pub mod catalog_info;
