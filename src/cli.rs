@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Group;
-use crate::output::ColorChoice;
+pub use crate::output::{ColorChoice, ReportFormat};
 
 /// Can this workstation run the Amazon Connect CCP and its softphone? If not, what exactly must
 /// the network team change?
@@ -571,20 +571,6 @@ pub struct ProfileWriteArgs {
     /// Replace an existing profile
     #[arg(long)]
     pub force: bool,
-}
-
-/// The forms of a report: every command that judges offers them all.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// For people at a terminal
-    #[default]
-    Text,
-    /// The `connect-preflight/report/v1` contract, for pipelines
-    Json,
-    /// A self-contained page to open or send to support
-    Html,
-    /// JUnit XML, one test case per check, for CI dashboards
-    Junit,
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::check::Settings;
 use crate::error::{Error, Result};
 use crate::plan::{HostPlan, Plan, Step, SurveyTarget};
 use crate::probe::http::{self, PathFailure, Proxy};
@@ -20,6 +19,7 @@ use crate::probe::{Context, dns, millis, tcp, tls, ws};
 use crate::ranges::Snapshot;
 use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::route;
 
 /// At most this many hosts are probed at once.
 pub const CONCURRENCY: usize = 8;
@@ -38,6 +38,28 @@ const MIN_STEP_TIME: Duration = Duration::from_millis(800);
 const MIN_RELAY_TIME: Duration = Duration::from_secs(1);
 /// A step that ended within this of its limit ran out of time.
 const AT_LIMIT: Duration = Duration::from_millis(60);
+
+/// The runner's limits and media settings, resolved once by `config`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Empty: the system's resolver configuration.
+    pub dns_servers: Vec<SocketAddr>,
+    /// The whole run's deadline, and when it ends: fixed once, when the configuration is
+    /// resolved, so that PAC fetching and evaluation, the catalog and the probes all spend the
+    /// one `--timeout`.
+    pub deadline: Duration,
+    pub deadline_at: Instant,
+    /// No probe takes longer than this.
+    pub per_probe: Duration,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Media checks are selected (relays from an iceServers file are then tested too).
+    pub media_selected: bool,
+    /// The media test's sample length and quality thresholds; the run adds what the plan knows.
+    pub media: crate::media::Options,
+    /// TURN credentials for the authenticated media test, when given.
+    pub turn: Option<crate::media::ice_servers::TurnAuth>,
+}
 
 /// What a run produced.
 pub struct Outcome {
@@ -114,7 +136,8 @@ enum Stop {
 /// Runs the plan. Builds its own runtime so that exit is bounded however probes end.
 pub fn execute(
     plan: &Plan,
-    settings: &Settings,
+    settings: &Options,
+    route: &route::Route,
     snapshot: Snapshot,
     ca_roots: Vec<CertificateDer<'static>>,
 ) -> Result<Outcome> {
@@ -162,8 +185,8 @@ pub fn execute(
             let limit = limit.clone();
             let sink = sink.clone();
             let host = host.clone();
-            let proxy = settings.proxy_for(&host.host).cloned();
-            if let Some(route) = settings.unsupported_route(&host.host) {
+            let proxy = route.proxy_for(&host.host).cloned();
+            if let Some(route) = route.unsupported_route(&host.host) {
                 let why = format!(
                     "the PAC script sends {} by {route}, a route this tool does not support",
                     host.host
@@ -186,8 +209,7 @@ pub fn execute(
         }
         let turn = settings.turn.clone().unwrap_or_default();
         // Relays given by --ice-servers are tested whatever the catalog names.
-        let relays_given =
-            !turn.relays.is_empty() && settings.selected.has(crate::cli::CheckKind::Media);
+        let relays_given = !turn.relays.is_empty() && settings.media_selected;
         if !plan.media.is_empty() || relays_given {
             let ctx = ctx.clone();
             let sink = sink.clone();
@@ -206,12 +228,10 @@ pub fn execute(
                 }
             }
             let options = crate::media::Options {
-                sample: settings.media_sample,
-                thresholds: settings.thresholds,
                 connect_ranges: plan.media_ranges.clone(),
                 keyring: turn.keyring,
                 call: true,
-                ..crate::media::Options::default()
+                ..settings.media.clone()
             };
             let unused = turn.unused;
             let beyond_cap = turn.beyond_cap;
@@ -229,7 +249,7 @@ pub fn execute(
             let limit = limit.clone();
             let sink = sink.clone();
             let target = target.clone();
-            let proxy = settings.proxy_for(&target.host).cloned();
+            let proxy = route.proxy_for(&target.host).cloned();
             set.spawn(async move {
                 let Ok(_permit) = limit.acquire().await else {
                     return;
