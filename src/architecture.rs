@@ -1,6 +1,8 @@
 //! The import direction of `docs/architecture.md`, kept by a test: it reads every file under
 //! `src/`, takes the modules each one names by a crate path (in `use` lines and inline paths, test
-//! code left out), and fails on an import the map does not allow and on any cycle.
+//! code left out), reads the floors and the listed exceptions from the document, and fails on an
+//! import from a lower floor to a higher one, on any cycle, and on a module the document does not
+//! place.
 //!
 //! `cargo test --lib architecture -- --nocapture` also prints the graph: one line per module with
 //! what it imports, then the cycles.
@@ -226,6 +228,113 @@ pub(crate) fn render(graph: &Graph) -> String {
     out
 }
 
+/// The floors of `docs/architecture.md` ("What may import what"): module → floor. `commands/*`
+/// stands for every `commands::NAME`.
+pub(crate) fn floors(doc: &str) -> BTreeMap<String, u32> {
+    let mut out = BTreeMap::new();
+    let Some(start) = doc.find("## What may import what") else {
+        return out;
+    };
+    for line in doc[start..].lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [_, floor, modules, ..] = cells.as_slice() else {
+            continue;
+        };
+        let Ok(floor) = floor.parse::<u32>() else {
+            continue;
+        };
+        for module in modules.split(',') {
+            let name = module.trim().trim_matches('`').replace('/', "::");
+            if !name.is_empty() {
+                out.insert(name, floor);
+            }
+        }
+    }
+    out
+}
+
+/// The imports `docs/architecture.md` lists as still to remove: lines "- `a -> b`: why".
+pub(crate) fn pending(doc: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let Some(start) = doc.find("### Imports against the direction") else {
+        return out;
+    };
+    for line in doc[start..].lines().skip(1) {
+        if line.starts_with('#') {
+            break;
+        }
+        let Some(rest) = line.strip_prefix("- `") else {
+            continue;
+        };
+        let Some((edge, _)) = rest.split_once('`') else {
+            continue;
+        };
+        if let Some((from, to)) = edge.split_once(" -> ") {
+            out.insert((from.trim().to_owned(), to.trim().to_owned()));
+        }
+    }
+    out
+}
+
+/// A module's floor: its own row, or `commands::*` for a command.
+fn floor_of(floors: &BTreeMap<String, u32>, module: &str) -> Option<u32> {
+    floors.get(module).copied().or_else(|| {
+        module
+            .strip_prefix("commands::")
+            .and_then(|_| floors.get("commands::*").copied())
+    })
+}
+
+/// Everything in `graph` against the rules: modules without a floor, imports upwards (not
+/// listed as pending), cycles (pending imports left out), pending imports no longer there.
+pub(crate) fn violations(
+    graph: &Graph,
+    floors: &BTreeMap<String, u32>,
+    pending: &BTreeSet<(String, String)>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for module in graph.keys() {
+        if module != "architecture" && floor_of(floors, module).is_none() {
+            out.push(format!(
+                "{module} has no floor in docs/architecture.md: add it to the table"
+            ));
+        }
+    }
+    let mut kept = Graph::new();
+    for (from, imports) in graph {
+        let entry = kept.entry(from.clone()).or_default();
+        for to in imports {
+            if pending.contains(&(from.clone(), to.clone())) {
+                continue;
+            }
+            entry.insert(to.clone());
+            if let (Some(a), Some(b)) = (floor_of(floors, from), floor_of(floors, to)) {
+                if b > a {
+                    out.push(format!(
+                        "{from} (floor {a}) imports {to} (floor {b}): against the direction"
+                    ));
+                }
+            }
+        }
+    }
+    for cycle in cycles(&kept) {
+        out.push(format!("cycle: {}", cycle.join(" <-> ")));
+    }
+    for (from, to) in pending {
+        if !graph.get(from).is_some_and(|i| i.contains(to)) {
+            out.push(format!(
+                "{from} no longer imports {to}: remove the line from docs/architecture.md"
+            ));
+        }
+    }
+    out
+}
+
+fn architecture_doc() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md");
+    std::fs::read_to_string(path).expect("docs/architecture.md is readable")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +347,46 @@ mod tests {
         assert!(
             graph.contains_key("report"),
             "the scan found the report module"
+        );
+    }
+
+    #[test]
+    fn every_import_follows_the_documented_direction_and_none_is_circular() {
+        let doc = architecture_doc();
+        let floors = floors(&doc);
+        assert!(floors.len() > 20, "the floors table was read: {floors:?}");
+        let found = violations(&graph(), &floors, &pending(&doc));
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+
+    #[test]
+    fn an_import_upwards_a_cycle_and_an_unplaced_module_are_caught() {
+        let doc = "## What may import what\n| floor | modules |\n|---|---|\n| 2 | `app` |\n\
+                   | 1 | `commands/*`, `run` |\n| 0 | `report` |\n\n\
+                   ### Imports against the direction, still to remove\n\n\
+                   - `report -> run`: being moved.\n- `run -> gone`: done.\n";
+        let floors = floors(doc);
+        assert_eq!(floors["commands::*"], 1);
+        let mut graph = Graph::new();
+        for (from, to) in [
+            ("app", "commands::check"),
+            ("commands::check", "run"),
+            ("run", "app"),
+            ("report", "run"),
+            ("run", "report"),
+            ("extra", "report"),
+        ] {
+            graph.entry(from.into()).or_default().insert(to.into());
+        }
+        let found = violations(&graph, &floors, &pending(doc));
+        assert_eq!(
+            found,
+            vec![
+                "extra has no floor in docs/architecture.md: add it to the table",
+                "run (floor 1) imports app (floor 2): against the direction",
+                "cycle: app <-> commands::check <-> run",
+                "run no longer imports gone: remove the line from docs/architecture.md",
+            ]
         );
     }
 
