@@ -396,10 +396,15 @@ mod tests {
         assert_eq!(named_modules(&line), vec!["report".to_owned()]);
         let line = format!("{CRATE}commands::check::run(x)");
         assert_eq!(named_modules(&line), vec!["commands::check".to_owned()]);
-        let group = format!("use {CRATE}{{\n    clock, plan::{{self, Plan}},\n    commands::agent,\n}};");
+        let group =
+            format!("use {CRATE}{{\n    clock, plan::{{self, Plan}},\n    commands::agent,\n}};");
         assert_eq!(
             named_modules(&group),
-            vec!["clock".to_owned(), "plan".to_owned(), "commands::agent".to_owned()]
+            vec![
+                "clock".to_owned(),
+                "plan".to_owned(),
+                "commands::agent".to_owned()
+            ]
         );
     }
 
