@@ -5,7 +5,10 @@ use std::io::Write;
 
 use crate::cli::{CatalogCommand, Cli, Command, ProfileCommand, RangesCommand};
 use crate::commands;
-use crate::config::{self, AgentConfig, CheckConfig, Config};
+use crate::config::{
+    self, AgentConfig, CheckConfig, Config, DiffConfig, EndpointsConfig, LookupConfig,
+    ProfileWriteConfig, SummarizeConfig, UpdateConfig,
+};
 use crate::error::{ExitCode, Result};
 
 /// The process environment, read through one function so tests can replace it.
@@ -41,25 +44,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let agent = AgentConfig::resolve(&config, args);
             commands::agent::run(&config, &agent, env, &mut warnings)
         }
-        Command::Endpoints(args) => commands::endpoints::run(&config, args, &mut warnings),
+        Command::Endpoints(args) => {
+            commands::endpoints::run(&config, &EndpointsConfig::resolve(args), &mut warnings)
+        }
         Command::Audit(args) => commands::audit::run(&config, args, &mut warnings),
         Command::Ranges(RangesCommand::Info { format }) => {
             commands::ranges::info(&config, *format, &mut warnings)
         }
         Command::Ranges(RangesCommand::Lookup(args)) => {
-            commands::ranges::lookup(&config, args, &mut warnings)
+            commands::ranges::lookup(&config, &LookupConfig::resolve(args), &mut warnings)
         }
         Command::Ranges(RangesCommand::Update(args)) => {
-            commands::ranges::update(&config, args, &mut warnings)
+            commands::ranges::update(&config, &UpdateConfig::resolve(args), &mut warnings)
         }
-        Command::Ranges(RangesCommand::Diff(args)) => commands::ranges::diff(&config, args),
+        Command::Ranges(RangesCommand::Diff(args)) => {
+            commands::ranges::diff(&config, &DiffConfig::resolve(args))
+        }
         Command::Catalog(CatalogCommand::Info { endpoints, format }) => {
             commands::catalog::info(&config, endpoints.as_deref(), *format)
         }
-        Command::Summarize(args) => commands::summarize::run(&config, args, &mut warnings),
+        Command::Summarize(args) => {
+            commands::summarize::run(&config, &SummarizeConfig::resolve(args), &mut warnings)
+        }
         Command::CcpLog(args) => commands::ccp_log::run(&config, args),
         Command::Generate(what) => commands::generate::run(&config, what),
-        Command::Profile(ProfileCommand::Write(args)) => commands::profile::write(&config, args),
+        Command::Profile(ProfileCommand::Write(args)) => {
+            commands::profile::write(&config, &ProfileWriteConfig::resolve(args))
+        }
     };
     if !config.quiet {
         let mut stderr = std::io::stderr().lock();

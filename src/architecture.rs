@@ -415,7 +415,7 @@ mod tests {
         );
         let found: Vec<String> = code_lines(&text)
             .into_iter()
-            .flat_map(|line| named_modules(line))
+            .flat_map(named_modules)
             .collect();
         assert_eq!(found, vec!["a".to_owned(), "d".to_owned()]);
     }

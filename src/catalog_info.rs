@@ -11,6 +11,14 @@ use time::OffsetDateTime;
 use crate::catalog::{Catalog, CatalogProvenance, Origin};
 use crate::report::{Check, Kind, Reason, Status};
 
+/// The forms `catalog info` prints (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatalogFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
 /// What `catalog info --format json` prints.
 #[derive(Debug, Serialize)]
 struct Info {

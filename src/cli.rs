@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Group;
+pub use crate::catalog_info::CatalogFormat;
+pub use crate::endpoints::EndpointsFormat;
 pub use crate::output::{ColorChoice, ReportFormat};
+pub use crate::summary::SummaryFormat;
 
 /// Can this workstation run the Amazon Connect CCP and its softphone? If not, what exactly must
 /// the network team change?
@@ -260,15 +263,6 @@ pub enum CheckKind {
     Media,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EndpointsFormat {
-    Text,
-    Json,
-    Csv,
-    Domains,
-    Cidrs,
-}
-
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     #[command(flatten)]
@@ -413,13 +407,6 @@ pub enum CatalogCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CatalogFormat {
-    Text,
-    Json,
-    Markdown,
-}
-
 #[derive(Debug, Args)]
 pub struct LookupArgs {
     /// Addresses to look up (IPv4 or IPv6)
@@ -517,14 +504,6 @@ pub struct SummarizeArgs {
     /// Output format: `csv` is one row per problem and site
     #[arg(short, long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SummaryFormat {
-    Text,
-    Html,
-    Csv,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -524,6 +524,146 @@ impl AgentConfig {
     }
 }
 
+/// What `endpoints` prints.
+#[derive(Clone, Copy, Debug)]
+pub struct EndpointsConfig {
+    pub format: crate::endpoints::EndpointsFormat,
+}
+
+impl EndpointsConfig {
+    pub fn resolve(args: &crate::cli::EndpointsArgs) -> Self {
+        Self {
+            format: args.format,
+        }
+    }
+}
+
+/// What `ranges lookup` looks up, against which Region's rules, in which form.
+#[derive(Clone, Debug)]
+pub struct LookupConfig {
+    /// The addresses given as arguments, as typed.
+    pub addresses: Vec<String>,
+    /// `--file` (`-`: stdin).
+    pub file: Option<PathBuf>,
+    pub region: Option<String>,
+    pub format: crate::ranges::query::Format,
+}
+
+impl LookupConfig {
+    pub fn resolve(args: &crate::cli::LookupArgs) -> Self {
+        use crate::cli::LookupFormat;
+        use crate::ranges::query::Format;
+        Self {
+            addresses: args.addresses.clone(),
+            file: args.file.clone(),
+            region: args.region.clone(),
+            format: match args.format {
+                LookupFormat::Text => Format::Text,
+                LookupFormat::Csv => Format::Csv,
+                LookupFormat::Json => Format::Json,
+                LookupFormat::Line => Format::Line,
+            },
+        }
+    }
+}
+
+/// Where `ranges update` gets a newer copy, and how long it may take.
+#[derive(Clone, Debug)]
+pub struct UpdateConfig {
+    pub from: String,
+    pub force: bool,
+    /// At least a second.
+    pub timeout: Duration,
+}
+
+impl UpdateConfig {
+    pub fn resolve(args: &crate::cli::UpdateArgs) -> Self {
+        Self {
+            from: args.from.clone(),
+            force: args.force,
+            timeout: Duration::from_secs(args.timeout.max(1)),
+        }
+    }
+}
+
+/// The forms `ranges diff` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Json,
+}
+
+/// What `ranges diff` compares, and for which Region's rules.
+#[derive(Clone, Debug)]
+pub struct DiffConfig {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    pub region: Option<String>,
+    /// The feature groups whose rules count (Global Resiliency has no rules of its own here).
+    pub features: BTreeSet<Group>,
+    pub stateless: bool,
+    pub format: DiffFormat,
+}
+
+impl DiffConfig {
+    pub fn resolve(args: &crate::cli::DiffArgs) -> Self {
+        Self {
+            old: args.old.clone(),
+            new: args.new.clone(),
+            region: args.region.clone(),
+            features: args
+                .target
+                .with
+                .iter()
+                .copied()
+                .filter(|g| *g != Group::Gr)
+                .collect(),
+            stateless: args.target.stateless,
+            format: match args.format {
+                crate::cli::DiffFormat::Text => DiffFormat::Text,
+                crate::cli::DiffFormat::Json => DiffFormat::Json,
+            },
+        }
+    }
+}
+
+/// What `summarize` reads and prints.
+#[derive(Clone, Debug)]
+pub struct SummarizeConfig {
+    pub paths: Vec<PathBuf>,
+    pub format: crate::summary::SummaryFormat,
+}
+
+impl SummarizeConfig {
+    pub fn resolve(args: &crate::cli::SummarizeArgs) -> Self {
+        Self {
+            paths: args.paths.clone(),
+            format: args.format,
+        }
+    }
+}
+
+/// What `profile write` writes.
+#[derive(Clone, Debug)]
+pub struct ProfileWriteConfig {
+    pub instance: Option<String>,
+    pub region: Option<String>,
+    /// A profile to start from: an https URL or a path.
+    pub from: Option<String>,
+    pub force: bool,
+}
+
+impl ProfileWriteConfig {
+    pub fn resolve(args: &crate::cli::ProfileWriteArgs) -> Self {
+        Self {
+            instance: args.instance.clone(),
+            region: args.region.clone(),
+            from: args.from.clone(),
+            force: args.force,
+        }
+    }
+}
+
 /// The command line's kinds of check in the plan's words.
 fn check_kinds(kinds: &[crate::cli::CheckKind]) -> Vec<crate::plan::CheckKind> {
     use crate::cli::CheckKind as Flag;
@@ -815,5 +955,143 @@ pub(crate) mod tests {
             Ok("[::1]:5353".parse().unwrap())
         );
         assert!(parse_dns_server("dns.example").is_err());
+    }
+
+    /// The configuration of a literal `check` command line with the site profile `profile`
+    /// (read from /etc/site) and the environment `env`.
+    fn check_line(line: &str, env: &[(&str, &str)], profile: &str) -> CheckConfig {
+        let mut config = Config::default();
+        let at = Path::new("/etc/site/profile.toml");
+        config.profile = Profile::parse(profile, at).unwrap();
+        config.profile_path = Some(at.to_owned());
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        check_config(&argv, env, &config)
+    }
+
+    const SITE: &str = "timeout = \"20s\"\nmedia_seconds = 3\ndns_servers = [\"10.0.0.53\"]\n\
+                        ca_file = \"lab-ca.pem\"\ndomains = \"allow.txt\"\ncidrs = \"fw.txt\"\n\
+                        proxy = \"http://site-proxy.example:3128\"\n";
+
+    #[test]
+    fn a_check_command_line_without_flags_takes_the_profile_then_the_defaults() {
+        let c = check_line("cp check", &[], SITE);
+        assert_eq!(c.run.deadline, Duration::from_secs(20));
+        assert_eq!(c.run.per_probe, MAX_PROBE_TIME);
+        assert_eq!(c.run.media.sample, Duration::from_secs(3));
+        assert_eq!(c.run.dns_servers, ["10.0.0.53:53".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.ca_file, Some(PathBuf::from("/etc/site/lab-ca.pem")));
+        assert_eq!(c.domains, Some(PathBuf::from("/etc/site/allow.txt")));
+        assert_eq!(c.cidrs, Some(PathBuf::from("/etc/site/fw.txt")));
+        assert_eq!(c.route.proxy.unwrap().host, "site-proxy.example");
+        assert!(c.route.source.contains("/etc/site/profile.toml (proxy)"));
+        assert_eq!(c.format, ReportFormat::Text);
+        assert!(!c.list && !c.survey && c.ccp_log.is_empty() && c.transport.is_none());
+        assert!(c.run.media_selected && c.selected.has(crate::plan::CheckKind::Dns));
+
+        let c = check_line("cp check", &[], "");
+        assert_eq!(c.run.deadline, DEFAULT_TIMEOUT);
+        assert_eq!(
+            c.run.media.sample,
+            Duration::from_secs(DEFAULT_MEDIA_SECONDS)
+        );
+        assert_eq!(c.run.media.thresholds, Thresholds::default());
+        assert!(c.run.dns_servers.is_empty() && c.ca_file.is_none() && c.domains.is_none());
+        assert!(c.route.os_discovery && c.route.proxy.is_none() && c.route.pac.is_none());
+        assert!(c.run.turn.is_none());
+    }
+
+    #[test]
+    fn a_check_command_line_with_flags_beats_the_environment_and_the_profile() {
+        let env = [("HTTPS_PROXY", "http://env-proxy.example:8080")];
+        let c = check_line(
+            "cp check --timeout 5s --media-seconds 1 --dns-server 127.0.0.1:5353 \
+             --ca-file my.pem --domains d.txt --cidrs c.txt --format json --list --survey \
+             --only dns,tcp --proxy flag-proxy.example:1",
+            &env,
+            SITE,
+        );
+        assert_eq!(c.run.deadline, Duration::from_secs(5));
+        assert_eq!(c.run.per_probe, Duration::from_secs(5));
+        assert_eq!(c.run.media.sample, Duration::from_secs(1));
+        assert_eq!(c.run.dns_servers, ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.ca_file, Some(PathBuf::from("my.pem")));
+        assert_eq!(
+            (c.domains, c.cidrs),
+            (Some(PathBuf::from("d.txt")), Some(PathBuf::from("c.txt")))
+        );
+        assert_eq!(c.format, ReportFormat::Json);
+        assert!(c.list && c.survey && !c.run.progress);
+        assert!(c.selected.has(crate::plan::CheckKind::Tcp));
+        assert!(!c.selected.has(crate::plan::CheckKind::Tls) && !c.run.media_selected);
+        assert_eq!(
+            (
+                c.route.proxy.unwrap().host.as_str(),
+                c.route.source.as_str()
+            ),
+            ("flag-proxy.example", "--proxy")
+        );
+        // Without the flag, the environment's proxy beats the profile's.
+        let c = check_line("cp check --skip media", &env, SITE);
+        assert_eq!(c.route.proxy.unwrap().host, "env-proxy.example");
+        assert!(!c.run.media_selected);
+        // A bad value names what was expected, as a usage error.
+        let cli = Cli::try_parse_from(["cp", "check", "--timeout", "fast"]).unwrap();
+        let Command::Check(args) = &cli.command else {
+            panic!("not check")
+        };
+        let err = CheckConfig::resolve(&Config::default(), args, &|_| None).unwrap_err();
+        assert!(
+            matches!(err, Error::Usage(_)) && err.to_string().contains("20s"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_offline_commands_resolve_their_command_lines() {
+        let parse = |line: &str| Cli::try_parse_from(line.split_whitespace()).unwrap();
+        let cli = parse(
+            "cp ranges diff old.json new.json -r eu-west-2 --with gr,saml --stateless -f json",
+        );
+        let Command::Ranges(crate::cli::RangesCommand::Diff(args)) = &cli.command else {
+            panic!("not ranges diff")
+        };
+        let d = DiffConfig::resolve(args);
+        assert_eq!((d.old, d.new), ("old.json".into(), "new.json".into()));
+        assert_eq!(d.region.as_deref(), Some("eu-west-2"));
+        assert_eq!(d.features.into_iter().collect::<Vec<_>>(), [Group::Saml]);
+        assert!(d.stateless && d.format == DiffFormat::Json);
+
+        let cli = parse("cp ranges update --timeout 0 --force");
+        let Command::Ranges(crate::cli::RangesCommand::Update(args)) = &cli.command else {
+            panic!("not ranges update")
+        };
+        let u = UpdateConfig::resolve(args);
+        assert_eq!((u.timeout, u.force), (Duration::from_secs(1), true));
+        assert_eq!(u.from, crate::ranges::update::DEFAULT_URL);
+
+        let cli = parse("cp ranges lookup 3.64.1.1 -f line");
+        let Command::Ranges(crate::cli::RangesCommand::Lookup(args)) = &cli.command else {
+            panic!("not ranges lookup")
+        };
+        let l = LookupConfig::resolve(args);
+        assert_eq!(l.addresses, ["3.64.1.1"]);
+        assert_eq!(l.format, crate::ranges::query::Format::Line);
+    }
+
+    #[test]
+    fn the_agent_takes_its_report_folder_from_the_flag_then_the_profile() {
+        let mut config = Config::default();
+        config.profile.report_dir = Some(PathBuf::from("/srv/reports"));
+        let agent = |line: &str| {
+            let cli = Cli::try_parse_from(line.split_whitespace()).unwrap();
+            let Command::Agent(args) = &cli.command else {
+                panic!("not agent")
+            };
+            AgentConfig::resolve(&config, args)
+        };
+        assert_eq!(agent("cp agent").report_dir, Some("/srv/reports".into()));
+        let a = agent("cp agent --report-dir here --pause --no-open");
+        assert_eq!(a.report_dir, Some("here".into()));
+        assert!(a.pause && a.no_open);
     }
 }

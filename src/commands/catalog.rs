@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::catalog::Catalog;
-use crate::cli::CatalogFormat;
+use crate::catalog_info::CatalogFormat;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::{catalog_info, clock, output};

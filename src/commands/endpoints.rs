@@ -1,12 +1,16 @@
 //! `endpoints`: the catalog's hosts, ports and address ranges for a Region, in the form the
 //! network team asks for.
 
-use crate::cli::{EndpointsArgs, EndpointsFormat};
-use crate::config::Config;
+use crate::config::{Config, EndpointsConfig};
+use crate::endpoints::EndpointsFormat;
 use crate::error::{ExitCode, Result};
 use crate::{clock, judge, output, ranges};
 
-pub fn run(config: &Config, args: &EndpointsArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub fn run(
+    config: &Config,
+    args: &EndpointsConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let catalog = config.catalog()?;
     let selection = config.selection(&catalog)?;
     let requirements = catalog.requirements(&selection)?;

@@ -3,12 +3,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::catalog::{Catalog, Group, Selection};
-use crate::cli::{DiffArgs, DiffFormat, LookupArgs, LookupFormat, ReportFormat, UpdateArgs};
-use crate::config::Config;
+use crate::catalog::{Catalog, Selection};
+use crate::config::{Config, DiffConfig, DiffFormat, LookupConfig, UpdateConfig};
 use crate::error::{Error, ExitCode, Result};
+use crate::output::ReportFormat;
 use crate::ranges::{self, Snapshot, query};
 use crate::report::{Report, Target};
 use crate::{clock, judge, output};
@@ -52,7 +51,11 @@ fn needed_sets(
     })
 }
 
-pub fn lookup(config: &Config, args: &LookupArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub fn lookup(
+    config: &Config,
+    args: &LookupConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let from_args = query::parse_arguments(&args.addresses)?;
     if from_args.is_empty() && args.file.is_none() {
         return Err(Error::usage(
@@ -86,12 +89,7 @@ pub fn lookup(config: &Config, args: &LookupArgs, warnings: &mut Vec<String>) ->
         }
         None => query::Needed::default(),
     };
-    let format = match args.format {
-        LookupFormat::Text => query::Format::Text,
-        LookupFormat::Csv => query::Format::Csv,
-        LookupFormat::Json => query::Format::Json,
-        LookupFormat::Line => query::Format::Line,
-    };
+    let format = args.format;
     // Stream: to a temporary file that replaces --output only on success, or to stdout.
     let mut file = config
         .output
@@ -148,7 +146,11 @@ pub fn lookup(config: &Config, args: &LookupArgs, warnings: &mut Vec<String>) ->
     }
 }
 
-pub fn update(config: &Config, args: &UpdateArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub fn update(
+    config: &Config,
+    args: &UpdateConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let cache_dir = ranges::cache_dir().ok_or_else(|| {
         Error::usage("no cache folder is known for this user; set CONNECT_PREFLIGHT_CACHE_DIR")
     })?;
@@ -159,7 +161,7 @@ pub fn update(config: &Config, args: &UpdateArgs, warnings: &mut Vec<String>) ->
             args.from
         ));
     }
-    let text = ranges::update::fetch(&args.from, Duration::from_secs(args.timeout.max(1)))?;
+    let text = ranges::update::fetch(&args.from, args.timeout)?;
     let message = match ranges::update::install(&text, &args.from, in_use, &cache_dir, args.force)?
     {
         ranges::update::Outcome::Cached { path, snapshot } => format!(
@@ -180,23 +182,16 @@ pub fn update(config: &Config, args: &UpdateArgs, warnings: &mut Vec<String>) ->
     Ok(ExitCode::Ready)
 }
 
-pub fn diff(config: &Config, args: &DiffArgs) -> Result<ExitCode> {
+pub fn diff(config: &Config, args: &DiffConfig) -> Result<ExitCode> {
     let old = Snapshot::read(&args.old, ranges::Source::File(args.old.clone()))?;
     let new = Snapshot::read(&args.new, ranges::Source::File(args.new.clone()))?;
     let rules = match &args.region {
         Some(region) => {
             let catalog = config.catalog()?;
-            let features = args
-                .target
-                .with
-                .iter()
-                .copied()
-                .filter(|g| *g != Group::Gr)
-                .collect();
             let selection = Selection {
                 region: region.clone(),
-                features,
-                stateless: args.target.stateless,
+                features: args.features.clone(),
+                stateless: args.stateless,
                 ..Selection::default()
             };
             catalog.requirements(&selection)?.rules

@@ -1,13 +1,17 @@
 //! `summarize`: many reports turned into one fleet view and one change list.
 
-use crate::cli::{SummarizeArgs, SummaryFormat};
-use crate::config::Config;
+use crate::config::{Config, SummarizeConfig};
 use crate::error::{Error, ExitCode, Result};
+use crate::summary::SummaryFormat;
 use crate::{output, report};
 
 /// Reads the reports one at a time, then renders the fleet view. Files that are not reports are
 /// warnings; finding no report at all is an error.
-pub fn run(config: &Config, args: &SummarizeArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub fn run(
+    config: &Config,
+    args: &SummarizeConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let fleet = crate::summary::summarize(&args.paths, &mut |w| warnings.push(w));
     if fleet.reports() == 0 {
         let first = args.paths.first().cloned().unwrap_or_default();
