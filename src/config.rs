@@ -978,7 +978,10 @@ pub(crate) mod tests {
         assert_eq!(c.run.deadline, Duration::from_secs(20));
         assert_eq!(c.run.per_probe, MAX_PROBE_TIME);
         assert_eq!(c.run.media.sample, Duration::from_secs(3));
-        assert_eq!(c.run.dns_servers, ["10.0.0.53:53".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(
+            c.run.dns_servers,
+            ["10.0.0.53:53".parse::<SocketAddr>().unwrap()]
+        );
         assert_eq!(c.ca_file, Some(PathBuf::from("/etc/site/lab-ca.pem")));
         assert_eq!(c.domains, Some(PathBuf::from("/etc/site/allow.txt")));
         assert_eq!(c.cidrs, Some(PathBuf::from("/etc/site/fw.txt")));
@@ -1013,7 +1016,10 @@ pub(crate) mod tests {
         assert_eq!(c.run.deadline, Duration::from_secs(5));
         assert_eq!(c.run.per_probe, Duration::from_secs(5));
         assert_eq!(c.run.media.sample, Duration::from_secs(1));
-        assert_eq!(c.run.dns_servers, ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(
+            c.run.dns_servers,
+            ["127.0.0.1:5353".parse::<SocketAddr>().unwrap()]
+        );
         assert_eq!(c.ca_file, Some(PathBuf::from("my.pem")));
         assert_eq!(
             (c.domains, c.cidrs),
