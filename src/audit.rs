@@ -1578,7 +1578,7 @@ pub fn fixed_copy(outcome: &Outcome) -> Result<String> {
 }
 
 pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
-    let started = crate::app::now();
+    let started = crate::clock::now();
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let provenance = snapshot.provenance(started);
     if provenance.age_days > ranges::NOTICE_DAYS {
@@ -1587,7 +1587,7 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
             provenance.create_date, provenance.age_days
         ));
     }
-    let mut outcome = audit(config, args, &snapshot, crate::app::rfc3339(started))?;
+    let mut outcome = audit(config, args, &snapshot, crate::clock::rfc3339(started))?;
     outcome.report.ranges = Some(provenance);
     // What the audit was measured against: the catalog's origin and age.
     outcome
@@ -1599,7 +1599,7 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
         ));
     outcome.report.counts = report::Counts::of(&outcome.report.checks);
     outcome.report.duration_ms =
-        u64::try_from((crate::app::now() - started).whole_milliseconds()).unwrap_or(0);
+        u64::try_from((crate::clock::now() - started).whole_milliseconds()).unwrap_or(0);
     if let Some(path) = &args.fix_output {
         if same_file(path, outcome.domains.as_ref().map(|d| d.0.path.as_path()))
             || same_file(path, outcome.cidrs.as_ref().map(|c| c.0.path.as_path()))
@@ -1622,7 +1622,7 @@ pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Res
             text(&outcome, report::text::Palette::new(color))
         }
     };
-    crate::app::emit(config, &text)?;
+    crate::output::emit(config.output.as_deref(), &text)?;
     Ok(outcome.report.verdict.into())
 }
 
@@ -2011,8 +2011,8 @@ mod tests {
             &req,
             None,
             &snapshot,
-            snapshot.provenance(crate::app::now()),
-            crate::catalog::Catalog::embedded().provenance(crate::app::now()),
+            snapshot.provenance(crate::clock::now()),
+            crate::catalog::Catalog::embedded().provenance(crate::clock::now()),
         );
         let text = crate::endpoints::cidrs(&listing);
         let list = cidr_list(&text);

@@ -1,4 +1,4 @@
-//! `catalog info`, and what every report says about the catalog it used: which one (built-in,
+//! What `catalog info` shows, and what every report says about the catalog it used: which one (built-in,
 //! the config folder's, or a file), when its entries were last compared with AWS's pages, and
 //! the pages they cite. The catalog is data, so a change AWS makes reaches users as a file.
 
@@ -9,10 +9,15 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::catalog::{Catalog, CatalogProvenance, Origin};
-use crate::cli::CatalogFormat;
-use crate::config::Config;
-use crate::error::{ExitCode, Result};
 use crate::report::{Check, Kind, Reason, Status};
+
+/// The forms `catalog info` prints (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatalogFormat {
+    Text,
+    Json,
+    Markdown,
+}
 
 /// What `catalog info --format json` prints.
 #[derive(Debug, Serialize)]
@@ -61,32 +66,20 @@ fn notes(catalog: &Catalog) -> Vec<String> {
     notes
 }
 
-pub fn run(config: &Config, endpoints: Option<&Path>, format: CatalogFormat) -> Result<ExitCode> {
-    let catalog = match endpoints {
-        Some(path) => Catalog::read(path)?,
-        None => config.catalog()?,
+/// What `catalog info --format json` prints about `catalog`, read at `now`; `config_file` is
+/// where an administrator's catalog is looked for.
+pub fn json(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
+    let info = Info {
+        schema: "connect-preflight/catalog-info/v1",
+        catalog: catalog.provenance(now),
+        config_folder_file: config_file.map(|p| p.display().to_string()),
+        precedence: precedence(config_file),
+        built_in_checked: Catalog::embedded().checked().map(str::to_owned),
+        notes: notes(catalog),
     };
-    let now = crate::app::now();
-    let config_file = crate::config::admin_catalog_path();
-    let text = match format {
-        CatalogFormat::Markdown => catalog.markdown(),
-        CatalogFormat::Json => {
-            let info = Info {
-                schema: "connect-preflight/catalog-info/v1",
-                catalog: catalog.provenance(now),
-                config_folder_file: config_file.as_ref().map(|p| p.display().to_string()),
-                precedence: precedence(config_file.as_deref()),
-                built_in_checked: Catalog::embedded().checked().map(str::to_owned),
-                notes: notes(&catalog),
-            };
-            let mut out = serde_json::to_string_pretty(&info).expect("plain data serialises");
-            out.push('\n');
-            out
-        }
-        CatalogFormat::Text => text(&catalog, now, config_file.as_deref()),
-    };
-    crate::app::emit(config, &text)?;
-    Ok(ExitCode::Ready)
+    let mut out = serde_json::to_string_pretty(&info).expect("plain data serialises");
+    out.push('\n');
+    out
 }
 
 /// "built-in", or "config folder /path", for sentences.
@@ -107,7 +100,8 @@ pub fn age(p: &CatalogProvenance) -> String {
     }
 }
 
-fn text(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
+/// What `catalog info` prints for people.
+pub fn text(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
     let p = catalog.provenance(now);
     let mut out = String::new();
     let _ = writeln!(out, "Catalog in use: {}", describe(&p));

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalog::Group;
-use crate::output::ColorChoice;
+pub use crate::catalog_info::CatalogFormat;
+pub use crate::endpoints::EndpointsFormat;
+pub use crate::output::{ColorChoice, ReportFormat};
+pub use crate::summary::SummaryFormat;
 
 /// Can this workstation run the Amazon Connect CCP and its softphone? If not, what exactly must
 /// the network team change?
@@ -260,15 +263,6 @@ pub enum CheckKind {
     Media,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EndpointsFormat {
-    Text,
-    Json,
-    Csv,
-    Domains,
-    Cidrs,
-}
-
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     #[command(flatten)]
@@ -413,13 +407,6 @@ pub enum CatalogCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CatalogFormat {
-    Text,
-    Json,
-    Markdown,
-}
-
 #[derive(Debug, Args)]
 pub struct LookupArgs {
     /// Addresses to look up (IPv4 or IPv6)
@@ -519,14 +506,6 @@ pub struct SummarizeArgs {
     pub format: SummaryFormat,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SummaryFormat {
-    Text,
-    Html,
-    Csv,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum GenerateCommand {
     /// The man page (roff, section 1)
@@ -571,20 +550,6 @@ pub struct ProfileWriteArgs {
     /// Replace an existing profile
     #[arg(long)]
     pub force: bool,
-}
-
-/// The forms of a report: every command that judges offers them all.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// For people at a terminal
-    #[default]
-    Text,
-    /// The `connect-preflight/report/v1` contract, for pipelines
-    Json,
-    /// A self-contained page to open or send to support
-    Html,
-    /// JUnit XML, one test case per check, for CI dashboards
-    Junit,
 }
 
 #[cfg(test)]

@@ -15,6 +15,16 @@ use crate::report::RangesProvenance;
 
 pub const SCHEMA: &str = "connect-preflight/endpoints/v1";
 
+/// The forms `endpoints` prints (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EndpointsFormat {
+    Text,
+    Json,
+    Csv,
+    Domains,
+    Cidrs,
+}
+
 /// One IP rule with the address space it selects from the snapshot in use.
 #[derive(Debug, Serialize)]
 pub struct ResolvedRule<'a> {

@@ -5,20 +5,23 @@
 //! requirements of the [`catalog`] → (probes, or an audit of the customer's lists) → a
 //! [`report::Report`] → a renderer → an exit code. Everything but the probes is a pure function.
 
-pub mod agent;
 pub mod allowlist;
 pub mod app;
+#[cfg(test)]
+mod architecture;
 pub mod audit;
 pub mod catalog;
 pub mod catalog_info;
 pub mod ccplog;
-pub mod check;
 pub mod cli;
+pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod endpoints;
 pub mod error;
 pub mod generate;
 pub mod input;
+pub mod judge;
 pub mod media;
 pub mod output;
 pub mod plan;
@@ -26,6 +29,7 @@ pub mod probe;
 pub mod ranges;
 pub mod remedy;
 pub mod report;
+pub mod route;
 pub mod run;
 pub mod sanitize;
 pub mod site_profile;

@@ -1,9 +1,65 @@
-//! Where output goes: atomic files, and the one decision about colour.
+//! Where output goes: stdout or `--output` (atomically), atomic files, the one decision about
+//! colour, and the report's forms. The last stage of every command; it knows nothing of the
+//! command line beyond the types declared here, which `cli` reuses.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::report::{self, Report};
+
+/// The forms of a report: every command that judges offers them all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// For people at a terminal
+    #[default]
+    Text,
+    /// The `connect-preflight/report/v1` contract, for pipelines
+    Json,
+    /// A self-contained page to open or send to support
+    Html,
+    /// JUnit XML, one test case per check, for CI dashboards
+    Junit,
+}
+
+/// Writes the output to `path` (`--output`) atomically, or to stdout. A closed pipe is not an
+/// error.
+pub fn emit(path: Option<&Path>, text: &str) -> Result<()> {
+    if let Some(path) = path {
+        return write_atomically(path, text.as_bytes());
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write {
+            path: PathBuf::from("<stdout>"),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Renders `report` in `format` and writes it with [`emit`]; text is coloured only on stdout and
+/// as `color` decides.
+pub fn render_report(
+    report: &Report,
+    format: ReportFormat,
+    path: Option<&Path>,
+    color: ColorChoice,
+) -> Result<()> {
+    let text = match format {
+        ReportFormat::Json => report::json::render(report),
+        ReportFormat::Html => report::html::render(report),
+        ReportFormat::Junit => report::junit::render(report),
+        ReportFormat::Text => {
+            let color = path.is_none() && color.for_stdout();
+            report::text::render(report, report::text::Palette::new(color))
+        }
+    };
+    emit(path, &text)
+}
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, so a reader never sees a
 /// partial file and a failure leaves any earlier file untouched.

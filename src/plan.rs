@@ -5,9 +5,20 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::catalog::{Catalog, Direction, DomainRequirement, Requirements, Selection};
-use crate::cli::CheckKind;
 use crate::ranges::Snapshot;
 use crate::report::{Check, Kind, Proto, Reason, Status};
+
+/// The kinds of live check a run can be narrowed to (the command line's `--only` and `--skip`,
+/// translated by `config`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckKind {
+    Dns,
+    Tcp,
+    Tls,
+    Https,
+    Websocket,
+    Media,
+}
 
 /// One live check that will be made.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,6 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::check::Settings;
 use crate::error::{Error, Result};
 use crate::plan::{HostPlan, Plan, Step, SurveyTarget};
 use crate::probe::http::{self, PathFailure, Proxy};
@@ -20,6 +19,7 @@ use crate::probe::{Context, dns, millis, tcp, tls, ws};
 use crate::ranges::Snapshot;
 use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::route;
 
 /// At most this many hosts are probed at once.
 pub const CONCURRENCY: usize = 8;
@@ -39,13 +39,50 @@ const MIN_RELAY_TIME: Duration = Duration::from_secs(1);
 /// A step that ended within this of its limit ran out of time.
 const AT_LIMIT: Duration = Duration::from_millis(60);
 
-/// What a run produced.
+/// The runner's limits and media settings, resolved once by `config`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Empty: the system's resolver configuration.
+    pub dns_servers: Vec<SocketAddr>,
+    /// The whole run's deadline, and when it ends: fixed once, when the configuration is
+    /// resolved, so that PAC fetching and evaluation, the catalog and the probes all spend the
+    /// one `--timeout`.
+    pub deadline: Duration,
+    pub deadline_at: Instant,
+    /// No probe takes longer than this.
+    pub per_probe: Duration,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Media checks are selected (relays from an iceServers file are then tested too).
+    pub media_selected: bool,
+    /// The media test's sample length and quality thresholds; the run adds what the plan knows.
+    pub media: crate::media::Options,
+    /// TURN credentials for the authenticated media test, when given.
+    pub turn: Option<crate::media::ice_servers::TurnAuth>,
+}
+
+/// What a run produced: the checks for the report, and beside them the facts later stages read
+/// (never parsed back out of a check's evidence).
 pub struct Outcome {
     /// In plan order.
     pub checks: Vec<Check>,
     pub snapshot: Arc<Snapshot>,
     pub elapsed: Duration,
+    /// Why the run stopped: every probe done, the deadline, or Ctrl-C.
+    pub stop: Stop,
     pub interrupted: bool,
+    /// `--survey`: each Region timed, in plan order.
+    pub survey: Vec<SurveyTiming>,
+}
+
+/// One Region the survey timed: a working TLS session with its telemetry host in `connect_ms`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurveyTiming {
+    pub region: String,
+    pub region_name: String,
+    /// The instance's own Region.
+    pub home: bool,
+    pub connect_ms: u64,
 }
 
 /// Finished checks by id, shared by the host tasks, so a stopped run keeps what it has.
@@ -55,6 +92,8 @@ struct Sink {
     /// The media test's checks, whose ids the media module decides.
     media: Arc<Mutex<Vec<Check>>>,
     clock: Arc<Mutex<Option<Check>>>,
+    /// The survey's connect times by target id.
+    survey: Arc<Mutex<HashMap<String, u64>>>,
     progress: ProgressBar,
 }
 
@@ -105,16 +144,22 @@ fn progress_bar(total: usize, visible: bool) -> ProgressBar {
     bar
 }
 
-enum Stop {
+/// Why a run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Every probe finished.
     Done,
+    /// The run's deadline (`--timeout`) came first.
     Deadline,
+    /// Ctrl-C.
     Interrupted,
 }
 
 /// Runs the plan. Builds its own runtime so that exit is bounded however probes end.
 pub fn execute(
     plan: &Plan,
-    settings: &Settings,
+    settings: &Options,
+    route: &route::Route,
     snapshot: Snapshot,
     ca_roots: Vec<CertificateDer<'static>>,
 ) -> Result<Outcome> {
@@ -131,6 +176,7 @@ pub fn execute(
         checks: Arc::default(),
         media: Arc::default(),
         clock: Arc::default(),
+        survey: Arc::default(),
         // The bar counts what is contacted; the untested requirements are never pushed.
         progress: progress_bar(total - plan.untested.len(), settings.progress),
     };
@@ -162,8 +208,8 @@ pub fn execute(
             let limit = limit.clone();
             let sink = sink.clone();
             let host = host.clone();
-            let proxy = settings.proxy_for(&host.host).cloned();
-            if let Some(route) = settings.unsupported_route(&host.host) {
+            let proxy = route.proxy_for(&host.host).cloned();
+            if let Some(route) = route.unsupported_route(&host.host) {
                 let why = format!(
                     "the PAC script sends {} by {route}, a route this tool does not support",
                     host.host
@@ -186,8 +232,7 @@ pub fn execute(
         }
         let turn = settings.turn.clone().unwrap_or_default();
         // Relays given by --ice-servers are tested whatever the catalog names.
-        let relays_given =
-            !turn.relays.is_empty() && settings.selected.has(crate::cli::CheckKind::Media);
+        let relays_given = !turn.relays.is_empty() && settings.media_selected;
         if !plan.media.is_empty() || relays_given {
             let ctx = ctx.clone();
             let sink = sink.clone();
@@ -206,12 +251,10 @@ pub fn execute(
                 }
             }
             let options = crate::media::Options {
-                sample: settings.media_sample,
-                thresholds: settings.thresholds,
                 connect_ranges: plan.media_ranges.clone(),
                 keyring: turn.keyring,
                 call: true,
-                ..crate::media::Options::default()
+                ..settings.media.clone()
             };
             let unused = turn.unused;
             let beyond_cap = turn.beyond_cap;
@@ -229,7 +272,7 @@ pub fn execute(
             let limit = limit.clone();
             let sink = sink.clone();
             let target = target.clone();
-            let proxy = settings.proxy_for(&target.host).cloned();
+            let proxy = route.proxy_for(&target.host).cloned();
             set.spawn(async move {
                 let Ok(_permit) = limit.acquire().await else {
                     return;
@@ -245,11 +288,11 @@ pub fn execute(
                     ));
                     return;
                 }
-                let mut check =
+                let (mut check, connect_ms) =
                     tokio::time::timeout(ctx.limit(), survey_one(&ctx, &target, proxy.as_ref()))
                         .await
                         .unwrap_or_else(|_| {
-                            survey_check(
+                            let check = survey_check(
                                 &target,
                                 Status::Info,
                                 Reason::Timeout,
@@ -257,9 +300,16 @@ pub fn execute(
                                     "{} ({}) not timed: no connection within the time allowed",
                                     target.region, target.region_name
                                 ),
-                            )
+                            );
+                            (check, None)
                         });
                 check.duration_ms = millis(started.elapsed());
+                if let Some(ms) = connect_ms {
+                    sink.survey
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(target.id.clone(), ms);
+                }
                 sink.push(check);
             });
         }
@@ -363,18 +413,36 @@ pub fn execute(
             .evidence("purpose", &u.purpose),
         );
     }
+    // The connect times of the survey checks that made it into the report.
+    let mut timed = std::mem::take(&mut *sink.survey.lock().expect("not poisoned"));
     for target in &plan.survey {
         // The survey is information beside the verdict: one not timed does not hold it back.
-        checks.push(done.remove(&target.id).unwrap_or_else(|| {
-            survey_check(
-                target,
-                Status::Info,
-                why_reason,
-                format!("not timed: {why_not}"),
-            )
-        }));
+        match done.remove(&target.id) {
+            Some(check) => checks.push(check),
+            None => {
+                timed.remove(&target.id);
+                checks.push(survey_check(
+                    target,
+                    Status::Info,
+                    why_reason,
+                    format!("not timed: {why_not}"),
+                ));
+            }
+        }
     }
-    if let Some(closest) = closest_region(&checks) {
+    let survey: Vec<SurveyTiming> = plan
+        .survey
+        .iter()
+        .filter_map(|t| {
+            Some(SurveyTiming {
+                region: t.region.clone(),
+                region_name: t.region_name.clone(),
+                home: t.home,
+                connect_ms: *timed.get(&t.id)?,
+            })
+        })
+        .collect();
+    if let Some(closest) = closest_region(&survey) {
         checks.push(closest);
     }
     if let Some(clock) = sink.clock.lock().expect("not poisoned").take() {
@@ -392,7 +460,9 @@ pub fn execute(
         checks,
         snapshot,
         elapsed: started.elapsed(),
-        interrupted: matches!(stop, Stop::Interrupted),
+        interrupted: stop == Stop::Interrupted,
+        stop,
+        survey,
     })
 }
 
@@ -989,8 +1059,13 @@ fn path_reason(failure: &PathFailure) -> Reason {
     }
 }
 
-/// `--survey`: the time to a working TLS session with one Region's telemetry host.
-async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>) -> Check {
+/// `--survey`: the time to a working TLS session with one Region's telemetry host: its check, and
+/// the connect time in milliseconds when it was timed.
+async fn survey_one(
+    ctx: &Context,
+    target: &SurveyTarget,
+    proxy: Option<&Proxy>,
+) -> (Check, Option<u64>) {
     let name = format!("{} ({})", target.region, target.region_name);
     let host = HostPlan {
         host: target.host.clone(),
@@ -1009,12 +1084,13 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
             match outcome.addresses.first() {
                 Some(ip) => Route::Direct(SocketAddr::new(*ip, target.port)),
                 None => {
-                    return survey_check(
+                    let check = survey_check(
                         target,
                         Status::Info,
                         outcome.check.reason,
                         format!("{name} not timed: {}", outcome.check.detail),
                     );
+                    return (check, None);
                 }
             }
         }
@@ -1023,7 +1099,7 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
     let stream = match route.open(ctx, &host, ctx.limit()).await {
         Ok(s) => s,
         Err(f) => {
-            return survey_check(
+            let check = survey_check(
                 target,
                 Status::Info,
                 path_reason(&f),
@@ -1033,6 +1109,7 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
                     path_reason(&f)
                 ),
             );
+            return (check, None);
         }
     };
     let tcp_ms = millis(started.elapsed());
@@ -1061,7 +1138,7 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
             )
             .evidence("connect_ms", connect_ms)
             .evidence("tcp_connect_ms", tcp_ms);
-            if status == Status::Warn {
+            let check = if status == Status::Warn {
                 check.remedy(remedy::slow_region(
                     &target.region,
                     connect_ms,
@@ -1069,7 +1146,8 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
                 ))
             } else {
                 check
-            }
+            };
+            (check, Some(connect_ms))
         }
         Err(f) => {
             let reason = match f {
@@ -1078,44 +1156,30 @@ async fn survey_one(ctx: &Context, target: &SurveyTarget, proxy: Option<&Proxy>)
                 tls::HandshakeFailure::Malformed => Reason::BadResponse,
                 tls::HandshakeFailure::Timeout => Reason::Stalled,
             };
-            survey_check(
+            let check = survey_check(
                 target,
                 Status::Info,
                 reason,
                 format!("{name} not timed: the TLS handshake failed ({reason})"),
-            )
+            );
+            (check, None)
         }
     }
 }
 
-/// The Region with the shortest TLS connect time among the survey's checks.
-fn closest_region(checks: &[Check]) -> Option<Check> {
-    let timed: Vec<(&Check, u64)> = checks
-        .iter()
-        .filter(|c| c.id.starts_with("survey/"))
-        .filter_map(|c| Some((c, c.evidence.get("connect_ms")?.as_u64()?)))
-        .collect();
-    let (best, ms) = timed.iter().min_by_key(|(_, ms)| *ms)?;
-    let text = |c: &Check, key: &str| {
-        c.evidence
-            .get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let region = text(best, "region");
+/// The Region with the shortest TLS connect time among those the survey timed (in plan order:
+/// of equal times, the first).
+fn closest_region(timed: &[SurveyTiming]) -> Option<Check> {
+    let best = timed.iter().min_by_key(|t| t.connect_ms)?;
     let mut detail = format!(
-        "the closest Region by TLS connect time is {region} ({}), {ms} ms",
-        text(best, "region_name")
+        "the closest Region by TLS connect time is {} ({}), {} ms",
+        best.region, best.region_name, best.connect_ms
     );
-    if let Some((home, home_ms)) = timed
-        .iter()
-        .find(|(c, _)| c.evidence.get("home") == Some(&serde_json::Value::Bool(true)))
-    {
-        if home.id != best.id {
+    if let Some(home) = timed.iter().find(|t| t.home) {
+        if home != best {
             detail.push_str(&format!(
-                "; the instance's Region {} takes {home_ms} ms",
-                text(home, "region")
+                "; the instance's Region {} takes {} ms",
+                home.region, home.connect_ms
             ));
         }
     }
@@ -1127,8 +1191,8 @@ fn closest_region(checks: &[Check]) -> Option<Check> {
             Reason::Ok,
             detail,
         )
-        .evidence("region", region)
-        .evidence("connect_ms", ms)
+        .evidence("region", &best.region)
+        .evidence("connect_ms", best.connect_ms)
         .evidence("regions_timed", timed.len()),
     )
 }
@@ -1309,32 +1373,28 @@ fn unused_ice_server(url: &str) -> Check {
 mod tests {
     use super::*;
 
-    fn timed_region(region: &str, home: bool, ms: Option<u64>) -> Check {
-        let target = SurveyTarget {
-            id: format!("survey/{region}"),
+    /// What the survey measured of `region`: nothing when `ms` is `None` (not timed).
+    fn timed_region(region: &str, home: bool, ms: Option<u64>) -> Option<SurveyTiming> {
+        Some(SurveyTiming {
             region: region.to_owned(),
             region_name: format!("Name of {region}"),
-            host: format!("t.telemetry.{region}.example"),
-            port: 443,
-            allowlist: String::new(),
             home,
-        };
-        let check = survey_check(&target, Status::Info, Reason::Ok, String::new());
-        match ms {
-            Some(ms) => check.evidence("connect_ms", ms),
-            None => check,
-        }
+            connect_ms: ms?,
+        })
     }
 
     #[test]
     fn the_closest_region_is_the_fastest_timed_one_and_the_home_region_is_compared() {
-        let checks = vec![
+        let timed: Vec<SurveyTiming> = [
             timed_region("eu-central-1", true, Some(140)),
             timed_region("eu-west-2", false, Some(35)),
             timed_region("us-east-1", false, None),
             timed_region("ap-southeast-2", false, Some(290)),
-        ];
-        let closest = closest_region(&checks).unwrap();
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let closest = closest_region(&timed).unwrap();
         assert_eq!(closest.evidence["region"], "eu-west-2");
         assert_eq!(closest.evidence["regions_timed"], 3);
         assert!(
@@ -1343,6 +1403,7 @@ mod tests {
             "{}",
             closest.detail
         );
-        assert!(closest_region(&[timed_region("us-east-1", false, None)]).is_none());
+        let none: Vec<SurveyTiming> = timed_region("us-east-1", false, None).into_iter().collect();
+        assert!(closest_region(&none).is_none());
     }
 }

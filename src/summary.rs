@@ -18,6 +18,15 @@ use serde::{Deserialize, Serialize};
 use crate::report::{CidrFix, Kind, Report, SCHEMA as REPORT_SCHEMA, Status, Tool, Verdict};
 use crate::sanitize::for_terminal;
 
+/// The forms `summarize` prints (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Html,
+    Csv,
+    Json,
+}
+
 /// The `schema` field of the JSON summary.
 pub const SCHEMA: &str = "connect-preflight/summary/v1";
 

@@ -14,11 +14,10 @@
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::catalog::{DomainRequirement, HostPattern, Requirements};
-use crate::check::Settings;
-use crate::cli::CheckKind;
-use crate::plan::{self, Plan, Selected};
+use crate::plan::{self, CheckKind, Plan, Selected};
 use crate::ranges::Snapshot;
 use crate::report::{Check, Kind, Reason, Status};
+use crate::route::Route;
 
 /// A CCP session's WebSocket URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,7 +148,7 @@ pub fn apply(
 pub fn route_check(
     requirements: &Requirements,
     plan: &Plan,
-    settings: &Settings,
+    settings: &Route,
     checks: &[Check],
 ) -> Option<Check> {
     let req = wildcard(requirements)?;

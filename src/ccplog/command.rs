@@ -8,20 +8,20 @@ use crate::config::Config;
 use crate::error::{ExitCode, Result};
 
 pub fn run(config: &Config, args: &CcpLogArgs) -> Result<ExitCode> {
-    let started = crate::app::now();
+    let started = crate::clock::now();
     let timer = Instant::now();
     let thresholds = &config.profile.thresholds;
     let inputs = super::read_files(&args.files)?;
     let log = super::analyse(&inputs, thresholds)?;
     drop(inputs);
     let elapsed = u64::try_from(timer.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let report = super::report::build(log, crate::app::rfc3339(started), elapsed);
+    let report = super::report::build(log, crate::clock::rfc3339(started), elapsed);
     let text = match args.format {
         ReportFormat::Text => super::report::text(&report),
         ReportFormat::Json => super::report::json(&report),
         ReportFormat::Html => super::report::html(&report, thresholds),
         ReportFormat::Junit => super::report::junit(&report),
     };
-    crate::app::emit(config, &text)?;
+    crate::output::emit(config.output.as_deref(), &text)?;
     Ok(report.report.verdict.into())
 }

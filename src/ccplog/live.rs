@@ -7,10 +7,9 @@
 use std::path::PathBuf;
 
 use crate::catalog::Instance;
-use crate::cli::CheckKind;
 use crate::config::{Config, Thresholds};
 use crate::error::Result;
-use crate::plan::{HostPlan, MediaHost, Plan, Selected, Step};
+use crate::plan::{CheckKind, HostPlan, MediaHost, Plan, Selected, Step};
 use crate::report::{Kind, Proto};
 
 /// What a log contributes to a live check.

@@ -5,7 +5,7 @@
 //!
 //! `cargo test --test lab -- NAME...` runs the scenarios whose names contain one of the NAMEs.
 //! `LAB_KEEP=1` keeps each scenario's lab up after it ran, prints its namespaces and waits for
-//! Enter (at most an hour).
+//! Enter (at most an hour). `LAB_KEEP_REPORTS=DIR` keeps what the binary printed per scenario.
 
 // The harness reports on stdout and stderr itself, as libtest would.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -116,6 +116,7 @@ fn main() -> ExitCode {
         if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f)) {
             continue;
         }
+        *servers::SCENARIO.lock().unwrap_or_else(|e| e.into_inner()) = scenario.name;
         let t = Instant::now();
         let result = std::panic::catch_unwind(scenario.run);
         let secs = t.elapsed().as_secs_f64();

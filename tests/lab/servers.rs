@@ -525,6 +525,32 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
+/// The scenario now running, for the names of the reports `LAB_KEEP_REPORTS` keeps.
+pub static SCENARIO: std::sync::Mutex<&'static str> = std::sync::Mutex::new("");
+
+/// With `LAB_KEEP_REPORTS=DIR`, keeps what the built binary printed on stdout as
+/// `DIR/<scenario>-<n>.out`, numbered in the order the scenario ran it, so two builds' reports
+/// can be compared.
+fn keep_report(cmd: &Command, stdout: &str) {
+    static COUNT: std::sync::Mutex<(&str, u32)> = std::sync::Mutex::new(("", 0));
+    let Some(dir) = std::env::var_os("LAB_KEEP_REPORTS") else {
+        return;
+    };
+    let binary = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_connect-preflight"));
+    if cmd.get_program() != binary && !cmd.get_args().any(|a| a == binary) {
+        return;
+    }
+    let scenario = *SCENARIO.lock().unwrap_or_else(|e| e.into_inner());
+    let mut count = COUNT.lock().unwrap_or_else(|e| e.into_inner());
+    if count.0 != scenario {
+        *count = (scenario, 0);
+    }
+    count.1 += 1;
+    let dir = PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("{scenario}-{:02}.out", count.1)), stdout);
+}
+
 /// Runs `cmd` to completion within `limit` (killed past it), returning its exit code, stdout
 /// and stderr.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> (i32, String, String) {
@@ -547,11 +573,9 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> (i32, String, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-    (
-        status.code().unwrap_or(-1),
-        read(&out_path),
-        read(&err_path),
-    )
+    let stdout = read(&out_path);
+    keep_report(&cmd, &stdout);
+    (status.code().unwrap_or(-1), stdout, read(&err_path))
 }
 
 /// One TLS front end on the AWS side.

@@ -6,9 +6,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::check::{self, Produced};
-use crate::cli::{AgentArgs, CheckArgs};
-use crate::config::Config;
+use crate::commands::check::{self, Produced};
+use crate::config::{AgentConfig, CheckConfig, Config};
 use crate::error::{Error, ExitCode, Result};
 use crate::report::{Report, Status};
 
@@ -17,7 +16,7 @@ pub const REPORTS_FOLDER: &str = "Connect network check";
 
 pub fn run(
     config: &Config,
-    args: &AgentArgs,
+    args: &AgentConfig,
     env: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<ExitCode> {
@@ -42,7 +41,7 @@ pub fn run(
 
 fn checked(
     config: &Config,
-    args: &AgentArgs,
+    args: &AgentConfig,
     env: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<ExitCode> {
@@ -57,8 +56,9 @@ fn checked(
             looked.join(", ")
         )));
     }
-    let dir = report_dir(args, config)?;
-    let produced = check::produce(config, &CheckArgs::default(), env, warnings)?;
+    let dir = report_dir(args.report_dir.clone())?;
+    let check = CheckConfig::for_agent(config, env)?;
+    let produced = check::produce(config, &check, warnings)?;
     let Produced::Report {
         report,
         interrupted,
@@ -103,14 +103,10 @@ fn checked(
     Ok(report.verdict.into())
 }
 
-/// The reports folder: `--report-dir`, the profile's `report_dir`, the user's Documents, or the
-/// user's local data folder.
-pub fn report_dir(args: &AgentArgs, config: &Config) -> Result<PathBuf> {
-    if let Some(dir) = args
-        .report_dir
-        .clone()
-        .or_else(|| config.profile.report_dir.clone())
-    {
+/// The reports folder: `given` (`--report-dir`, else the profile's `report_dir`), else the user's
+/// Documents, else the user's local data folder.
+pub fn report_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(dir) = given {
         return Ok(dir);
     }
     if let Some(docs) =
