@@ -74,8 +74,7 @@ fn doc_files() -> Vec<String> {
     files
 }
 
-/// The text outside fenced code blocks, line by line, with inline code spans blanked: what
-/// Markdown renders as prose, headings and tables.
+/// The lines outside fenced code blocks: what Markdown renders as prose, headings and tables.
 fn prose_lines(text: &str) -> Vec<String> {
     let mut fenced = false;
     let mut lines = Vec::new();
@@ -91,7 +90,7 @@ fn prose_lines(text: &str) -> Vec<String> {
     lines
 }
 
-/// `text` without its inline code spans (`` `…` ``), which render links literally.
+/// `line` without its inline code spans (`` `…` ``), which show links as written.
 fn without_code_spans(line: &str) -> String {
     let mut out = String::new();
     let mut in_code = false;
@@ -114,11 +113,10 @@ fn slug(heading: &str) -> String {
     while let Some(open) = rest.find('[') {
         text.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        match after.find("](").and_then(|close| {
-            after[close..]
-                .find(')')
-                .map(|end| (close, close + end + 1))
-        }) {
+        match after
+            .find("](")
+            .and_then(|close| after[close..].find(')').map(|end| (close, close + end + 1)))
+        {
             Some((close, end)) => {
                 text.push_str(&after[..close]);
                 rest = &after[end..];
@@ -143,7 +141,9 @@ fn anchors(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for line in prose_lines(text) {
         let hashes = line.chars().take_while(|&c| c == '#').count();
-        let Some(title) = line[hashes..].strip_prefix(' ').filter(|_| (1..=6).contains(&hashes))
+        let Some(title) = line[hashes..]
+            .strip_prefix(' ')
+            .filter(|_| (1..=6).contains(&hashes))
         else {
             continue;
         };
@@ -184,7 +184,10 @@ fn a_heading_anchor_is_the_one_github_gives_it() {
             "The customer's lists: `--domains FILE` and `--cidrs FILE`",
             "the-customers-lists---domains-file-and---cidrs-file",
         ),
-        ("The new sign-in (since 2026-10-07)", "the-new-sign-in-since-2026-10-07"),
+        (
+            "The new sign-in (since 2026-10-07)",
+            "the-new-sign-in-since-2026-10-07",
+        ),
         ("`nxdomain`, `no_answer` (dns)", "nxdomain-no_answer-dns"),
         ("See [the guide](GUIDE.md) — now", "see-the-guide--now"),
     ] {
@@ -205,10 +208,7 @@ fn every_relative_link_in_the_docs_leads_to_a_file_and_heading_that_exist() {
     let mut checked = 0;
     for file in doc_files() {
         let text = std::fs::read_to_string(repo_file(&file)).unwrap();
-        let folder = std::path::Path::new(&file)
-            .parent()
-            .unwrap()
-            .to_path_buf();
+        let folder = std::path::Path::new(&file).parent().unwrap().to_path_buf();
         for (n, line) in prose_lines(&text).iter().enumerate() {
             for target in link_targets(line) {
                 if target.contains("://") || target.starts_with("mailto:") {
@@ -223,7 +223,10 @@ fn every_relative_link_in_the_docs_leads_to_a_file_and_heading_that_exist() {
                 };
                 let full = repo_file(linked.to_str().unwrap());
                 if !full.exists() {
-                    broken.push(format!("{file} (prose line {}): {target}: no such file", n + 1));
+                    broken.push(format!(
+                        "{file} (prose line {}): {target}: no such file",
+                        n + 1
+                    ));
                     continue;
                 }
                 if !fragment.is_empty() && path_is_markdown(&linked) {
@@ -238,7 +241,10 @@ fn every_relative_link_in_the_docs_leads_to_a_file_and_heading_that_exist() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} links found: is the parser right?");
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the parser right?"
+    );
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
 
