@@ -343,3 +343,47 @@ fn the_guides_grading_table_states_the_default_thresholds() {
     assert_eq!(loss[2], format!("{} % or more", t.loss_warn_pct));
     assert_eq!(loss[3], format!("{} % or more", t.loss_fail_pct));
 }
+
+/// Every flag of every command is described in the user docs, where a reader looks it up.
+#[test]
+fn every_flag_is_documented() {
+    use clap::CommandFactory;
+    let docs: String = [
+        "README.md",
+        "GUIDE.md",
+        "FAQ.md",
+        "docs/deploy.md",
+        "docs/report.md",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(repo_file(f)).unwrap())
+    .collect();
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    let mut commands = vec![(
+        "connect-preflight".to_owned(),
+        connect_preflight::cli::Cli::command(),
+    )];
+    while let Some((path, command)) = commands.pop() {
+        for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            seen += 1;
+            let flag = format!("--{long}");
+            let documented = docs.match_indices(&flag).any(|(i, _)| {
+                let next = docs[i + flag.len()..].chars().next();
+                !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+            if !documented {
+                missing.push(format!("{path} {flag}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            commands.push((format!("{path} {}", sub.get_name()), sub.clone()));
+        }
+    }
+    assert!(seen > 40, "only {seen} flags found");
+    assert!(missing.is_empty(), "flags no doc describes: {missing:?}");
+}
