@@ -217,3 +217,53 @@ fn the_linux_launcher_runs_the_agent_command_in_a_terminal() {
     assert!(text.lines().any(|l| l == "Terminal=true"));
     assert!(text.lines().any(|l| l == "Name=Connect network check"));
 }
+
+/// The .deb and the .rpm install the user documentation beside the README, keeping the `docs/`
+/// folder so that the README's links between them still lead somewhere.
+#[test]
+fn the_packages_ship_the_user_docs() {
+    let cargo = cargo_toml();
+    let meta = &cargo["package"]["metadata"];
+    let deb: Vec<(String, String)> = meta["deb"]["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let (source, dest) = (a[0].as_str().unwrap(), a[1].as_str().unwrap());
+            let name = source.rsplit('/').next().unwrap();
+            let dest = if dest.ends_with('/') {
+                format!("/{dest}{name}")
+            } else {
+                format!("/{dest}")
+            };
+            (source.to_owned(), dest)
+        })
+        .collect();
+    let rpm: Vec<(String, String)> = meta["generate-rpm"]["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["source"].as_str().unwrap().to_owned(),
+                a["dest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for doc in [
+        "README.md",
+        "GUIDE.md",
+        "FAQ.md",
+        "docs/deploy.md",
+        "docs/report.md",
+        "docs/reasons.md",
+    ] {
+        let dest = format!("/usr/share/doc/connect-preflight/{doc}");
+        for (package, assets) in [("deb", &deb), ("rpm", &rpm)] {
+            assert!(
+                assets.iter().any(|(s, d)| s == doc && *d == dest),
+                "the {package} does not install {doc} as {dest}"
+            );
+        }
+    }
+}

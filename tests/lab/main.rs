@@ -1,7 +1,7 @@
 //! The end-to-end lab: network namespaces joined only to each other by veth pairs (an agent
 //! workstation, a corporate edge with firewall, resolver and proxy, and an "AWS" side), Debian's
 //! dnsmasq, nginx, squid, coturn and nftables started inside them, and the built binary run in the
-//! agent namespace against them. Needs root; see the README's Testing section.
+//! agent namespace against them. Needs root; see docs/testing.md.
 //!
 //! `cargo test --test lab -- NAME...` runs the scenarios whose names contain one of the NAMEs.
 //! `LAB_KEEP=1` keeps each scenario's lab up after it ran, prints its namespaces and waits for
