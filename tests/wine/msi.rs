@@ -283,7 +283,12 @@ fn a_bad_region_fails_the_install_with_1603_and_the_log_says_why() {
         let (code, log, _) = msiexec(
             &prefix,
             logs.path(),
-            &["/i", &win(&tools.msi), "INSTANCE=acme", &format!("REGION={region}")],
+            &[
+                "/i",
+                &win(&tools.msi),
+                "INSTANCE=acme",
+                &format!("REGION={region}"),
+            ],
         );
         assert_eq!(code, 1603, "REGION={region}\n{log}");
         let why = format!(
@@ -306,7 +311,12 @@ fn a_bad_region_fails_the_install_with_1603_and_the_log_says_why() {
     let (code, log, _) = msiexec(
         &prefix,
         logs.path(),
-        &["/i", &win(&tools.msi), "INSTANCE=acme", "REGION=us-gov-west-1"],
+        &[
+            "/i",
+            &win(&tools.msi),
+            "INSTANCE=acme",
+            "REGION=us-gov-west-1",
+        ],
     );
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains(": RejectUnknownRegion."), "{log}");
