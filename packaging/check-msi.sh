@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds an MSI from wix/main.wxs with msitools' wixl, then reads its tables back with msiinfo:
-# the shortcut, the per-user properties, the custom action, and where the InstallExecuteSequence
-# puts each action (a deferred action after InstallFinalize is skipped by Windows Installer).
+# Builds an MSI from wix/main.wxs with msitools' wixl (plus, with msibuild, the rows wixl cannot
+# build: the type 19 action that stops an install with an unknown REGION and its ActionText), then
+# reads its tables back with msiinfo: the shortcut, the per-user properties, the custom actions,
+# the Regions the install accepts (against ranges/catalog.toml), and where the
+# InstallExecuteSequence puts each action (a deferred action after InstallFinalize is skipped by
+# Windows Installer; the Region check comes before anything is installed).
 #
 #   packaging/check-msi.sh                      a stand-in file for the executable
 #   packaging/check-msi.sh --exe PATH [--out DIR] [--version V]
