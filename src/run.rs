@@ -924,9 +924,17 @@ async fn run_host(ctx: &Context, host: &HostPlan, proxy: Option<&Proxy>, sink: &
         .iter()
         .filter(|s| !matches!(s.kind, Kind::Dns | Kind::Tcp))
         .collect();
-    if let Route::None(_) = route {
+    if let Route::None(failure) = &route {
         for step in later {
-            sink.push(not_run(host, step, "the TCP connection failed"));
+            sink.push(match failure {
+                PathFailure::SocksAuth => not_run_for(
+                    host,
+                    step,
+                    Reason::UnsupportedRoute,
+                    "the SOCKS5 proxy asks for authentication, which this tool does not support",
+                ),
+                _ => not_run(host, step, "the TCP connection failed"),
+            });
         }
         return;
     }
@@ -1051,7 +1059,7 @@ fn path_reason(failure: &PathFailure) -> Reason {
         PathFailure::Direct(_, f) | PathFailure::ProxyUnreachable(f) => f.reason(),
         PathFailure::ProxyDenied(_) | PathFailure::ProxyBroken => Reason::ProxyDenied,
         PathFailure::ProxyStalled => Reason::Stalled,
-        PathFailure::SocksAuth => Reason::ProxyAuthRequired,
+        PathFailure::SocksAuth => Reason::UnsupportedRoute,
         PathFailure::SocksDenied(_) => Reason::ProxyDenied,
         PathFailure::ProxyTls => Reason::HandshakeFailed,
         PathFailure::ProxyUntrusted => Reason::UntrustedCertificate,

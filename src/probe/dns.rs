@@ -102,6 +102,9 @@ pub enum Failure {
     Timeout,
     /// An answer came that does not parse as DNS (or loops): not the resolver's SERVFAIL.
     BadResponse,
+    /// The answer over UDP said it was truncated, and no complete answer came over TCP (the
+    /// server refused TCP, or its answer was too large to take): not SERVFAIL either.
+    Truncated,
     /// The resolver could not be reached at all (no route, no connection).
     Unreachable,
 }
@@ -114,7 +117,7 @@ impl Failure {
             Self::ServFail => Reason::Servfail,
             Self::Refused => Reason::Refused,
             Self::Timeout => Reason::Timeout,
-            Self::BadResponse => Reason::BadResponse,
+            Self::BadResponse | Self::Truncated => Reason::BadResponse,
             Self::Unreachable => Reason::Unreachable,
         }
     }
@@ -133,6 +136,7 @@ pub fn classify(error: &NetError) -> Failure {
         NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => Failure::NxDomain,
         NetError::Dns(DnsError::ResponseCode(_)) => Failure::ServFail,
         NetError::Timeout => Failure::Timeout,
+        NetError::Truncated => Failure::Truncated,
         NetError::Io(e) => match e.kind() {
             std::io::ErrorKind::TimedOut => Failure::Timeout,
             std::io::ErrorKind::ConnectionRefused => Failure::Refused,
@@ -331,6 +335,12 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
                 ),
                 remedy::dns_bad_response(host, &plan.allowlist, servers),
             ),
+            Failure::Truncated => (
+                format!(
+                    "{servers} answered for {host} with a truncated answer over UDP, and no complete answer came over TCP port 53 (refused, or too large to take: no Amazon Connect name has such an answer)"
+                ),
+                remedy::dns_bad_response(host, &plan.allowlist, servers),
+            ),
             Failure::Unreachable => (
                 format!("{servers} could not be reached to resolve {host}"),
                 remedy::dns_timeout(host, &plan.allowlist, servers),
@@ -421,6 +431,8 @@ mod tests {
                 Failure::BadResponse,
             ),
             (NetError::NoConnections, Failure::Unreachable),
+            // Truncated over UDP and nothing whole over TCP: the server did not say SERVFAIL.
+            (NetError::Truncated, Failure::Truncated),
         ];
         for (error, expected) in table {
             assert_eq!(classify(&error), expected, "{error}");

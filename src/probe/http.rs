@@ -487,14 +487,14 @@ pub fn path_check(
             &plan.allowlist,
         ))
         .evidence("stage", "proxy_connect"),
+        // Nothing past the proxy's greeting was measured: not a verdict on the path.
         PathFailure::SocksAuth => base(
-            Status::Fail,
-            Reason::ProxyAuthRequired,
+            Status::Skip,
+            Reason::UnsupportedRoute,
             format!(
-                "the SOCKS5 proxy {proxy} asks for credentials to reach {host}:{port}, which a PAC route cannot give"
+                "not tested: the SOCKS5 proxy {proxy} offers no connection without authentication (username and password, or GSSAPI) for {host}:{port}; SOCKS5 with authentication is not supported by this tool, and a PAC route cannot carry credentials"
             ),
-        )
-        .remedy(remedy::proxy_auth_required(proxy, &plan.allowlist)),
+        ),
         PathFailure::SocksDenied(code) => base(
             Status::Fail,
             Reason::ProxyDenied,

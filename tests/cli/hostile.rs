@@ -814,3 +814,624 @@ fn a_catalog_of_twenty_thousand_hosts_ends_within_the_timeout() {
     assert_eq!(code, 2, "the names that were asked are NXDOMAIN");
     assert!(checks(&report).iter().any(|c| c["reason"] == "deadline"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// DNS servers that lie about the transport, the port or the transaction.
+// ---------------------------------------------------------------------------------------------
+
+/// How long the blocking servers below live at most.
+const SERVER_LIFE: Duration = Duration::from_secs(60);
+
+/// An answer to the DNS `request` (A: `v4`, AAAA: nothing), its ID XORed with `id_xor` and its
+/// TC bit set when `truncated`. `None` when the request is not DNS.
+fn dns_answer(
+    request: &[u8],
+    v4: &[std::net::Ipv4Addr],
+    id_xor: u16,
+    truncated: bool,
+) -> Option<Vec<u8>> {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record, RecordType};
+    let request = Message::from_vec(request).ok()?;
+    let query = request.queries.first()?.clone();
+    let mut response = Message::response(request.metadata.id ^ id_xor, request.metadata.op_code);
+    response.metadata.recursion_desired = request.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.metadata.truncation = truncated;
+    response.add_query(query.clone());
+    if query.query_type == RecordType::A && !truncated {
+        for ip in v4 {
+            response.add_answer(Record::from_rdata(query.name.clone(), 60, RData::A(A(*ip))));
+        }
+    }
+    response.to_vec().ok()
+}
+
+/// A UDP socket on 127.0.0.1 that `answer` serves on a thread of its own (bounded by
+/// [`SERVER_LIFE`]): for each request, the datagrams to send and the socket to send each from
+/// (`true`: the one asked, `false`: `other`, a socket on another port).
+fn udp_dns<F>(socket: std::net::UdpSocket, answer: F) -> std::net::SocketAddr
+where
+    F: Fn(&[u8]) -> Vec<(bool, Duration, Vec<u8>)> + Send + 'static,
+{
+    let addr = socket.local_addr().unwrap();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut buf = [0u8; 4096];
+        while started.elapsed() < SERVER_LIFE {
+            let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            for (from_asked, delay, bytes) in answer(&buf[..n]) {
+                std::thread::sleep(delay);
+                let from = if from_asked { &socket } else { &other };
+                let _ = from.send_to(&bytes, peer);
+            }
+        }
+    });
+    addr
+}
+
+/// A TCP DNS server (RFC 7766 framing) on `listener`, answering each request with `answer`;
+/// reports each connection on `seen`.
+fn tcp_dns<F>(listener: std::net::TcpListener, seen: std::sync::mpsc::Sender<()>, answer: F)
+where
+    F: Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
+    use std::io::{Read, Write};
+    listener.set_nonblocking(true).unwrap();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        while started.elapsed() < SERVER_LIFE {
+            let Ok((mut tcp, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            let _ = seen.send(());
+            let answer = answer.clone();
+            // Each connection on a thread of its own: a few requests at most (A and AAAA).
+            std::thread::spawn(move || {
+                tcp.set_nonblocking(false).unwrap();
+                tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                for _ in 0..4 {
+                    let mut len = [0u8; 2];
+                    if tcp.read_exact(&mut len).is_err() {
+                        break;
+                    }
+                    let mut request = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if tcp.read_exact(&mut request).is_err() {
+                        break;
+                    }
+                    let Some(reply) = answer(&request) else { break };
+                    let mut framed = u16::try_from(reply.len()).unwrap().to_be_bytes().to_vec();
+                    framed.extend_from_slice(&reply);
+                    if tcp.write_all(&framed).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A UDP socket and a TCP listener on the same loopback port.
+fn udp_and_tcp_on_one_port() -> (std::net::UdpSocket, std::net::TcpListener) {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if let Ok(tcp) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return (udp, tcp);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP");
+}
+
+/// `check --only dns` of `a.lab.test` against `dns`, within `--timeout 4s` and a 6 s bound.
+fn dns_only(lab: &Lab, dns: std::net::SocketAddr) -> Value {
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[Endpoint::new("a", "a.lab.test", lab.closed_port())],
+    );
+    let mut cmd = preflight(lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "4s", "--only", "dns"]);
+    let started = Instant::now();
+    let (_, report) = run_json(cmd, Duration::from_secs(30));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    report
+}
+
+fn addresses_of(report: &Value) -> Vec<String> {
+    let dns = check(report, "dns/a.lab.test");
+    dns["evidence"]["addresses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{dns:#}"))
+        .iter()
+        .map(|a| a["address"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A DNS server that answers every UDP request "truncated" and, over TCP on the same port, with
+/// `count` A records: the first 127.0.0.1 (published in the lab's ranges), the others elsewhere in
+/// 127/8. Reports each TCP connection on the receiver.
+fn truncated_then_tcp(count: u32) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<()>) {
+    let (udp, tcp) = udp_and_tcp_on_one_port();
+    let dns = udp_dns(udp, |request| {
+        dns_answer(request, &[], 0, true)
+            .map(|a| vec![(true, Duration::ZERO, a)])
+            .unwrap_or_default()
+    });
+    let many: Vec<std::net::Ipv4Addr> = (0..count)
+        .map(|i| {
+            if i == 0 {
+                std::net::Ipv4Addr::LOCALHOST
+            } else {
+                std::net::Ipv4Addr::from(0x7f01_0000 + i)
+            }
+        })
+        .collect();
+    let (seen, seen_rx) = std::sync::mpsc::channel();
+    tcp_dns(tcp, seen, move |request| {
+        dns_answer(request, &many, 0, false)
+    });
+    (dns, seen_rx)
+}
+
+#[test]
+fn thousands_of_dns_answers_over_tcp_after_a_truncated_udp_answer_are_bounded() {
+    let lab = Lab::new();
+    // 2,000 records over TCP (about 32 KB): taken, and the first 16 judged.
+    let (dns, seen) = truncated_then_tcp(2_000);
+    let report = dns_only(&lab, dns);
+    assert!(
+        seen.try_recv().is_ok(),
+        "the resolver did not retry over TCP: {report:#}"
+    );
+    let addresses = addresses_of(&report);
+    assert_eq!(addresses.len(), 16, "{addresses:?}");
+    assert_eq!(addresses[0], "127.0.0.1");
+    // The others are loopback addresses no range publishes: judged as such, not passed.
+    expect(&report, "dns/a.lab.test", "fail", "private_address");
+
+    // 3,000 records (about 48 KB): more than the resolver takes over TCP. The answer was
+    // truncated and never had whole, which is not the server's SERVFAIL.
+    let (dns, seen) = truncated_then_tcp(3_000);
+    let report = dns_only(&lab, dns);
+    assert!(seen.try_recv().is_ok(), "{report:#}");
+    expect(&report, "dns/a.lab.test", "fail", "bad_response");
+    let detail = check(&report, "dns/a.lab.test")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("truncated answer over UDP"), "{detail}");
+}
+
+#[test]
+fn dns_answers_from_another_port_or_with_another_id_are_not_believed() {
+    let lab = Lab::new();
+    let spoofed = |last: u8| vec![std::net::Ipv4Addr::new(10, 6, 6, last)];
+    let real = [std::net::Ipv4Addr::LOCALHOST];
+    // First a forged answer from another port and one with another ID, then the real one.
+    let dns = udp_dns(
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        move |request| {
+            let mut out = Vec::new();
+            out.extend(
+                dns_answer(request, &spoofed(6), 0, false).map(|a| (false, Duration::ZERO, a)),
+            );
+            out.extend(
+                dns_answer(request, &spoofed(7), 0x5a5a, false).map(|a| (true, Duration::ZERO, a)),
+            );
+            out.extend(
+                dns_answer(request, &real, 0, false).map(|a| (true, Duration::from_millis(300), a)),
+            );
+            out
+        },
+    );
+    let report = dns_only(&lab, dns);
+    expect(&report, "dns/a.lab.test", "pass", "ok");
+    assert_eq!(addresses_of(&report), ["127.0.0.1"]);
+
+    // Only ever from another port: no answer at all.
+    let dns = udp_dns(
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        move |request| {
+            dns_answer(request, &real, 0, false)
+                .map(|a| vec![(false, Duration::ZERO, a)])
+                .unwrap_or_default()
+        },
+    );
+    let report = dns_only(&lab, dns);
+    expect(&report, "dns/a.lab.test", "fail", "timeout");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP heads and bodies far past any real server's.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn huge_http_heads_fail_as_such_and_huge_bodies_are_never_read() {
+    let lab = Lab::new();
+    let ca = Ca::new("Lab Public CA", "Lab Trust");
+    let names = [
+        "manyheaders.lab.test",
+        "hugehead.lab.test",
+        "hugebody.lab.test",
+    ];
+    // 2,000 tiny header fields: a 12 KB head, within the bound; only the first are kept.
+    let many = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
+        let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..2000 {
+            head.extend_from_slice(format!("X{}: v\r\n", i % 10).as_bytes());
+        }
+        head.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        let _ = tls.write_all(&head).await;
+        let _ = tls.shutdown().await;
+    });
+    // 100,000 well-formed header fields (about 2 MB), sent as fast as they are read.
+    let huge_head = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
+        let _ = tls.write_all(b"HTTP/1.1 200 OK\r\n").await;
+        let line = b"X-Filler: 0123456789abcdef\r\n".repeat(1000);
+        for _ in 0..100 {
+            if tls.write_all(&line).await.is_err() {
+                return;
+            }
+        }
+        let _ = tls.write_all(b"\r\n").await;
+    });
+    // A complete head announcing 10 GB, then a body that keeps coming for half a minute.
+    let huge_body = tls_site_answering(&lab, &ca, &names, |mut tls| async move {
+        let _ = tls
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n")
+            .await;
+        let chunk = vec![b'x'; 64 * 1024];
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if tls.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let dns = lab.dns(lab::loopback_zone(&names));
+    let catalog = lab::catalog_file(
+        lab.dir.path(),
+        &[
+            Endpoint::new("manyheaders", "manyheaders.lab.test", many),
+            Endpoint::new("hugehead", "hugehead.lab.test", huge_head),
+            Endpoint::new("hugebody", "hugebody.lab.test", huge_body),
+        ],
+    );
+    let ca_file = lab.write("ca.pem", &ca.pem);
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "5s"])
+        .arg("--ca-file")
+        .arg(&ca_file);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    let took = started.elapsed();
+    eprintln!("huge heads and bodies, --timeout 5s: {took:?}");
+    assert!(took < Duration::from_millis(6_500), "{took:?}");
+    assert_eq!(code, 2, "{report:#}");
+    expect(
+        &report,
+        &format!("https/manyheaders.lab.test:{many}/"),
+        "pass",
+        "ok",
+    );
+    let head = check(&report, &format!("https/hugehead.lab.test:{huge_head}/"));
+    assert_eq!(
+        (head["status"].as_str(), head["reason"].as_str()),
+        (Some("fail"), Some("bad_response")),
+        "{head:#}"
+    );
+    assert!(
+        head["detail"].as_str().unwrap().contains("KiB"),
+        "the detail names the bound: {head:#}"
+    );
+    // The body is not the check's business: the head said 200, and the check ends at once.
+    let body = check(&report, &format!("https/hugebody.lab.test:{huge_body}/"));
+    assert_eq!(body["status"], "pass", "{body:#}");
+    assert!(body["duration_ms"].as_u64().unwrap() < 2_000, "{body:#}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A TURN relay whose error reason is hostile text, over the live TURN path.
+// ---------------------------------------------------------------------------------------------
+
+/// A relay's answer to `request`: Bindings succeed, every Allocate gets the error `code` with
+/// `reason` (and, when `challenge`, the REALM and NONCE of a TURN 401).
+fn relay_answer(request: &[u8], code: u16, reason: &str, challenge: bool) -> Vec<Vec<u8>> {
+    use stun::message::{Message, MessageType, Setter};
+    let mut m = Message::new();
+    if m.unmarshal_binary(request).is_err() {
+        return Vec::new();
+    }
+    let id = m.transaction_id;
+    let mut setters: Vec<Box<dyn Setter>> = match m.typ.method {
+        stun::message::METHOD_BINDING => vec![
+            Box::new(id),
+            Box::new(stun::message::BINDING_SUCCESS),
+            Box::new(stun::xoraddr::XorMappedAddress {
+                ip: std::net::Ipv4Addr::LOCALHOST.into(),
+                port: 9,
+            }),
+        ],
+        stun::message::METHOD_ALLOCATE => vec![
+            Box::new(id),
+            Box::new(MessageType::new(
+                stun::message::METHOD_ALLOCATE,
+                stun::message::CLASS_ERROR_RESPONSE,
+            )),
+            Box::new(stun::error_code::ErrorCodeAttribute {
+                code: stun::error_code::ErrorCode(code),
+                reason: reason.as_bytes().to_vec(),
+            }),
+        ],
+        _ => return Vec::new(),
+    };
+    if challenge && m.typ.method == stun::message::METHOD_ALLOCATE {
+        setters.push(Box::new(stun::textattrs::TextAttribute::new(
+            stun::attributes::ATTR_REALM,
+            "lab.test".to_owned(),
+        )));
+        setters.push(Box::new(stun::textattrs::TextAttribute::new(
+            stun::attributes::ATTR_NONCE,
+            "0123abcd".to_owned(),
+        )));
+    }
+    let mut reply = Message::new();
+    if reply.build(&setters).is_err() {
+        return Vec::new();
+    }
+    vec![reply.raw]
+}
+
+/// A relay answering Bindings, and every Allocate with `code` and `reason`.
+fn relay_refusing(lab: &Lab, code: u16, reason: &'static str) -> u16 {
+    lab.udp_server(move |request| relay_answer(request, code, reason, false))
+}
+
+#[test]
+fn a_turn_error_reason_with_bidi_overrides_and_escapes_reaches_no_output_raw() {
+    let lab = Lab::new();
+    let relay = relay_refusing(
+        &lab,
+        403,
+        "Forbidden \u{202e}nimda\u{202c} \u{1b}[31mred\u{7}",
+    );
+    let dns = lab.dns(lab::loopback_zone(&["relay.lab.test"]));
+    let catalog = crate::check::one_relay_catalog(&lab, relay);
+    for format in ["json", "text", "html"] {
+        let mut cmd = preflight(&lab);
+        crate::check::lab_args_as(&mut cmd, lab.dir.path(), &catalog, dns, format);
+        cmd.args(["--no-proxy", "--timeout", "5s", "--media-seconds", "1"]);
+        let started = Instant::now();
+        let output = output_within(cmd, Duration::from_secs(30));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(6_500), "{format}: {took:?}");
+        assert_eq!(output.status.code(), Some(2), "{format}: {output:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        for bad in ['\u{202e}', '\u{202c}', '\u{1b}', '\u{7}'] {
+            assert!(!text.contains(bad), "{format}: {bad:?} in {text}");
+        }
+        assert!(text.contains("Forbidden"), "{format}: {text}");
+        if format == "json" {
+            let report: Value = serde_json::from_str(&text).unwrap();
+            let turn = checks(&report)
+                .iter()
+                .find(|c| c["kind"] == "turn" && c["id"].as_str().unwrap().starts_with("turn/"))
+                .unwrap_or_else(|| panic!("no TURN check: {report:#}"));
+            assert_eq!(
+                (turn["status"].as_str(), turn["reason"].as_str()),
+                (Some("fail"), Some("allocation_failed")),
+                "{turn:#}"
+            );
+            assert_eq!(turn["evidence"]["error_code"], 403, "{turn:#}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C during the media sample and while the report is written.
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_the_media_sample_reports_the_sample_as_interrupted() {
+    let lab = Lab::new();
+    // A relay as the softphone meets it; once it has answered 40 requests, the sample is on.
+    let (sampling, sampling_rx) = std::sync::mpsc::channel();
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let relay = lab.udp_server(move |request| {
+        let n = answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 40 {
+            let _ = sampling.send(());
+        }
+        relay_answer(request, 401, "Unauthorized", true)
+    });
+    let dns = lab.dns(lab::loopback_zone(&["relay.lab.test"]));
+    let catalog = crate::check::one_relay_catalog(&lab, relay);
+    let out = lab.path("report.json");
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "60s", "--media-seconds", "30"])
+        .arg("--output")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    if sampling_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+        let _ = child.kill();
+        panic!("the media sample never started");
+    }
+    let started = Instant::now();
+    interrupt(&mut child);
+    let took = started.elapsed();
+    eprintln!("Ctrl-C during the media sample: ended {took:?} later");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "incomplete", "{report:#}");
+    assert_eq!(
+        check(&report, "system/interrupted")["reason"],
+        "interrupted"
+    );
+    let media: Vec<&Value> = checks(&report)
+        .iter()
+        .filter(|c| c["id"].as_str().unwrap().starts_with("media/"))
+        .collect();
+    assert!(
+        media
+            .iter()
+            .any(|c| c["status"] == "skip" && c["reason"] == "interrupted"),
+        "the cut sample is not reported as interrupted: {report:#}"
+    );
+    for c in media {
+        assert_ne!(c["status"], "pass", "a sample cut short passed: {c:#}");
+    }
+}
+
+/// Once the probes are over, Ctrl-C is held until the report in hand is written whole (it is
+/// all measured; the write is atomic): the folder then holds the complete report, never a part.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_report_is_written_leaves_no_partial_file() {
+    let lab = Lab::new();
+    // 5,000 names nobody knows: a report of a few megabytes to write.
+    let names: Vec<String> = (0..5_000).map(|i| format!("h{i}.lab.test")).collect();
+    let dns = lab.dns(std::collections::HashMap::new());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let endpoints: Vec<Endpoint<'_>> = refs.iter().map(|n| Endpoint::new(n, n, 443)).collect();
+    let catalog = lab::catalog_file(lab.dir.path(), &endpoints);
+    let folder = lab.path("out");
+    std::fs::create_dir(&folder).unwrap();
+    let out = folder.join("report.json");
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--no-proxy", "--timeout", "2s", "--output"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // The report is written to a temporary file beside the destination, then renamed: Ctrl-C
+    // as soon as anything appears in the folder.
+    let started = Instant::now();
+    let mut sent = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::fs::read_dir(&folder).unwrap().next().is_some() {
+            interrupt(&mut child);
+            sent = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "Ctrl-C while the report is written (sent: {sent}): exit {:?}, {:?} in all",
+        output.status.code(),
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Nothing but the complete report, or nothing at all.
+    let left: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.is_empty() || left == ["report.json"],
+        "left behind: {left:?}"
+    );
+    if out.exists() {
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap())
+            .expect("the report written is complete JSON");
+        assert!(checks(&report).len() >= 5_000);
+        if output.status.code() == Some(130) {
+            assert_eq!(report["verdict"], "incomplete", "{stderr}");
+        }
+    } else {
+        assert_eq!(output.status.code(), Some(130), "{stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SOCKS routes this tool cannot test.
+// ---------------------------------------------------------------------------------------------
+
+/// A SOCKS5 proxy that offers only username/password authentication (RFC 1929), or none at all.
+fn socks5_demanding_auth(lab: &Lab, method: u8) -> u16 {
+    lab.tcp_server(move |mut client| async move {
+        let mut greeting = [0u8; 2];
+        if client.read_exact(&mut greeting).await.is_err() {
+            return;
+        }
+        let mut methods = vec![0u8; usize::from(greeting[1])];
+        let _ = client.read_exact(&mut methods).await;
+        let _ = client.write_all(&[5, method]).await;
+        drain(client).await;
+    })
+}
+
+#[test]
+fn socks4_and_socks5_with_authentication_are_unsupported_routes_never_failures() {
+    let lab = Lab::new();
+    let names: Vec<String> = ["four.lab.test", "auth.lab.test", "none.lab.test"]
+        .map(str::to_owned)
+        .to_vec();
+    let port = lab.closed_port();
+    let (catalog, dns) = catalog_of(&lab, &names, port);
+    let wants_password = socks5_demanding_auth(&lab, 2);
+    let no_method = socks5_demanding_auth(&lab, 0xff);
+    let pac = lab.write(
+        "socks.pac",
+        &format!(
+            r#"function FindProxyForURL(url, host) {{
+  if (host == "four.lab.test") return "SOCKS4 127.0.0.1:1080";
+  if (host == "auth.lab.test") return "SOCKS5 127.0.0.1:{wants_password}";
+  return "SOCKS5 127.0.0.1:{no_method}";
+}}
+"#
+        ),
+    );
+    let mut cmd = preflight(&lab);
+    lab_args(&mut cmd, lab.dir.path(), &catalog, dns);
+    cmd.args(["--timeout", "5s"]).arg("--pac").arg(&pac);
+    let started = Instant::now();
+    let (code, report) = run_json(cmd, Duration::from_secs(30));
+    assert!(started.elapsed() < Duration::from_millis(6_500));
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(report["verdict"], "incomplete");
+    for c in checks(&report)
+        .iter()
+        .filter(|c| c["host"].as_str().is_some_and(|h| h.ends_with(".lab.test")))
+        .filter(|c| c["kind"] != "dns")
+        // The direct path beside a proxy is information, tried for every proxied host.
+        .filter(|c| !c["id"].as_str().unwrap().starts_with("direct/"))
+    {
+        assert_untested_without_remedy(c, "unsupported_route");
+    }
+    let four = check(&report, &format!("tcp/four.lab.test:{port}"));
+    let detail = four["detail"].as_str().unwrap();
+    assert!(detail.contains("SOCKS4 127.0.0.1:1080"), "{four:#}");
+    for (host, proxy) in [("auth", wants_password), ("none", no_method)] {
+        let c = check(&report, &format!("tcp/{host}.lab.test:{port}"));
+        let detail = c["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("socks5://127.0.0.1:{proxy}"))
+                && detail.contains("authentication"),
+            "{c:#}"
+        );
+    }
+}

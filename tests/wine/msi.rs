@@ -265,50 +265,108 @@ fn the_msi_installs_per_user_writes_the_profile_and_makes_the_shortcut() {
 }
 
 #[test]
-fn a_bad_region_fails_the_install_naming_the_action_and_the_program_says_why() {
+fn a_bad_region_fails_the_install_with_1603_and_the_log_says_why() {
     let Some(tools) = prefix::tools() else { return };
     let prefix = Prefix::new(tools);
     let logs = tempfile::tempdir().unwrap();
-    let (code, log, stderr) = msiexec(
+    let known = regions_of_the_executable(&prefix, tools);
+    assert!(known.contains(&"eu-central-1".to_owned()), "{known:?}");
+    let list: String = known.iter().map(|r| format!("{r};")).collect();
+    // Unknown, a part of a known Region, two Regions, a known one in capitals: each is stopped by
+    // the immediate RejectUnknownRegion action (type 19) before anything is installed.
+    for region in [
+        "eu-middle-9",
+        "central-1",
+        "eu-central-1;us-east-1",
+        "EU-CENTRAL-1",
+    ] {
+        let (code, log, _) = msiexec(
+            &prefix,
+            logs.path(),
+            &[
+                "/i",
+                &win(&tools.msi),
+                "INSTANCE=acme",
+                &format!("REGION={region}"),
+            ],
+        );
+        assert_eq!(code, 1603, "REGION={region}\n{log}");
+        let why = format!(
+            ": RejectUnknownRegion. REGION={region} is not an Amazon Connect Region this version \
+             knows: nothing is installed and no site profile is written. Known Regions: ;{list}"
+        );
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("Action ") && l.trim_end().ends_with(&why))
+            .unwrap_or_else(|| panic!("the log does not say why ({why}):\n{log}"));
+        // The deferred action never ran: the install script was not reached.
+        assert!(!log.contains(": WriteSiteProfile."), "{log}");
+        assert!(!log.contains(": InstallFiles."), "{log}");
+        let dir = installed(&prefix);
+        assert!(!dir.join("connect-preflight.toml").exists());
+        assert!(!dir.join("connect-preflight.exe").exists());
+        eprintln!("a bad REGION: msiexec exit {code}; log: {}", line.trim());
+    }
+    // A known Region passes the same check.
+    let (code, log, _) = msiexec(
         &prefix,
         logs.path(),
         &[
             "/i",
             &win(&tools.msi),
             "INSTANCE=acme",
-            "REGION=eu-middle-9",
+            "REGION=us-gov-west-1",
         ],
     );
-    // Windows Installer ends a failed install with 1603; Wine 8's msi passes the failed
-    // action's own code through (1627, ERROR_FUNCTION_FAILED).
-    assert!(failed(code), "{code}\n{log}");
-    // The program says why on its stderr (under Wine, the console msiexec was started from);
-    // the log names the action that failed.
-    assert!(
-        stderr.contains("unknown Region \"eu-middle-9\""),
-        "{stderr}"
-    );
-    let action = log
-        .lines()
-        .find(|l| {
-            l.starts_with("Action ended")
-                && l.contains("WriteSiteProfile")
-                && !l.ends_with("Return value 1.")
-        })
-        .unwrap_or_else(|| panic!("the log does not name the failed action:\n{log}"));
-    let dir = installed(&prefix);
-    assert!(!dir.join("connect-preflight.toml").exists());
-    assert!(
-        !dir.join("connect-preflight.exe").exists(),
-        "a failed install is rolled back"
-    );
-    eprintln!(
-        "a bad REGION: msiexec exit {code}; log: {action}; stderr: {}",
-        stderr.trim()
-    );
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains(": RejectUnknownRegion."), "{log}");
+    assert!(installed(&prefix).join("connect-preflight.toml").is_file());
 }
 
-/// A failed install's exit code: 1603 from Windows Installer, 1627 from Wine's msi.
+/// The Regions the executable knows, from its usage error for an unknown one.
+fn regions_of_the_executable(prefix: &Prefix, tools: &Tools) -> Vec<String> {
+    let out = prefix::run(
+        prefix
+            .cmd(Path::new("/"))
+            .arg(&tools.exe)
+            .args(["endpoints", "--region", "zz-none-0"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let (_, list) = text
+        .split_once("Amazon Connect Regions are: ")
+        .unwrap_or_else(|| panic!("no list of Regions: {text}"));
+    list.trim().split(", ").map(str::to_owned).collect()
+}
+
+#[test]
+fn the_msi_accepts_exactly_the_regions_the_executable_knows() {
+    let Some(tools) = prefix::tools() else { return };
+    let prefix = Prefix::new(tools);
+    let known = regions_of_the_executable(&prefix, tools);
+    let out = std::process::Command::new("msiinfo")
+        .args(["export"])
+        .arg(&tools.msi)
+        .arg("Property")
+        .output()
+        .expect("msiinfo runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let value = table
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("KNOWNREGIONS\t"))
+        .unwrap_or_else(|| panic!("no KNOWNREGIONS in the MSI:\n{table}"));
+    let in_msi: Vec<&str> = value
+        .strip_prefix(';')
+        .and_then(|v| v.strip_suffix(';'))
+        .expect("between semicolons")
+        .split(';')
+        .collect();
+    assert_eq!(in_msi, known);
+}
+
+/// A failed install's exit code: 1603 from Windows Installer; Wine's msi passes a failed
+/// executable custom action's 1627 (ERROR_FUNCTION_FAILED) through.
 fn failed(code: u32) -> bool {
     code == 1603 || code == 1627
 }
