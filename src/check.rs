@@ -769,15 +769,16 @@ pub fn produce(
     let requirements = catalog.requirements(&selection)?;
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let mut plan = plan::build(&requirements, &snapshot, &settings.selected);
-    crate::transport::apply(
-        &mut plan,
-        &requirements,
-        &snapshot,
-        &settings.selected,
-        settings.transport.as_ref(),
-    )
-    .map_err(Error::usage)?;
-    from_log.extend(&mut plan, &settings.selected);
+    // The WebSocket transport (`--transport-url`, else the log's) and the log's other endpoints.
+    from_log
+        .plan(
+            &mut plan,
+            &requirements,
+            &snapshot,
+            &settings.selected,
+            settings.transport.as_ref(),
+        )
+        .map_err(Error::usage)?;
     if args.survey {
         plan.survey = plan::survey(&catalog, &requirements.region);
     }

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 use crate::catalog::{DomainRequirement, HostPattern, Requirements};
 use crate::check::Settings;
 use crate::cli::CheckKind;
-use crate::plan::{self, Plan, Selected};
+use crate::plan::{self, HostPlan, Plan, Selected};
 use crate::ranges::Snapshot;
 use crate::report::{Check, Kind, Reason, Status};
 
@@ -125,7 +125,30 @@ pub fn apply(
     plan.untested.retain(|u| u.id != untested_id);
     let mut concrete = req.clone();
     concrete.probe = Some(url.host.clone());
-    let mut host = plan::host_plan(requirements, &concrete, &url.host, snapshot, selected);
+    let host = session_host(requirements, &concrete, url, snapshot, selected);
+    plan.hosts.retain(|h| h.host != url.host);
+    plan.hosts.push(host);
+    Ok(())
+}
+
+/// Whether the run's WebSocket wildcard (`*.transport…`) covers `host`: a session URL for it
+/// stands in for the wildcard's untested entry.
+pub fn covers(requirements: &Requirements, host: &str) -> bool {
+    wildcard(requirements).is_some_and(|req| req.host.matches(host))
+}
+
+/// The checks of one concrete WebSocket endpoint, planned by [`plan::host_plan`] from `req` (which
+/// must name `url.host`, as its exact host or its probe): DNS, TCP and TLS on the URL's port, and
+/// the Upgrade on its path (the query is sent, the step's id shows the path only). No HTTPS
+/// request: a WebSocket endpoint answers nothing else.
+pub fn session_host(
+    requirements: &Requirements,
+    req: &DomainRequirement,
+    url: &TransportUrl,
+    snapshot: &Snapshot,
+    selected: &Selected,
+) -> HostPlan {
+    let mut host = plan::host_plan(requirements, req, &url.host, snapshot, selected);
     host.port = url.port;
     host.steps.retain(|s| s.kind != Kind::Https);
     for step in &mut host.steps {
@@ -139,9 +162,7 @@ pub fn apply(
             _ => {}
         }
     }
-    plan.hosts.retain(|h| h.host != url.host);
-    plan.hosts.push(host);
-    Ok(())
+    host
 }
 
 /// Without a URL: where the browser sends names under the wildcard, and what the run's other

@@ -705,6 +705,22 @@ fn check_with_a_ccp_log_plans_exactly_the_logs_transport_signalling_and_relays()
         assert!(plan.contains(&expected), "{expected} missing from:\n{plan}");
     }
     assert!(!plan.contains(g::TURN_USERNAME) && !plan.contains(g::TURN_SECOND_CREDENTIAL));
+    // The log's transport host stands in for the wildcard, as --transport-url does: the untested
+    // `*.transport…` entry is gone, and the host gets the steps of a session URL, once.
+    let untested = plan.split("\nnot tested:").nth(1).unwrap_or_default();
+    assert!(
+        !untested.contains("transport"),
+        "the wildcard is still listed as untested:\n{plan}"
+    );
+    for step in ["dns", "tcp", "tls", "websocket"] {
+        let id = match step {
+            "dns" => format!("dns/{}\n", g::WS_HOST),
+            "websocket" => format!("websocket/{}:443/\n", g::WS_HOST),
+            _ => format!("{step}/{}:443\n", g::WS_HOST),
+        };
+        assert_eq!(plan.matches(&id).count(), 1, "{id} in:\n{plan}");
+    }
+    assert!(!plan.contains(&format!("https/{}", g::WS_HOST)), "{plan}");
     // Flags still win over the log.
     let out = s
         .cmd()
@@ -715,6 +731,18 @@ fn check_with_a_ccp_log_plans_exactly_the_logs_transport_signalling_and_relays()
     let plan = String::from_utf8(out.stdout).unwrap();
     assert!(
         plan.contains("us-east-1") && plan.contains(g::WS_HOST),
+        "{plan}"
+    );
+    // An eu-central-1 session proves nothing of us-east-1's wildcard: still untested, and the
+    // log's host says why it is tested beside it.
+    let untested = plan.split("\nnot tested:").nth(1).unwrap_or_default();
+    assert!(
+        untested.contains("*.transport.connect.us-east-1.amazonaws.com"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("websocket/{}:443/\n", g::WS_HOST))
+            && plan.contains("not under this run's wildcard"),
         "{plan}"
     );
     let bad = s.write("bad.txt", "{}");
