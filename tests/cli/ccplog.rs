@@ -109,8 +109,8 @@ fn lossy(s: u32) -> Tick {
         Tick {
             packets: 45,
             lost: 5,
-            jitter_ms: 40,
-            rtt_ms: 60,
+            jitter_ms: 40.0,
+            rtt_ms: 60.0,
         }
     } else {
         CLEAN
@@ -121,8 +121,8 @@ fn always_lossy(_: u32) -> Tick {
     Tick {
         packets: 45,
         lost: 5,
-        jitter_ms: 12,
-        rtt_ms: 60,
+        jitter_ms: 12.0,
+        rtt_ms: 60.0,
     }
 }
 
@@ -186,8 +186,8 @@ fn silent(_: u32) -> Tick {
     Tick {
         packets: 0,
         lost: 0,
-        jitter_ms: 0,
-        rtt_ms: 60,
+        jitter_ms: 0.0,
+        rtt_ms: 60.0,
     }
 }
 
