@@ -183,10 +183,22 @@ pub fn route_check(
         return None;
     }
     let proxy = settings.proxy_for(&name);
-    let route = match (settings.unsupported_route(&name), proxy) {
-        (Some(r), _) => format!("by {r}, a route this tool cannot test"),
-        (None, Some(p)) => format!("through the proxy {p}"),
-        (None, None) => "direct".to_owned(),
+    // What a session's URL would add: through a proxy the browser neither resolves nor connects
+    // to the names itself, the proxy does.
+    let (route, untested) = match (settings.unsupported_route(&name), proxy) {
+        (Some(r), _) => (
+            format!("by {r}, a route this tool cannot test"),
+            "their DNS, TCP 443, TLS and the upgrade to them",
+        ),
+        (None, Some(p)) => (
+            format!("through the proxy {p}"),
+            "whether the proxy accepts a CONNECT to them, their TLS through it and the upgrade \
+             to them",
+        ),
+        (None, None) => (
+            "direct".to_owned(),
+            "their DNS, TCP 443, TLS and the upgrade to them",
+        ),
     };
     let on_route = |c: &&Check| {
         c.host.as_deref().is_some_and(|h| {
@@ -210,8 +222,9 @@ pub fn route_check(
             other.id,
             other.reason
         ),
-        None => "no host of this run answers WebSocket on the same route, so whether it passes \
-                 upgrades is not tested"
+        None => "no other host of this run answers WebSocket on the same route (a CCP v2 run has \
+                 none but the transport), so whether this route passes WebSocket upgrades is not \
+                 tested"
             .to_owned(),
     };
     // TLS inspection on the route: the device reads the Upgrade, and often breaks it.
@@ -233,7 +246,7 @@ pub fn route_check(
         Reason::NotTested,
         format!(
             "names under {} go {route} ({}); {upgrade}. Not tested without a session's URL \
-             (--transport-url): their DNS, TCP 443, TLS and the upgrade to them",
+             (--transport-url): {untested}",
             req.allowlist, settings.route_source
         ),
     )

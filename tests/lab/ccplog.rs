@@ -6,6 +6,10 @@
 //! `ccp-log` must grade that call as the live check graded it: status, MOS and its band, and the
 //! loss, jitter, round-trip and MOS findings.
 //!
+//! And the CCP's WebSocket without a session's URL in a CCP v2 run through a proxy: no other
+//! WebSocket host is in the run, so the report must say that whether the proxy passes upgrades
+//! is untested, and what a URL would add.
+//!
 //! The lab's call carries one stream (the offering peer sends, the answering peer counts), so its
 //! figures stand for both ways of the logged call: what the agent heard (`audio_input`: the
 //! received packets and those lost, the counted jitter) and what the customer heard
@@ -17,7 +21,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::scenarios::{Scenario, TURN, World, counted, find, verdict};
+use crate::net;
+use crate::scenarios::{
+    CATALOG, INSTANCE, PARTICIPANT, STATIC, Scenario, TURN, World, counted, expect, find,
+    host_passes, mentions, verdict,
+};
 use crate::servers::{TURN_PASSWORD, TURN_USER, run_bounded};
 
 #[path = "../cli/ccplog_gen.rs"]
@@ -33,6 +41,10 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "ccplog_live_call_6_pct_loss",
         run: ccplog_live_call_6_pct_loss,
+    },
+    Scenario {
+        name: "transport_v2_proxy_without_url",
+        run: transport_v2_proxy_without_url,
     },
 ];
 
@@ -290,4 +302,99 @@ fn ccplog_live_call_6_pct_loss() {
             "{logged:#}"
         );
     }
+}
+
+/// The lab's catalog as a CCP v2 instance sees it: the transport wildcard, and no other
+/// WebSocket host (the lab's CCP v1 signalling host left out).
+fn ccp_v2_catalog() -> String {
+    let start = CATALOG
+        .find("[[endpoint]]\nid = \"rtc\"")
+        .expect("the lab's rtc endpoint");
+    let block = &CATALOG[start..];
+    let end = start + block.find("\n\n").expect("the end of the rtc endpoint") + 2;
+    format!(
+        "{}{}\n[[endpoint]]\nid = \"transport\"\ngroup = \"core\"\n\
+         host = \"*.transport.connect.{{region}}.amazonaws.com\"\nports = [\"tcp/443\"]\n\
+         websocket = true\npurpose = \"The CCP's WebSocket\"\nsource = \"lab\"\n",
+        &CATALOG[..start],
+        &CATALOG[end..]
+    )
+}
+
+/// CCP v2 through an explicit squid, no `--transport-url`: the route of names under the wildcard
+/// is reported, and with no other WebSocket host in the run the report says the proxy's handling
+/// of upgrades is untested, and what a session's URL would test (the proxy's CONNECT to the
+/// names, TLS through it, the upgrade), rather than borrowing another host's result.
+fn transport_v2_proxy_without_url() {
+    let mut w = World::new();
+    w.catalog = w.lab.write("catalog.toml", &ccp_v2_catalog());
+    w.start();
+    w.lab.squid(
+        &[
+            INSTANCE,
+            PARTICIPANT,
+            ".cloudfront.net",
+            ".transport.connect.eu-central-1.amazonaws.com",
+        ],
+        "",
+    );
+    w.lab.net.firewall(&[&format!(
+        "ip saddr {} tcp dport 443 counter reject with tcp reset",
+        net::AGENT_V4
+    )]);
+    let proxy = format!("http://{}:3128", net::EDGE_OUTSIDE_V4);
+    let (code, report) = w.check(&["--proxy", &proxy]);
+    w.lab.keep_if_asked("transport_v2_proxy_without_url");
+    verdict(&report, code, "ready", 0);
+    for host in [INSTANCE, PARTICIPANT, STATIC] {
+        host_passes(&report, host);
+    }
+    let checks = report["checks"].as_array().expect("checks");
+    // No upgrade is tested anywhere in this run.
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c["kind"] == "websocket")
+            .all(|c| c["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("websocket/route/"))),
+        "a WebSocket upgrade was tested in a run without a WebSocket host"
+    );
+    let route = expect(
+        &report,
+        "websocket/route/*.transport.connect.eu-central-1.amazonaws.com",
+        "info",
+        "not_tested",
+    );
+    mentions(
+        route,
+        "detail",
+        &[
+            "go through the proxy",
+            &format!("{}:3128 (--proxy)", net::EDGE_OUTSIDE_V4),
+            "no other host of this run answers WebSocket on the same route",
+            "whether this route passes WebSocket upgrades is not tested",
+            "Not tested without a session's URL (--transport-url): whether the proxy accepts a \
+             CONNECT to them, their TLS through it and the upgrade to them",
+        ],
+    );
+    assert_eq!(
+        route["evidence"]["name_asked"], "x.transport.connect.eu-central-1.amazonaws.com",
+        "{route:#}"
+    );
+    assert!(
+        route["evidence"].get("upgrade_seen").is_none(),
+        "no other upgrade to borrow: {route:#}"
+    );
+    let untested = expect(
+        &report,
+        "untested/transport/eu-central-1",
+        "skip",
+        "not_tested",
+    );
+    mentions(
+        untested,
+        "detail",
+        &["WebSocket upgrade are not tested", "--transport-url"],
+    );
 }
