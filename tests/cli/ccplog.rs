@@ -273,7 +273,22 @@ fn ice_and_signalling_failures_fail_their_calls_with_causes_in_time_order() {
             .contains(&format!("wss://{}/LilyRTC", g::SIGNALLING_HOST))
     );
     assert!(!signalling["text"].as_str().unwrap().contains(g::AUTH_QUERY));
-    assert!(signalling["remedy"].as_str().unwrap().contains("WebSocket"));
+    // Remedies name what to allow, as the live check's do: the catalog's allow-list lines of the
+    // hosts the log shows.
+    let remedy = signalling["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("WebSocket")
+            && remedy.contains("rtc*.connect-telecom.eu-central-1.amazonaws.com"),
+        "{remedy}"
+    );
+    assert!(
+        errors[1]["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("AMAZON_CONNECT ranges and turnnlb-*.elb.eu-central-1.amazonaws.com"),
+        "{:#}",
+        errors[1]
+    );
 }
 
 #[test]
@@ -301,6 +316,15 @@ fn a_dropped_websocket_and_a_failed_api_call_are_explained_with_latency() {
             .unwrap()
             .contains("Cannot create new connection by phone number[redacted]")
     );
+    // The session's own host changes every session: the remedy names its allow-list line.
+    for e in &lost {
+        let remedy = e["remedy"].as_str().unwrap();
+        assert!(
+            remedy.contains("*.transport.connect.eu-central-1.amazonaws.com")
+                && !remedy.contains(g::WS_HOST),
+            "{remedy}"
+        );
+    }
     assert_eq!(check(&r, "ccp-log/error/heartbeat")["evidence"]["count"], 2);
     assert_eq!(check(&r, "ccp-log/error/heartbeat")["kind"], "websocket");
 }
