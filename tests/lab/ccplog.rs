@@ -26,7 +26,7 @@ use crate::scenarios::{
     CATALOG, INSTANCE, PARTICIPANT, STATIC, Scenario, TURN, World, counted, expect, find,
     host_passes, mentions, verdict,
 };
-use crate::servers::{TURN_PASSWORD, TURN_USER, run_bounded};
+use crate::servers::{Site, TURN_PASSWORD, TURN_USER, run_bounded};
 
 #[path = "../cli/ccplog_gen.rs"]
 mod ccplog_gen;
@@ -41,6 +41,10 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "ccplog_live_call_6_pct_loss",
         run: ccplog_live_call_6_pct_loss,
+    },
+    Scenario {
+        name: "ccplog_check_tests_the_logs_endpoints",
+        run: ccplog_check_tests_the_logs_endpoints,
     },
     Scenario {
         name: "transport_v2_proxy_without_url",
@@ -304,6 +308,11 @@ fn ccplog_live_call_6_pct_loss() {
     }
 }
 
+/// The CCP's WebSocket wildcard, as the catalog names it.
+const TRANSPORT_ENDPOINT: &str = "\n[[endpoint]]\nid = \"transport\"\ngroup = \"core\"\n\
+     host = \"*.transport.connect.{region}.amazonaws.com\"\nports = [\"tcp/443\"]\n\
+     websocket = true\npurpose = \"The CCP's WebSocket\"\nsource = \"lab\"\n";
+
 /// The lab's catalog as a CCP v2 instance sees it: the transport wildcard, and no other
 /// WebSocket host (the lab's CCP v1 signalling host left out).
 fn ccp_v2_catalog() -> String {
@@ -313,9 +322,7 @@ fn ccp_v2_catalog() -> String {
     let block = &CATALOG[start..];
     let end = start + block.find("\n\n").expect("the end of the rtc endpoint") + 2;
     format!(
-        "{}{}\n[[endpoint]]\nid = \"transport\"\ngroup = \"core\"\n\
-         host = \"*.transport.connect.{{region}}.amazonaws.com\"\nports = [\"tcp/443\"]\n\
-         websocket = true\npurpose = \"The CCP's WebSocket\"\nsource = \"lab\"\n",
+        "{}{}{TRANSPORT_ENDPOINT}",
         &CATALOG[..start],
         &CATALOG[end..]
     )
@@ -397,4 +404,78 @@ fn transport_v2_proxy_without_url() {
         "detail",
         &["WebSocket upgrade are not tested", "--transport-url"],
     );
+}
+
+/// Where the lab serves the session host the generated log names.
+const SESSION_V4: &str = "203.0.113.13";
+
+/// `check --ccp-log` against real servers: the log's transport session host (served with a
+/// WebSocket behind the `*.transport…` wildcard), its signalling path on the lab's `rtc…` host and
+/// its TURN relay (coturn under the log's relay name) are tested; the session host stands in for
+/// the wildcard as `--transport-url` makes it, so nothing under the wildcard is left untested.
+fn ccplog_check_tests_the_logs_endpoints() {
+    let mut w = World::new();
+    w.catalog = w
+        .lab
+        .write("catalog.toml", &format!("{CATALOG}{TRANSPORT_ENDPOINT}"));
+    w.answer(ccplog_gen::WS_HOST, SESSION_V4);
+    w.answer(ccplog_gen::TURN_HOST, crate::scenarios::TURN_V4);
+    let pair =
+        w.ca.leaf(w.lab.dir.path(), "session", &[ccplog_gen::WS_HOST], false);
+    let mut site = Site::new(&[SESSION_V4], &pair);
+    site.websocket = true;
+    w.sites.push(site);
+    w.start();
+    let mut log = Log::new(Shape::Y2023);
+    log.session_start(T0 - 60_000);
+    log.call(&ccplog_gen::clean_call(1, T0, 5), 0);
+    let path = w.lab.write("agent-log.txt", &log.render());
+    let (code, report) = w.check(&["--ccp-log", path.to_str().expect("a UTF-8 path")]);
+    w.lab.keep_if_asked("ccplog_check_tests_the_logs_endpoints");
+    verdict(&report, code, "ready", 0);
+    let host = ccplog_gen::WS_HOST;
+    for id in [
+        format!("dns/{host}"),
+        format!("tcp/{host}:443"),
+        format!("tls/{host}:443"),
+    ] {
+        expect(&report, &id, "pass", "ok");
+    }
+    let ws = expect(&report, &format!("websocket/{host}:443/"), "pass", "ok");
+    assert_eq!(ws["evidence"]["status"], 101, "{ws:#}");
+    let rtc = crate::scenarios::RTC;
+    expect(
+        &report,
+        &format!("websocket/{rtc}:443/LilyRTC"),
+        "pass",
+        "ok",
+    );
+    expect(
+        &report,
+        &format!(
+            "media/{}/{}",
+            ccplog_gen::TURN_HOST,
+            crate::scenarios::TURN_V4
+        ),
+        "pass",
+        "ok",
+    );
+    let ids: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(
+        !ids.iter()
+            .any(|id| id.contains("untested/transport") || id.starts_with("websocket/route/")),
+        "the wildcard is still reported untested beside the log's host: {ids:?}"
+    );
+    let text = report.to_string();
+    for secret in [
+        ccplog_gen::TURN_USERNAME,
+        ccplog_gen::TURN_SECOND_CREDENTIAL,
+    ] {
+        assert!(!text.contains(secret), "the report carries {secret}");
+    }
 }
