@@ -115,11 +115,13 @@ impl Names {
         }
     }
 
+    /// The live media check's words (`media::where_to`), naming the log's relays.
     fn udp(&self) -> String {
         format!(
-            "allow outbound UDP 3478 (and the replies) to the Region's AMAZON_CONNECT ranges and \
-             {}, and keep softphone audio off VPNs and proxies; `connect-preflight check \
-             --ccp-log` tests exactly those relays",
+            "allow outbound UDP 3478 to {} and the AMAZON_CONNECT ranges of the Region \
+             (`connect-preflight endpoints --format cidrs`), with the replies let back in, and \
+             keep softphone audio off VPNs and proxies; `connect-preflight check --ccp-log` tests \
+             exactly those relays",
             self.relays
         )
     }
@@ -303,7 +305,7 @@ pub fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
     format!(
         "{direction_heard_nothing} received no audio while the other way flowed: a firewall or NAT \
          passes UDP 3478 one way only, or a VPN or VDI redirection drops the return path; allow UDP \
-         3478 both ways to the Region's AMAZON_CONNECT ranges and {}",
+         3478 both ways to {} and the AMAZON_CONNECT ranges of the Region",
         names.relays
     )
 }
@@ -363,7 +365,10 @@ mod tests {
         )
         .remedy;
         assert!(
-            ice.contains("AMAZON_CONNECT ranges and turnnlb-*.elb.eu-central-1.amazonaws.com"),
+            ice.contains(
+                "allow outbound UDP 3478 to turnnlb-*.elb.eu-central-1.amazonaws.com and the \
+                 AMAZON_CONNECT ranges of the Region"
+            ),
             "{ice}"
         );
         // Nothing in the log: the lines the catalog would give, with the Region unknown.

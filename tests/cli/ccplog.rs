@@ -282,10 +282,9 @@ fn ice_and_signalling_failures_fail_their_calls_with_causes_in_time_order() {
         "{remedy}"
     );
     assert!(
-        errors[1]["remedy"]
-            .as_str()
-            .unwrap()
-            .contains("AMAZON_CONNECT ranges and turnnlb-*.elb.eu-central-1.amazonaws.com"),
+        errors[1]["remedy"].as_str().unwrap().contains(
+            "UDP 3478 to turnnlb-*.elb.eu-central-1.amazonaws.com and the AMAZON_CONNECT"
+        ),
         "{:#}",
         errors[1]
     );
