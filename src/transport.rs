@@ -108,7 +108,8 @@ pub fn apply(
             u.why =
                 "each CCP session gets its own name under this wildcard, with a presigned URL: \
                      the names' DNS, TCP 443, TLS and the WebSocket upgrade are not tested (give a \
-                     session's URL with --transport-url to test them; the route is reported below)"
+                     session's URL with --transport-url, or the agent's CCP log with --ccp-log, to \
+                     test them; the route is reported below)"
                     .to_owned();
         }
         return Ok(());
@@ -246,7 +247,7 @@ pub fn route_check(
         Reason::NotTested,
         format!(
             "names under {} go {route} ({}); {upgrade}. Not tested without a session's URL \
-             (--transport-url): {untested}",
+             (--transport-url, or --ccp-log with the agent's CCP log): {untested}",
             req.allowlist, settings.route_source
         ),
     )

@@ -381,8 +381,9 @@ fn transport_v2_proxy_without_url() {
             &format!("{}:3128 (--proxy)", net::EDGE_OUTSIDE_V4),
             "no other host of this run answers WebSocket on the same route",
             "whether this route passes WebSocket upgrades is not tested",
-            "Not tested without a session's URL (--transport-url): whether the proxy accepts a \
-             CONNECT to them, their TLS through it and the upgrade to them",
+            "Not tested without a session's URL (--transport-url, or --ccp-log with the agent's \
+             CCP log): whether the proxy accepts a CONNECT to them, their TLS through it and the \
+             upgrade to them",
         ],
     );
     assert_eq!(
@@ -402,7 +403,11 @@ fn transport_v2_proxy_without_url() {
     mentions(
         untested,
         "detail",
-        &["WebSocket upgrade are not tested", "--transport-url"],
+        &[
+            "WebSocket upgrade are not tested",
+            "--transport-url",
+            "--ccp-log",
+        ],
     );
 }
 
