@@ -23,8 +23,8 @@ fn lossy(s: u32) -> Tick {
         Tick {
             packets: 45,
             lost: 5,
-            jitter_ms: 35,
-            rtt_ms: 140,
+            jitter_ms: 35.0,
+            rtt_ms: 140.0,
         }
     } else {
         CLEAN

@@ -14,7 +14,7 @@
 use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::catalog::{DomainRequirement, HostPattern, Requirements};
-use crate::plan::{self, CheckKind, Plan, Selected};
+use crate::plan::{self, CheckKind, HostPlan, Plan, Selected};
 use crate::ranges::Snapshot;
 use crate::report::{Check, Kind, Reason, Status};
 use crate::route::Route;
@@ -107,7 +107,8 @@ pub fn apply(
             u.why =
                 "each CCP session gets its own name under this wildcard, with a presigned URL: \
                      the names' DNS, TCP 443, TLS and the WebSocket upgrade are not tested (give a \
-                     session's URL with --transport-url to test them; the route is reported below)"
+                     session's URL with --transport-url, or the agent's CCP log with --ccp-log, to \
+                     test them; the route is reported below)"
                     .to_owned();
         }
         return Ok(());
@@ -124,7 +125,30 @@ pub fn apply(
     plan.untested.retain(|u| u.id != untested_id);
     let mut concrete = req.clone();
     concrete.probe = Some(url.host.clone());
-    let mut host = plan::host_plan(requirements, &concrete, &url.host, snapshot, selected);
+    let host = session_host(requirements, &concrete, url, snapshot, selected);
+    plan.hosts.retain(|h| h.host != url.host);
+    plan.hosts.push(host);
+    Ok(())
+}
+
+/// Whether the run's WebSocket wildcard (`*.transport…`) covers `host`: a session URL for it
+/// stands in for the wildcard's untested entry.
+pub fn covers(requirements: &Requirements, host: &str) -> bool {
+    wildcard(requirements).is_some_and(|req| req.host.matches(host))
+}
+
+/// The checks of one concrete WebSocket endpoint, planned by [`plan::host_plan`] from `req` (which
+/// must name `url.host`, as its exact host or its probe): DNS, TCP and TLS on the URL's port, and
+/// the Upgrade on its path (the query is sent, the step's id shows the path only). No HTTPS
+/// request: a WebSocket endpoint answers nothing else.
+pub fn session_host(
+    requirements: &Requirements,
+    req: &DomainRequirement,
+    url: &TransportUrl,
+    snapshot: &Snapshot,
+    selected: &Selected,
+) -> HostPlan {
+    let mut host = plan::host_plan(requirements, req, &url.host, snapshot, selected);
     host.port = url.port;
     host.steps.retain(|s| s.kind != Kind::Https);
     for step in &mut host.steps {
@@ -138,9 +162,7 @@ pub fn apply(
             _ => {}
         }
     }
-    plan.hosts.retain(|h| h.host != url.host);
-    plan.hosts.push(host);
-    Ok(())
+    host
 }
 
 /// Without a URL: where the browser sends names under the wildcard, and what the run's other
@@ -161,10 +183,22 @@ pub fn route_check(
         return None;
     }
     let proxy = settings.proxy_for(&name);
-    let route = match (settings.unsupported_route(&name), proxy) {
-        (Some(r), _) => format!("by {r}, a route this tool cannot test"),
-        (None, Some(p)) => format!("through the proxy {p}"),
-        (None, None) => "direct".to_owned(),
+    // What a session's URL would add: through a proxy the browser neither resolves nor connects
+    // to the names itself, the proxy does.
+    let (route, untested) = match (settings.unsupported_route(&name), proxy) {
+        (Some(r), _) => (
+            format!("by {r}, a route this tool cannot test"),
+            "their DNS, TCP 443, TLS and the upgrade to them",
+        ),
+        (None, Some(p)) => (
+            format!("through the proxy {p}"),
+            "whether the proxy accepts a CONNECT to them, their TLS through it and the upgrade \
+             to them",
+        ),
+        (None, None) => (
+            "direct".to_owned(),
+            "their DNS, TCP 443, TLS and the upgrade to them",
+        ),
     };
     let on_route = |c: &&Check| {
         c.host.as_deref().is_some_and(|h| {
@@ -188,8 +222,9 @@ pub fn route_check(
             other.id,
             other.reason
         ),
-        None => "no host of this run answers WebSocket on the same route, so whether it passes \
-                 upgrades is not tested"
+        None => "no other host of this run answers WebSocket on the same route (a CCP v2 run has \
+                 none but the transport), so whether this route passes WebSocket upgrades is not \
+                 tested"
             .to_owned(),
     };
     // TLS inspection on the route: the device reads the Upgrade, and often breaks it.
@@ -211,7 +246,7 @@ pub fn route_check(
         Reason::NotTested,
         format!(
             "names under {} go {route} ({}); {upgrade}. Not tested without a session's URL \
-             (--transport-url): their DNS, TCP 443, TLS and the upgrade to them",
+             (--transport-url, or --ccp-log with the agent's CCP log): {untested}",
             req.allowlist, settings.route_source
         ),
     )

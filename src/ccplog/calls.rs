@@ -48,7 +48,12 @@ pub struct Folded {
 }
 
 /// Folds sorted events; `rtc_js_versions` are the versions the whole log names.
-pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Folded {
+pub fn fold(
+    events: &[Event],
+    rtc_js_versions: &[String],
+    names: &advice::Names,
+    t: &Thresholds,
+) -> Folded {
     let mut builders: Vec<Builder> = Vec::new();
     let mut by_contact: HashMap<String, usize> = HashMap::new();
     let mut current: Option<usize> = None;
@@ -147,7 +152,7 @@ pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Fol
             }
             What::Skew(s) => skews.push(*s),
             What::Error(raw) => {
-                let advice = advice::of(&raw.kind);
+                let advice = advice::of(&raw.kind, names);
                 let latency_ms = match &raw.kind {
                     ErrorKind::Api(name) | ErrorKind::ApiRefused(name) => {
                         pending_api.remove(name).map(|sent| (at - sent) as f64)
@@ -211,7 +216,7 @@ pub fn fold(events: &[Event], rtc_js_versions: &[String], t: &Thresholds) -> Fol
 
     let calls = builders
         .into_iter()
-        .map(|b| finish(b, rtc_js_versions, t))
+        .map(|b| finish(b, rtc_js_versions, names, t))
         .collect();
     Folded {
         calls,
@@ -309,7 +314,7 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
+fn finish(b: Builder, versions: &[String], names: &advice::Names, t: &Thresholds) -> Call {
     let report = b.report.as_ref();
     let version = report
         .and_then(|r| r.rtc_js_version.clone())
@@ -549,14 +554,14 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             Status::Fail,
             Reason::IceFailed,
             format!("{who} failed to set up its media path{flags}"),
-            Some(advice::of(&ErrorKind::Ice("")).remedy),
+            Some(advice::of(&ErrorKind::Ice(""), names).remedy),
         )
     } else if signalling {
         (
             Status::Fail,
             Reason::SignallingFailed,
             format!("{who} failed at signalling{flags}"),
-            Some(advice::of(&ErrorKind::Signalling("")).remedy),
+            Some(advice::of(&ErrorKind::Signalling(""), names).remedy),
         )
     } else if setup {
         let t = b
@@ -568,21 +573,21 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             Status::Fail,
             Reason::SoftphoneError,
             format!("{who} failed: softphone error {t}{flags}"),
-            Some(advice::of(&ErrorKind::Softphone(t)).remedy),
+            Some(advice::of(&ErrorKind::Softphone(t), names).remedy),
         )
     } else if let Some(name) = one_way {
         (
             Status::Fail,
             Reason::OneWayAudio,
             format!("{who} had one-way audio: {name} heard nothing; {audio_line}"),
-            Some(advice::one_way(name)),
+            Some(advice::one_way(name, names)),
         )
     } else if b.failed_state {
         (
             Status::Warn,
             Reason::SoftphoneError,
             format!("{who} ended in FailedState without a failure flag (hung up during setup?)"),
-            Some(advice::of(&ErrorKind::Softphone("other".to_owned())).remedy),
+            Some(advice::of(&ErrorKind::Softphone("other".to_owned()), names).remedy),
         )
     } else if source.is_none() {
         (
@@ -601,7 +606,7 @@ fn finish(b: Builder, versions: &[String], t: &Thresholds) -> Call {
             if fails { Status::Fail } else { Status::Warn },
             Reason::PoorQuality,
             format!("{who} sounded poor: {}; {audio_line}", problems.join("; ")),
-            Some(advice::poor_quality()),
+            Some(advice::poor_quality(names)),
         )
     } else {
         (

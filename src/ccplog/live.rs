@@ -6,21 +6,34 @@
 
 use std::path::PathBuf;
 
-use crate::catalog::Instance;
+use crate::catalog::{
+    DomainRequirement, Group, HostPattern, Instance, PortSpec, Proof, Requirements,
+};
 use crate::config::{Config, Thresholds};
 use crate::error::Result;
-use crate::plan::{CheckKind, HostPlan, MediaHost, Plan, Selected, Step};
+use crate::plan::{CheckKind, MediaHost, Plan, Selected};
+use crate::ranges::Snapshot;
 use crate::report::{Kind, Proto};
+use crate::transport::{self, TransportUrl};
 
 /// What a log contributes to a live check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FromLog {
-    /// (host, path) of each WebSocket: the transport (`/`) and the signalling endpoint.
-    pub websockets: Vec<(String, String)>,
+    /// The CCP's WebSocket transport URLs (`createTransport`), their redacted query dropped.
+    pub transport: Vec<TransportUrl>,
+    /// The softphone's signalling endpoints (`signalingEndpoint`).
+    pub signalling: Vec<TransportUrl>,
     /// (host, port) of each TURN relay over UDP.
     pub relays: Vec<(String, u16)>,
     pub instance: Option<String>,
     pub region: Option<String>,
+}
+
+/// `wss://HOST[:PORT]/PATH` of a logged URL, without its query (streams redacts it, and a used
+/// session token is worth nothing anyway); `None` when it is not a WebSocket URL.
+fn logged_url(url: &str) -> Option<TransportUrl> {
+    let without_query = url.split('?').next().unwrap_or_default();
+    TransportUrl::parse(without_query).ok()
 }
 
 impl FromLog {
@@ -35,18 +48,15 @@ impl FromLog {
     }
 
     pub fn of(ep: &super::model::Endpoints) -> Self {
-        let mut websockets = Vec::new();
-        for url in ep.websocket.iter().chain(&ep.signalling) {
-            let Some(rest) = url.strip_prefix("wss://") else {
-                continue;
-            };
-            let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let host = host.split(':').next().unwrap_or(host).to_owned();
-            let entry = (host, format!("/{path}"));
-            if !websockets.contains(&entry) {
-                websockets.push(entry);
+        let urls = |set: &std::collections::BTreeSet<String>| {
+            let mut out: Vec<TransportUrl> = Vec::new();
+            for url in set.iter().filter_map(|u| logged_url(u)) {
+                if !out.contains(&url) {
+                    out.push(url);
+                }
             }
-        }
+            out
+        };
         let relays = ep
             .turn
             .iter()
@@ -61,7 +71,8 @@ impl FromLog {
             })
             .collect();
         Self {
-            websockets,
+            transport: urls(&ep.websocket),
+            signalling: urls(&ep.signalling),
             relays,
             instance: ep.instance.iter().next().cloned(),
             region: ep.region.clone(),
@@ -83,62 +94,42 @@ impl FromLog {
         config
     }
 
-    /// Adds the log's hosts to the plan: a WebSocket upgrade on each (after DNS, TCP and TLS),
-    /// the media test on each relay. Hosts the catalog already plans get the missing steps only.
-    pub fn extend(&self, plan: &mut Plan, selected: &Selected) {
-        for (host, path) in &self.websockets {
-            let ws_step = Step {
-                id: format!("websocket/{host}:443{path}"),
-                kind: Kind::Websocket,
-                path: Some(path.clone()),
-            };
-            if let Some(existing) = plan
-                .hosts
-                .iter_mut()
-                .find(|h| &h.host == host && h.port == 443)
-            {
-                if selected.has(CheckKind::Websocket) && !existing.steps.contains(&ws_step) {
-                    existing.steps.push(ws_step);
-                }
-                continue;
+    /// Plans the CCP's WebSocket transport and adds the log's other endpoints to the plan.
+    ///
+    /// The transport goes through [`transport::apply`], the one path `--transport-url` takes:
+    /// the URL given on the command line (or in the site profile) first, else the first transport
+    /// URL of the log under the run's `*.transport…` wildcard. That host then stands in for the
+    /// wildcard, whose untested entry goes, exactly as with `--transport-url`. A logged transport
+    /// host the wildcard does not cover (a log of another Region) and the signalling endpoints are
+    /// planned beside it by [`transport::session_host`], the same steps; hosts the catalog already
+    /// plans get their missing WebSocket step only. The relays join the media test.
+    pub fn plan(
+        &self,
+        plan: &mut Plan,
+        requirements: &Requirements,
+        snapshot: &Snapshot,
+        selected: &Selected,
+        flag: Option<&TransportUrl>,
+    ) -> std::result::Result<(), String> {
+        let covered = self
+            .transport
+            .iter()
+            .find(|u| transport::covers(requirements, &u.host));
+        let session = flag.or(covered);
+        transport::apply(plan, requirements, snapshot, selected, session)?;
+        if selected.has(CheckKind::Websocket) {
+            let others = self
+                .transport
+                .iter()
+                .filter(|u| session.is_none_or(|s| s.host != u.host))
+                .map(|u| (u, "transport"))
+                .chain(self.signalling.iter().map(|u| (u, "signalling")));
+            for (url, what) in others {
+                add_host(plan, requirements, snapshot, selected, url, what);
             }
-            let mut steps = Vec::new();
-            for (kind, check, id) in [
-                (Kind::Dns, CheckKind::Dns, format!("dns/{host}")),
-                (Kind::Tcp, CheckKind::Tcp, format!("tcp/{host}:443")),
-                (Kind::Tls, CheckKind::Tls, format!("tls/{host}:443")),
-            ] {
-                if selected.has(check) {
-                    steps.push(Step {
-                        id,
-                        kind,
-                        path: None,
-                    });
-                }
-            }
-            if selected.has(CheckKind::Websocket) {
-                steps.push(ws_step);
-            }
-            if steps.is_empty() {
-                continue;
-            }
-            plan.hosts.push(HostPlan {
-                host: host.clone(),
-                port: 443,
-                proto: Proto::Tcp,
-                requirement: "ccp-log".to_owned(),
-                allowlist: host.clone(),
-                purpose: if path == "/" {
-                    "the CCP's WebSocket transport, named in the CCP log".to_owned()
-                } else {
-                    "the softphone's signalling WebSocket, named in the CCP log".to_owned()
-                },
-                expected: "a published AWS range".to_owned(),
-                steps,
-            });
         }
         if !selected.has(CheckKind::Media) {
-            return;
+            return Ok(());
         }
         for (host, port) in &self.relays {
             if plan
@@ -155,6 +146,57 @@ impl FromLog {
                 allowlist: host.clone(),
             });
         }
+        Ok(())
+    }
+}
+
+/// One logged WebSocket endpoint beside the catalog's: its own host plan, or only its
+/// WebSocket step where the catalog already plans the host.
+fn add_host(
+    plan: &mut Plan,
+    requirements: &Requirements,
+    snapshot: &Snapshot,
+    selected: &Selected,
+    url: &TransportUrl,
+    what: &str,
+) {
+    let purpose = match (what, transport::sample_name(requirements)) {
+        ("transport", Some(_)) if !transport::covers(requirements, &url.host) => format!(
+            "the CCP's WebSocket transport, named in the CCP log: not under this run's wildcard \
+             (a session of another Region than {})",
+            requirements.region
+        ),
+        ("transport", _) => "the CCP's WebSocket transport, named in the CCP log".to_owned(),
+        _ => "the softphone's signalling WebSocket, named in the CCP log".to_owned(),
+    };
+    let req = DomainRequirement {
+        id: "ccp-log".to_owned(),
+        group: Group::Core,
+        region: requirements.region.clone(),
+        host: HostPattern::Exact(url.host.clone()),
+        allowlist: HostPattern::Exact(url.host.clone()),
+        probe: None,
+        ports: vec![PortSpec::single(Proto::Tcp, url.port)],
+        paths: Vec::new(),
+        websocket: true,
+        legacy: false,
+        purpose,
+        source: "the CCP log".to_owned(),
+        proof: Proof::default(),
+    };
+    let host = transport::session_host(requirements, &req, url, snapshot, selected);
+    if let Some(existing) = plan
+        .hosts
+        .iter_mut()
+        .find(|h| h.host == url.host && h.port == url.port)
+    {
+        for step in host.steps.into_iter().filter(|s| s.kind == Kind::Websocket) {
+            if !existing.steps.contains(&step) {
+                existing.steps.push(step);
+            }
+        }
+    } else if !host.steps.is_empty() {
+        plan.hosts.push(host);
     }
 }
 
@@ -163,11 +205,14 @@ mod tests {
     use super::*;
     use crate::ccplog::model::Endpoints;
 
+    const TRANSPORT: &str = "abc.transport.connect.eu-central-1.amazonaws.com";
+    const SIGNALLING: &str = "rtc.connect-telecom.eu-central-1.amazonaws.com";
+
     fn from_log() -> FromLog {
         let mut ep = Endpoints::default();
         ep.websocket
-            .insert("wss://abc.transport.example".to_owned());
-        ep.signalling.insert("wss://rtc.example/LilyRTC".to_owned());
+            .insert(format!("wss://{TRANSPORT}/?AuthToken=[redacted]"));
+        ep.signalling.insert(format!("wss://{SIGNALLING}/LilyRTC"));
         ep.turn
             .insert("turn:relay.example:3478?transport=udp".to_owned());
         ep.turn
@@ -177,34 +222,114 @@ mod tests {
         FromLog::of(&ep)
     }
 
+    fn requirements(region: &str) -> Requirements {
+        let catalog = crate::catalog::Catalog::embedded();
+        let selection = crate::catalog::Selection {
+            region: region.to_owned(),
+            ..crate::catalog::Selection::default()
+        };
+        catalog.requirements(&selection).unwrap()
+    }
+
+    fn planned(log: &FromLog, region: &str, flag: Option<&TransportUrl>) -> Plan {
+        let req = requirements(region);
+        let snapshot = Snapshot::embedded();
+        let selected = Selected::default();
+        let mut plan = crate::plan::build(&req, &snapshot, &selected);
+        log.plan(&mut plan, &req, &snapshot, &selected, flag)
+            .unwrap();
+        log.plan(&mut plan, &req, &snapshot, &selected, flag)
+            .unwrap();
+        plan
+    }
+
+    fn steps_of<'a>(plan: &'a Plan, host: &str) -> Vec<&'a str> {
+        plan.hosts
+            .iter()
+            .filter(|h| h.host == host)
+            .flat_map(|h| h.steps.iter().map(|s| s.id.as_str()))
+            .collect()
+    }
+
     #[test]
-    fn the_logs_hosts_join_the_plan_once() {
+    fn the_logs_transport_stands_in_for_the_wildcard_as_a_session_url_does() {
         let log = from_log();
         assert_eq!(log.relays, [("relay.example".to_owned(), 3478)]);
-        let mut plan = Plan::default();
-        log.extend(&mut plan, &Selected::default());
-        log.extend(&mut plan, &Selected::default());
-        let ids: Vec<&str> = plan
-            .hosts
-            .iter()
-            .flat_map(|h| h.steps.iter().map(|s| s.id.as_str()))
-            .collect();
+        // The redacted query is dropped: nothing of it is sent or shown.
+        assert_eq!(log.transport[0].request_target, "/");
+        let plan = planned(&log, "eu-central-1", None);
         assert_eq!(
-            ids,
+            steps_of(&plan, TRANSPORT),
             [
-                "dns/abc.transport.example",
-                "tcp/abc.transport.example:443",
-                "tls/abc.transport.example:443",
-                "websocket/abc.transport.example:443/",
-                "dns/rtc.example",
-                "tcp/rtc.example:443",
-                "tls/rtc.example:443",
-                "websocket/rtc.example:443/LilyRTC",
+                format!("dns/{TRANSPORT}"),
+                format!("tcp/{TRANSPORT}:443"),
+                format!("tls/{TRANSPORT}:443"),
+                format!("websocket/{TRANSPORT}:443/"),
             ]
         );
-        assert_eq!(plan.media.len(), 1);
+        assert!(
+            plan.untested.iter().all(|u| !u.id.contains("transport")),
+            "{:?}",
+            plan.untested
+        );
+        // The very plan `--transport-url` gives for the same URL.
+        let mut by_flag = planned(&FromLog::default(), "eu-central-1", log.transport.first());
+        let mut by_log = plan.clone();
+        by_flag.hosts.retain(|h| h.host == TRANSPORT);
+        by_log.hosts.retain(|h| h.host == TRANSPORT);
+        assert_eq!(by_log.hosts, by_flag.hosts);
+        assert_eq!(
+            steps_of(&plan, SIGNALLING),
+            [
+                format!("dns/{SIGNALLING}"),
+                format!("tcp/{SIGNALLING}:443"),
+                format!("tls/{SIGNALLING}:443"),
+                format!("websocket/{SIGNALLING}:443/LilyRTC"),
+            ]
+        );
+        assert_eq!(
+            plan.media
+                .iter()
+                .filter(|m| m.host == "relay.example")
+                .count(),
+            1
+        );
         let config = log.fill(&Config::default());
         assert_eq!(config.region.as_deref(), Some("eu-central-1"));
         assert_eq!(config.instance.unwrap().alias, "acme");
+    }
+
+    #[test]
+    fn a_session_url_on_the_command_line_wins_and_the_logs_host_is_tested_beside_it() {
+        let log = from_log();
+        let flag =
+            TransportUrl::parse("wss://flag.transport.connect.eu-central-1.amazonaws.com/?t=1")
+                .unwrap();
+        let plan = planned(&log, "eu-central-1", Some(&flag));
+        assert_eq!(
+            steps_of(&plan, &flag.host).last().copied(),
+            Some("websocket/flag.transport.connect.eu-central-1.amazonaws.com:443/")
+        );
+        assert_eq!(steps_of(&plan, TRANSPORT).len(), 4);
+        assert!(plan.untested.iter().all(|u| !u.id.contains("transport")));
+    }
+
+    #[test]
+    fn a_log_of_another_region_leaves_the_runs_wildcard_untested_and_says_why() {
+        let log = from_log();
+        let plan = planned(&log, "us-east-1", None);
+        let host = plan.hosts.iter().find(|h| h.host == TRANSPORT).unwrap();
+        assert!(
+            host.purpose.contains("not under this run's wildcard"),
+            "{}",
+            host.purpose
+        );
+        assert_eq!(host.steps.len(), 4);
+        let untested = plan
+            .untested
+            .iter()
+            .find(|u| u.id == "untested/transport/us-east-1")
+            .unwrap();
+        assert!(untested.why.contains("--transport-url"), "{}", untested.why);
     }
 }

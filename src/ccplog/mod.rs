@@ -102,7 +102,8 @@ pub fn read_files(paths: &[PathBuf]) -> Result<Vec<Input>> {
 fn assemble(mut collected: parse::Collected, t: &Thresholds) -> CcpLog {
     collected.events.sort_by_key(|e| (e.at_ms, e.order));
     let versions: Vec<String> = collected.endpoints.rtc_js_version.iter().cloned().collect();
-    let folded = calls::fold(&collected.events, &versions, t);
+    let names = advice::Names::of(&collected.endpoints);
+    let folded = calls::fold(&collected.events, &versions, &names, t);
     CcpLog {
         input: model::Input {
             files: collected.files,

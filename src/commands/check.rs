@@ -63,15 +63,16 @@ pub fn produce(
     let requirements = catalog.requirements(&selection)?;
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let mut plan = plan::build(&requirements, &snapshot, &check.selected);
-    crate::transport::apply(
-        &mut plan,
-        &requirements,
-        &snapshot,
-        &check.selected,
-        check.transport.as_ref(),
-    )
-    .map_err(Error::usage)?;
-    from_log.extend(&mut plan, &check.selected);
+    // The WebSocket transport (`--transport-url`, else the log's) and the log's other endpoints.
+    from_log
+        .plan(
+            &mut plan,
+            &requirements,
+            &snapshot,
+            &check.selected,
+            check.transport.as_ref(),
+        )
+        .map_err(Error::usage)?;
     if check.survey {
         plan.survey = plan::survey(&catalog, &requirements.region);
     }

@@ -109,8 +109,8 @@ fn lossy(s: u32) -> Tick {
         Tick {
             packets: 45,
             lost: 5,
-            jitter_ms: 40,
-            rtt_ms: 60,
+            jitter_ms: 40.0,
+            rtt_ms: 60.0,
         }
     } else {
         CLEAN
@@ -121,8 +121,8 @@ fn always_lossy(_: u32) -> Tick {
     Tick {
         packets: 45,
         lost: 5,
-        jitter_ms: 12,
-        rtt_ms: 60,
+        jitter_ms: 12.0,
+        rtt_ms: 60.0,
     }
 }
 
@@ -186,8 +186,8 @@ fn silent(_: u32) -> Tick {
     Tick {
         packets: 0,
         lost: 0,
-        jitter_ms: 0,
-        rtt_ms: 60,
+        jitter_ms: 0.0,
+        rtt_ms: 60.0,
     }
 }
 
@@ -273,7 +273,21 @@ fn ice_and_signalling_failures_fail_their_calls_with_causes_in_time_order() {
             .contains(&format!("wss://{}/LilyRTC", g::SIGNALLING_HOST))
     );
     assert!(!signalling["text"].as_str().unwrap().contains(g::AUTH_QUERY));
-    assert!(signalling["remedy"].as_str().unwrap().contains("WebSocket"));
+    // Remedies name what to allow, as the live check's do: the catalog's allow-list lines of the
+    // hosts the log shows.
+    let remedy = signalling["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains("WebSocket")
+            && remedy.contains("rtc*.connect-telecom.eu-central-1.amazonaws.com"),
+        "{remedy}"
+    );
+    assert!(
+        errors[1]["remedy"].as_str().unwrap().contains(
+            "UDP 3478 to turnnlb-*.elb.eu-central-1.amazonaws.com and the AMAZON_CONNECT"
+        ),
+        "{:#}",
+        errors[1]
+    );
 }
 
 #[test]
@@ -301,6 +315,15 @@ fn a_dropped_websocket_and_a_failed_api_call_are_explained_with_latency() {
             .unwrap()
             .contains("Cannot create new connection by phone number[redacted]")
     );
+    // The session's own host changes every session: the remedy names its allow-list line.
+    for e in &lost {
+        let remedy = e["remedy"].as_str().unwrap();
+        assert!(
+            remedy.contains("*.transport.connect.eu-central-1.amazonaws.com")
+                && !remedy.contains(g::WS_HOST),
+            "{remedy}"
+        );
+    }
     assert_eq!(check(&r, "ccp-log/error/heartbeat")["evidence"]["count"], 2);
     assert_eq!(check(&r, "ccp-log/error/heartbeat")["kind"], "websocket");
 }
@@ -705,6 +728,22 @@ fn check_with_a_ccp_log_plans_exactly_the_logs_transport_signalling_and_relays()
         assert!(plan.contains(&expected), "{expected} missing from:\n{plan}");
     }
     assert!(!plan.contains(g::TURN_USERNAME) && !plan.contains(g::TURN_SECOND_CREDENTIAL));
+    // The log's transport host stands in for the wildcard, as --transport-url does: the untested
+    // `*.transport…` entry is gone, and the host gets the steps of a session URL, once.
+    let untested = plan.split("\nnot tested:").nth(1).unwrap_or_default();
+    assert!(
+        !untested.contains("transport"),
+        "the wildcard is still listed as untested:\n{plan}"
+    );
+    for step in ["dns", "tcp", "tls", "websocket"] {
+        let id = match step {
+            "dns" => format!("dns/{}\n", g::WS_HOST),
+            "websocket" => format!("websocket/{}:443/\n", g::WS_HOST),
+            _ => format!("{step}/{}:443\n", g::WS_HOST),
+        };
+        assert_eq!(plan.matches(&id).count(), 1, "{id} in:\n{plan}");
+    }
+    assert!(!plan.contains(&format!("https/{}", g::WS_HOST)), "{plan}");
     // Flags still win over the log.
     let out = s
         .cmd()
@@ -715,6 +754,18 @@ fn check_with_a_ccp_log_plans_exactly_the_logs_transport_signalling_and_relays()
     let plan = String::from_utf8(out.stdout).unwrap();
     assert!(
         plan.contains("us-east-1") && plan.contains(g::WS_HOST),
+        "{plan}"
+    );
+    // An eu-central-1 session proves nothing of us-east-1's wildcard: still untested, and the
+    // log's host says why it is tested beside it.
+    let untested = plan.split("\nnot tested:").nth(1).unwrap_or_default();
+    assert!(
+        untested.contains("*.transport.connect.us-east-1.amazonaws.com"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!("websocket/{}:443/\n", g::WS_HOST))
+            && plan.contains("not under this run's wildcard"),
         "{plan}"
     );
     let bad = s.write("bad.txt", "{}");

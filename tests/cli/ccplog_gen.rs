@@ -31,21 +31,36 @@ pub enum Shape {
     Y2026,
 }
 
-/// One second of one direction: packets, lost, jitter (ms), RTT (ms).
+/// One second of one direction: packets, lost, jitter (ms), RTT (ms). Jitter and RTT are
+/// fractional where the browser's standard stats are (`jitter * 1000`, `roundTripTime * 1000`,
+/// rtc-js src/js/rtp-stats.js at 04b6c31, the `inbound-rtp` and `remote-inbound-rtp` branches);
+/// an RTT of NaN is written as `null` (no RTCP report yet).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tick {
     pub packets: u32,
     pub lost: u32,
-    pub jitter_ms: u32,
-    pub rtt_ms: u32,
+    pub jitter_ms: f64,
+    pub rtt_ms: f64,
 }
 
 pub const CLEAN: Tick = Tick {
     packets: 50,
     lost: 0,
-    jitter_ms: 4,
-    rtt_ms: 60,
+    jitter_ms: 4.0,
+    rtt_ms: 60.0,
 };
+
+/// A figure as JSON: whole numbers as integers (as the legacy stats' `parseInt` gives them),
+/// fractions as they are, NaN as `null`.
+fn num(v: f64) -> Value {
+    if v.is_nan() {
+        Value::Null
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum Outcome {
@@ -290,7 +305,9 @@ impl Log {
     fn stats_json(&self, t_ms: i64, stream: &str, tick: Tick, second: u32) -> Value {
         let jb = match self.shape {
             // rtc-js 1.3.2: floor(cumulative jitterBufferDelay × 1000), ever growing.
-            Shape::Y2026 => 800 * (second + 1) + tick.jitter_ms * second,
+            Shape::Y2026 => {
+                (800.0 * f64::from(second + 1) + tick.jitter_ms * f64::from(second)).floor()
+            }
             _ => tick.jitter_ms,
         };
         let count_key = if self.shape == Shape::Y2021 {
@@ -307,11 +324,11 @@ impl Log {
             "audioLevel".into(),
             json!(if tick.packets > 0 { 900 } else { 0 }),
         );
-        o.insert("jitterBufferMillis".into(), json!(jb));
+        o.insert("jitterBufferMillis".into(), num(jb));
         o.insert(
             "roundTripTimeMillis".into(),
             if stream == "audio_output" {
-                json!(tick.rtt_ms)
+                num(tick.rtt_ms)
             } else {
                 Value::Null
             },
@@ -321,8 +338,46 @@ impl Log {
 
     /// A whole call as the softphone logs it.
     pub fn call(&mut self, spec: &CallSpec, skew_ms: i64) {
-        let c = spec.contact.as_str();
-        let t0 = spec.start_ms;
+        let input: Vec<Tick> = (0..spec.talk_s).map(spec.input).collect();
+        let output: Vec<Tick> = (0..spec.talk_s).map(spec.output).collect();
+        self.call_of(
+            &spec.contact,
+            spec.start_ms,
+            &spec.outcome,
+            (&input, &output),
+            skew_ms,
+        );
+    }
+
+    /// A call that talked for as many seconds as `input` has, with figures measured elsewhere
+    /// (`input`: what the agent heard; `output`: what the customer heard).
+    pub fn measured_call(
+        &mut self,
+        contact: &str,
+        start_ms: i64,
+        input: &[Tick],
+        output: &[Tick],
+        skew_ms: i64,
+    ) {
+        self.call_of(
+            contact,
+            start_ms,
+            &Outcome::Talked,
+            (input, output),
+            skew_ms,
+        );
+    }
+
+    fn call_of(
+        &mut self,
+        contact: &str,
+        start_ms: i64,
+        outcome: &Outcome,
+        (input, output): (&[Tick], &[Tick]),
+        skew_ms: i64,
+    ) {
+        let c = contact;
+        let t0 = start_ms;
         self.snapshot(t0 - 500, skew_ms, Some(c));
         // softphone.js:608
         self.softphone(
@@ -344,7 +399,7 @@ impl Log {
             self.session("INFO", c, s, t0 + 100 + 50 * i as i64);
         }
         let report_flags: Value;
-        match spec.outcome {
+        match outcome {
             Outcome::IceFailed => {
                 // rtc_session.js:223, 298-300; softphone.js:1135
                 self.session("WARN", c, "ICE collection timed out", t0 + 3_000);
@@ -401,15 +456,12 @@ impl Log {
         // Stats every second (softphone.js:1325-1352), flushed every 30 s (statsReportingJobIntervalMs).
         let talk0 = t0 + 1_000;
         let mut batch: Vec<Value> = Vec::new();
-        let mut input_series = Vec::new();
-        let mut output_series = Vec::new();
-        for s in 0..spec.talk_s {
+        let talk_s = u32::try_from(input.len().min(output.len())).unwrap();
+        for s in 0..talk_s {
             let at = talk0 + i64::from(s) * 1_000;
-            let (i, o) = ((spec.input)(s), (spec.output)(s));
+            let (i, o) = (input[s as usize], output[s as usize]);
             batch.push(self.stats_json(at, "audio_input", i, s));
             batch.push(self.stats_json(at + 3, "audio_output", o, s));
-            input_series.push(i);
-            output_series.push(o);
             if (s + 1) % 30 == 0 {
                 let text = format!(
                     " sendSoftphoneMetrics success{}",
@@ -418,18 +470,12 @@ impl Log {
                 self.entry("softphone", "INFO", &text, at + 10, Vec::new());
             }
         }
-        let end = talk0 + i64::from(spec.talk_s) * 1_000;
+        let end = talk0 + i64::from(talk_s) * 1_000;
         self.session("INFO", c, "TalkingState => CleanUpState", end);
         self.session("INFO", c, "CleanUpState => DisconnectedState", end + 20);
         // stopJobsAndReport: the report first, then the last metrics (softphone.js:1457-1458).
         let flags = json!({"iceCollectionFailure": false, "signallingConnectionFailure": false});
-        self.report(
-            t0,
-            end + 30,
-            &flags,
-            400,
-            Some((&input_series, &output_series)),
-        );
+        self.report(t0, end + 30, &flags, 400, Some((input, output)));
         if !batch.is_empty() {
             let text = format!(" sendSoftphoneMetrics success{}", Value::Array(batch));
             self.entry("softphone", "INFO", &text, end + 40, Vec::new());
@@ -507,12 +553,13 @@ impl Log {
         );
         if matches!(self.shape, Shape::Y2023 | Shape::Y2026) {
             let (input, output) = series.unwrap_or((&[], &[]));
-            let col = |s: &[Tick], f: fn(&Tick) -> u32| s.iter().map(f).collect::<Vec<_>>();
+            let col =
+                |s: &[Tick], f: fn(&Tick) -> f64| s.iter().map(|t| num(f(t))).collect::<Vec<_>>();
             r.insert("softphoneStreamPerSecondStatistics".into(), json!({
-                "AUDIO_INPUT": {"packetsCount": col(input, |t| t.packets), "packetsLost": col(input, |t| t.lost),
-                                 "audioLevel": col(input, |_| 900), "jitterBufferMillis": col(input, |t| t.jitter_ms)},
-                "AUDIO_OUTPUT": {"packetsCount": col(output, |t| t.packets), "packetsLost": col(output, |t| t.lost),
-                                  "audioLevel": col(output, |_| 900), "jitterBufferMillis": col(output, |t| t.jitter_ms),
+                "AUDIO_INPUT": {"packetsCount": col(input, |t| t.packets.into()), "packetsLost": col(input, |t| t.lost.into()),
+                                 "audioLevel": col(input, |_| 900.0), "jitterBufferMillis": col(input, |t| t.jitter_ms)},
+                "AUDIO_OUTPUT": {"packetsCount": col(output, |t| t.packets.into()), "packetsLost": col(output, |t| t.lost.into()),
+                                  "audioLevel": col(output, |_| 900.0), "jitterBufferMillis": col(output, |t| t.jitter_ms),
                                   "roundTripTimeMillis": col(output, |t| t.rtt_ms)}
             }));
             r.insert(

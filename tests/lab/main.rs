@@ -13,6 +13,8 @@
 #![cfg_attr(not(target_os = "linux"), allow(unused_imports))]
 
 #[cfg(target_os = "linux")]
+mod ccplog;
+#[cfg(target_os = "linux")]
 mod delay;
 #[cfg(target_os = "linux")]
 mod firewall;
@@ -77,6 +79,7 @@ const SUITES: &[&[scenarios::Scenario]] = &[
     proxies::ALL,
     signin::ALL,
     firewall::ALL,
+    ccplog::ALL,
 ];
 
 #[cfg(not(target_os = "linux"))]
