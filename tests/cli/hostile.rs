@@ -811,7 +811,17 @@ fn a_catalog_of_twenty_thousand_hosts_ends_within_the_timeout() {
     // Generous for an unoptimised build writing 80,000 checks on a loaded machine (alone, about
     // 3.6 s); what it guards against took minutes (matching every host to the catalog again).
     assert!(took < Duration::from_secs(15), "{took:?}");
-    assert_eq!(code, 2, "the names that were asked are NXDOMAIN");
+    // How many names are asked before the deadline depends on the machine: the names that were
+    // asked are NXDOMAIN (a failure, exit 2); when the deadline came before any answer, nothing
+    // failed and the run is incomplete (exit 3). Either way the verdict is what was measured.
+    let failed = checks(&report).iter().any(|c| c["status"] == "fail");
+    assert_eq!(code, if failed { 2 } else { 3 }, "{}", report["verdict"]);
+    assert!(
+        checks(&report)
+            .iter()
+            .filter(|c| c["status"] == "fail")
+            .all(|c| c["reason"] == "nxdomain")
+    );
     assert!(checks(&report).iter().any(|c| c["reason"] == "deadline"));
 }
 
