@@ -30,7 +30,8 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::message::{MAX_DATAGRAM, new_id};
-use super::relay::{INITIAL_RTO, Pacing, Target, Train};
+use super::relay::{Pacing, Target, Train};
+use super::transaction::{self, Outcome, Peer, Retransmit};
 use super::{Options, TURN_PORT};
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
@@ -257,52 +258,38 @@ async fn transact(
     stage: Stage,
     deadline: Instant,
 ) -> Result<(Message, Duration), Failure> {
-    let start = Instant::now();
-    let mut rto = INITIAL_RTO;
-    let mut attempts = 0;
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Failure::NoAnswer {
-                stage,
-                attempts,
-                waited: start.elapsed(),
-            });
+    let request = transaction::Request {
+        id,
+        bytes: bytes.to_vec(),
+    };
+    let read = |datagram: &[u8]| match decode(datagram) {
+        Some(m)
+            if m.typ.method == method
+                && (m.typ.class == CLASS_SUCCESS_RESPONSE
+                    || m.typ.class == CLASS_ERROR_RESPONSE) =>
+        {
+            Ok((m.transaction_id.0, m))
         }
-        socket
-            .send_to(bytes, relay)
-            .await
-            .map_err(|e| Failure::Network {
-                stage,
-                error: e.to_string(),
-            })?;
-        attempts += 1;
-        let sent = Instant::now();
-        let resend = (sent + rto).min(deadline);
-        rto *= 2;
-        loop {
-            match tokio::time::timeout_at(resend, socket.recv_from(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) => {
-                    return Err(Failure::Network {
-                        stage,
-                        error: e.to_string(),
-                    });
-                }
-                Ok(Ok((n, from))) if from == relay && n <= MAX_DATAGRAM => {
-                    if let Some(m) = decode(&buf[..n]) {
-                        if m.transaction_id.0 == id
-                            && m.typ.method == method
-                            && (m.typ.class == CLASS_SUCCESS_RESPONSE
-                                || m.typ.class == CLASS_ERROR_RESPONSE)
-                        {
-                            return Ok((m, sent.elapsed()));
-                        }
-                    }
-                }
-                Ok(Ok(_)) => {}
-            }
+        _ => Err(String::new()),
+    };
+    match transaction::one(
+        socket,
+        Peer::At(relay),
+        request,
+        Retransmit::UNTIL_DEADLINE,
+        deadline,
+        read,
+    )
+    .await
+    {
+        Outcome::Answered { reply, rtt, .. } => Ok((reply, rtt)),
+        Outcome::Timeout { attempts, waited } => Err(Failure::NoAnswer {
+            stage,
+            attempts,
+            waited,
+        }),
+        Outcome::Unreachable { error, .. } | Outcome::Failed { error } => {
+            Err(Failure::Network { stage, error })
         }
     }
 }

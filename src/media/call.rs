@@ -53,8 +53,9 @@ use webrtc::turn::proto::PROTO_UDP;
 use webrtc::turn::proto::lifetime::Lifetime;
 use webrtc::turn::proto::reqtrans::RequestedTransport;
 
-use super::message::{self, MAX_DATAGRAM, Reply};
-use super::relay::{self, Exchange, INITIAL_RTO, Target};
+use super::message::{self, Reply};
+use super::relay::{self, Exchange, Target};
+use super::transaction::{self, Outcome, Retransmit};
 use super::{ICE_BUDGET, PACKET_INTERVAL, TURN_PORT, stats};
 
 /// An Opus frame at 64 kbit/s and 20 ms: what the softphone's packets weigh.
@@ -905,74 +906,48 @@ async fn authenticated_allocate(
         Ok(r) => r,
         Err(e) => return failed(e.to_string()),
     };
-    let bind: SocketAddr = if addr.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = match UdpSocket::bind(bind).await {
+    let socket = match UdpSocket::bind(transaction::any_local(addr)).await {
         Ok(s) => s,
         Err(e) => return failed(e.to_string()),
     };
     if let Err(e) = socket.connect(addr).await {
         return failed(e.to_string());
     }
-    let started = Instant::now();
-    let mut rto = INITIAL_RTO;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    // RFC 8489's seven transmissions at most, and never past the deadline.
-    for _ in 0..7 {
-        if let Err(e) = socket.send(&request).await {
-            return failed(e.to_string());
-        }
-        let resend = (Instant::now() + rto).min(deadline);
-        loop {
-            match tokio::time::timeout_at(resend, socket.recv(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return TurnDiagnosis::Unreachable {
-                        addr,
-                        kind: e.kind(),
-                    };
-                }
-                Ok(Err(e)) => return failed(e.to_string()),
-                Ok(Ok(n)) => match message::parse(&buf[..n]) {
-                    Ok((reply_id, reply)) if reply_id == id => {
-                        return match reply {
-                            Reply::AllocateSuccess => {
-                                if let Ok((_, release)) = signed_request(
-                                    METHOD_REFRESH,
-                                    server,
-                                    realm,
-                                    nonce,
-                                    Some(Duration::ZERO),
-                                ) {
-                                    let _ = socket.send(&release).await;
-                                }
-                                TurnDiagnosis::Allocated { addr }
-                            }
-                            Reply::Error { code, reason, .. } => {
-                                TurnDiagnosis::Refused { addr, code, reason }
-                            }
-                            other => TurnDiagnosis::NoChallenge {
-                                addr,
-                                answer: describe_reply(&other),
-                            },
-                        };
-                    }
-                    // A stray or late datagram: keep waiting for ours.
-                    _ => {}
-                },
+    let outcome = transaction::one(
+        &socket,
+        transaction::Peer::Connected,
+        transaction::Request { id, bytes: request },
+        Retransmit::RFC_8489,
+        deadline,
+        |bytes| message::parse(bytes).map_err(|message::Malformed(what)| what),
+    )
+    .await;
+    match outcome {
+        Outcome::Answered {
+            reply: Reply::AllocateSuccess,
+            ..
+        } => {
+            if let Ok((_, release)) =
+                signed_request(METHOD_REFRESH, server, realm, nonce, Some(Duration::ZERO))
+            {
+                let _ = socket.send(&release).await;
             }
+            TurnDiagnosis::Allocated { addr }
         }
-        if Instant::now() >= deadline {
-            break;
-        }
-        rto *= 2;
-    }
-    TurnDiagnosis::Timeout {
-        addr,
-        waited: started.elapsed(),
+        Outcome::Answered {
+            reply: Reply::Error { code, reason, .. },
+            ..
+        } => TurnDiagnosis::Refused { addr, code, reason },
+        Outcome::Answered { reply, .. } => TurnDiagnosis::NoChallenge {
+            addr,
+            answer: describe_reply(&reply),
+        },
+        Outcome::Unreachable {
+            kind: kind @ io::ErrorKind::ConnectionRefused,
+            ..
+        } => TurnDiagnosis::Unreachable { addr, kind },
+        Outcome::Unreachable { error, .. } | Outcome::Failed { error } => failed(error),
+        Outcome::Timeout { waited, .. } => TurnDiagnosis::Timeout { addr, waited },
     }
 }
 

@@ -14,6 +14,7 @@ pub mod message;
 pub mod relay;
 pub mod softphone;
 pub mod stats;
+pub mod transaction;
 
 use std::net::SocketAddr;
 use std::time::Duration;

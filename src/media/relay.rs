@@ -13,8 +13,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::message::{self, MAX_DATAGRAM, Reply, Request};
 use super::stats::Sample;
 
-/// RFC 8489 §6.2.1: the first retransmission after 500 ms, doubling each time.
-pub const INITIAL_RTO: Duration = Duration::from_millis(500);
+pub use super::transaction::INITIAL_RTO;
+use super::transaction::{self, Outcome, Peer, Retransmit};
 
 /// Where a relay is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,29 +25,7 @@ pub struct Target {
 }
 
 /// How one request fared.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Exchange {
-    Answered {
-        reply: Reply,
-        rtt: Duration,
-        attempts: u32,
-    },
-    /// No valid answer within the budget.
-    Timeout { attempts: u32, waited: Duration },
-    /// The network answered "unreachable" (ICMP): a firewall reject rule, or no route.
-    Unreachable {
-        kind: io::ErrorKind,
-        after: Duration,
-    },
-    /// The socket itself failed.
-    Failed { error: String },
-}
-
-impl Exchange {
-    pub const fn answered(&self) -> bool {
-        matches!(self, Self::Answered { .. })
-    }
-}
+pub type Exchange = Outcome<Reply>;
 
 /// The outcome of probing one relay.
 #[derive(Clone, Debug)]
@@ -61,38 +39,11 @@ pub struct Probe {
     pub last_stray: Option<String>,
 }
 
-fn is_unreachable(kind: io::ErrorKind) -> bool {
-    matches!(
-        kind,
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable
-    )
-}
-
 async fn connected_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let bind: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let socket = UdpSocket::bind(bind).await?;
+    let socket = UdpSocket::bind(transaction::any_local(addr)).await?;
     // Connected: the kernel drops datagrams from any other address, and reports ICMP errors.
     socket.connect(addr).await?;
     Ok(socket)
-}
-
-struct Pending {
-    request: Request,
-    id: [u8; 12],
-    bytes: Vec<u8>,
-    attempts: u32,
-    last_sent: Instant,
-    next_send: Instant,
-    rto: Duration,
-    outcome: Option<Exchange>,
 }
 
 /// Sends a Binding and an unauthenticated Allocate together and waits, retransmitting, until both
@@ -116,142 +67,39 @@ pub async fn probe(target: &Target, budget: Duration) -> Probe {
     };
     let socket = match connected_socket(target.addr).await {
         Ok(s) => s,
-        Err(e) if is_unreachable(e.kind()) => {
-            probe.binding = Exchange::Unreachable {
-                kind: e.kind(),
-                after: start.elapsed(),
-            };
-            probe.allocate = probe.binding.clone();
-            return probe;
-        }
         Err(e) => {
-            probe.binding = Exchange::Failed {
-                error: e.to_string(),
-            };
+            probe.binding = transaction::socket_error(&e, start.elapsed());
             probe.allocate = probe.binding.clone();
             return probe;
         }
     };
     probe.local = socket.local_addr().ok();
-    let mut pending: Vec<Pending> = [
-        (Request::Binding, message::new_id()),
-        (Request::Allocate, message::new_id()),
-    ]
-    .into_iter()
-    .map(|(request, id)| Pending {
-        request,
-        id,
-        bytes: match request {
-            Request::Binding => message::binding(id),
-            Request::Allocate => message::allocate(id),
-        },
-        attempts: 0,
-        last_sent: start,
-        next_send: start,
-        rto: INITIAL_RTO,
-        outcome: None,
-    })
-    .collect();
-
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    loop {
-        let now = Instant::now();
-        for p in pending
-            .iter_mut()
-            .filter(|p| p.outcome.is_none() && p.next_send <= now)
-        {
-            match socket.send(&p.bytes).await {
-                Ok(_) => {
-                    p.attempts += 1;
-                    p.last_sent = now;
-                    p.next_send = now + p.rto;
-                    p.rto *= 2;
-                }
-                Err(e) if is_unreachable(e.kind()) => {
-                    p.outcome = Some(Exchange::Unreachable {
-                        kind: e.kind(),
-                        after: start.elapsed(),
-                    })
-                }
-                Err(e) => {
-                    p.outcome = Some(Exchange::Failed {
-                        error: e.to_string(),
-                    })
-                }
-            }
-        }
-        if pending.iter().all(|p| p.outcome.is_some()) {
-            break;
-        }
-        let wake = pending
-            .iter()
-            .filter(|p| p.outcome.is_none())
-            .map(|p| p.next_send)
-            .min()
-            .unwrap_or(deadline)
-            .min(deadline);
-        match tokio::time::timeout_at(wake, socket.recv(&mut buf)).await {
-            Err(_) if Instant::now() >= deadline => break,
-            Err(_) => {}
-            Ok(Ok(n)) if n > MAX_DATAGRAM => {
-                probe.stray += 1;
-                probe.last_stray = Some(format!(
-                    "an oversized datagram of more than {MAX_DATAGRAM} bytes"
-                ));
-            }
-            Ok(Ok(n)) => match message::parse(&buf[..n]) {
-                Ok((id, reply)) => match pending
-                    .iter_mut()
-                    .find(|p| p.id == id && p.outcome.is_none())
-                {
-                    Some(p) => {
-                        let rtt = Instant::now() - p.last_sent;
-                        p.outcome = Some(Exchange::Answered {
-                            reply,
-                            rtt,
-                            attempts: p.attempts,
-                        });
-                    }
-                    None => {
-                        probe.stray += 1;
-                        probe.last_stray =
-                            Some("a reply with a transaction ID we did not send".to_owned());
-                    }
-                },
-                Err(message::Malformed(what)) => {
-                    probe.stray += 1;
-                    probe.last_stray = Some(what);
-                }
-            },
-            Ok(Err(e)) if is_unreachable(e.kind()) => {
-                for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
-                    p.outcome = Some(Exchange::Unreachable {
-                        kind: e.kind(),
-                        after: start.elapsed(),
-                    });
-                }
-            }
-            Ok(Err(e)) => {
-                for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
-                    p.outcome = Some(Exchange::Failed {
-                        error: e.to_string(),
-                    });
-                }
-            }
-        }
-        if pending.iter().all(|p| p.outcome.is_some()) || Instant::now() >= deadline {
-            break;
-        }
-    }
-    for p in pending {
-        let outcome = p.outcome.unwrap_or(Exchange::Timeout {
-            attempts: p.attempts,
-            waited: start.elapsed(),
-        });
-        match p.request {
-            Request::Binding => probe.binding = outcome,
-            Request::Allocate => probe.allocate = outcome,
-        }
+    let requests: Vec<transaction::Request> = [Request::Binding, Request::Allocate]
+        .into_iter()
+        .map(|request| {
+            let id = message::new_id();
+            let bytes = match request {
+                Request::Binding => message::binding(id),
+                Request::Allocate => message::allocate(id),
+            };
+            transaction::Request { id, bytes }
+        })
+        .collect();
+    let done = transaction::run(
+        &socket,
+        Peer::Connected,
+        &requests,
+        Retransmit::UNTIL_DEADLINE,
+        deadline,
+        |bytes| message::parse(bytes).map_err(|message::Malformed(what)| what),
+    )
+    .await;
+    probe.stray = done.stray;
+    probe.last_stray = done.last_stray;
+    let mut outcomes = done.outcomes.into_iter();
+    if let (Some(binding), Some(allocate)) = (outcomes.next(), outcomes.next()) {
+        probe.binding = binding;
+        probe.allocate = allocate;
     }
     probe
 }
