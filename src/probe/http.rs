@@ -231,44 +231,80 @@ pub enum ReadFailure {
     Io,
 }
 
-/// Whether `name` is an HTTP header name (an RFC 9110 token): no controls, spaces or escapes.
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// Whether a header line names its field with something that is not an RFC 9110 token (escape
+/// bytes, controls, spaces before the colon): such a head is not HTTP, and nothing of it is kept.
+fn has_foreign_name(head: &[u8]) -> bool {
+    let mut line_starts = memchr::memmem::find_iter(head, b"\r\n").map(|i| i + 2);
+    let mut lines = Vec::new();
+    let mut start = line_starts.next();
+    while let Some(from) = start {
+        let next = line_starts.next();
+        lines.push(&head[from..next.map_or(head.len(), |n| n - 2)]);
+        start = next;
+    }
+    lines.into_iter().any(|line| {
+        line.iter().position(|&b| b == b':').is_some_and(|colon| {
+            colon == 0
+                || !line[..colon]
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        })
+    })
 }
 
-/// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`).
+/// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`, without the blank
+/// line that ends it) with `httparse`. A line that is no header (no colon, only whitespace, an
+/// obsolete continuation) is skipped; a header name that is not a token is not HTTP, and then
+/// nothing of the head is kept ([`has_foreign_name`]). A header value keeps what it holds,
+/// sanitised here, so a proxy's error page with a stray control byte in a header is still read as
+/// the proxy's answer: `httparse` refuses such values, so control bytes other than the CRLF line
+/// ends are masked for it, and each value is taken from the bytes as received.
 pub fn parse_head(bytes: &[u8]) -> Option<Head> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next()?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
+    if has_foreign_name(bytes) {
         return None;
     }
-    let status: u16 = parts.next()?.parse().ok()?;
+    let mut masked = Vec::with_capacity(bytes.len() + 4);
+    for (i, &b) in bytes.iter().enumerate() {
+        let line_end = (b == b'\r' && bytes.get(i + 1) == Some(&b'\n'))
+            || (b == b'\n' && i > 0 && bytes[i - 1] == b'\r');
+        // 0xFF is a value byte to httparse (obs-text) and never a name byte.
+        masked.push(if (b < 0x20 && b != b'\t' && !line_end) || b == 0x7F {
+            0xFF
+        } else {
+            b
+        });
+    }
+    masked.extend_from_slice(b"\r\n\r\n");
+    // A head of MAX_HEAD bytes holds at most this many header lines ("a:\r\n").
+    let mut slots = vec![httparse::EMPTY_HEADER; bytes.len() / 4 + 1];
+    let mut response = httparse::Response::new(&mut slots);
+    let parsed = httparse::ParserConfig::default()
+        .ignore_invalid_headers_in_responses(true)
+        .parse_response(&mut response, &masked);
+    match parsed {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => return None,
+    }
+    let status = response.code?;
     if !(100..=999).contains(&status) {
         return None;
     }
-    let mut headers = Vec::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        // A name that is not a token (escape bytes, controls) is not HTTP: nothing of it is kept.
-        if !is_token(name) {
-            return None;
-        }
-        if headers.len() < MAX_HEADERS {
-            headers.push((
-                name.to_ascii_lowercase().chars().take(64).collect(),
-                for_terminal(value.trim(), 200),
-            ));
-        }
-    }
+    let base = masked.as_ptr() as usize;
+    let headers = response
+        .headers
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|h| {
+            let value = (h.value.as_ptr() as usize)
+                .checked_sub(base)
+                .and_then(|start| bytes.get(start..start + h.value.len()))
+                .unwrap_or_default();
+            (
+                h.name.to_ascii_lowercase().chars().take(64).collect(),
+                for_terminal(String::from_utf8_lossy(value).trim(), 200),
+            )
+        })
+        .collect();
     Some(Head { status, headers })
 }
 
@@ -701,6 +737,52 @@ mod tests {
         assert_eq!(fail.status, Status::Fail);
         assert!(fail.remedy.unwrap().contains("behind"));
         assert!(judge_clock("h", "yesterday", local).is_none());
+    }
+
+    #[test]
+    fn lines_that_are_no_header_are_skipped_and_control_bytes_in_values_are_kept_sanitised() {
+        let head = parse_head(
+            b"HTTP/1.0 403 Forbidden\r\nnot a header\r\n  \r\n folded\r\nVia: a\nb\rc\x00d\x7fe\r\nA:",
+        )
+        .unwrap();
+        assert_eq!(head.status, 403);
+        assert_eq!(
+            head.headers,
+            [
+                (
+                    "via".to_owned(),
+                    "a\\u{a}b\\u{d}c\\u{0}d\\u{7f}e".to_owned()
+                ),
+                ("a".to_owned(), String::new()),
+            ]
+        );
+        // A name with a space before the colon, or none at all, is no token.
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nName : v").is_none());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\n: v").is_none());
+        // The status line is HTTP/1.0 or 1.1 with a three-digit code.
+        for bad in [
+            &b"HTTP/1.1 099 X"[..],
+            b"HTTP/2 200 OK",
+            b"HTTP/1.1  200 OK",
+            b"ICY 200 OK",
+        ] {
+            assert!(
+                parse_head(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse_head(b"HTTP/1.1 200").map(|h| h.status), Some(200));
+    }
+
+    #[test]
+    fn a_full_head_of_the_smallest_headers_parses_and_keeps_the_first_forty() {
+        let mut head = b"HTTP/1.1 200 OK".to_vec();
+        while head.len() + 4 <= MAX_HEAD - 4 {
+            head.extend_from_slice(b"\r\na:");
+        }
+        let parsed = parse_head(&head).unwrap();
+        assert_eq!(parsed.headers.len(), MAX_HEADERS);
     }
 
     #[tokio::test]
