@@ -222,3 +222,119 @@ pub fn untestable(allowlist: &str) -> String {
          (`connect-preflight audit` checks an allow-list offline)"
     )
 }
+
+// The softphone's media path: TURN relays on UDP 3478.
+
+/// The UDP path to a TURN relay as a firewall rule: `outbound UDP 3478 to HOST (IP) and the
+/// AMAZON_CONNECT ranges …, with the replies let back in`. `connect_ranges` empty: the ranges are
+/// named by how to list them.
+pub fn turn_path(host: &str, ip: IpAddr, port: u16, connect_ranges: &[String]) -> String {
+    let ranges = if connect_ranges.is_empty() {
+        "the AMAZON_CONNECT ranges of the Region (`connect-preflight endpoints --format cidrs`)"
+            .to_owned()
+    } else {
+        format!("the AMAZON_CONNECT ranges {}", connect_ranges.join(", "))
+    };
+    format!("outbound UDP {port} to {host} ({ip}) and {ranges}, with the replies let back in")
+}
+
+/// Nothing comes back from a relay.
+pub fn turn_timeout(host: &str, port: u16, path: &str) -> String {
+    format!(
+        "nothing comes back on UDP {port} from {host}, and the softphone has no TCP fallback: \
+         allow {path}"
+    )
+}
+
+/// The network rejects the datagrams to a relay, or has no route to it.
+pub fn turn_unreachable(host: &str, port: u16, path: &str) -> String {
+    format!("the network rejects UDP {port} to {host} or has no route to it: allow {path}")
+}
+
+/// Something answers for the relay, but not as a TURN relay does. `path`: the rule to add too,
+/// when the relay's path is not already known to work.
+pub fn turn_impostor(host: &str, port: u16, path: Option<&str>) -> String {
+    let allow = path.map(|p| format!(", and allow {p}")).unwrap_or_default();
+    format!(
+        "something other than a TURN relay answers on UDP {port} for {host}: find the firewall or \
+         gateway that intercepts it and exempt {host} from UDP inspection and application-layer \
+         gateways{allow}"
+    )
+}
+
+/// The relay answered its first requests and then stopped: a firewall's UDP rate limit, or
+/// inspection that lets only the first datagrams through.
+pub fn turn_went_silent(host: &str, port: u16, path: &str) -> String {
+    format!(
+        "{host} answers the first requests on UDP {port} and then nothing: lift any UDP rate \
+         limit or inspection on that path, which breaks calls too, and allow {path}"
+    )
+}
+
+/// The relay refuses an allocation with TURN error `code`.
+pub fn allocation_refused(host: &str, port: u16, code: u16) -> String {
+    match code {
+        403 => format!(
+            "the relay or a device in front of it forbids the allocation (403): make sure nothing \
+             rewrites UDP {port} to {host}"
+        ),
+        437 | 438 => format!(
+            "{host} holds a stale allocation or nonce ({code}): run the check again; if it \
+             persists, report the code to AWS Support with this report"
+        ),
+        486 => format!(
+            "these credentials already hold as many allocations as {host} allows (486): close \
+             other CCP sessions that use them or wait a few minutes for their allocations to \
+             expire, then run the check again; if it persists, report it to AWS Support"
+        ),
+        508 => format!(
+            "{host} is out of capacity ({code}): run the check again later, and report it to AWS \
+             Support with this report"
+        ),
+        _ => format!(
+            "{host} refuses the allocation with TURN error {code}: run the check again; if it \
+             persists, report it to AWS Support with this report"
+        ),
+    }
+}
+
+/// The relay refuses the TURN credentials (401 or 441 to a request that carried them).
+pub fn turn_credentials_refused() -> String {
+    "the relay refuses the TURN credentials: a CCP session's credentials are short-lived, so copy \
+     the iceServers of a session started minutes ago (see the README), or correct \
+     --turn-username and --turn-password"
+        .to_owned()
+}
+
+/// The relay grants allocations but nothing comes back through one.
+pub fn relayed_path_silent(host: &str, port: u16, path: &str) -> String {
+    format!(
+        "{host} grants the allocation but nothing comes back through it: exempt UDP {port} to \
+         {host} from inspection and application-layer gateways, and allow {path}"
+    )
+}
+
+/// The allocation is granted and the call's requests pass, but its media does not.
+pub fn call_media_blocked(ip: IpAddr, port: u16) -> String {
+    format!(
+        "the relay at {ip} grants the allocation but the call's media does not get through: look \
+         for a firewall or NAT on the path that lets the TURN requests through but not the media \
+         that follows (UDP {port} both ways, datagrams up to 1,200 bytes); if the path is clear, \
+         place a test call in the CCP to confirm"
+    )
+}
+
+/// Calls through a relay will sound poor (loss, delay, jitter past the references).
+pub fn poor_quality(host: &str, port: u16) -> String {
+    format!(
+        "calls through {host} will sound poor: keep softphone audio off VPNs (split-tunnel UDP \
+         {port} to the AMAZON_CONNECT ranges), prefer a wired connection, and look for \
+         congestion on the path"
+    )
+}
+
+/// One address family of a relay fails while the other carries calls: the family's own remedy,
+/// said as what it is, an improvement.
+pub fn other_family_works(used: &str, broken: &str, remedy: &str) -> String {
+    format!("Calls work over {used} today; for {broken} too (and for when {used} fails): {remedy}")
+}

@@ -33,6 +33,7 @@ use super::message::{MAX_DATAGRAM, new_id};
 use super::relay::{Pacing, Target, Train};
 use super::transaction::{self, Outcome, Peer, Retransmit};
 use super::{Options, TURN_PORT};
+use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// TURN credentials: a CCP session's short-lived `username` and `credential`. Neither is ever
@@ -764,10 +765,10 @@ fn echo_check(r: &Relayed, allocation: &Allocation, train: &Train, options: &Opt
     .endpoint(target.addr.port(), Proto::Udp)
     .evidence("sent", train.samples.len())
     .evidence("relayed_address", allocation.relayed.to_string())
-    .remedy(format!(
-        "If calls are silent too, exempt UDP {TURN_PORT} to {} from inspection and application-layer gateways, and allow {}",
-        target.host,
-        super::where_to(target, options)
+    .remedy(remedy::relayed_path_silent(
+        &target.host,
+        TURN_PORT,
+        &super::where_to(target, options),
     ))
 }
 
@@ -795,10 +796,10 @@ fn failed(
             ),
         )
         .evidence("stage", stage.as_str())
-        .remedy(format!(
-            "Exempt UDP {TURN_PORT} to {} from inspection and application-layer gateways, and allow {}",
-            target.host,
-            super::where_to(target, options)
+        .remedy(remedy::relayed_path_silent(
+            &target.host,
+            TURN_PORT,
+            &super::where_to(target, options),
         )),
         Failure::Network { stage, error } => base(
             Status::Fail,
@@ -806,7 +807,11 @@ fn failed(
             format!("the {} to {} failed: {error}", stage.as_str(), target.addr),
         )
         .evidence("stage", stage.as_str())
-        .remedy(format!("Allow {}.", super::where_to(target, options))),
+        .remedy(remedy::turn_unreachable(
+            &target.host,
+            TURN_PORT,
+            &super::where_to(target, options),
+        )),
         Failure::Refused {
             stage,
             code,
@@ -826,9 +831,7 @@ fn failed(
                         stage.as_str(),
                         realm.as_deref().unwrap_or_default()
                     ),
-                    "Use current credentials: a CCP session's TURN credentials are short-lived, so copy the iceServers of a \
-                     session started minutes ago (see the README), or correct --turn-username and --turn-password"
-                        .to_owned(),
+                    remedy::turn_credentials_refused(),
                 )
             } else {
                 let meaning = match code {
@@ -840,12 +843,7 @@ fn failed(
                     442 => ": the relay does not relay UDP",
                     _ => "",
                 };
-                let remedy = match code {
-                    486 => "Close other CCP sessions that use these credentials or wait a few minutes for their \
-                            allocations to expire, then run the check again; if it persists, report it to AWS Support"
-                        .to_owned(),
-                    _ => super::allocation_remedy(*code, target),
-                };
+                let remedy = remedy::allocation_refused(&target.host, TURN_PORT, *code);
                 (
                     format!(
                         "{} refused the {} with {said}{meaning}",
@@ -873,10 +871,7 @@ fn failed(
             ),
         )
         .evidence("stage", stage.as_str())
-        .remedy(format!(
-            "Check what answers on UDP {TURN_PORT} for {}: a device in the path may answer for the relay",
-            target.host
-        )),
+        .remedy(remedy::turn_impostor(&target.host, TURN_PORT, None)),
     }
 }
 

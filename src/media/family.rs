@@ -119,9 +119,7 @@ pub fn apply(checks: &mut [Check]) {
             c.detail
         );
         if let Some(remedy) = c.remedy.take() {
-            c.remedy = Some(format!(
-                "Calls work over {used} today; for {broken} too (and for when {used} fails): {remedy}"
-            ));
+            c.remedy = Some(crate::remedy::other_family_works(used, broken, &remedy));
         }
         let note = c.clone();
         *c = note

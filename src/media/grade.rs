@@ -26,8 +26,32 @@
 //!   loss takes the MOS to 3.0, the band that fails; and it is past Twilio's sustained-loss level
 //!   (3 % averaged) by more than half again. Calls there break up whatever else the path does.
 
-use crate::config::Thresholds;
+use serde::Deserialize;
+
 use crate::report::{Reason, Status};
+
+/// Media quality limits, as a site profile's `[thresholds]` may set them. The defaults are AWS's
+/// published guidance (RTT and jitter), and for loss, which AWS does not publish, Twilio's and
+/// Microsoft's 1 % (a warning) and the level where calls break up, 5 % (a failure): see above.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    pub rtt_ms: f64,
+    pub jitter_ms: f64,
+    pub loss_warn_pct: f64,
+    pub loss_fail_pct: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            rtt_ms: 300.0,
+            jitter_ms: 30.0,
+            loss_warn_pct: 1.0,
+            loss_fail_pct: 5.0,
+        }
+    }
+}
 
 /// Twilio's R0, the R-factor of a perfect path (`const r0 = 94.768` in `mos.ts`).
 pub const R0: f64 = 94.768;

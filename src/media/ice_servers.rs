@@ -10,8 +10,12 @@ use serde::Deserialize;
 
 use super::TURN_PORT;
 use super::auth::{Credentials, Keyring};
-use crate::config::{ENV_TURN_PASSWORD, ENV_TURN_USERNAME};
 use crate::error::{Error, Location, Result};
+
+/// Environment variables that hold TURN credentials for the authenticated media test (the
+/// password is never written out).
+pub const ENV_TURN_USERNAME: &str = "CONNECT_PREFLIGHT_TURN_USERNAME";
+pub const ENV_TURN_PASSWORD: &str = "CONNECT_PREFLIGHT_TURN_PASSWORD";
 
 #[derive(Deserialize)]
 #[serde(untagged)]
