@@ -338,3 +338,96 @@ pub fn poor_quality(host: &str, port: u16) -> String {
 pub fn other_family_works(used: &str, broken: &str, remedy: &str) -> String {
     format!("Calls work over {used} today; for {broken} too (and for when {used} fails): {remedy}")
 }
+
+// For the live matching against the customer's lists and the run's own notes (`check`): the same
+// wording as those sites write today, so moving a call here changes no report.
+
+/// A domain entry missing from the customer's allow-list: "add `ENTRY` to FILE", with `why`
+/// after it when given ("(tcp/443)", "so every path of HOST is allowed").
+pub fn add_to_list(entry: &str, file: &str, why: Option<&str>) -> String {
+    match why {
+        Some(why) => format!("add `{entry}` to {file} {why}"),
+        None => format!("add `{entry}` to {file}"),
+    }
+}
+
+/// Address space missing from the customer's firewall list; `extend_at`: the lines of a rule for
+/// the same addresses on other ports, which could be extended instead.
+pub fn add_cidr(spec: &str, add: &str, file: &str, extend_at: Option<&str>) -> String {
+    let fix = format!("add {spec} outbound to {add} in {file}");
+    match extend_at {
+        Some(at) => format!("{fix} (or extend the rule at {at} to {spec})"),
+        None => fix,
+    }
+}
+
+/// The browser's proxy setting could not be followed as given.
+pub fn proxy_setting() -> String {
+    "fix the proxy setting named (or give the route to test with --proxy, --pac or --no-proxy)"
+        .to_owned()
+}
+
+/// The selection left nothing concrete to test.
+pub fn widen_selection() -> String {
+    "widen the selection so that something concrete is tested (a Region or instance with \
+     concrete hosts, --only with a kind the catalog has)"
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One voice: what is wrong or where, then a colon and what to change, in the imperative; a
+    /// sentence that starts lower case (the renderers place it after a label).
+    #[test]
+    fn media_remedies_say_what_is_wrong_then_what_to_change() {
+        let ip: IpAddr = "192.0.2.10".parse().unwrap();
+        let path = turn_path("turn.example", ip, 3478, &["15.193.0.0/19".to_owned()]);
+        assert_eq!(
+            path,
+            "outbound UDP 3478 to turn.example (192.0.2.10) and the AMAZON_CONNECT ranges \
+             15.193.0.0/19, with the replies let back in"
+        );
+        let texts = [
+            turn_timeout("turn.example", 3478, &path),
+            turn_unreachable("turn.example", 3478, &path),
+            turn_impostor("turn.example", 3478, Some(&path)),
+            turn_impostor("turn.example", 3478, None),
+            turn_went_silent("turn.example", 3478, &path),
+            allocation_refused("turn.example", 3478, 403),
+            allocation_refused("turn.example", 3478, 438),
+            allocation_refused("turn.example", 3478, 486),
+            allocation_refused("turn.example", 3478, 508),
+            allocation_refused("turn.example", 3478, 599),
+            turn_credentials_refused(),
+            relayed_path_silent("turn.example", 3478, &path),
+            call_media_blocked(ip, 3478),
+            poor_quality("turn.example", 3478),
+        ];
+        for text in &texts {
+            let (what, fix) = text.split_once(": ").unwrap_or_else(|| panic!("{text}"));
+            assert!(!what.is_empty() && !fix.is_empty(), "{text}");
+            assert!(text.starts_with(|c: char| !c.is_uppercase()), "{text}");
+            assert!(!text.ends_with('.'), "{text}");
+        }
+        assert!(texts[0].contains("no TCP fallback") && texts[0].ends_with(&path));
+        assert!(allocation_refused("turn.example", 3478, 599).contains("599"));
+    }
+
+    #[test]
+    fn list_remedies_keep_the_wording_of_the_live_matching() {
+        assert_eq!(
+            add_to_list("*.example", "d.txt", None),
+            "add `*.example` to d.txt"
+        );
+        assert_eq!(
+            add_to_list("*.example", "d.txt", Some("(tcp/443)")),
+            "add `*.example` to d.txt (tcp/443)"
+        );
+        assert_eq!(
+            add_cidr("tcp/443", "192.0.2.0/24", "c.txt", Some("c.txt:3")),
+            "add tcp/443 outbound to 192.0.2.0/24 in c.txt (or extend the rule at c.txt:3 to tcp/443)"
+        );
+    }
+}

@@ -364,7 +364,8 @@ fn allocate_check(probe: &Probe, options: &Options) -> Check {
             Status::Warn,
             Reason::BadResponse,
             format!("{} answered the TURN Allocate with a Binding success: not a TURN relay", target.addr),
-        ),
+        )
+        .remedy(remedy::turn_impostor(&target.host, TURN_PORT, None)),
         other => path_failure(Kind::Turn, target, other, probe, options, "TURN Allocate"),
     }
 }
