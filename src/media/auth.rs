@@ -60,11 +60,11 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.any_host.is_none() && self.by_host.is_empty()
     }
 
-    pub fn for_host(&self, host: &str) -> Option<&Credentials> {
+    pub(crate) fn for_host(&self, host: &str) -> Option<&Credentials> {
         self.by_host
             .iter()
             .find(|(h, _)| h.eq_ignore_ascii_case(host))
@@ -75,13 +75,13 @@ impl Keyring {
 
 /// Which step of the authenticated exchange a failure belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Allocate,
     Permission,
 }
 
 impl Stage {
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Allocate => "authenticated Allocate",
             Self::Permission => "CreatePermission",
@@ -91,7 +91,7 @@ impl Stage {
 
 /// Why the authenticated path did not give a usable allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     NoAnswer {
         stage: Stage,
         attempts: u32,
@@ -119,7 +119,7 @@ pub enum Failure {
 
 /// A granted allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Allocation {
+pub(crate) struct Allocation {
     pub relayed: SocketAddr,
     /// This machine's address as the relay saw it, when the success said.
     pub reflexive: Option<SocketAddr>,
@@ -131,7 +131,7 @@ pub struct Allocation {
 
 /// The outcome for one relay.
 #[derive(Clone, Debug)]
-pub struct Relayed {
+pub(crate) struct Relayed {
     pub target: Target,
     /// Where the credentials came from (never the credentials).
     pub credentials_from: String,
@@ -306,7 +306,7 @@ fn error_of(m: &Message) -> (u16, String) {
 /// Allocates on `target` with `credentials`, then (when `sample` is not zero) measures the
 /// relayed echo loop every `interval` for `sample`, and frees the allocation. Every exchange is
 /// bounded by `budget`.
-pub async fn relayed(
+pub(crate) async fn relayed(
     target: &Target,
     credentials: &Credentials,
     budget: Duration,
@@ -652,7 +652,7 @@ async fn echo(
 }
 
 /// The standard name of a TURN error code (RFC 8489 §14.8, RFC 8656 §18.11).
-pub fn code_name(code: u16) -> &'static str {
+pub(crate) fn code_name(code: u16) -> &'static str {
     match code {
         300 => "Try Alternate",
         400 => "Bad Request",
@@ -678,7 +678,7 @@ fn ms(d: Duration) -> f64 {
 
 /// The checks of one relay's authenticated test: the allocation (`turn-auth/HOST/IP`) and, when
 /// one was granted, the relayed echo (`relayed/HOST/IP`). Credentials never appear in them.
-pub fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
+pub(crate) fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
     let target = &r.target;
     let base = |status, reason, detail: String| {
         Check::new(
@@ -876,7 +876,7 @@ fn failed(
 }
 
 /// The authenticated test of a relay that did not answer without credentials.
-pub fn not_tested(target: &Target, credentials_from: &str) -> Check {
+pub(crate) fn not_tested(target: &Target, credentials_from: &str) -> Check {
     Check::new(
         super::id("turn-auth", target),
         Kind::Media,

@@ -59,14 +59,14 @@ use super::transaction::{self, Outcome, Retransmit};
 use super::{ICE_BUDGET, PACKET_INTERVAL, TURN_PORT, stats};
 
 /// An Opus frame at 64 kbit/s and 20 ms: what the softphone's packets weigh.
-pub const OPUS_PAYLOAD_BYTES: usize = 160;
+pub(crate) const OPUS_PAYLOAD_BYTES: usize = 160;
 
 /// Opus's RTP clock (RFC 7587), to turn RTP timestamps and RTCP jitter into milliseconds.
 const OPUS_CLOCK_HZ: f64 = 48_000.0;
 
 /// How often each peer sends its RTCP reports: twice a second, so a sample of a few seconds has
 /// several round-trip measurements (browsers send audio reports about once a second).
-pub const REPORT_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// After the last packet: time for it to arrive and for one more receiver report to come back.
 const DRAIN: Duration = Duration::from_millis(600);
@@ -76,7 +76,7 @@ const MAX_LIMIT: Duration = Duration::from_secs(3600);
 
 /// Closing the two peer connections (and so the relay allocations) may take this long on top of
 /// the call's limit.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// One TURN server and the credentials the softphone would use with it.
 #[derive(Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl fmt::Debug for CallServer {
 impl CallServer {
     /// The relay's host and port, from the URL. Only `turn:` over UDP: the softphone has no TCP or
     /// TLS fallback, so a call over anything else would prove nothing about it.
-    pub fn host_port(&self) -> Result<(String, u16), String> {
+    pub(crate) fn host_port(&self) -> Result<(String, u16), String> {
         let rest = self
             .url
             .strip_prefix("turn:")

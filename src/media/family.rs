@@ -63,7 +63,7 @@ fn what_happened(check: &Check) -> &'static str {
 
 /// Turns the failures of a family that cannot reach a relay into warnings, when the relay's other
 /// family works. Checks of hosts with one family, or with no working family, are left alone.
-pub fn apply(checks: &mut [Check]) {
+pub(crate) fn apply(checks: &mut [Check]) {
     // Per host: the families that work, and the address of each that works.
     let mut working: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     let mut addresses: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();

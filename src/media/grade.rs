@@ -54,17 +54,17 @@ impl Default for Thresholds {
 }
 
 /// Twilio's R0, the R-factor of a perfect path (`const r0 = 94.768` in `mos.ts`).
-pub const R0: f64 = 94.768;
+pub(crate) const R0: f64 = 94.768;
 
 /// The MOS above which a call passes (Twilio's score 3, "good", and better).
-pub const MOS_PASS_ABOVE: f64 = 3.6;
+pub(crate) const MOS_PASS_ABOVE: f64 = 3.6;
 /// The MOS at or below which a call fails (Twilio's score 1; its `mos.min` warning is 3).
-pub const MOS_FAIL_AT_OR_BELOW: f64 = 3.0;
+pub(crate) const MOS_FAIL_AT_OR_BELOW: f64 = 3.0;
 
 /// Twilio's simplified E-model, as `calculate` in `twilio-voice.js` `lib/twilio/rtc/mos.ts` and
 /// `calculateMOS` in `twilio-video.js` `lib/preflight/mos.ts`: round trip and jitter in
 /// milliseconds, loss in percent. 1.0 (bad) to 4.43 (a perfect path).
-pub fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
+pub(crate) fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
     let effective = rtt_ms + 2.0 * jitter_ms + 10.0;
     let mut r = if effective < 160.0 {
         R0 - effective / 40.0
@@ -83,7 +83,7 @@ pub fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
 
 /// Twilio's score for a MOS (`mosToScore`), with the names its voice preflight gives the bands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Band {
+pub(crate) enum Band {
     Excellent,
     Great,
     Good,
@@ -92,7 +92,7 @@ pub enum Band {
 }
 
 impl Band {
-    pub fn of(mos: f64) -> Self {
+    pub(crate) fn of(mos: f64) -> Self {
         if mos > 4.2 {
             Self::Excellent
         } else if mos > 4.0 {
@@ -106,7 +106,7 @@ impl Band {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Excellent => "excellent",
             Self::Great => "great",
@@ -117,7 +117,7 @@ impl Band {
     }
 
     /// Twilio's score, 5 (excellent) to 1 (degraded).
-    pub fn score(self) -> u8 {
+    pub(crate) fn score(self) -> u8 {
         match self {
             Self::Excellent => 5,
             Self::Great => 4,
@@ -149,7 +149,7 @@ impl Band {
 
 /// The figures to grade: what the sample measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// The round trip, when the test knows one (a call without RTCP reports yet does not).
     pub rtt_ms: Option<f64>,
     pub jitter_ms: f64,
@@ -158,7 +158,7 @@ pub struct Measured {
 
 /// The verdict on a sample: the worst of its findings, each judged against its reference.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Grade {
+pub(crate) struct Grade {
     pub status: Status,
     pub reason: Reason,
     /// Twilio's E-model estimate, when the round trip is known.
@@ -173,7 +173,7 @@ pub struct Grade {
 
 impl Grade {
     /// `"; "`-joined figures and references, for the check's detail.
-    pub fn against(&self) -> String {
+    pub(crate) fn against(&self) -> String {
         self.judged.join("; ")
     }
 }
@@ -193,7 +193,7 @@ fn source(
 }
 
 /// Grades one sample against the thresholds (the site profile's, defaulting to the references).
-pub fn grade(m: Measured, t: &Thresholds) -> Grade {
+pub(crate) fn grade(m: Measured, t: &Thresholds) -> Grade {
     let reference = Thresholds::default();
     let mut judged = Vec::new();
     let mut fails = Vec::new();

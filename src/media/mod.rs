@@ -7,13 +7,13 @@
 pub mod auth;
 #[cfg(feature = "webrtc-call")]
 pub mod call;
-pub mod family;
+pub(crate) mod family;
 pub mod grade;
 pub mod ice_servers;
 pub mod message;
 pub mod relay;
-pub mod softphone;
-pub mod stats;
+pub(crate) mod softphone;
+pub(crate) mod stats;
 pub mod transaction;
 
 use std::net::SocketAddr;

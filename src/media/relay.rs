@@ -13,7 +13,6 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::message::{self, MAX_DATAGRAM, Reply, Request};
 use super::stats::Sample;
 
-pub use super::transaction::INITIAL_RTO;
 use super::transaction::{self, Outcome, Peer, Retransmit};
 
 /// Where a relay is.
@@ -29,7 +28,7 @@ pub type Exchange = Outcome<Reply>;
 
 /// The outcome of probing one relay.
 #[derive(Clone, Debug)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub target: Target,
     pub local: Option<SocketAddr>,
     pub binding: Exchange,
@@ -48,7 +47,7 @@ async fn connected_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 /// Sends a Binding and an unauthenticated Allocate together and waits, retransmitting, until both
 /// are answered or `budget` is spent.
-pub async fn probe(target: &Target, budget: Duration) -> Probe {
+pub(crate) async fn probe(target: &Target, budget: Duration) -> Probe {
     let start = Instant::now();
     let deadline = start + budget;
     let mut probe = Probe {
@@ -106,7 +105,7 @@ pub async fn probe(target: &Target, budget: Duration) -> Probe {
 
 /// What a sample train measured.
 #[derive(Clone, Debug, Default)]
-pub struct Train {
+pub(crate) struct Train {
     pub samples: Vec<Sample>,
     /// Indexes of `samples` in the order their replies arrived.
     pub arrival_order: Vec<usize>,
@@ -118,7 +117,7 @@ pub struct Train {
 
 /// The pacing of a sample train, shared by the Binding train and the relayed echo: how many
 /// requests, when silence stops the train, the samples sent, and how long late replies count.
-pub struct Pacing {
+pub(crate) struct Pacing {
     count: usize,
     silence_limit: usize,
     start: Instant,
@@ -130,7 +129,7 @@ pub struct Pacing {
 impl Pacing {
     /// One request every `interval` for `duration` (at least one); silence gives up after the
     /// first second's requests (at least five).
-    pub fn new(duration: Duration, interval: Duration) -> Self {
+    pub(crate) fn new(duration: Duration, interval: Duration) -> Self {
         let every = interval.as_millis().max(1);
         let count = usize::try_from(duration.as_millis() / every)
             .unwrap_or(usize::MAX)
@@ -146,30 +145,30 @@ impl Pacing {
     }
 
     /// A ticker for `interval` that never bunches: a late tick is delayed.
-    pub fn ticker(interval: Duration) -> tokio::time::Interval {
+    pub(crate) fn ticker(interval: Duration) -> tokio::time::Interval {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker
     }
 
     /// Whether a request is still due.
-    pub fn wants_more(&self) -> bool {
+    pub(crate) fn wants_more(&self) -> bool {
         self.sent_at.len() < self.count
     }
 
     /// The number of the next request (its index in the train's samples).
-    pub fn next(&self) -> usize {
+    pub(crate) fn next(&self) -> usize {
         self.sent_at.len()
     }
 
     /// Nothing answered the first second's requests: the train should stop.
-    pub fn silent(&self, train: &Train) -> bool {
+    pub(crate) fn silent(&self, train: &Train) -> bool {
         train.arrival_order.is_empty() && self.sent_at.len() >= self.silence_limit
     }
 
     /// Records a request sent `now`. After the last one, late replies count for twice the
     /// slowest round trip so far, within 100 to 450 ms.
-    pub fn sent(&mut self, train: &mut Train, now: Instant) {
+    pub(crate) fn sent(&mut self, train: &mut Train, now: Instant) {
         train.samples.push(Sample {
             sent_ms: (now - self.start).as_secs_f64() * 1000.0,
             rtt_ms: None,
@@ -184,7 +183,7 @@ impl Pacing {
 
     /// Records the reply to request `i`; a reply to no request, or to one already answered, is
     /// a stray.
-    pub fn answered(&mut self, train: &mut Train, i: Option<usize>) {
+    pub(crate) fn answered(&mut self, train: &mut Train, i: Option<usize>) {
         match i {
             Some(i) if i < self.sent_at.len() && train.samples[i].rtt_ms.is_none() => {
                 let rtt = Instant::now() - self.sent_at[i];
@@ -197,19 +196,19 @@ impl Pacing {
     }
 
     /// When late replies stop counting, once the last request is sent.
-    pub fn end(&self) -> Option<Instant> {
+    pub(crate) fn end(&self) -> Option<Instant> {
         self.end
     }
 
     /// Every request is sent and answered.
-    pub fn complete(&self, train: &Train) -> bool {
+    pub(crate) fn complete(&self, train: &Train) -> bool {
         self.end.is_some() && train.arrival_order.len() == self.sent_at.len()
     }
 }
 
 /// Sends a Binding every `interval` for `duration` (never faster: a late tick is delayed, not
 /// bunched), matching replies by transaction ID. Stops early when the first second goes unanswered.
-pub async fn sample(target: &Target, duration: Duration, interval: Duration) -> Train {
+pub(crate) async fn sample(target: &Target, duration: Duration, interval: Duration) -> Train {
     let mut train = Train::default();
     let socket = match connected_socket(target.addr).await {
         Ok(s) => s,

@@ -12,7 +12,7 @@ use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// Below this much time left, the call is not started: relay gathering, the handshakes and a
 /// useful sample do not fit.
-pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
+pub(crate) const MIN_CALL_TIME: Duration = Duration::from_secs(3);
 
 /// The check's id: `call/HOST/ADDRESS`.
 fn id(target: &Target) -> String {
@@ -27,7 +27,7 @@ fn base(target: &Target, status: Status, reason: Reason, detail: String) -> Chec
 }
 
 /// The call was not placed: `why` says what was missing.
-pub fn not_placed(target: &Target, why: &str) -> Check {
+pub(crate) fn not_placed(target: &Target, why: &str) -> Check {
     base(
         target,
         Status::Skip,
@@ -41,7 +41,7 @@ pub fn not_placed(target: &Target, why: &str) -> Check {
 
 /// Places one relay-only call through `target` with `credentials`, within `limit`, and grades it.
 #[cfg(feature = "webrtc-call")]
-pub async fn call(
+pub(crate) async fn call(
     target: &Target,
     credentials: &Credentials,
     sample: Duration,
@@ -68,7 +68,7 @@ pub async fn call(
 }
 
 #[cfg(not(feature = "webrtc-call"))]
-pub async fn call(
+pub(crate) async fn call(
     target: &Target,
     credentials: &Credentials,
     _sample: Duration,

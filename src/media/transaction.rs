@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::message::MAX_DATAGRAM;
 
 /// RFC 8489 §6.2.1: the first retransmission after 500 ms, doubling each time.
-pub const INITIAL_RTO: Duration = Duration::from_millis(500);
+pub(crate) const INITIAL_RTO: Duration = Duration::from_millis(500);
 
 /// How the socket reaches the relay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub enum Outcome<R> {
 }
 
 impl<R> Outcome<R> {
-    pub const fn answered(&self) -> bool {
+    pub(crate) const fn answered(&self) -> bool {
         matches!(self, Self::Answered { .. })
     }
 }

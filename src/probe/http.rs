@@ -20,9 +20,9 @@ use crate::sanitize::for_terminal;
 
 /// The largest response head read; a longer one is not HTTP as any service sends it
 /// ([`ReadFailure::TooLarge`]).
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// At most this many response headers are kept as evidence.
-pub const MAX_HEADERS: usize = 40;
+pub(crate) const MAX_HEADERS: usize = 40;
 
 /// How a proxy is spoken to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +103,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -127,7 +127,7 @@ pub fn base64(bytes: &[u8]) -> String {
 impl Proxy {
     /// Parses `http://[user:password@]host[:port]`, `https://…` or `socks5://host[:port]` (the
     /// scheme may be left out for http; the port defaults to 80, 443 and 1080).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let lower = text.to_ascii_lowercase();
         let (kind, rest) = if lower.starts_with("http://") {
             (ProxyKind::Http, &text[7..])
@@ -206,14 +206,14 @@ fn redact(text: &str) -> String {
 
 /// A response's status line and headers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Head {
+pub(crate) struct Head {
     pub status: u16,
     /// Header names in lower case; values sanitised and bounded.
     pub headers: Vec<(String, String)>,
 }
 
 impl Head {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -223,7 +223,7 @@ impl Head {
 
 /// Why no usable response head was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadFailure {
+pub(crate) enum ReadFailure {
     /// The peer closed before a full head, or sent something that is not HTTP.
     Malformed,
     /// The head did not end within [`MAX_HEAD`] bytes.
@@ -259,7 +259,7 @@ fn has_foreign_name(head: &[u8]) -> bool {
 /// sanitised here, so a proxy's error page with a stray control byte in a header is still read as
 /// the proxy's answer: `httparse` refuses such values, so control bytes other than the CRLF line
 /// ends are masked for it, and each value is taken from the bytes as received.
-pub fn parse_head(bytes: &[u8]) -> Option<Head> {
+pub(crate) fn parse_head(bytes: &[u8]) -> Option<Head> {
     if has_foreign_name(bytes) {
         return None;
     }
@@ -310,7 +310,7 @@ pub fn parse_head(bytes: &[u8]) -> Option<Head> {
 
 /// Reads one response head, byte by byte so nothing after it is consumed (the tunnel's TLS
 /// starts right after a proxy's `200`). Bounded to [`MAX_HEAD`] bytes; the caller bounds time.
-pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, ReadFailure> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, ReadFailure> {
     let mut buf = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     while buf.len() < MAX_HEAD {
@@ -329,7 +329,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, Rea
 
 /// Why the path to a host could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PathFailure {
+pub(crate) enum PathFailure {
     /// No address to connect to (DNS failed).
     NoAddress,
     /// The direct connection failed.
@@ -356,7 +356,7 @@ pub enum PathFailure {
 
 /// Opens a tunnel to `host:port` through `proxy` (HTTP or HTTPS `CONNECT`, or SOCKS5), within
 /// `limit`; `trust` verifies an HTTPS proxy's certificate.
-pub async fn tunnel(
+pub(crate) async fn tunnel(
     proxy: &Proxy,
     trust: &crate::probe::tls::Trust,
     host: &str,
@@ -407,7 +407,7 @@ pub async fn tunnel(
 }
 
 /// Sends `CONNECT host:port` on `stream` and reads the proxy's answer.
-pub async fn connect_request<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn connect_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     proxy: &Proxy,
     host: &str,
@@ -441,7 +441,7 @@ pub(crate) fn user_agent() -> String {
 
 /// The check for a path that could not be opened (used by the TCP step through a proxy, and by
 /// later steps when the path fails between steps).
-pub fn path_check(
+pub(crate) fn path_check(
     id: String,
     kind: Kind,
     plan: &HostPlan,
@@ -559,7 +559,7 @@ pub fn path_check(
 }
 
 /// Sends one request and reads the response head.
-pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     host: &str,
     path: &str,
@@ -578,7 +578,7 @@ pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Parses an HTTP date (`Tue, 24 Nov 2026 18:50:00 GMT`).
-pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
@@ -588,7 +588,7 @@ pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
 }
 
 /// The HTTPS step's check from a response (or a failure to read one).
-pub fn judge_https(
+pub(crate) fn judge_https(
     plan: &HostPlan,
     path: &str,
     via: &str,
@@ -648,7 +648,7 @@ pub fn judge_https(
 }
 
 /// The clock check from a server's `Date`: warn past 5 s, fail past 5 minutes.
-pub fn judge_clock(host: &str, date: &str, local: OffsetDateTime) -> Option<Check> {
+pub(crate) fn judge_clock(host: &str, date: &str, local: OffsetDateTime) -> Option<Check> {
     let server = parse_http_date(date)?;
     let skew = (local - server).whole_seconds();
     let (status, reason) = match skew.unsigned_abs() {
