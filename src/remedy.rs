@@ -320,7 +320,7 @@ pub(crate) fn relayed_path_silent(host: &str, port: u16, path: &str) -> String {
 }
 
 /// The allocation is granted and the call's requests pass, but its media does not.
-pub(crate) fn call_media_blocked(ip: IpAddr, port: u16) -> String {
+pub fn call_media_blocked(ip: IpAddr, port: u16) -> String {
     format!(
         "the relay at {ip} grants the allocation but the call's media does not get through: look \
          for a firewall or NAT on the path that lets the TURN requests through but not the media \

@@ -12,7 +12,7 @@ pub mod grade;
 pub mod ice_servers;
 pub mod message;
 pub mod relay;
-pub(crate) mod softphone;
+pub mod softphone;
 pub(crate) mod stats;
 pub mod transaction;
 

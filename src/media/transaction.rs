@@ -47,6 +47,7 @@ impl Retransmit {
     };
 
     /// RFC 8489's timers and its seven transmissions at most.
+    #[cfg(feature = "webrtc-call")]
     pub(crate) const RFC_8489: Self = Self {
         initial_rto: INITIAL_RTO,
         max_sends: Some(7),
