@@ -23,8 +23,7 @@ pub const ENV_INSTANCE: &str = "CONNECT_PREFLIGHT_INSTANCE";
 pub const ENV_PROFILE: &str = "CONNECT_PREFLIGHT_PROFILE";
 pub const ENV_IP_RANGES: &str = "CONNECT_PREFLIGHT_IP_RANGES";
 /// TURN credentials for the authenticated media test (the password is never written out).
-pub const ENV_TURN_USERNAME: &str = "CONNECT_PREFLIGHT_TURN_USERNAME";
-pub const ENV_TURN_PASSWORD: &str = "CONNECT_PREFLIGHT_TURN_PASSWORD";
+pub use crate::media::ice_servers::{ENV_TURN_PASSWORD, ENV_TURN_USERNAME};
 pub const PROFILE_FILE_NAME: &str = "connect-preflight.toml";
 
 /// The default deadline of a whole run: long enough for a slow proxy, well under a minute.
@@ -71,28 +70,8 @@ pub struct Profile {
     pub thresholds: Thresholds,
 }
 
-/// Media quality limits. The defaults are AWS's published guidance (RTT and jitter), and for loss,
-/// which AWS does not publish, Twilio's and Microsoft's 1 % (a warning) and the level where calls
-/// break up, 5 % (a failure): see [`crate::media::grade`].
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Thresholds {
-    pub rtt_ms: f64,
-    pub jitter_ms: f64,
-    pub loss_warn_pct: f64,
-    pub loss_fail_pct: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            rtt_ms: 300.0,
-            jitter_ms: 30.0,
-            loss_warn_pct: 1.0,
-            loss_fail_pct: 5.0,
-        }
-    }
-}
+/// Media quality limits: defined with the grading they drive.
+pub use crate::media::grade::Thresholds;
 
 impl Profile {
     /// Parses a profile, naming line and column of anything malformed. Relative paths in it are

@@ -30,8 +30,10 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::message::{MAX_DATAGRAM, new_id};
-use super::relay::{INITIAL_RTO, Pacing, Target, Train};
+use super::relay::{Pacing, Target, Train};
+use super::transaction::{self, Outcome, Peer, Retransmit};
 use super::{Options, TURN_PORT};
+use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// TURN credentials: a CCP session's short-lived `username` and `credential`. Neither is ever
@@ -58,11 +60,11 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.any_host.is_none() && self.by_host.is_empty()
     }
 
-    pub fn for_host(&self, host: &str) -> Option<&Credentials> {
+    pub(crate) fn for_host(&self, host: &str) -> Option<&Credentials> {
         self.by_host
             .iter()
             .find(|(h, _)| h.eq_ignore_ascii_case(host))
@@ -73,13 +75,13 @@ impl Keyring {
 
 /// Which step of the authenticated exchange a failure belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Allocate,
     Permission,
 }
 
 impl Stage {
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Allocate => "authenticated Allocate",
             Self::Permission => "CreatePermission",
@@ -89,7 +91,7 @@ impl Stage {
 
 /// Why the authenticated path did not give a usable allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     NoAnswer {
         stage: Stage,
         attempts: u32,
@@ -117,7 +119,7 @@ pub enum Failure {
 
 /// A granted allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Allocation {
+pub(crate) struct Allocation {
     pub relayed: SocketAddr,
     /// This machine's address as the relay saw it, when the success said.
     pub reflexive: Option<SocketAddr>,
@@ -129,7 +131,7 @@ pub struct Allocation {
 
 /// The outcome for one relay.
 #[derive(Clone, Debug)]
-pub struct Relayed {
+pub(crate) struct Relayed {
     pub target: Target,
     /// Where the credentials came from (never the credentials).
     pub credentials_from: String,
@@ -257,52 +259,38 @@ async fn transact(
     stage: Stage,
     deadline: Instant,
 ) -> Result<(Message, Duration), Failure> {
-    let start = Instant::now();
-    let mut rto = INITIAL_RTO;
-    let mut attempts = 0;
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(Failure::NoAnswer {
-                stage,
-                attempts,
-                waited: start.elapsed(),
-            });
+    let request = transaction::Request {
+        id,
+        bytes: bytes.to_vec(),
+    };
+    let read = |datagram: &[u8]| match decode(datagram) {
+        Some(m)
+            if m.typ.method == method
+                && (m.typ.class == CLASS_SUCCESS_RESPONSE
+                    || m.typ.class == CLASS_ERROR_RESPONSE) =>
+        {
+            Ok((m.transaction_id.0, m))
         }
-        socket
-            .send_to(bytes, relay)
-            .await
-            .map_err(|e| Failure::Network {
-                stage,
-                error: e.to_string(),
-            })?;
-        attempts += 1;
-        let sent = Instant::now();
-        let resend = (sent + rto).min(deadline);
-        rto *= 2;
-        loop {
-            match tokio::time::timeout_at(resend, socket.recv_from(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) => {
-                    return Err(Failure::Network {
-                        stage,
-                        error: e.to_string(),
-                    });
-                }
-                Ok(Ok((n, from))) if from == relay && n <= MAX_DATAGRAM => {
-                    if let Some(m) = decode(&buf[..n]) {
-                        if m.transaction_id.0 == id
-                            && m.typ.method == method
-                            && (m.typ.class == CLASS_SUCCESS_RESPONSE
-                                || m.typ.class == CLASS_ERROR_RESPONSE)
-                        {
-                            return Ok((m, sent.elapsed()));
-                        }
-                    }
-                }
-                Ok(Ok(_)) => {}
-            }
+        _ => Err(String::new()),
+    };
+    match transaction::one(
+        socket,
+        Peer::At(relay),
+        request,
+        Retransmit::UNTIL_DEADLINE,
+        deadline,
+        read,
+    )
+    .await
+    {
+        Outcome::Answered { reply, rtt, .. } => Ok((reply, rtt)),
+        Outcome::Timeout { attempts, waited } => Err(Failure::NoAnswer {
+            stage,
+            attempts,
+            waited,
+        }),
+        Outcome::Unreachable { error, .. } | Outcome::Failed { error } => {
+            Err(Failure::Network { stage, error })
         }
     }
 }
@@ -318,7 +306,7 @@ fn error_of(m: &Message) -> (u16, String) {
 /// Allocates on `target` with `credentials`, then (when `sample` is not zero) measures the
 /// relayed echo loop every `interval` for `sample`, and frees the allocation. Every exchange is
 /// bounded by `budget`.
-pub async fn relayed(
+pub(crate) async fn relayed(
     target: &Target,
     credentials: &Credentials,
     budget: Duration,
@@ -664,7 +652,7 @@ async fn echo(
 }
 
 /// The standard name of a TURN error code (RFC 8489 §14.8, RFC 8656 §18.11).
-pub fn code_name(code: u16) -> &'static str {
+pub(crate) fn code_name(code: u16) -> &'static str {
     match code {
         300 => "Try Alternate",
         400 => "Bad Request",
@@ -690,7 +678,7 @@ fn ms(d: Duration) -> f64 {
 
 /// The checks of one relay's authenticated test: the allocation (`turn-auth/HOST/IP`) and, when
 /// one was granted, the relayed echo (`relayed/HOST/IP`). Credentials never appear in them.
-pub fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
+pub(crate) fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
     let target = &r.target;
     let base = |status, reason, detail: String| {
         Check::new(
@@ -777,10 +765,10 @@ fn echo_check(r: &Relayed, allocation: &Allocation, train: &Train, options: &Opt
     .endpoint(target.addr.port(), Proto::Udp)
     .evidence("sent", train.samples.len())
     .evidence("relayed_address", allocation.relayed.to_string())
-    .remedy(format!(
-        "If calls are silent too, exempt UDP {TURN_PORT} to {} from inspection and application-layer gateways, and allow {}",
-        target.host,
-        super::where_to(target, options)
+    .remedy(remedy::relayed_path_silent(
+        &target.host,
+        TURN_PORT,
+        &super::where_to(target, options),
     ))
 }
 
@@ -808,10 +796,10 @@ fn failed(
             ),
         )
         .evidence("stage", stage.as_str())
-        .remedy(format!(
-            "Exempt UDP {TURN_PORT} to {} from inspection and application-layer gateways, and allow {}",
-            target.host,
-            super::where_to(target, options)
+        .remedy(remedy::relayed_path_silent(
+            &target.host,
+            TURN_PORT,
+            &super::where_to(target, options),
         )),
         Failure::Network { stage, error } => base(
             Status::Fail,
@@ -819,7 +807,11 @@ fn failed(
             format!("the {} to {} failed: {error}", stage.as_str(), target.addr),
         )
         .evidence("stage", stage.as_str())
-        .remedy(format!("Allow {}.", super::where_to(target, options))),
+        .remedy(remedy::turn_unreachable(
+            &target.host,
+            TURN_PORT,
+            &super::where_to(target, options),
+        )),
         Failure::Refused {
             stage,
             code,
@@ -839,9 +831,7 @@ fn failed(
                         stage.as_str(),
                         realm.as_deref().unwrap_or_default()
                     ),
-                    "Use current credentials: a CCP session's TURN credentials are short-lived, so copy the iceServers of a \
-                     session started minutes ago (see the README), or correct --turn-username and --turn-password"
-                        .to_owned(),
+                    remedy::turn_credentials_refused(),
                 )
             } else {
                 let meaning = match code {
@@ -853,12 +843,7 @@ fn failed(
                     442 => ": the relay does not relay UDP",
                     _ => "",
                 };
-                let remedy = match code {
-                    486 => "Close other CCP sessions that use these credentials or wait a few minutes for their \
-                            allocations to expire, then run the check again; if it persists, report it to AWS Support"
-                        .to_owned(),
-                    _ => super::allocation_remedy(*code, target),
-                };
+                let remedy = remedy::allocation_refused(&target.host, TURN_PORT, *code);
                 (
                     format!(
                         "{} refused the {} with {said}{meaning}",
@@ -886,15 +871,12 @@ fn failed(
             ),
         )
         .evidence("stage", stage.as_str())
-        .remedy(format!(
-            "Check what answers on UDP {TURN_PORT} for {}: a device in the path may answer for the relay",
-            target.host
-        )),
+        .remedy(remedy::turn_impostor(&target.host, TURN_PORT, None)),
     }
 }
 
 /// The authenticated test of a relay that did not answer without credentials.
-pub fn not_tested(target: &Target, credentials_from: &str) -> Check {
+pub(crate) fn not_tested(target: &Target, credentials_from: &str) -> Check {
     Check::new(
         super::id("turn-auth", target),
         Kind::Media,

@@ -53,19 +53,20 @@ use webrtc::turn::proto::PROTO_UDP;
 use webrtc::turn::proto::lifetime::Lifetime;
 use webrtc::turn::proto::reqtrans::RequestedTransport;
 
-use super::message::{self, MAX_DATAGRAM, Reply};
-use super::relay::{self, Exchange, INITIAL_RTO, Target};
+use super::message::{self, Reply};
+use super::relay::{self, Exchange, Target};
+use super::transaction::{self, Outcome, Retransmit};
 use super::{ICE_BUDGET, PACKET_INTERVAL, TURN_PORT, stats};
 
 /// An Opus frame at 64 kbit/s and 20 ms: what the softphone's packets weigh.
-pub const OPUS_PAYLOAD_BYTES: usize = 160;
+pub(crate) const OPUS_PAYLOAD_BYTES: usize = 160;
 
 /// Opus's RTP clock (RFC 7587), to turn RTP timestamps and RTCP jitter into milliseconds.
 const OPUS_CLOCK_HZ: f64 = 48_000.0;
 
 /// How often each peer sends its RTCP reports: twice a second, so a sample of a few seconds has
 /// several round-trip measurements (browsers send audio reports about once a second).
-pub const REPORT_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// After the last packet: time for it to arrive and for one more receiver report to come back.
 const DRAIN: Duration = Duration::from_millis(600);
@@ -75,7 +76,7 @@ const MAX_LIMIT: Duration = Duration::from_secs(3600);
 
 /// Closing the two peer connections (and so the relay allocations) may take this long on top of
 /// the call's limit.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// One TURN server and the credentials the softphone would use with it.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,7 +100,7 @@ impl fmt::Debug for CallServer {
 impl CallServer {
     /// The relay's host and port, from the URL. Only `turn:` over UDP: the softphone has no TCP or
     /// TLS fallback, so a call over anything else would prove nothing about it.
-    pub fn host_port(&self) -> Result<(String, u16), String> {
+    pub(crate) fn host_port(&self) -> Result<(String, u16), String> {
         let rest = self
             .url
             .strip_prefix("turn:")
@@ -905,74 +906,48 @@ async fn authenticated_allocate(
         Ok(r) => r,
         Err(e) => return failed(e.to_string()),
     };
-    let bind: SocketAddr = if addr.is_ipv4() {
-        SocketAddr::from(([0, 0, 0, 0], 0))
-    } else {
-        SocketAddr::from(([0u16; 8], 0))
-    };
-    let socket = match UdpSocket::bind(bind).await {
+    let socket = match UdpSocket::bind(transaction::any_local(addr)).await {
         Ok(s) => s,
         Err(e) => return failed(e.to_string()),
     };
     if let Err(e) = socket.connect(addr).await {
         return failed(e.to_string());
     }
-    let started = Instant::now();
-    let mut rto = INITIAL_RTO;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    // RFC 8489's seven transmissions at most, and never past the deadline.
-    for _ in 0..7 {
-        if let Err(e) = socket.send(&request).await {
-            return failed(e.to_string());
-        }
-        let resend = (Instant::now() + rto).min(deadline);
-        loop {
-            match tokio::time::timeout_at(resend, socket.recv(&mut buf)).await {
-                Err(_) => break,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return TurnDiagnosis::Unreachable {
-                        addr,
-                        kind: e.kind(),
-                    };
-                }
-                Ok(Err(e)) => return failed(e.to_string()),
-                Ok(Ok(n)) => match message::parse(&buf[..n]) {
-                    Ok((reply_id, reply)) if reply_id == id => {
-                        return match reply {
-                            Reply::AllocateSuccess => {
-                                if let Ok((_, release)) = signed_request(
-                                    METHOD_REFRESH,
-                                    server,
-                                    realm,
-                                    nonce,
-                                    Some(Duration::ZERO),
-                                ) {
-                                    let _ = socket.send(&release).await;
-                                }
-                                TurnDiagnosis::Allocated { addr }
-                            }
-                            Reply::Error { code, reason, .. } => {
-                                TurnDiagnosis::Refused { addr, code, reason }
-                            }
-                            other => TurnDiagnosis::NoChallenge {
-                                addr,
-                                answer: describe_reply(&other),
-                            },
-                        };
-                    }
-                    // A stray or late datagram: keep waiting for ours.
-                    _ => {}
-                },
+    let outcome = transaction::one(
+        &socket,
+        transaction::Peer::Connected,
+        transaction::Request { id, bytes: request },
+        Retransmit::RFC_8489,
+        deadline,
+        |bytes| message::parse(bytes).map_err(|message::Malformed(what)| what),
+    )
+    .await;
+    match outcome {
+        Outcome::Answered {
+            reply: Reply::AllocateSuccess,
+            ..
+        } => {
+            if let Ok((_, release)) =
+                signed_request(METHOD_REFRESH, server, realm, nonce, Some(Duration::ZERO))
+            {
+                let _ = socket.send(&release).await;
             }
+            TurnDiagnosis::Allocated { addr }
         }
-        if Instant::now() >= deadline {
-            break;
-        }
-        rto *= 2;
-    }
-    TurnDiagnosis::Timeout {
-        addr,
-        waited: started.elapsed(),
+        Outcome::Answered {
+            reply: Reply::Error { code, reason, .. },
+            ..
+        } => TurnDiagnosis::Refused { addr, code, reason },
+        Outcome::Answered { reply, .. } => TurnDiagnosis::NoChallenge {
+            addr,
+            answer: describe_reply(&reply),
+        },
+        Outcome::Unreachable {
+            kind: kind @ io::ErrorKind::ConnectionRefused,
+            ..
+        } => TurnDiagnosis::Unreachable { addr, kind },
+        Outcome::Unreachable { error, .. } | Outcome::Failed { error } => failed(error),
+        Outcome::Timeout { waited, .. } => TurnDiagnosis::Timeout { addr, waited },
     }
 }
 

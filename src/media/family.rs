@@ -63,7 +63,7 @@ fn what_happened(check: &Check) -> &'static str {
 
 /// Turns the failures of a family that cannot reach a relay into warnings, when the relay's other
 /// family works. Checks of hosts with one family, or with no working family, are left alone.
-pub fn apply(checks: &mut [Check]) {
+pub(crate) fn apply(checks: &mut [Check]) {
     // Per host: the families that work, and the address of each that works.
     let mut working: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     let mut addresses: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
@@ -119,9 +119,7 @@ pub fn apply(checks: &mut [Check]) {
             c.detail
         );
         if let Some(remedy) = c.remedy.take() {
-            c.remedy = Some(format!(
-                "Calls work over {used} today; for {broken} too (and for when {used} fails): {remedy}"
-            ));
+            c.remedy = Some(crate::remedy::other_family_works(used, broken, &remedy));
         }
         let note = c.clone();
         *c = note

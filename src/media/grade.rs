@@ -26,21 +26,45 @@
 //!   loss takes the MOS to 3.0, the band that fails; and it is past Twilio's sustained-loss level
 //!   (3 % averaged) by more than half again. Calls there break up whatever else the path does.
 
-use crate::config::Thresholds;
+use serde::Deserialize;
+
 use crate::report::{Reason, Status};
 
+/// Media quality limits, as a site profile's `[thresholds]` may set them. The defaults are AWS's
+/// published guidance (RTT and jitter), and for loss, which AWS does not publish, Twilio's and
+/// Microsoft's 1 % (a warning) and the level where calls break up, 5 % (a failure): see above.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    pub rtt_ms: f64,
+    pub jitter_ms: f64,
+    pub loss_warn_pct: f64,
+    pub loss_fail_pct: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            rtt_ms: 300.0,
+            jitter_ms: 30.0,
+            loss_warn_pct: 1.0,
+            loss_fail_pct: 5.0,
+        }
+    }
+}
+
 /// Twilio's R0, the R-factor of a perfect path (`const r0 = 94.768` in `mos.ts`).
-pub const R0: f64 = 94.768;
+pub(crate) const R0: f64 = 94.768;
 
 /// The MOS above which a call passes (Twilio's score 3, "good", and better).
-pub const MOS_PASS_ABOVE: f64 = 3.6;
+pub(crate) const MOS_PASS_ABOVE: f64 = 3.6;
 /// The MOS at or below which a call fails (Twilio's score 1; its `mos.min` warning is 3).
-pub const MOS_FAIL_AT_OR_BELOW: f64 = 3.0;
+pub(crate) const MOS_FAIL_AT_OR_BELOW: f64 = 3.0;
 
 /// Twilio's simplified E-model, as `calculate` in `twilio-voice.js` `lib/twilio/rtc/mos.ts` and
 /// `calculateMOS` in `twilio-video.js` `lib/preflight/mos.ts`: round trip and jitter in
 /// milliseconds, loss in percent. 1.0 (bad) to 4.43 (a perfect path).
-pub fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
+pub(crate) fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
     let effective = rtt_ms + 2.0 * jitter_ms + 10.0;
     let mut r = if effective < 160.0 {
         R0 - effective / 40.0
@@ -58,6 +82,7 @@ pub fn mos(rtt_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
 }
 
 /// Twilio's score for a MOS (`mosToScore`), with the names its voice preflight gives the bands.
+/// Public: the lab compares the bands `ccp-log` and the live check give one call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Band {
     Excellent,
@@ -93,7 +118,7 @@ impl Band {
     }
 
     /// Twilio's score, 5 (excellent) to 1 (degraded).
-    pub fn score(self) -> u8 {
+    pub(crate) fn score(self) -> u8 {
         match self {
             Self::Excellent => 5,
             Self::Great => 4,
@@ -125,7 +150,7 @@ impl Band {
 
 /// The figures to grade: what the sample measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// The round trip, when the test knows one (a call without RTCP reports yet does not).
     pub rtt_ms: Option<f64>,
     pub jitter_ms: f64,
@@ -134,7 +159,7 @@ pub struct Measured {
 
 /// The verdict on a sample: the worst of its findings, each judged against its reference.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Grade {
+pub(crate) struct Grade {
     pub status: Status,
     pub reason: Reason,
     /// Twilio's E-model estimate, when the round trip is known.
@@ -149,7 +174,7 @@ pub struct Grade {
 
 impl Grade {
     /// `"; "`-joined figures and references, for the check's detail.
-    pub fn against(&self) -> String {
+    pub(crate) fn against(&self) -> String {
         self.judged.join("; ")
     }
 }
@@ -169,7 +194,7 @@ fn source(
 }
 
 /// Grades one sample against the thresholds (the site profile's, defaulting to the references).
-pub fn grade(m: Measured, t: &Thresholds) -> Grade {
+pub(crate) fn grade(m: Measured, t: &Thresholds) -> Grade {
     let reference = Thresholds::default();
     let mut judged = Vec::new();
     let mut fails = Vec::new();

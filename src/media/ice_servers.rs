@@ -10,8 +10,12 @@ use serde::Deserialize;
 
 use super::TURN_PORT;
 use super::auth::{Credentials, Keyring};
-use crate::config::{ENV_TURN_PASSWORD, ENV_TURN_USERNAME};
 use crate::error::{Error, Location, Result};
+
+/// Environment variables that hold TURN credentials for the authenticated media test (the
+/// password is never written out).
+pub const ENV_TURN_USERNAME: &str = "CONNECT_PREFLIGHT_TURN_USERNAME";
+pub const ENV_TURN_PASSWORD: &str = "CONNECT_PREFLIGHT_TURN_PASSWORD";
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -35,7 +39,7 @@ struct RawConfiguration {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     Stun,
     Stuns,
     Turn,
@@ -43,14 +47,14 @@ pub enum Scheme {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
 }
 
 /// One URL of the file, with the credentials of its entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IceServer {
+pub(crate) struct IceServer {
     pub url: String,
     pub scheme: Scheme,
     pub host: String,
@@ -61,13 +65,13 @@ pub struct IceServer {
 
 impl IceServer {
     /// What the softphone relays its audio through: TURN over plain UDP.
-    pub fn is_softphone_relay(&self) -> bool {
+    pub(crate) fn is_softphone_relay(&self) -> bool {
         self.scheme == Scheme::Turn && self.transport == Transport::Udp
     }
 }
 
 /// Parses a STUN or TURN URL: `turn:host[:port][?transport=udp|tcp]`, IPv6 hosts in brackets.
-pub fn parse_url(url: &str) -> Result<(Scheme, String, u16, Transport), String> {
+pub(crate) fn parse_url(url: &str) -> Result<(Scheme, String, u16, Transport), String> {
     if url.contains('@') {
         // Never echoed: the part before the @ would be a credential.
         return Err(
@@ -142,20 +146,20 @@ pub fn parse_url(url: &str) -> Result<(Scheme, String, u16, Transport), String> 
 
 /// An `--ice-servers` file, read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IceServers {
+pub(crate) struct IceServers {
     pub path: PathBuf,
     pub servers: Vec<IceServer>,
 }
 
 impl IceServers {
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         // Bounded, and a binary file is refused naming where it stops being text.
         let text = crate::allowlist::read_text(path)?;
         Self::parse(&text, path)
     }
 
     /// Parses the file; anything malformed is bad input naming the file, line and column.
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self> {
         let json_error = |e: serde_json::Error| {
             Error::bad_input(
                 Location::at(path, e.line(), Some(e.column())),
@@ -223,10 +227,10 @@ impl IceServers {
 
 /// At most this many relays of an iceServers file are tested (a CCP session hands out two to
 /// four); the rest are counted in the report, not contacted.
-pub const MAX_RELAYS: usize = 16;
+pub(crate) const MAX_RELAYS: usize = 16;
 /// At most this many URLs the softphone does not use are named in the report; the rest are
 /// counted.
-pub const MAX_UNUSED: usize = 16;
+pub(crate) const MAX_UNUSED: usize = 16;
 
 /// What the authenticated media test uses, resolved from the flags, the environment and the file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -245,7 +249,7 @@ pub struct TurnAuth {
 impl TurnAuth {
     /// Resolves `--turn-username`/`--turn-password` (each also from the environment) and
     /// `--ice-servers`; `None` when no credentials are given.
-    pub fn resolve(
+    pub(crate) fn resolve(
         username: Option<&str>,
         password: Option<&str>,
         ice_servers: Option<&Path>,
@@ -312,7 +316,7 @@ impl TurnAuth {
     }
 
     /// For `--list`: what the authenticated test adds, without any credential.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut out = String::from(
             "\nwith TURN credentials (authenticated Allocate, CreatePermission, relayed echo, Refresh LIFETIME 0):\n",
         );

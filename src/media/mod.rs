@@ -7,13 +7,14 @@
 pub mod auth;
 #[cfg(feature = "webrtc-call")]
 pub mod call;
-pub mod family;
+pub(crate) mod family;
 pub mod grade;
 pub mod ice_servers;
 pub mod message;
 pub mod relay;
 pub mod softphone;
-pub mod stats;
+pub(crate) mod stats;
+pub mod transaction;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -21,8 +22,9 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use crate::config::Thresholds;
+use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
+use grade::Thresholds;
 use message::{Reply, Request};
 use relay::{Exchange, Probe, Target, Train};
 
@@ -193,19 +195,11 @@ fn id(kind: &str, target: &Target) -> String {
 }
 
 fn where_to(target: &Target, options: &Options) -> String {
-    let ranges = if options.connect_ranges.is_empty() {
-        "the AMAZON_CONNECT ranges of the Region (`connect-preflight endpoints --format cidrs`)"
-            .to_owned()
-    } else {
-        format!(
-            "the AMAZON_CONNECT ranges {}",
-            options.connect_ranges.join(", ")
-        )
-    };
-    format!(
-        "outbound UDP {TURN_PORT} to {} ({}) and {ranges}, with the replies let back in",
-        target.host,
-        target.addr.ip()
+    remedy::turn_path(
+        &target.host,
+        target.addr.ip(),
+        TURN_PORT,
+        &options.connect_ranges,
     )
 }
 
@@ -235,29 +229,25 @@ fn path_failure(
                 waited.as_secs_f64()
             ),
         )
-        .remedy(format!(
-            "Something other than a TURN relay answers on UDP {TURN_PORT}: exempt {} from any UDP inspection or application-layer gateway, and allow {}",
-            target.host,
-            where_to(target, options)
-        )),
+        .remedy(remedy::turn_impostor(&target.host, TURN_PORT, Some(&where_to(target, options)))),
         Exchange::Timeout { attempts, waited } => base(
             Status::Fail,
             Reason::Timeout,
             format!("no answer from {} to the {what} on UDP {TURN_PORT} after {attempts} tries in {:.1} s: {softphone}", target.addr, waited.as_secs_f64()),
         )
-        .remedy(format!("Allow {}. The softphone has no TCP fallback.", where_to(target, options))),
+        .remedy(remedy::turn_timeout(&target.host, TURN_PORT, &where_to(target, options))),
         Exchange::Unreachable { kind: error, .. } => base(
             Status::Fail,
             Reason::Unreachable,
             format!("the network reported {} unreachable for UDP {TURN_PORT} ({error}): a firewall rejects the traffic or there is no route; {softphone}", target.addr),
         )
-        .remedy(format!("Allow {}.", where_to(target, options))),
+        .remedy(remedy::turn_unreachable(&target.host, TURN_PORT, &where_to(target, options))),
         Exchange::Failed { error } => base(
             Status::Fail,
             Reason::Unreachable,
             format!("could not send UDP to {}: {error}", target.addr),
         )
-        .remedy(format!("Allow {}.", where_to(target, options))),
+        .remedy(remedy::turn_unreachable(&target.host, TURN_PORT, &where_to(target, options))),
         Exchange::Answered { .. } => unreachable!("only failures are passed here"),
     }
 }
@@ -352,10 +342,7 @@ fn allocate_check(probe: &Probe, options: &Options) -> Check {
         )
         .evidence("error_code", 401)
         .evidence("error_reason", reason)
-        .remedy(format!(
-            "Check what answers on UDP {TURN_PORT} for {}: a device in the path may answer for the relay; exempt it from UDP inspection",
-            target.host
-        )),
+        .remedy(remedy::turn_impostor(&target.host, TURN_PORT, None)),
         Exchange::Answered { reply: Reply::Error { code, reason, .. }, rtt, .. } => base(
             Status::Fail,
             Reason::AllocationFailed,
@@ -363,7 +350,7 @@ fn allocate_check(probe: &Probe, options: &Options) -> Check {
         )
         .evidence("error_code", code)
         .evidence("error_reason", reason)
-        .remedy(allocation_remedy(*code, target)),
+        .remedy(remedy::allocation_refused(&target.host, TURN_PORT, *code)),
         Exchange::Answered { reply: Reply::AllocateSuccess, rtt, .. } => base(
             Status::Pass,
             Reason::Ok,
@@ -377,17 +364,9 @@ fn allocate_check(probe: &Probe, options: &Options) -> Check {
             Status::Warn,
             Reason::BadResponse,
             format!("{} answered the TURN Allocate with a Binding success: not a TURN relay", target.addr),
-        ),
+        )
+        .remedy(remedy::turn_impostor(&target.host, TURN_PORT, None)),
         other => path_failure(Kind::Turn, target, other, probe, options, "TURN Allocate"),
-    }
-}
-
-fn allocation_remedy(code: u16, target: &Target) -> String {
-    match code {
-        403 => format!("The relay or a device in front of it forbids the allocation (403): make sure nothing rewrites UDP {TURN_PORT} to {}", target.host),
-        437 | 438 => "A stale allocation or nonce: run the check again; if it persists, report the code to AWS Support".to_owned(),
-        486 | 508 => format!("{} is out of capacity ({code}): report it to AWS Support with this report", target.host),
-        _ => format!("Report TURN error {code} from {} to AWS Support with this report", target.host),
     }
 }
 
@@ -441,9 +420,10 @@ fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
     .host(&target.host)
     .endpoint(target.addr.port(), Proto::Udp)
     .evidence("sent", train.samples.len())
-    .remedy(format!(
-        "Allow {}; a firewall that rate-limits UDP {TURN_PORT} breaks calls too.",
-        where_to(target, options)
+    .remedy(remedy::turn_went_silent(
+        &target.host,
+        TURN_PORT,
+        &where_to(target, options),
     ))
 }
 
@@ -467,16 +447,8 @@ pub(crate) fn graded_check(check: Check, grade: &grade::Grade, host: &str) -> Ch
     if grade.status == Status::Pass {
         check
     } else {
-        check.remedy(poor_quality_remedy(host))
+        check.remedy(remedy::poor_quality(host, TURN_PORT))
     }
-}
-
-pub(crate) fn poor_quality_remedy(host: &str) -> String {
-    format!(
-        "Calls through {host} will sound poor: keep softphone audio off VPNs (split-tunnel UDP \
-         {TURN_PORT} to the AMAZON_CONNECT ranges), prefer a wired connection, and look for \
-         congestion on the path"
-    )
 }
 
 /// A train's figures graded against the thresholds, as a check named `id`; `None` when nothing

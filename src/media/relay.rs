@@ -13,8 +13,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::message::{self, MAX_DATAGRAM, Reply, Request};
 use super::stats::Sample;
 
-/// RFC 8489 §6.2.1: the first retransmission after 500 ms, doubling each time.
-pub const INITIAL_RTO: Duration = Duration::from_millis(500);
+use super::transaction::{self, Outcome, Peer, Retransmit};
 
 /// Where a relay is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,33 +24,11 @@ pub struct Target {
 }
 
 /// How one request fared.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Exchange {
-    Answered {
-        reply: Reply,
-        rtt: Duration,
-        attempts: u32,
-    },
-    /// No valid answer within the budget.
-    Timeout { attempts: u32, waited: Duration },
-    /// The network answered "unreachable" (ICMP): a firewall reject rule, or no route.
-    Unreachable {
-        kind: io::ErrorKind,
-        after: Duration,
-    },
-    /// The socket itself failed.
-    Failed { error: String },
-}
-
-impl Exchange {
-    pub const fn answered(&self) -> bool {
-        matches!(self, Self::Answered { .. })
-    }
-}
+pub type Exchange = Outcome<Reply>;
 
 /// The outcome of probing one relay.
 #[derive(Clone, Debug)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub target: Target,
     pub local: Option<SocketAddr>,
     pub binding: Exchange,
@@ -61,43 +38,16 @@ pub struct Probe {
     pub last_stray: Option<String>,
 }
 
-fn is_unreachable(kind: io::ErrorKind) -> bool {
-    matches!(
-        kind,
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable
-    )
-}
-
 async fn connected_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let bind: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let socket = UdpSocket::bind(bind).await?;
+    let socket = UdpSocket::bind(transaction::any_local(addr)).await?;
     // Connected: the kernel drops datagrams from any other address, and reports ICMP errors.
     socket.connect(addr).await?;
     Ok(socket)
 }
 
-struct Pending {
-    request: Request,
-    id: [u8; 12],
-    bytes: Vec<u8>,
-    attempts: u32,
-    last_sent: Instant,
-    next_send: Instant,
-    rto: Duration,
-    outcome: Option<Exchange>,
-}
-
 /// Sends a Binding and an unauthenticated Allocate together and waits, retransmitting, until both
 /// are answered or `budget` is spent.
-pub async fn probe(target: &Target, budget: Duration) -> Probe {
+pub(crate) async fn probe(target: &Target, budget: Duration) -> Probe {
     let start = Instant::now();
     let deadline = start + budget;
     let mut probe = Probe {
@@ -116,149 +66,46 @@ pub async fn probe(target: &Target, budget: Duration) -> Probe {
     };
     let socket = match connected_socket(target.addr).await {
         Ok(s) => s,
-        Err(e) if is_unreachable(e.kind()) => {
-            probe.binding = Exchange::Unreachable {
-                kind: e.kind(),
-                after: start.elapsed(),
-            };
-            probe.allocate = probe.binding.clone();
-            return probe;
-        }
         Err(e) => {
-            probe.binding = Exchange::Failed {
-                error: e.to_string(),
-            };
+            probe.binding = transaction::socket_error(&e, start.elapsed());
             probe.allocate = probe.binding.clone();
             return probe;
         }
     };
     probe.local = socket.local_addr().ok();
-    let mut pending: Vec<Pending> = [
-        (Request::Binding, message::new_id()),
-        (Request::Allocate, message::new_id()),
-    ]
-    .into_iter()
-    .map(|(request, id)| Pending {
-        request,
-        id,
-        bytes: match request {
-            Request::Binding => message::binding(id),
-            Request::Allocate => message::allocate(id),
-        },
-        attempts: 0,
-        last_sent: start,
-        next_send: start,
-        rto: INITIAL_RTO,
-        outcome: None,
-    })
-    .collect();
-
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    loop {
-        let now = Instant::now();
-        for p in pending
-            .iter_mut()
-            .filter(|p| p.outcome.is_none() && p.next_send <= now)
-        {
-            match socket.send(&p.bytes).await {
-                Ok(_) => {
-                    p.attempts += 1;
-                    p.last_sent = now;
-                    p.next_send = now + p.rto;
-                    p.rto *= 2;
-                }
-                Err(e) if is_unreachable(e.kind()) => {
-                    p.outcome = Some(Exchange::Unreachable {
-                        kind: e.kind(),
-                        after: start.elapsed(),
-                    })
-                }
-                Err(e) => {
-                    p.outcome = Some(Exchange::Failed {
-                        error: e.to_string(),
-                    })
-                }
-            }
-        }
-        if pending.iter().all(|p| p.outcome.is_some()) {
-            break;
-        }
-        let wake = pending
-            .iter()
-            .filter(|p| p.outcome.is_none())
-            .map(|p| p.next_send)
-            .min()
-            .unwrap_or(deadline)
-            .min(deadline);
-        match tokio::time::timeout_at(wake, socket.recv(&mut buf)).await {
-            Err(_) if Instant::now() >= deadline => break,
-            Err(_) => {}
-            Ok(Ok(n)) if n > MAX_DATAGRAM => {
-                probe.stray += 1;
-                probe.last_stray = Some(format!(
-                    "an oversized datagram of more than {MAX_DATAGRAM} bytes"
-                ));
-            }
-            Ok(Ok(n)) => match message::parse(&buf[..n]) {
-                Ok((id, reply)) => match pending
-                    .iter_mut()
-                    .find(|p| p.id == id && p.outcome.is_none())
-                {
-                    Some(p) => {
-                        let rtt = Instant::now() - p.last_sent;
-                        p.outcome = Some(Exchange::Answered {
-                            reply,
-                            rtt,
-                            attempts: p.attempts,
-                        });
-                    }
-                    None => {
-                        probe.stray += 1;
-                        probe.last_stray =
-                            Some("a reply with a transaction ID we did not send".to_owned());
-                    }
-                },
-                Err(message::Malformed(what)) => {
-                    probe.stray += 1;
-                    probe.last_stray = Some(what);
-                }
-            },
-            Ok(Err(e)) if is_unreachable(e.kind()) => {
-                for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
-                    p.outcome = Some(Exchange::Unreachable {
-                        kind: e.kind(),
-                        after: start.elapsed(),
-                    });
-                }
-            }
-            Ok(Err(e)) => {
-                for p in pending.iter_mut().filter(|p| p.outcome.is_none()) {
-                    p.outcome = Some(Exchange::Failed {
-                        error: e.to_string(),
-                    });
-                }
-            }
-        }
-        if pending.iter().all(|p| p.outcome.is_some()) || Instant::now() >= deadline {
-            break;
-        }
-    }
-    for p in pending {
-        let outcome = p.outcome.unwrap_or(Exchange::Timeout {
-            attempts: p.attempts,
-            waited: start.elapsed(),
-        });
-        match p.request {
-            Request::Binding => probe.binding = outcome,
-            Request::Allocate => probe.allocate = outcome,
-        }
+    let requests: Vec<transaction::Request> = [Request::Binding, Request::Allocate]
+        .into_iter()
+        .map(|request| {
+            let id = message::new_id();
+            let bytes = match request {
+                Request::Binding => message::binding(id),
+                Request::Allocate => message::allocate(id),
+            };
+            transaction::Request { id, bytes }
+        })
+        .collect();
+    let done = transaction::run(
+        &socket,
+        Peer::Connected,
+        &requests,
+        Retransmit::UNTIL_DEADLINE,
+        deadline,
+        |bytes| message::parse(bytes).map_err(|message::Malformed(what)| what),
+    )
+    .await;
+    probe.stray = done.stray;
+    probe.last_stray = done.last_stray;
+    let mut outcomes = done.outcomes.into_iter();
+    if let (Some(binding), Some(allocate)) = (outcomes.next(), outcomes.next()) {
+        probe.binding = binding;
+        probe.allocate = allocate;
     }
     probe
 }
 
 /// What a sample train measured.
 #[derive(Clone, Debug, Default)]
-pub struct Train {
+pub(crate) struct Train {
     pub samples: Vec<Sample>,
     /// Indexes of `samples` in the order their replies arrived.
     pub arrival_order: Vec<usize>,
@@ -270,7 +117,7 @@ pub struct Train {
 
 /// The pacing of a sample train, shared by the Binding train and the relayed echo: how many
 /// requests, when silence stops the train, the samples sent, and how long late replies count.
-pub struct Pacing {
+pub(crate) struct Pacing {
     count: usize,
     silence_limit: usize,
     start: Instant,
@@ -282,7 +129,7 @@ pub struct Pacing {
 impl Pacing {
     /// One request every `interval` for `duration` (at least one); silence gives up after the
     /// first second's requests (at least five).
-    pub fn new(duration: Duration, interval: Duration) -> Self {
+    pub(crate) fn new(duration: Duration, interval: Duration) -> Self {
         let every = interval.as_millis().max(1);
         let count = usize::try_from(duration.as_millis() / every)
             .unwrap_or(usize::MAX)
@@ -298,30 +145,30 @@ impl Pacing {
     }
 
     /// A ticker for `interval` that never bunches: a late tick is delayed.
-    pub fn ticker(interval: Duration) -> tokio::time::Interval {
+    pub(crate) fn ticker(interval: Duration) -> tokio::time::Interval {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticker
     }
 
     /// Whether a request is still due.
-    pub fn wants_more(&self) -> bool {
+    pub(crate) fn wants_more(&self) -> bool {
         self.sent_at.len() < self.count
     }
 
     /// The number of the next request (its index in the train's samples).
-    pub fn next(&self) -> usize {
+    pub(crate) fn next(&self) -> usize {
         self.sent_at.len()
     }
 
     /// Nothing answered the first second's requests: the train should stop.
-    pub fn silent(&self, train: &Train) -> bool {
+    pub(crate) fn silent(&self, train: &Train) -> bool {
         train.arrival_order.is_empty() && self.sent_at.len() >= self.silence_limit
     }
 
     /// Records a request sent `now`. After the last one, late replies count for twice the
     /// slowest round trip so far, within 100 to 450 ms.
-    pub fn sent(&mut self, train: &mut Train, now: Instant) {
+    pub(crate) fn sent(&mut self, train: &mut Train, now: Instant) {
         train.samples.push(Sample {
             sent_ms: (now - self.start).as_secs_f64() * 1000.0,
             rtt_ms: None,
@@ -336,7 +183,7 @@ impl Pacing {
 
     /// Records the reply to request `i`; a reply to no request, or to one already answered, is
     /// a stray.
-    pub fn answered(&mut self, train: &mut Train, i: Option<usize>) {
+    pub(crate) fn answered(&mut self, train: &mut Train, i: Option<usize>) {
         match i {
             Some(i) if i < self.sent_at.len() && train.samples[i].rtt_ms.is_none() => {
                 let rtt = Instant::now() - self.sent_at[i];
@@ -349,19 +196,19 @@ impl Pacing {
     }
 
     /// When late replies stop counting, once the last request is sent.
-    pub fn end(&self) -> Option<Instant> {
+    pub(crate) fn end(&self) -> Option<Instant> {
         self.end
     }
 
     /// Every request is sent and answered.
-    pub fn complete(&self, train: &Train) -> bool {
+    pub(crate) fn complete(&self, train: &Train) -> bool {
         self.end.is_some() && train.arrival_order.len() == self.sent_at.len()
     }
 }
 
 /// Sends a Binding every `interval` for `duration` (never faster: a late tick is delayed, not
 /// bunched), matching replies by transaction ID. Stops early when the first second goes unanswered.
-pub async fn sample(target: &Target, duration: Duration, interval: Duration) -> Train {
+pub(crate) async fn sample(target: &Target, duration: Duration, interval: Duration) -> Train {
     let mut train = Train::default();
     let socket = match connected_socket(target.addr).await {
         Ok(s) => s,

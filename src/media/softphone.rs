@@ -27,7 +27,7 @@ fn base(target: &Target, status: Status, reason: Reason, detail: String) -> Chec
 }
 
 /// The call was not placed: `why` says what was missing.
-pub fn not_placed(target: &Target, why: &str) -> Check {
+pub(crate) fn not_placed(target: &Target, why: &str) -> Check {
     base(
         target,
         Status::Skip,
@@ -41,7 +41,7 @@ pub fn not_placed(target: &Target, why: &str) -> Check {
 
 /// Places one relay-only call through `target` with `credentials`, within `limit`, and grades it.
 #[cfg(feature = "webrtc-call")]
-pub async fn call(
+pub(crate) async fn call(
     target: &Target,
     credentials: &Credentials,
     sample: Duration,
@@ -68,7 +68,7 @@ pub async fn call(
 }
 
 #[cfg(not(feature = "webrtc-call"))]
-pub async fn call(
+pub(crate) async fn call(
     target: &Target,
     credentials: &Credentials,
     _sample: Duration,
@@ -144,39 +144,35 @@ fn graded(target: &Target, f: &super::call::CallFigures, options: &Options) -> C
 #[cfg(feature = "webrtc-call")]
 fn failed(target: &Target, failure: &super::call::CallFailure) -> Check {
     use super::call::{CallFailure, TurnDiagnosis};
+    use crate::remedy;
     let detail = crate::sanitize::for_terminal(&failure.to_string(), 600);
-    let udp = format!(
-        "Allow UDP {} both ways between this machine and {} ({}), as for the checks above",
-        target.addr.port(),
-        target.host,
-        target.addr.ip()
-    );
+    let path = remedy::turn_path(&target.host, target.addr.ip(), target.addr.port(), &[]);
     match failure {
         CallFailure::NoRelayCandidate { diagnosis, .. } => match diagnosis {
             TurnDiagnosis::Refused { code, .. } => {
                 base(target, Status::Fail, Reason::AllocationFailed, detail)
                     .remedy(if *code == 401 || *code == 441 {
-                        "Use the TURN credentials of a CCP session started shortly before: they \
-                         are short-lived"
-                            .to_owned()
+                        remedy::turn_credentials_refused()
                     } else {
-                        format!("The relay refused the allocation with {code}: retry, and if it persists, open a case with AWS Support naming the relay")
+                        remedy::allocation_refused(&target.host, target.addr.port(), *code)
                     })
                     .evidence("error_code", *code)
             }
-            TurnDiagnosis::Timeout { .. } => {
-                base(target, Status::Fail, Reason::Timeout, detail).remedy(udp)
-            }
+            TurnDiagnosis::Timeout { .. } => base(target, Status::Fail, Reason::Timeout, detail)
+                .remedy(remedy::turn_timeout(
+                    &target.host,
+                    target.addr.port(),
+                    &path,
+                )),
             TurnDiagnosis::Unreachable { .. } => {
-                base(target, Status::Fail, Reason::Unreachable, detail).remedy(udp)
+                base(target, Status::Fail, Reason::Unreachable, detail).remedy(
+                    remedy::turn_unreachable(&target.host, target.addr.port(), &path),
+                )
             }
             TurnDiagnosis::NoChallenge { .. } => {
-                base(target, Status::Fail, Reason::BadResponse, detail).remedy(format!(
-                    "Something other than a TURN relay answers UDP {} at {}: look for a firewall or \
-                     gateway that intercepts it",
-                    target.addr.port(),
-                    target.addr.ip()
-                ))
+                base(target, Status::Fail, Reason::BadResponse, detail).remedy(
+                    remedy::turn_impostor(&target.host, target.addr.port(), None),
+                )
             }
             TurnDiagnosis::Unresolved { .. }
             | TurnDiagnosis::Allocated { .. }
@@ -194,11 +190,7 @@ fn failed(target: &Target, failure: &super::call::CallFailure) -> Check {
 /// allocations of the same relay, which a real call (to Connect's media servers) does not need.
 #[cfg(feature = "webrtc-call")]
 fn call_failed(target: &Target, detail: String) -> Check {
-    base(target, Status::Warn, Reason::CallFailed, detail).remedy(format!(
-        "Look for a firewall or NAT on the path that lets the TURN requests to {} through but not \
-         the media that follows (UDP {} both ways, datagrams up to 1,200 bytes); if the path is \
-         clear, place a test call in the CCP to confirm",
-        target.addr.ip(),
-        target.addr.port()
-    ))
+    base(target, Status::Warn, Reason::CallFailed, detail).remedy(
+        crate::remedy::call_media_blocked(target.addr.ip(), target.addr.port()),
+    )
 }

@@ -5,13 +5,13 @@ use serde::Serialize;
 
 /// One request of the train: when it was sent (ms from the start) and its round trip, if answered.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub sent_ms: f64,
     pub rtt_ms: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Figures {
+pub(crate) struct Figures {
     pub sent: usize,
     pub received: usize,
     pub loss_pct: f64,
@@ -28,7 +28,7 @@ pub struct Figures {
 }
 
 /// Computes the figures; `arrival_order` lists the sample indexes in the order replies arrived.
-pub fn figures(samples: &[Sample], arrival_order: &[usize]) -> Option<Figures> {
+pub(crate) fn figures(samples: &[Sample], arrival_order: &[usize]) -> Option<Figures> {
     let rtts: Vec<f64> = samples.iter().filter_map(|s| s.rtt_ms).collect();
     if rtts.is_empty() {
         return None;
@@ -75,7 +75,7 @@ pub fn figures(samples: &[Sample], arrival_order: &[usize]) -> Option<Figures> {
 }
 
 /// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], pct: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], pct: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -84,7 +84,7 @@ pub fn percentile(sorted: &[f64], pct: f64) -> f64 {
 }
 
 /// The E-model estimate, rounded to two decimals: Twilio's formula ([`super::grade::mos`]).
-pub fn mos(rtt_avg_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
+pub(crate) fn mos(rtt_avg_ms: f64, jitter_ms: f64, loss_pct: f64) -> f64 {
     (super::grade::mos(rtt_avg_ms, jitter_ms, loss_pct) * 100.0).round() / 100.0
 }
 

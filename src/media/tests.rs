@@ -10,6 +10,21 @@ use super::message::tests::{AllocateAnswer, respond};
 use super::relay::Target;
 use super::*;
 
+/// [`super::check`], and every check it returns that warns or fails tells what to change.
+async fn check(targets: &[Target], options: &Options) -> Vec<Check> {
+    let checks = super::check(targets, options).await;
+    for c in &checks {
+        if matches!(c.status, Status::Warn | Status::Fail) {
+            assert!(
+                c.remedy.as_deref().is_some_and(|r| !r.trim().is_empty()),
+                "a {:?} check without a remedy: {c:#?}",
+                c.status
+            );
+        }
+    }
+    checks
+}
+
 #[derive(Clone, Debug)]
 enum Mode {
     /// A TURN server: Bindings answered, Allocates answered as given, after `delay`.

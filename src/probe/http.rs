@@ -20,9 +20,9 @@ use crate::sanitize::for_terminal;
 
 /// The largest response head read; a longer one is not HTTP as any service sends it
 /// ([`ReadFailure::TooLarge`]).
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// At most this many response headers are kept as evidence.
-pub const MAX_HEADERS: usize = 40;
+pub(crate) const MAX_HEADERS: usize = 40;
 
 /// How a proxy is spoken to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +103,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -127,7 +127,7 @@ pub fn base64(bytes: &[u8]) -> String {
 impl Proxy {
     /// Parses `http://[user:password@]host[:port]`, `https://…` or `socks5://host[:port]` (the
     /// scheme may be left out for http; the port defaults to 80, 443 and 1080).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let lower = text.to_ascii_lowercase();
         let (kind, rest) = if lower.starts_with("http://") {
             (ProxyKind::Http, &text[7..])
@@ -206,14 +206,14 @@ fn redact(text: &str) -> String {
 
 /// A response's status line and headers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Head {
+pub(crate) struct Head {
     pub status: u16,
     /// Header names in lower case; values sanitised and bounded.
     pub headers: Vec<(String, String)>,
 }
 
 impl Head {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -223,7 +223,7 @@ impl Head {
 
 /// Why no usable response head was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadFailure {
+pub(crate) enum ReadFailure {
     /// The peer closed before a full head, or sent something that is not HTTP.
     Malformed,
     /// The head did not end within [`MAX_HEAD`] bytes.
@@ -231,50 +231,86 @@ pub enum ReadFailure {
     Io,
 }
 
-/// Whether `name` is an HTTP header name (an RFC 9110 token): no controls, spaces or escapes.
-fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// Whether a header line names its field with something that is not an RFC 9110 token (escape
+/// bytes, controls, spaces before the colon): such a head is not HTTP, and nothing of it is kept.
+fn has_foreign_name(head: &[u8]) -> bool {
+    let mut line_starts = memchr::memmem::find_iter(head, b"\r\n").map(|i| i + 2);
+    let mut lines = Vec::new();
+    let mut start = line_starts.next();
+    while let Some(from) = start {
+        let next = line_starts.next();
+        lines.push(&head[from..next.map_or(head.len(), |n| n - 2)]);
+        start = next;
+    }
+    lines.into_iter().any(|line| {
+        line.iter().position(|&b| b == b':').is_some_and(|colon| {
+            colon == 0
+                || !line[..colon]
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        })
+    })
 }
 
-/// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`).
-pub fn parse_head(bytes: &[u8]) -> Option<Head> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next()?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
+/// Parses a response head (`HTTP/1.1 403 Forbidden\r\nName: value\r\n...`, without the blank
+/// line that ends it) with `httparse`. A line that is no header (no colon, only whitespace, an
+/// obsolete continuation) is skipped; a header name that is not a token is not HTTP, and then
+/// nothing of the head is kept ([`has_foreign_name`]). A header value keeps what it holds,
+/// sanitised here, so a proxy's error page with a stray control byte in a header is still read as
+/// the proxy's answer: `httparse` refuses such values, so control bytes other than the CRLF line
+/// ends are masked for it, and each value is taken from the bytes as received.
+pub(crate) fn parse_head(bytes: &[u8]) -> Option<Head> {
+    if has_foreign_name(bytes) {
         return None;
     }
-    let status: u16 = parts.next()?.parse().ok()?;
+    let mut masked = Vec::with_capacity(bytes.len() + 4);
+    for (i, &b) in bytes.iter().enumerate() {
+        let line_end = (b == b'\r' && bytes.get(i + 1) == Some(&b'\n'))
+            || (b == b'\n' && i > 0 && bytes[i - 1] == b'\r');
+        // 0xFF is a value byte to httparse (obs-text) and never a name byte.
+        masked.push(if (b < 0x20 && b != b'\t' && !line_end) || b == 0x7F {
+            0xFF
+        } else {
+            b
+        });
+    }
+    masked.extend_from_slice(b"\r\n\r\n");
+    // A head of MAX_HEAD bytes holds at most this many header lines ("a:\r\n").
+    let mut slots = vec![httparse::EMPTY_HEADER; bytes.len() / 4 + 1];
+    let mut response = httparse::Response::new(&mut slots);
+    let parsed = httparse::ParserConfig::default()
+        .ignore_invalid_headers_in_responses(true)
+        .parse_response(&mut response, &masked);
+    match parsed {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => return None,
+    }
+    let status = response.code?;
     if !(100..=999).contains(&status) {
         return None;
     }
-    let mut headers = Vec::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        // A name that is not a token (escape bytes, controls) is not HTTP: nothing of it is kept.
-        if !is_token(name) {
-            return None;
-        }
-        if headers.len() < MAX_HEADERS {
-            headers.push((
-                name.to_ascii_lowercase().chars().take(64).collect(),
-                for_terminal(value.trim(), 200),
-            ));
-        }
-    }
+    let base = masked.as_ptr() as usize;
+    let headers = response
+        .headers
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|h| {
+            let value = (h.value.as_ptr() as usize)
+                .checked_sub(base)
+                .and_then(|start| bytes.get(start..start + h.value.len()))
+                .unwrap_or_default();
+            (
+                h.name.to_ascii_lowercase().chars().take(64).collect(),
+                for_terminal(String::from_utf8_lossy(value).trim(), 200),
+            )
+        })
+        .collect();
     Some(Head { status, headers })
 }
 
 /// Reads one response head, byte by byte so nothing after it is consumed (the tunnel's TLS
 /// starts right after a proxy's `200`). Bounded to [`MAX_HEAD`] bytes; the caller bounds time.
-pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, ReadFailure> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, ReadFailure> {
     let mut buf = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     while buf.len() < MAX_HEAD {
@@ -293,7 +329,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, Rea
 
 /// Why the path to a host could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PathFailure {
+pub(crate) enum PathFailure {
     /// No address to connect to (DNS failed).
     NoAddress,
     /// The direct connection failed.
@@ -320,7 +356,7 @@ pub enum PathFailure {
 
 /// Opens a tunnel to `host:port` through `proxy` (HTTP or HTTPS `CONNECT`, or SOCKS5), within
 /// `limit`; `trust` verifies an HTTPS proxy's certificate.
-pub async fn tunnel(
+pub(crate) async fn tunnel(
     proxy: &Proxy,
     trust: &crate::probe::tls::Trust,
     host: &str,
@@ -371,7 +407,7 @@ pub async fn tunnel(
 }
 
 /// Sends `CONNECT host:port` on `stream` and reads the proxy's answer.
-pub async fn connect_request<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn connect_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     proxy: &Proxy,
     host: &str,
@@ -405,7 +441,7 @@ pub(crate) fn user_agent() -> String {
 
 /// The check for a path that could not be opened (used by the TCP step through a proxy, and by
 /// later steps when the path fails between steps).
-pub fn path_check(
+pub(crate) fn path_check(
     id: String,
     kind: Kind,
     plan: &HostPlan,
@@ -523,7 +559,7 @@ pub fn path_check(
 }
 
 /// Sends one request and reads the response head.
-pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     host: &str,
     path: &str,
@@ -542,7 +578,7 @@ pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Parses an HTTP date (`Tue, 24 Nov 2026 18:50:00 GMT`).
-pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
@@ -552,7 +588,7 @@ pub fn parse_http_date(text: &str) -> Option<OffsetDateTime> {
 }
 
 /// The HTTPS step's check from a response (or a failure to read one).
-pub fn judge_https(
+pub(crate) fn judge_https(
     plan: &HostPlan,
     path: &str,
     via: &str,
@@ -612,7 +648,7 @@ pub fn judge_https(
 }
 
 /// The clock check from a server's `Date`: warn past 5 s, fail past 5 minutes.
-pub fn judge_clock(host: &str, date: &str, local: OffsetDateTime) -> Option<Check> {
+pub(crate) fn judge_clock(host: &str, date: &str, local: OffsetDateTime) -> Option<Check> {
     let server = parse_http_date(date)?;
     let skew = (local - server).whole_seconds();
     let (status, reason) = match skew.unsigned_abs() {
@@ -701,6 +737,52 @@ mod tests {
         assert_eq!(fail.status, Status::Fail);
         assert!(fail.remedy.unwrap().contains("behind"));
         assert!(judge_clock("h", "yesterday", local).is_none());
+    }
+
+    #[test]
+    fn lines_that_are_no_header_are_skipped_and_control_bytes_in_values_are_kept_sanitised() {
+        let head = parse_head(
+            b"HTTP/1.0 403 Forbidden\r\nnot a header\r\n  \r\n folded\r\nVia: a\nb\rc\x00d\x7fe\r\nA:",
+        )
+        .unwrap();
+        assert_eq!(head.status, 403);
+        assert_eq!(
+            head.headers,
+            [
+                (
+                    "via".to_owned(),
+                    "a\\u{a}b\\u{d}c\\u{0}d\\u{7f}e".to_owned()
+                ),
+                ("a".to_owned(), String::new()),
+            ]
+        );
+        // A name with a space before the colon, or none at all, is no token.
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nName : v").is_none());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\n: v").is_none());
+        // The status line is HTTP/1.0 or 1.1 with a three-digit code.
+        for bad in [
+            &b"HTTP/1.1 099 X"[..],
+            b"HTTP/2 200 OK",
+            b"HTTP/1.1  200 OK",
+            b"ICY 200 OK",
+        ] {
+            assert!(
+                parse_head(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse_head(b"HTTP/1.1 200").map(|h| h.status), Some(200));
+    }
+
+    #[test]
+    fn a_full_head_of_the_smallest_headers_parses_and_keeps_the_first_forty() {
+        let mut head = b"HTTP/1.1 200 OK".to_vec();
+        while head.len() + 4 <= MAX_HEAD - 4 {
+            head.extend_from_slice(b"\r\na:");
+        }
+        let parsed = parse_head(&head).unwrap();
+        assert_eq!(parsed.headers.len(), MAX_HEADERS);
     }
 
     #[tokio::test]

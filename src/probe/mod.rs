@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::ranges::Snapshot;
 
 /// What every probe of a run shares.
-pub struct Context {
+pub(crate) struct Context {
     pub resolver: dns::Resolver,
     pub snapshot: Arc<Snapshot>,
     pub tls: tls::Trust,
@@ -28,7 +28,7 @@ pub struct Context {
 
 impl Context {
     /// The time the next probe may take: the per-probe limit, cut short by the deadline.
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.per_probe.min(
             self.deadline
                 .saturating_duration_since(tokio::time::Instant::now()),
@@ -38,7 +38,7 @@ impl Context {
 
 /// The longest published prefix containing `addr`, as `15.193.4.0/24 (AMAZON_CONNECT eu-central-1)`
 /// for people and `15.193.4.0/24` for rules.
-pub fn published_prefix(snapshot: &Snapshot, addr: IpAddr) -> Option<(String, String)> {
+pub(crate) fn published_prefix(snapshot: &Snapshot, addr: IpAddr) -> Option<(String, String)> {
     // Prefer the service-specific entry over the catch-all AMAZON one when both hold the address.
     let entries: Vec<_> = snapshot.containing(addr).collect();
     let best = entries
@@ -57,6 +57,6 @@ pub fn published_prefix(snapshot: &Snapshot, addr: IpAddr) -> Option<(String, St
 }
 
 /// Milliseconds, for `duration_ms` and `*_ms` evidence.
-pub fn millis(d: Duration) -> u64 {
+pub(crate) fn millis(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }

@@ -21,7 +21,7 @@ use super::http::{PathFailure, Proxy};
 use super::tls;
 
 /// What a SOCKS5 proxy said about a `CONNECT`, as RFC 1928 section 6 numbers it.
-pub fn socks_reply(code: u8) -> &'static str {
+pub(crate) fn socks_reply(code: u8) -> &'static str {
     match code {
         1 => "general SOCKS server failure",
         2 => "connection not allowed by ruleset",
@@ -37,7 +37,7 @@ pub fn socks_reply(code: u8) -> &'static str {
 
 /// Opens a SOCKS5 tunnel to `host:port` on `stream` (already connected to the proxy): no
 /// authentication, the name sent for the proxy to resolve. The caller bounds the time.
-pub async fn socks5<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn socks5<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     host: &str,
     port: u16,
@@ -87,7 +87,7 @@ pub async fn socks5<S: AsyncRead + AsyncWrite + Unpin>(
 /// Opens a tunnel through an HTTPS proxy: TLS to the proxy (its certificate verified as the
 /// browser would, by the public roots, `--ca-file` or this workstation's store), `CONNECT` inside
 /// it, then the tunnel handed over as a loopback TCP stream.
-pub async fn https_tunnel(
+pub(crate) async fn https_tunnel(
     proxy: &Proxy,
     trust: &tls::Trust,
     tcp: TcpStream,

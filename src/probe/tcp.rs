@@ -14,17 +14,17 @@ use crate::remedy;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// At most this many addresses of one host are tried.
-pub const MAX_ADDRESSES: usize = 8;
+pub(crate) const MAX_ADDRESSES: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     Refused,
     Timeout,
     Unreachable,
 }
 
 impl Failure {
-    pub const fn reason(self) -> Reason {
+    pub(crate) const fn reason(self) -> Reason {
         match self {
             Self::Refused => Reason::Refused,
             Self::Timeout => Reason::Timeout,
@@ -43,7 +43,7 @@ const UNREACHABLE_OS_ERRORS: &[i32] = if cfg!(windows) {
 };
 
 /// Classifies a connect error from its kind, then its raw OS code.
-pub fn classify(error: &io::Error) -> Failure {
+pub(crate) fn classify(error: &io::Error) -> Failure {
     match error.kind() {
         io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => Failure::Refused,
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::Timeout,
@@ -64,7 +64,7 @@ pub fn classify(error: &io::Error) -> Failure {
 /// Connects once, bounded by `limit`. Nagle's algorithm is off, as browsers have it: otherwise a
 /// request written right after the TLS handshake waits for the server's acknowledgement of the
 /// client's last handshake message, one round trip more than the CCP pays.
-pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Failure> {
+pub(crate) async fn connect(addr: SocketAddr, limit: Duration) -> Result<TcpStream, Failure> {
     match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
             // Only a latency setting: a socket that refuses it still carries the probe.
@@ -84,14 +84,14 @@ struct Attempt {
 }
 
 /// The TCP step's result: the first address that accepted, and the check.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub reachable: Option<SocketAddr>,
     pub check: Check,
 }
 
 /// Connects to every address (concurrently) and judges the set: all fail → fail; IPv6 failing
 /// while IPv4 works → a warning naming the IPv6 address; otherwise pass.
-pub async fn probe(
+pub(crate) async fn probe(
     snapshot: &Snapshot,
     plan: &HostPlan,
     addresses: &[IpAddr],

@@ -35,10 +35,10 @@ pub struct Trust {
 }
 
 /// The largest `--ca-file` read: a bundle of every public root is about 250 KiB.
-pub const MAX_CA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CA_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads `--ca-file`: every certificate in a PEM file.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let bytes = crate::input::read_bytes(path, MAX_CA_FILE_BYTES, "a PEM file of CA certificates")?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
@@ -72,7 +72,7 @@ fn verifier(
 impl Trust {
     /// The public roots (bundled Mozilla set plus `extra`), and the OS store as
     /// `rustls-native-certs` finds it (it honours `SSL_CERT_FILE` and `SSL_CERT_DIR`).
-    pub fn load(extra: Vec<CertificateDer<'static>>) -> Result<Self> {
+    pub(crate) fn load(extra: Vec<CertificateDer<'static>>) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut public = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -183,7 +183,7 @@ impl ServerCertVerifier for Recorder {
 
 /// Why a handshake did not complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandshakeFailure {
+pub(crate) enum HandshakeFailure {
     /// The server speaks only TLS 1.1 or older.
     OldTls,
     /// The connection was cut or the peer sent an alert: often SNI filtering.
@@ -196,7 +196,7 @@ pub enum HandshakeFailure {
 }
 
 /// Classifies a handshake error: the `rustls::Error` inside the `io::Error`, else the I/O kind.
-pub fn classify_handshake(error: &std::io::Error) -> HandshakeFailure {
+pub(crate) fn classify_handshake(error: &std::io::Error) -> HandshakeFailure {
     let inner = error
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>());
@@ -219,13 +219,13 @@ pub fn classify_handshake(error: &std::io::Error) -> HandshakeFailure {
 
 /// Why a chain is not trusted, from rustls's certificate errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Untrusted {
+pub(crate) enum Untrusted {
     Expired,
     WrongName,
     UnknownIssuer,
 }
 
-pub fn classify_certificate(error: &rustls::Error) -> Untrusted {
+pub(crate) fn classify_certificate(error: &rustls::Error) -> Untrusted {
     match error {
         rustls::Error::InvalidCertificate(
             CertificateError::Expired
@@ -242,7 +242,7 @@ pub fn classify_certificate(error: &rustls::Error) -> Untrusted {
 
 /// How the chain stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Public,
     /// Only the OS store trusts it: a TLS-inspecting device.
     Intercepted,
@@ -251,7 +251,7 @@ pub enum Verdict {
 
 /// Names read from one certificate, for evidence.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct CertInfo {
+pub(crate) struct CertInfo {
     pub subject: String,
     pub issuer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -263,7 +263,7 @@ pub struct CertInfo {
 }
 
 /// Reads names and dates from a DER certificate; text from the network is bounded and sanitised.
-pub fn cert_info(der: &[u8]) -> CertInfo {
+pub(crate) fn cert_info(der: &[u8]) -> CertInfo {
     let sha256 = ring::digest::digest(&ring::digest::SHA256, der)
         .as_ref()
         .iter()
@@ -318,7 +318,7 @@ pub fn cert_info(der: &[u8]) -> CertInfo {
 }
 
 /// The handshake's facts.
-pub struct Handshake {
+pub(crate) struct Handshake {
     pub stream: TlsStream<TcpStream>,
     pub version: String,
     pub cipher_suite: String,
@@ -328,7 +328,7 @@ pub struct Handshake {
 }
 
 /// Runs a handshake with SNI `host` over `stream`, bounded by `limit`.
-pub async fn handshake(
+pub(crate) async fn handshake(
     trust: &Trust,
     host: &str,
     stream: TcpStream,
@@ -387,7 +387,7 @@ pub async fn handshake(
 }
 
 /// The CA a chain leads to, for people: `Inspect Root CA (Example Corp)`.
-pub fn issuing_ca(chain: &[CertInfo]) -> String {
+pub(crate) fn issuing_ca(chain: &[CertInfo]) -> String {
     chain
         .last()
         .map_or_else(String::new, |c| match &c.issuer_organization {
@@ -397,7 +397,7 @@ pub fn issuing_ca(chain: &[CertInfo]) -> String {
 }
 
 /// The TLS step's check from a handshake result.
-pub fn judge(
+pub(crate) fn judge(
     plan: &HostPlan,
     via: &str,
     result: &std::result::Result<Handshake, HandshakeFailure>,

@@ -28,7 +28,7 @@ use crate::report::{Check, Kind, Reason, Status};
 use crate::sanitize::for_terminal;
 
 /// The largest frame or message accepted after the upgrade (only the server's Close is read).
-pub const MAX_FRAME: usize = 4 * 1024;
+pub(crate) const MAX_FRAME: usize = 4 * 1024;
 /// The longest the polite Close may take, within what is left of the step.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Kept free at the end of the step, so that the Close never turns a verdict into a timeout.
@@ -36,7 +36,7 @@ const CLOSE_MARGIN: Duration = Duration::from_millis(50);
 
 /// Which rule of RFC 6455 a `101 Switching Protocols` answer broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Broken {
+pub(crate) enum Broken {
     /// `Sec-WebSocket-Accept` missing or not derived from our key: the 101 was not written for
     /// this request (a device on the path answering, or replaying, in the server's place).
     Accept,
@@ -49,7 +49,7 @@ pub enum Broken {
 }
 
 impl Broken {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Accept => "sec_websocket_accept_mismatch",
             Self::Upgrade => "missing_upgrade_header",
@@ -70,7 +70,7 @@ impl Broken {
 
 /// Why the upgrade did not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The request could not be formed (a path the catalog gives that HTTP cannot carry).
     Unsent,
     /// An HTTP answer other than 101: the Upgrade was refused, or stripped on the way.
@@ -124,7 +124,7 @@ impl Failure {
 
 /// What became of the Close sent after a successful upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Close {
+pub(crate) enum Close {
     /// The server answered with its own Close.
     Acknowledged,
     /// Sent; the server closed the connection or did not answer within the time left.
@@ -134,7 +134,7 @@ pub enum Close {
 }
 
 impl Close {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Acknowledged => "acknowledged",
             Self::Sent => "sent",
@@ -145,7 +145,7 @@ impl Close {
 
 /// A completed upgrade.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upgraded {
+pub(crate) struct Upgraded {
     /// The 101's head (status and sanitised headers).
     pub head: Head,
     pub close: Close,
@@ -256,7 +256,7 @@ fn request(host: &str, port: u16, path: &str) -> Result<http::Request<()>, Failu
 
 /// Upgrades `stream` (a TLS session with `host`) to a WebSocket on `path`, then closes it
 /// politely before `ends` (the step's end). The caller bounds the upgrade's time.
-pub async fn upgrade<S>(
+pub(crate) async fn upgrade<S>(
     stream: S,
     host: &str,
     port: u16,
@@ -323,7 +323,7 @@ where
 /// The WebSocket step's check. `intercepted` says whether TLS was inspected, to name who refused:
 /// through a plain CONNECT tunnel only the server sees the Upgrade; a TLS-inspecting proxy reads
 /// it and may strip or refuse it.
-pub fn judge(
+pub(crate) fn judge(
     plan: &HostPlan,
     path: &str,
     via: &str,

@@ -60,7 +60,22 @@ pub(crate) fn run_json(mut cmd: std::process::Command, limit: Duration) -> (i32,
             String::from_utf8_lossy(&output.stderr)
         )
     });
+    every_warning_and_failure_has_a_remedy(&report);
     (output.status.code().unwrap_or(-1), report)
+}
+
+/// Every check that warns or fails tells what to change: asserted on every report these scenarios
+/// produce, so a new warning or failure without a remedy fails the scenario that reaches it.
+pub(crate) fn every_warning_and_failure_has_a_remedy(report: &Value) {
+    for c in report["checks"].as_array().into_iter().flatten() {
+        if c["status"] == "warn" || c["status"] == "fail" {
+            assert!(
+                c["remedy"].as_str().is_some_and(|r| !r.trim().is_empty()),
+                "a {} check without a remedy: {c:#}",
+                c["status"]
+            );
+        }
+    }
 }
 
 pub(crate) fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
