@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::plan;
 use crate::probe::http::Proxy;
 use crate::ranges::{self, Snapshot};
+use crate::remedy;
 use crate::report::{Check, CidrFix, Fixes, Kind, Proto, Reason, Report, Status};
 use crate::route::Route;
 
@@ -98,10 +99,7 @@ pub fn nothing_tested(checks: &[Check]) -> Option<Check> {
              --skip, --endpoints) left nothing concrete to test, or nothing could be reached by a \
              route this tool can test",
         )
-        .remedy(
-            "widen the selection so that something concrete is tested (a Region or instance with \
-             concrete hosts, --only with a kind the catalog has)",
-        )
+        .remedy(remedy::widen_selection())
     })
 }
 
@@ -298,7 +296,7 @@ fn domain_check(
                     req.host
                 ),
             )
-            .remedy(format!("add `{entry}` to {file}"))
+            .remedy(remedy::add_to_list(&entry, &file, None))
             .evidence("add", &entry)
         } else {
             Check::new(
@@ -323,8 +321,10 @@ fn domain_check(
                 cover.missing_paths.join(", ")
             ),
         )
-        .remedy(format!(
-            "add `{entry}` to {file} so every path of {host} is allowed"
+        .remedy(remedy::add_to_list(
+            &entry,
+            &file,
+            Some(&format!("so every path of {host} is allowed")),
         ))
         .evidence("covered_by", &by)
         .evidence("add", &entry)
@@ -340,7 +340,11 @@ fn domain_check(
                 crate::audit::named(&by)
             ),
         )
-        .remedy(format!("add `{entry}` to {file} ({spec})"))
+        .remedy(remedy::add_to_list(
+            &entry,
+            &file,
+            Some(&format!("({spec})")),
+        ))
         .evidence("covered_by", &by)
         .evidence("add", &entry)
     } else {
@@ -356,7 +360,7 @@ fn domain_check(
             Reason::MissingDomain,
             format!("{what}{purpose} is not in {file}"),
         )
-        .remedy(format!("add `{entry}` to {file}"))
+        .remedy(remedy::add_to_list(&entry, &file, None))
         .evidence("add", &entry)
     };
     check
@@ -413,7 +417,6 @@ fn cidr_check(
         let published = prefix
             .as_ref()
             .map_or_else(String::new, |(_, named)| format!(" (published as {named})"));
-        let fix = format!("add {spec} outbound to {add} in {file}");
         let c = if other_ports.is_empty() {
             Check::new(
                 id,
@@ -422,7 +425,7 @@ fn cidr_check(
                 Reason::MissingCidr,
                 format!("{what} is not allowed by {file}{published}"),
             )
-            .remedy(fix)
+            .remedy(remedy::add_cidr(&spec.to_string(), &add, &file, None))
         } else {
             let by = crate::audit::lines_of(other_ports.iter().map(|e| (&e.span, e.text.as_str())));
             let at: Vec<String> = other_ports.iter().map(|e| e.span.at_line()).collect();
@@ -441,9 +444,11 @@ fn cidr_check(
                     crate::audit::named(&by)
                 ),
             )
-            .remedy(format!(
-                "{fix} (or extend the rule at {} to {spec})",
-                crate::audit::named(&at)
+            .remedy(remedy::add_cidr(
+                &spec.to_string(),
+                &add,
+                &file,
+                Some(&crate::audit::named(&at)),
             ))
             .evidence("allowed_on_other_ports_by", &by)
         };

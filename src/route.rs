@@ -470,9 +470,7 @@ impl Route {
             .evidence("proxy", self.proxy.as_ref().map(ToString::to_string))
             .evidence("bypass", &self.no_proxy);
         if self.route_warning.is_some() {
-            check = check.remedy(
-                "fix the proxy setting named (or give the route to test with --proxy, --pac or --no-proxy)",
-            );
+            check = check.remedy(crate::remedy::proxy_setting());
         }
         check
     }
