@@ -22,7 +22,7 @@ pub fn for_terminal(text: &str, max_chars: usize) -> String {
 }
 
 /// Whether `text` holds a character [`for_report`] escapes.
-fn needs_escape(c: char) -> bool {
+pub(crate) fn needs_escape(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t') || is_bidi_control(c)
 }
 
@@ -44,46 +44,6 @@ pub fn for_report(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Every string of a check (id, host, detail, remedy, evidence at any depth) through
-/// [`for_report`]: done once, when a report is made, so no renderer can miss one.
-pub fn check(check: &mut crate::report::Check) {
-    fn clean(text: &mut String) {
-        if let std::borrow::Cow::Owned(clean) = for_report(text) {
-            *text = clean;
-        }
-    }
-    fn value(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::String(s) => clean(s),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(value),
-            serde_json::Value::Object(map) => {
-                // Keys too: a header name is a key in some evidence.
-                let dirty: Vec<String> = map
-                    .keys()
-                    .filter(|k| k.chars().any(needs_escape))
-                    .cloned()
-                    .collect();
-                for key in dirty {
-                    if let Some(v) = map.remove(&key) {
-                        map.insert(for_report(&key).into_owned(), v);
-                    }
-                }
-                map.values_mut().for_each(value);
-            }
-            _ => {}
-        }
-    }
-    clean(&mut check.id);
-    clean(&mut check.detail);
-    if let Some(host) = &mut check.host {
-        clean(host);
-    }
-    if let Some(remedy) = &mut check.remedy {
-        clean(remedy);
-    }
-    check.evidence.values_mut().for_each(value);
-}
-
 const fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -99,30 +59,6 @@ mod tests {
         assert_eq!(for_terminal("a\x1b[31mb", 20), "a\\u{1b}[31mb");
         assert_eq!(for_terminal("x\u{202E}y", 20), "x\\u{202e}y");
         assert_eq!(for_terminal("abcdef", 3), "abc…");
-    }
-
-    #[test]
-    fn every_string_of_a_check_is_cleaned_at_any_depth() {
-        use crate::report::{Check, Kind, Reason, Status};
-        let mut c = Check::new(
-            "turn/x\u{202E}",
-            Kind::Turn,
-            Status::Fail,
-            Reason::AllocationFailed,
-            "error 400 (Bad\u{202E}txet)",
-        )
-        .remedy("a\x1b[2Jb")
-        .evidence(
-            "headers",
-            serde_json::json!([["x-\u{1b}", "v\u{7}"], {"k\u{202e}": "line\nbreak"}]),
-        );
-        check(&mut c);
-        let json = serde_json::to_string(&c).unwrap();
-        for bad in ['\u{202E}', '\u{1b}', '\u{7}'] {
-            assert!(!json.contains(bad), "{json}");
-        }
-        assert!(c.detail.contains("\\u{202e}"), "{}", c.detail);
-        assert!(json.contains("line\\nbreak"), "{json}");
     }
 
     proptest! {

@@ -550,11 +550,51 @@ pub struct Report {
     pub fixes: Fixes,
 }
 
+/// Every string of a check (id, host, detail, remedy, evidence at any depth) through
+/// [`sanitize::for_report`](crate::sanitize::for_report): done once, when a report is made, so no renderer can miss one.
+fn clean_strings(check: &mut Check) {
+    fn clean(text: &mut String) {
+        if let std::borrow::Cow::Owned(clean) = crate::sanitize::for_report(text) {
+            *text = clean;
+        }
+    }
+    fn value(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => clean(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(value),
+            serde_json::Value::Object(map) => {
+                // Keys too: a header name is a key in some evidence.
+                let dirty: Vec<String> = map
+                    .keys()
+                    .filter(|k| k.chars().any(crate::sanitize::needs_escape))
+                    .cloned()
+                    .collect();
+                for key in dirty {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(crate::sanitize::for_report(&key).into_owned(), v);
+                    }
+                }
+                map.values_mut().for_each(value);
+            }
+            _ => {}
+        }
+    }
+    clean(&mut check.id);
+    clean(&mut check.detail);
+    if let Some(host) = &mut check.host {
+        clean(host);
+    }
+    if let Some(remedy) = &mut check.remedy {
+        clean(remedy);
+    }
+    check.evidence.values_mut().for_each(value);
+}
+
 impl Report {
     /// Builds a report; the verdict and counts follow from the checks. Every string of the
     /// checks is cleaned of controls and bidirectional overrides here, before any renderer.
     pub fn new(command: &str, target: Target, started_at: String, mut checks: Vec<Check>) -> Self {
-        checks.iter_mut().for_each(crate::sanitize::check);
+        checks.iter_mut().for_each(clean_strings);
         Self {
             schema: SCHEMA.to_owned(),
             tool: Tool::default(),
@@ -574,6 +614,29 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_string_of_a_check_is_cleaned_at_any_depth() {
+        let mut c = Check::new(
+            "turn/x\u{202E}",
+            Kind::Turn,
+            Status::Fail,
+            Reason::AllocationFailed,
+            "error 400 (Bad\u{202E}txet)",
+        )
+        .remedy("a\x1b[2Jb")
+        .evidence(
+            "headers",
+            serde_json::json!([["x-\u{1b}", "v\u{7}"], {"k\u{202e}": "line\nbreak"}]),
+        );
+        clean_strings(&mut c);
+        let json = serde_json::to_string(&c).unwrap();
+        for bad in ['\u{202E}', '\u{1b}', '\u{7}'] {
+            assert!(!json.contains(bad), "{json}");
+        }
+        assert!(c.detail.contains("\\u{202e}"), "{}", c.detail);
+        assert!(json.contains("line\\nbreak"), "{json}");
+    }
 
     #[test]
     fn verdict_is_the_worst_status() {
