@@ -997,7 +997,7 @@ pub fn audit(
         .entries
         .retain(|e| e.acl.as_deref().is_some_and(|a| allowing.contains(&a)));
     out.checks
-        .extend(super::domain_entry_checks(&allowed, requirements));
+        .extend(super::domains::domain_entry_checks(&allowed, requirements));
     out.checks
         .extend(list.issues.iter().map(super::issue_check));
     out
