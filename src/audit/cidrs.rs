@@ -9,6 +9,8 @@ use ipnet::IpNet;
 use super::*;
 use crate::allowlist::cidrs::{Addition, CidrList, Entries, SpaceRef};
 use crate::catalog::{Direction, PortSpec, RangeRequirement};
+use crate::ranges::first_seen::FirstSeen;
+use crate::ranges::span_tree::SpanTree;
 use crate::ranges::{IpSet, Snapshot};
 use crate::report::{Check, Kind, Reason, Status};
 
@@ -645,101 +647,11 @@ impl Shadows {
     }
 }
 
-/// Spans sorted by start, with the largest end of every subtree of an implicit binary tree over
-/// them: the spans holding `lo..=hi` are those starting at or before `lo` whose end reaches
-/// `hi`, and subtrees that end too early are skipped whole.
-struct SpanTree<T> {
-    spans: Vec<((T, T), usize)>,
-    max_end: Vec<T>,
-}
-
-impl<T> Default for SpanTree<T> {
-    fn default() -> Self {
-        Self {
-            spans: Vec::new(),
-            max_end: Vec::new(),
-        }
-    }
-}
-
-impl<T: Ord + Copy> SpanTree<T> {
-    fn new(mut spans: Vec<((T, T), usize)>) -> Self {
-        spans.sort_unstable();
-        let mut max_end = Vec::new();
-        if !spans.is_empty() {
-            // Halving ranges make a tree of depth ceil(log2 n): nodes below 2 * 2^depth.
-            max_end.resize(spans.len().next_power_of_two() * 2, spans[0].0.1);
-            Self::build(&spans, &mut max_end, 1, 0, spans.len());
-        }
-        Self { spans, max_end }
-    }
-
-    fn build(
-        spans: &[((T, T), usize)],
-        max_end: &mut [T],
-        node: usize,
-        from: usize,
-        to: usize,
-    ) -> T {
-        let end = if to - from == 1 {
-            spans[from].0.1
-        } else {
-            let mid = from + (to - from) / 2;
-            let left = Self::build(spans, max_end, node * 2, from, mid);
-            let right = Self::build(spans, max_end, node * 2 + 1, mid, to);
-            left.max(right)
-        };
-        max_end[node] = end;
-        end
-    }
-
-    /// Calls `found` with the index of every span holding `lo..=hi`.
-    fn containing(&self, lo: T, hi: T, found: &mut impl FnMut(usize)) {
-        let upto = self.spans.partition_point(|((start, _), _)| *start <= lo);
-        if upto > 0 {
-            self.visit(1, 0, self.spans.len(), upto, hi, found);
-        }
-    }
-
-    fn visit(
-        &self,
-        node: usize,
-        from: usize,
-        to: usize,
-        upto: usize,
-        hi: T,
-        found: &mut impl FnMut(usize),
-    ) {
-        if from >= upto || self.max_end[node] < hi {
-            return;
-        }
-        if to - from == 1 {
-            found(self.spans[from].1);
-            return;
-        }
-        let mid = from + (to - from) / 2;
-        self.visit(node * 2, from, mid, upto, hi, found);
-        self.visit(node * 2 + 1, mid, to, upto, hi, found);
-    }
-}
-
-/// The first entry with the same space, ports and direction as each entry: an open-addressing
-/// table of entry numbers with a 32-bit fingerprint each, so that a probe rarely touches an
-/// entry (a map of owned keys cost three allocations and a hash of every span per line).
-struct SeenTable {
-    slots: Vec<u64>,
-    mask: usize,
-}
+/// The first entry with the same space, ports and direction as each entry, found with a
+/// [`FirstSeen`] table over the entries' numbers.
+struct SeenTable;
 
 impl SeenTable {
-    fn new(n: usize) -> Self {
-        let size = (n + n / 4 + 1).next_power_of_two().max(16);
-        Self {
-            slots: vec![0; size],
-            mask: size - 1,
-        }
-    }
-
     fn hash(entries: &Entries, i: usize) -> u64 {
         // Independent multiplications of the key's words, then a final mix: a few cycles, and
         // good enough for a table whose keys could at worst be made to collide into slower
@@ -792,7 +704,7 @@ impl SeenTable {
         // hash computations apart from the probes' cache misses: measurably faster than
         // hashing and probing entry by entry.
         const BATCH: usize = 16;
-        let mut table = Self::new(entries.len());
+        let mut table = FirstSeen::new(entries.len());
         let mut out = Vec::new();
         let mut hashes = [0u64; BATCH];
         for start in (0..entries.len()).step_by(BATCH) {
@@ -801,30 +713,13 @@ impl SeenTable {
                 hashes[k] = Self::hash(entries, i);
             }
             for (k, i) in (start..end).enumerate() {
-                if let Some(first) = table.first_of(entries, i, hashes[k]) {
+                if let Some(first) = table.first_of(i, hashes[k], |i, j| Self::same(entries, i, j))
+                {
                     out.push((i, first));
                 }
             }
         }
         out
-    }
-
-    /// The earlier entry `i` repeats, or `None` after recording `i` as the first of its kind.
-    fn first_of(&mut self, entries: &Entries, i: usize, h: u64) -> Option<usize> {
-        let fingerprint = h >> 32;
-        let mut at = (h as usize) & self.mask;
-        loop {
-            let slot = self.slots[at];
-            if slot == 0 {
-                self.slots[at] = fingerprint << 32 | (i as u64 + 1);
-                return None;
-            }
-            let j = (slot & 0xffff_ffff) as usize - 1;
-            if slot >> 32 == fingerprint && Self::same(entries, i, j) {
-                return Some(j);
-            }
-            at = (at + 1) & self.mask;
-        }
     }
 }
 

@@ -2,10 +2,12 @@
 //! address sets Connect's rules select, and diffs between two copies.
 
 pub mod diff;
+pub mod first_seen;
 pub mod format;
 pub mod lookup;
 pub mod query;
 pub mod set;
+pub mod span_tree;
 pub mod update;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
