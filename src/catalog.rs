@@ -585,6 +585,36 @@ impl RangeRequirement {
     }
 }
 
+impl crate::ranges::diff::Rule for RangeRequirement {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    fn ports(&self) -> &[PortSpec] {
+        &self.ports
+    }
+
+    fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String> {
+        Self::effective_regions(self, snapshot)
+    }
+
+    fn space(&self, snapshot: &Snapshot) -> IpSet {
+        Self::space(self, snapshot)
+    }
+
+    fn describe(&self, snapshot: &Snapshot) -> String {
+        Self::describe(self, snapshot)
+    }
+}
+
 /// What the user asked the catalog for.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -674,7 +704,7 @@ impl Catalog {
     /// Reads a catalog file (`--endpoints`), naming line and column of anything malformed.
     pub fn read(path: &Path) -> Result<Self> {
         // Bounded, and a binary file is refused naming where it stops being text.
-        let text = crate::allowlist::read_text(path)?;
+        let text = crate::input::read_list(path)?;
         let mut catalog = Self::parse(&text, path)?;
         catalog.origin = Origin::File(path.to_owned());
         Ok(catalog)

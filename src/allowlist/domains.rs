@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Issue, Issues, Span, Strictness, numbered_lines, read_text, strip_comment, tokens};
+use super::{Issue, Issues, Span, Strictness, numbered_lines, strip_comment, tokens};
 use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
 use crate::error::Result;
+use crate::input::read_list as read_text;
 use crate::report::Proto;
 
 /// The syntax of a domain list, which decides how additions are written.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{Error, Location, Result};
 
 /// Lists larger than this are refused rather than read: no real allow-list comes close.
-pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::input::MAX_LIST_BYTES as MAX_INPUT_BYTES;
 
 /// Where an entry sits in its file. Lines and columns count from 1; columns count characters.
 /// The file's path is shared by every span of a list.
@@ -142,60 +142,10 @@ impl Issues {
     }
 }
 
-/// Reads a list file as UTF-8 text, refusing binaries and files over [`MAX_INPUT_BYTES`], and
-/// never reading more than that.
-pub fn read_text(path: &Path) -> Result<String> {
-    // One byte past the cap is read, so that text_of names the cap.
-    let bytes = crate::input::read_bytes(path, MAX_INPUT_BYTES + 1, "a list")?;
-    text_of(path, bytes)
-}
-
-/// The checks of [`read_text`] on bytes already in memory.
-pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::bad_input(
-            Location::file(path),
-            format!(
-                "the file is larger than {} MiB; expected an allow-list or firewall export, not a dump of something else",
-                MAX_INPUT_BYTES / (1024 * 1024)
-            ),
-        ));
-    }
-    // Windows tools often save "Unicode" text as UTF-16 with a byte-order mark.
-    let utf16 = match bytes.get(..2) {
-        Some([0xff, 0xfe]) => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
-        Some([0xfe, 0xff]) => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
-        _ => None,
-    };
-    if let Some(decode) = utf16 {
-        let units: Vec<u16> = bytes[2..]
-            .chunks(2)
-            .map(|pair| decode([pair[0], pair.get(1).copied().unwrap_or(0)]))
-            .collect();
-        let text = String::from_utf16(&units).map_err(|_| {
-            Error::bad_input(
-                Location::file(path),
-                "the file says it is UTF-16 but is not valid UTF-16; save it as UTF-8",
-            )
-        })?;
-        return text_of(path, text.into_bytes());
-    }
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        let location = Location::from_offset(path, &String::from_utf8_lossy(&bytes), offset);
-        return Err(Error::bad_input(
-            location,
-            "this is a binary file (it holds a NUL byte); expected a text allow-list",
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        Error::bad_input(
-            Location::from_offset(path, &text, offset),
-            "the file is not UTF-8 text; save it as UTF-8",
-        )
-    })
-}
+/// Reads a list file as text: [`crate::input::read_list`], the one bounded reader.
+pub use crate::input::read_list as read_text;
+/// The text checks of [`read_text`] on bytes already in memory: [`crate::input::text_of`].
+pub use crate::input::text_of;
 
 /// Strips a `#` comment (outside quotes) and returns the rest of the line.
 pub fn strip_comment(line: &str) -> &str {

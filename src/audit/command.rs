@@ -57,7 +57,7 @@ pub fn audit(
     let mut fixes = report::Fixes::default();
     let domains = match &domains_path {
         Some(path) => {
-            let text = crate::allowlist::read_text(path)?;
+            let text = crate::input::read_list(path)?;
             let format = args.domains_format.unwrap_or_else(|| {
                 if crate::allowlist::pac::looks_like_pac(&text) {
                     DomainsFormat::Pac
@@ -131,7 +131,7 @@ pub fn audit(
                 let found = audit_cidrs(&list, &requirements.rules, snapshot);
                 checks.extend(found.checks);
                 if list.format == CidrFormat::AwsSg {
-                    let text = crate::allowlist::read_text(path)?;
+                    let text = crate::input::read_list(path)?;
                     checks.extend(sg_quota::checks(&text, path, &found.additions));
                 }
                 for a in &found.additions {
@@ -272,17 +272,17 @@ pub fn csv(report: &Report) -> String {
 /// A copy of the one list audited, with the additions, for `--fix-output`.
 pub fn fixed_copy(outcome: &Outcome) -> Result<String> {
     if let Some((list, entries)) = &outcome.domains {
-        let original = crate::allowlist::read_text(&list.path)?;
+        let original = crate::input::read_list(&list.path)?;
         return Ok(list.with_additions(&original, entries));
     }
     if let Some((list, additions)) = &outcome.cidrs {
-        let original = crate::allowlist::read_text(&list.path)?;
+        let original = crate::input::read_list(&list.path)?;
         return Ok(list.with_additions(&original, additions));
     }
     if let Some((path, _, found)) = &outcome.ruleset {
         return match &found.fixed {
             Some(fixed) => Ok(fixed.clone()),
-            None => crate::allowlist::read_text(path),
+            None => crate::input::read_list(path),
         };
     }
     Ok(String::new())

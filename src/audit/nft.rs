@@ -674,7 +674,7 @@ impl Reader<'_> {
             Vec::new()
         };
         for file in files {
-            let Ok(text) = crate::allowlist::read_text(&file) else {
+            let Ok(text) = crate::input::read_list(&file) else {
                 self.unresolved(&file.display().to_string(), at);
                 continue;
             };

@@ -55,7 +55,7 @@ pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syn
         Some(CidrsFormat::Iptables) => Some(Syntax::Iptables),
         Some(CidrsFormat::Nft) => Some(Syntax::Nft),
         Some(CidrsFormat::Csv) => {
-            let text = crate::allowlist::read_text(path)?;
+            let text = crate::input::read_list(path)?;
             return Ok(csvrules::looks_like(&text).then_some((Syntax::Csv, text)));
         }
         Some(_) => None,
@@ -78,7 +78,7 @@ pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syn
         }
     };
     match syntax {
-        Some(s) => Ok(Some((s, crate::allowlist::read_text(path)?))),
+        Some(s) => Ok(Some((s, crate::input::read_list(path)?))),
         None => Ok(None),
     }
 }

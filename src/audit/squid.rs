@@ -17,8 +17,9 @@ use ipnet::IpNet;
 
 use super::Findings;
 use crate::allowlist::domains::{DomainList, Parsed, Pattern, parse_entry};
-use crate::allowlist::{numbered_lines, read_text, strip_comment};
+use crate::allowlist::{numbered_lines, strip_comment};
 use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
+use crate::input::read_list as read_text;
 use crate::ranges::IpSet;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 

@@ -98,7 +98,7 @@ impl Snapshot {
 
     pub fn read(path: &Path, source: Source) -> Result<Self> {
         // Bounded, and a binary file is refused naming where it stops being text.
-        let text = crate::allowlist::read_text(path)?;
+        let text = crate::input::read_list(path)?;
         Self::from_json(&text, source)
     }
 

@@ -13,12 +13,10 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::{
-    Issue, Issues, MAX_INPUT_BYTES, Span, Strictness, numbered_lines, read_text, strip_comment,
-    tokens,
-};
+use super::{Issue, Issues, Span, Strictness, numbered_lines, strip_comment, tokens};
 use crate::catalog::{Direction, PortSpec};
 use crate::error::{Error, Location, Result};
+use crate::input::{MAX_LIST_BYTES as MAX_INPUT_BYTES, read_list as read_text};
 use crate::ranges::IpSet;
 use crate::report::Proto;
 
