@@ -21,7 +21,7 @@ pub use pac::audit_pac;
 
 use crate::allowlist::cidrs::Addition;
 use crate::allowlist::{Issue, IssueKind};
-use crate::catalog::PortSpec;
+use crate::net::PortRange;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// How many covering lines or CIDRs a sentence names before "and N more".
@@ -76,7 +76,7 @@ pub(crate) fn named(items: &[String]) -> String {
     )
 }
 
-fn ports_label(ports: &[PortSpec]) -> String {
+fn ports_label(ports: &[PortRange]) -> String {
     ports
         .iter()
         .map(ToString::to_string)

@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
+use crate::net::PortRange;
+pub use crate::net::{Direction, PortRange as PortSpec};
 use crate::ranges::{IpSet, Snapshot};
-use crate::report::Proto;
 
 static EMBEDDED: &str = include_str!("../ranges/catalog.toml");
 
@@ -75,82 +75,6 @@ impl Group {
             Self::CcpV1 => "ccp-v1",
             Self::Stateless => "stateless",
         }
-    }
-}
-
-/// A protocol and a port or port range, written `udp/3478` or `udp/49152-65535`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortSpec {
-    pub proto: Proto,
-    pub first: u16,
-    pub last: u16,
-}
-
-impl PortSpec {
-    pub const fn single(proto: Proto, port: u16) -> Self {
-        Self {
-            proto,
-            first: port,
-            last: port,
-        }
-    }
-
-    pub fn contains(&self, other: &Self) -> bool {
-        self.proto == other.proto && self.first <= other.first && other.last <= self.last
-    }
-
-    /// The port part alone: `3478` or `49152-65535`.
-    pub fn ports(&self) -> String {
-        if self.first == self.last {
-            self.first.to_string()
-        } else {
-            format!("{}-{}", self.first, self.last)
-        }
-    }
-}
-
-impl fmt::Display for PortSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.proto, self.ports())
-    }
-}
-
-impl FromStr for PortSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("expected a protocol and port like tcp/443 or udp/49152-65535, found {s:?}");
-        let (proto, ports) = s.split_once('/').ok_or_else(bad)?;
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            _ => return Err(bad()),
-        };
-        let (first, last) = match ports.split_once('-') {
-            Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
-            None => {
-                let p = ports.parse().map_err(|_| bad())?;
-                (p, p)
-            }
-        };
-        if first == 0 || first > last {
-            return Err(bad());
-        }
-        Ok(Self { proto, first, last })
-    }
-}
-
-impl Serialize for PortSpec {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for PortSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -235,7 +159,7 @@ struct EndpointTemplate {
     /// Only while the instance still uses its old awsapps.com domain.
     #[serde(default)]
     legacy_domain_only: bool,
-    ports: Vec<PortSpec>,
+    ports: Vec<PortRange>,
     #[serde(default)]
     paths: Vec<String>,
     #[serde(default)]
@@ -280,7 +204,7 @@ struct RuleTemplate {
     regions: Vec<String>,
     #[serde(default)]
     fallback: Vec<String>,
-    ports: Vec<PortSpec>,
+    ports: Vec<PortRange>,
     #[serde(default)]
     inbound: bool,
     purpose: String,
@@ -490,7 +414,7 @@ pub struct DomainRequirement {
     /// A concrete name to test, when the requirement is a wildcard and one is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<String>,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -526,19 +450,12 @@ pub struct RangeRequirement {
     /// Regions used instead when none of `regions` has an entry for the service.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fallback: Vec<String>,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     pub direction: Direction,
     pub purpose: String,
     pub source: String,
     #[serde(flatten)]
     pub proof: Proof,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Outbound,
-    Inbound,
 }
 
 impl RangeRequirement {
@@ -598,7 +515,7 @@ impl crate::ranges::diff::Rule for RangeRequirement {
         self.direction
     }
 
-    fn ports(&self) -> &[PortSpec] {
+    fn ports(&self) -> &[PortRange] {
         &self.ports
     }
 
@@ -1007,7 +924,7 @@ impl Catalog {
             notes: Vec::new(),
         };
         // Every domain requirement so far, by host and ports: where a later entry's paths go.
-        let mut seen: std::collections::HashMap<(HostPattern, Vec<PortSpec>), usize> =
+        let mut seen: std::collections::HashMap<(HostPattern, Vec<PortRange>), usize> =
             std::collections::HashMap::new();
         let mut indexed = 0;
         for info in std::iter::once(region).chain(partner) {
@@ -1212,6 +1129,7 @@ fn expand_regions(regions: &[String], code: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::Protocol;
 
     fn sel(region: &str) -> Selection {
         Selection {
@@ -1365,7 +1283,7 @@ mod tests {
             .iter()
             .find(|d| d.id.starts_with("turn/"))
             .unwrap();
-        assert_eq!(turn.ports, [PortSpec::single(Proto::Udp, 3478)]);
+        assert_eq!(turn.ports, [PortRange::single(Protocol::Udp, 3478)]);
         let telemetry = req
             .domains
             .iter()
@@ -1620,15 +1538,15 @@ mod tests {
     #[test]
     fn port_specs() {
         assert_eq!(
-            "udp/49152-65535".parse::<PortSpec>().unwrap().to_string(),
+            "udp/49152-65535".parse::<PortRange>().unwrap().to_string(),
             "udp/49152-65535"
         );
         assert_eq!(
-            "TCP/443".parse::<PortSpec>().unwrap(),
-            PortSpec::single(Proto::Tcp, 443)
+            "TCP/443".parse::<PortRange>().unwrap(),
+            PortRange::single(Protocol::Tcp, 443)
         );
         for bad in ["443", "sctp/1", "tcp/0", "udp/9-1", "tcp/x"] {
-            assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod generate;
 pub mod input;
 pub mod media;
+pub mod net;
 pub mod output;
 pub mod plan;
 pub mod probe;

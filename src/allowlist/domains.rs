@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Issue, Issues, Span, Strictness, numbered_lines, strip_comment, tokens};
-use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
+use crate::catalog::{DomainRequirement, HostPattern};
 use crate::error::Result;
 use crate::input::read_list as read_text;
-use crate::report::Proto;
+use crate::net::PortRange;
+use crate::net::Protocol;
 
 /// The syntax of a domain list, which decides how additions are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,9 +165,9 @@ pub struct DomainEntry {
 
 impl DomainEntry {
     /// Whether the entry allows this port of a requirement.
-    pub fn allows_port(&self, port: &PortSpec) -> bool {
+    pub fn allows_port(&self, port: &PortRange) -> bool {
         self.port
-            .is_none_or(|p| port.proto == Proto::Tcp && port.first == p && port.last == p)
+            .is_none_or(|p| port.proto == Protocol::Tcp && port.first == p && port.last == p)
     }
 
     /// Whether the entry allows a request path (a prefix match, as proxies do).
@@ -286,7 +287,7 @@ impl DomainList {
 
     /// The line that adds a requirement, in this list's syntax.
     pub fn entry_for(&self, req: &DomainRequirement) -> String {
-        let tcp = req.ports.iter().all(|p| p.proto == Proto::Tcp);
+        let tcp = req.ports.iter().all(|p| p.proto == Protocol::Tcp);
         match (self.syntax, &req.allowlist) {
             (DomainSyntax::Squid, HostPattern::Wildcard(s)) => format!(".{s}"),
             // squid's dstdomain cannot say `TurnNlb-*.elb...`: the concrete host, else the

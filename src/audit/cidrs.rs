@@ -8,7 +8,8 @@ use ipnet::IpNet;
 
 use super::*;
 use crate::allowlist::cidrs::{Addition, CidrList, Entries, SpaceRef};
-use crate::catalog::{Direction, PortSpec, RangeRequirement};
+use crate::catalog::RangeRequirement;
+use crate::net::{Direction, PortRange};
 use crate::ranges::first_seen::FirstSeen;
 use crate::ranges::span_tree::SpanTree;
 use crate::ranges::{IpSet, Snapshot};
@@ -154,7 +155,7 @@ fn entry_ports_label(entries: &Entries, i: usize) -> String {
     ports_label(entries.ports(i))
 }
 
-fn any_port(ports: &[PortSpec]) -> bool {
+fn any_port(ports: &[PortRange]) -> bool {
     crate::allowlist::cidrs::all_ports()
         .iter()
         .all(|p| ports.iter().any(|q| q.contains(p)))
@@ -172,7 +173,7 @@ pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snaps
     // of any size).
     let scan = scan_entries(list, rules, snapshot, &all_needed);
     let hits = &scan.hits;
-    let mut missing_by_port: BTreeMap<(u8, PortSpec), IpSet> = BTreeMap::new();
+    let mut missing_by_port: BTreeMap<(u8, PortRange), IpSet> = BTreeMap::new();
     for (rule, needed) in rules.iter().zip(&needs) {
         let from = rule.describe(snapshot);
         for port in &rule.ports {
@@ -365,17 +366,17 @@ fn scan_entries(
         .iter()
         .map(|ports| PortFacts {
             any_port: any_port(ports),
-            has_tcp: ports.iter().any(|p| p.proto == crate::report::Proto::Tcp),
+            has_tcp: ports.iter().any(|p| p.proto == crate::net::Protocol::Tcp),
         })
         .collect();
     // UDP ports Connect's rules use: entries limited to them are media rules, whose space must be
     // published for the rules' services (in any Region).
-    let mut media: Vec<(PortSpec, Direction, IpSet, String)> = Vec::new();
+    let mut media: Vec<(PortRange, Direction, IpSet, String)> = Vec::new();
     for rule in rules {
         for port in rule
             .ports
             .iter()
-            .filter(|p| p.proto == crate::report::Proto::Udp)
+            .filter(|p| p.proto == crate::net::Protocol::Udp)
         {
             let everywhere = RangeRequirement {
                 regions: vec!["*".to_owned()],
@@ -773,7 +774,7 @@ mod tests {
         assert_eq!(found.additions.len(), 1);
         assert_eq!(
             found.additions[0].port,
-            PortSpec::single(crate::report::Proto::Udp, 3478)
+            PortRange::single(crate::net::Protocol::Udp, 3478)
         );
         assert_eq!(found.additions[0].nets.len(), 3);
         // Only TCP for the whole space: wrong port.
@@ -834,7 +835,7 @@ mod tests {
                 .checks
                 .iter()
                 .filter(|c| c.id.starts_with("allowlist/cidr/")
-                    && c.proto == Some(crate::report::Proto::Tcp))
+                    && c.proto == Some(crate::net::Protocol::Tcp))
                 .all(|c| c.status == Status::Pass)
         );
     }

@@ -10,7 +10,7 @@ use super::firewall::{Base, Chain, Cond, End, Hook, Rule, Ruleset, TCP, UDP, Ver
 use crate::allowlist::cidrs::{columns_of, csv_ports, parse_space};
 use crate::allowlist::{Issue, Issues, Span};
 use crate::error::{Error, Location, Result};
-use crate::report::Proto;
+use crate::net::Protocol;
 
 const ACTION: &[&str] = &[
     "action",
@@ -152,7 +152,7 @@ pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
             .map(|p| {
                 vec![
                     Cond::Proto {
-                        protos: vec![if p.proto == Proto::Tcp { TCP } else { UDP }],
+                        protos: vec![if p.proto == Protocol::Tcp { TCP } else { UDP }],
                         negate: false,
                     },
                     Cond::Port {
@@ -249,7 +249,7 @@ pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
 pub fn row(
     header: &[String],
     inbound: bool,
-    proto: Proto,
+    proto: Protocol,
     ports: &str,
     net: &str,
     order: Option<&str>,

@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 
 use crate::allowlist::Span;
-use crate::catalog::Direction;
+use crate::net::Direction;
+use crate::net::Protocol;
 use crate::ranges::IpSet;
-use crate::report::Proto;
 
 /// Where in the stack a base chain sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -260,7 +260,7 @@ pub fn chain_key(table: &(String, String), name: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct Flow {
     pub direction: Direction,
-    pub proto: Proto,
+    pub proto: Protocol,
     /// The requirement's port range: the service's port going out, the agent's local ports
     /// for traffic coming back in.
     pub port: u16,
@@ -460,8 +460,8 @@ impl Walker<'_> {
             }
             Cond::Proto { protos, negate } => {
                 let n = match self.flow.proto {
-                    Proto::Tcp => TCP,
-                    Proto::Udp => UDP,
+                    Protocol::Tcp => TCP,
+                    Protocol::Udp => UDP,
                 };
                 Self::all(set, protos.contains(&n) != *negate)
             }
@@ -561,7 +561,7 @@ impl Walker<'_> {
             },
             Cond::Syn { matches_syn } => {
                 // The first packet of a TCP connection is a SYN; other protocols never match.
-                Self::all(set, self.flow.proto == Proto::Tcp && *matches_syn)
+                Self::all(set, self.flow.proto == Protocol::Tcp && *matches_syn)
             }
         }
     }
@@ -788,7 +788,11 @@ fn ct_state(rules: &Ruleset, hooks: &[Hook], flow: &Flow) -> Result<&'static str
             let unconditional = rule.conds.iter().all(|c| match c {
                 Cond::Const(b) => *b,
                 Cond::Proto { protos, negate } => {
-                    let n = if flow.proto == Proto::Tcp { TCP } else { UDP };
+                    let n = if flow.proto == Protocol::Tcp {
+                        TCP
+                    } else {
+                        UDP
+                    };
                     protos.contains(&n) != *negate
                 }
                 _ => false,
@@ -954,7 +958,7 @@ mod tests {
     fn udp3478() -> Flow {
         Flow {
             direction: Direction::Outbound,
-            proto: Proto::Udp,
+            proto: Protocol::Udp,
             port: 3478,
             last: 3478,
         }

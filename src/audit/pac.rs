@@ -11,7 +11,8 @@ use std::path::Path;
 use crate::allowlist::pac;
 use crate::catalog::{DomainRequirement, HostPattern};
 use crate::error::Result;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::net::Protocol;
+use crate::report::{Check, Kind, Reason, Status};
 
 /// One entry of a PAC answer, as the browser takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,7 +195,7 @@ pub fn audit_pac(
     let mut checks = Vec::new();
     for ((req, (url, name)), route) in requirements.iter().zip(&requests).zip(routes) {
         let id = format!("allowlist/pac/{}", req.id);
-        let udp = req.ports.iter().all(|p| p.proto == Proto::Udp);
+        let udp = req.ports.iter().all(|p| p.proto == Protocol::Udp);
         let stand_in = if name == &req.host.to_string() {
             String::new()
         } else {

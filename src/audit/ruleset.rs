@@ -15,9 +15,10 @@ use super::firewall::{
 };
 use super::{csvrules, netfilter, nft};
 use crate::allowlist::{Issues, Span, Strictness};
-use crate::catalog::{Direction, PortSpec, RangeRequirement};
+use crate::catalog::RangeRequirement;
 use crate::cli::{CidrsFormat, FirewallArgs, HookArg};
 use crate::error::Result;
+use crate::net::{Direction, PortRange};
 use crate::ranges::{IpSet, Snapshot};
 use crate::report::{Check, CidrFix, Kind, Reason, Status};
 
@@ -221,7 +222,7 @@ pub struct Audited {
 /// A flow that must pass, and the space it must reach.
 struct Need<'a> {
     rule: &'a RangeRequirement,
-    port: PortSpec,
+    port: PortRange,
     space: IpSet,
 }
 
@@ -260,7 +261,7 @@ pub fn audit(
         }
         s
     };
-    let mut to_open: Vec<(Placement, Direction, PortSpec, IpSet, Span)> = Vec::new();
+    let mut to_open: Vec<(Placement, Direction, PortRange, IpSet, Span)> = Vec::new();
     for need in &needs {
         for &place in &places {
             let id = if places.len() > 1 {
@@ -595,11 +596,11 @@ fn plan_fixes(
     syntax: Syntax,
     path: &Path,
     text: &str,
-    blocked: &[(Placement, Direction, PortSpec, IpSet, Span)],
+    blocked: &[(Placement, Direction, PortRange, IpSet, Span)],
     agents: &Agents,
 ) -> Plan {
     // (line, chain) -> (direction, port) -> space
-    let mut at: BTreeMap<(usize, usize), BTreeMap<(u8, PortSpec), IpSet>> = BTreeMap::new();
+    let mut at: BTreeMap<(usize, usize), BTreeMap<(u8, PortRange), IpSet>> = BTreeMap::new();
     let mut fixes = Vec::new();
     let mut notes = Vec::new();
     for (_, direction, port, set, span) in blocked {
@@ -750,7 +751,7 @@ fn plan_fixes(
 fn iptables_rule(
     chain: &str,
     direction: Direction,
-    port: PortSpec,
+    port: PortRange,
     net: &IpNet,
     agents: &Agents,
 ) -> String {
@@ -785,7 +786,7 @@ fn iptables_rule(
 
 fn nft_rule(
     direction: Direction,
-    port: PortSpec,
+    port: PortRange,
     set: &IpSet,
     v6: bool,
     agents: &Agents,

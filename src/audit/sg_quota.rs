@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::allowlist::cidrs::Addition;
-use crate::catalog::Direction;
+use crate::net::Direction;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// The default quota of rules per security group, per direction and per family.

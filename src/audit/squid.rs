@@ -18,10 +18,11 @@ use ipnet::IpNet;
 use super::Findings;
 use crate::allowlist::domains::{DomainList, Parsed, Pattern, parse_entry};
 use crate::allowlist::{numbered_lines, strip_comment};
-use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
+use crate::catalog::{DomainRequirement, HostPattern};
 use crate::input::read_list as read_text;
+use crate::net::{PortRange, Protocol};
 use crate::ranges::IpSet;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::report::{Check, Kind, Reason, Status};
 
 /// How deep squid follows `include` (its own limit).
 const INCLUDE_DEPTH: usize = 16;
@@ -833,7 +834,11 @@ pub fn audit(
     let mut insert_before: Option<usize> = None;
     for req in requirements {
         let host = request_host(req);
-        let tcp: Vec<&PortSpec> = req.ports.iter().filter(|p| p.proto == Proto::Tcp).collect();
+        let tcp: Vec<&PortRange> = req
+            .ports
+            .iter()
+            .filter(|p| p.proto == Protocol::Tcp)
+            .collect();
         let decisions: Vec<(u16, Decision)> = tcp
             .iter()
             .map(|p| {
@@ -876,7 +881,7 @@ pub fn audit(
         let udp: Vec<String> = req
             .ports
             .iter()
-            .filter(|p| p.proto == Proto::Udp)
+            .filter(|p| p.proto == Protocol::Udp)
             .map(ToString::to_string)
             .collect();
         let mut check = if decisions.is_empty() {
@@ -986,7 +991,7 @@ pub fn audit(
         if let Some(port) = req.ports.first() {
             check = check.endpoint(port.first, port.proto);
         }
-        if req.ports.iter().any(|p| p.proto == Proto::Tcp) {
+        if req.ports.iter().any(|p| p.proto == Protocol::Tcp) {
             check = check.evidence("tested_host", &host);
         }
         out.checks.push(check.evidence("requirement", &req.id));

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::{IpSet, Snapshot};
-use crate::catalog::{Direction, PortSpec};
+use crate::net::{Direction, PortRange};
 
 /// What [`diff`] needs of a firewall rule: the published entries it selects and how to name it.
 /// The catalog's range requirements implement it, so that the ranges do not depend on the
@@ -16,7 +16,7 @@ pub trait Rule {
     fn id(&self) -> &str;
     fn service(&self) -> &str;
     fn direction(&self) -> Direction;
-    fn ports(&self) -> &[PortSpec];
+    fn ports(&self) -> &[PortRange];
     /// The Regions of `ip-ranges.json` the rule selects from `snapshot`.
     fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String>;
     /// The address space the rule selects from `snapshot`.
@@ -46,7 +46,7 @@ pub struct RuleChange {
     pub rule: String,
     pub from: String,
     pub direction: Direction,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     /// Address space the rule selects now but did not before: the firewall must add it.
     pub add: Vec<IpNet>,
     /// Address space the rule no longer selects.

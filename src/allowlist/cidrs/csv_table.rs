@@ -171,7 +171,7 @@ pub(super) fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) ->
     Ok(())
 }
 
-pub fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortSpec>> {
+pub fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortRange>> {
     let proto = proto.trim();
     let port = port.trim();
     // `tcp/443` in one column.
@@ -180,7 +180,7 @@ pub fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortSpec>> {
         return Some(specs(&proto_word(p)?, f, l));
     }
     let protos = if proto.is_empty() {
-        vec![Proto::Tcp, Proto::Udp]
+        vec![Protocol::Tcp, Protocol::Udp]
     } else {
         proto_word(proto)?
     };

@@ -122,7 +122,7 @@ fn parse_iptables_rule(
         Direction::Outbound
     };
     let mut addresses: Option<(usize, String)> = None;
-    let mut protos = vec![Proto::Tcp, Proto::Udp];
+    let mut protos = vec![Protocol::Tcp, Protocol::Udp];
     let mut port_ranges: Vec<(u16, u16)> = Vec::new();
     let mut target = None;
     let mut negated = false;

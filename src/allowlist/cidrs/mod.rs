@@ -14,11 +14,12 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::{Issue, Issues, Span, Strictness, numbered_lines, strip_comment, tokens};
-use crate::catalog::{Direction, PortSpec};
+
 use crate::error::{Error, Location, Result};
 use crate::input::{MAX_LIST_BYTES as MAX_INPUT_BYTES, read_list as read_text};
+use crate::net::Protocol;
+use crate::net::{Direction, PortRange};
 use crate::ranges::IpSet;
-use crate::report::Proto;
 
 mod aws_sg;
 mod csv_table;
@@ -98,15 +99,15 @@ impl CidrFormat {
 }
 
 /// Every port of both protocols: what a rule without a port allows.
-pub fn all_ports() -> Vec<PortSpec> {
+pub fn all_ports() -> Vec<PortRange> {
     vec![
-        PortSpec {
-            proto: Proto::Tcp,
+        PortRange {
+            proto: Protocol::Tcp,
             first: 1,
             last: 65535,
         },
-        PortSpec {
-            proto: Proto::Udp,
+        PortRange {
+            proto: Protocol::Udp,
             first: 1,
             last: 65535,
         },
@@ -120,12 +121,12 @@ pub struct CidrEntry {
     /// The address part as written (`15.193.0.0/19`, `10.0.0.1-10.0.0.9`).
     pub text: String,
     pub space: IpSet,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     pub direction: Direction,
 }
 
 impl CidrEntry {
-    pub fn allows(&self, port: &PortSpec) -> bool {
+    pub fn allows(&self, port: &PortRange) -> bool {
         self.ports.iter().any(|p| p.contains(port))
     }
 
@@ -245,8 +246,8 @@ pub struct Entries {
     sets: Vec<IpSet>,
     texts: String,
     text_spans: Vec<(u32, u32)>,
-    port_sets: Vec<Vec<PortSpec>>,
-    port_ids: HashMap<Vec<PortSpec>, u32>,
+    port_sets: Vec<Vec<PortRange>>,
+    port_ids: HashMap<Vec<PortRange>, u32>,
     last_ports: Option<u32>,
 }
 
@@ -347,7 +348,7 @@ impl Entries {
     }
 
     /// The id of a port list, each distinct list stored once.
-    fn intern_ports(&mut self, ports: &[PortSpec]) -> u32 {
+    fn intern_ports(&mut self, ports: &[PortRange]) -> u32 {
         if let Some(id) = self.last_ports {
             if self.port_sets[id as usize] == ports {
                 return id;
@@ -452,17 +453,17 @@ impl Entries {
     }
 
     /// Every distinct port list, by id.
-    pub fn port_sets(&self) -> &[Vec<PortSpec>] {
+    pub fn port_sets(&self) -> &[Vec<PortRange>] {
         &self.port_sets
     }
 
     #[inline]
-    pub fn ports(&self, i: usize) -> &[PortSpec] {
+    pub fn ports(&self, i: usize) -> &[PortRange] {
         &self.port_sets[self.ports_id(i)]
     }
 
     #[inline]
-    pub fn allows(&self, i: usize, port: &PortSpec) -> bool {
+    pub fn allows(&self, i: usize, port: &PortRange) -> bool {
         self.ports(i).iter().any(|p| p.contains(port))
     }
 
@@ -638,7 +639,7 @@ impl CidrList {
 #[derive(Clone, Debug)]
 pub struct Addition {
     pub direction: Direction,
-    pub port: PortSpec,
+    pub port: PortRange,
     pub nets: Vec<IpNet>,
 }
 
@@ -685,11 +686,11 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
         .map_err(|_| EXPECTED_ADDRESS.to_owned())
 }
 
-fn proto_word(word: &str) -> Option<Vec<Proto>> {
+fn proto_word(word: &str) -> Option<Vec<Protocol>> {
     match word.to_ascii_lowercase().as_str() {
-        "tcp" | "6" => Some(vec![Proto::Tcp]),
-        "udp" | "17" => Some(vec![Proto::Udp]),
-        "any" | "all" | "ip" | "-1" | "*" => Some(vec![Proto::Tcp, Proto::Udp]),
+        "tcp" | "6" => Some(vec![Protocol::Tcp]),
+        "udp" | "17" => Some(vec![Protocol::Udp]),
+        "any" | "all" | "ip" | "-1" | "*" => Some(vec![Protocol::Tcp, Protocol::Udp]),
         _ => None,
     }
 }
@@ -703,9 +704,9 @@ fn port_range(word: &str) -> Option<(u16, u16)> {
     (a <= b).then_some((a.max(1), b))
 }
 
-fn specs(protos: &[Proto], first: u16, last: u16) -> Vec<PortSpec> {
+fn specs(protos: &[Protocol], first: u16, last: u16) -> Vec<PortRange> {
     protos
         .iter()
-        .map(|&proto| PortSpec { proto, first, last })
+        .map(|&proto| PortRange { proto, first, last })
         .collect()
 }

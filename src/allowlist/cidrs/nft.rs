@@ -272,7 +272,7 @@ fn nft_rule(
     };
     let mut addresses: Vec<Token> = Vec::new();
     let mut family_only: Option<bool> = None;
-    let mut protos = vec![Proto::Tcp, Proto::Udp];
+    let mut protos = vec![Protocol::Tcp, Protocol::Udp];
     let mut ranges: Vec<(u16, u16)> = Vec::new();
     let mut i = 0;
     while i < rule.len() {
@@ -371,7 +371,7 @@ fn nft_rule(
     if protos.is_empty() {
         return Ok(());
     }
-    let ports: Vec<PortSpec> = if ranges.is_empty() {
+    let ports: Vec<PortRange> = if ranges.is_empty() {
         specs(&protos, 1, 65535)
     } else {
         ranges

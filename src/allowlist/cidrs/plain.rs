@@ -27,7 +27,7 @@ struct PlainReader {
 /// What [`fast_plain_line`] keeps from line to line.
 #[derive(Debug, Default)]
 pub(super) struct FastState {
-    ports: Vec<PortSpec>,
+    ports: Vec<PortRange>,
     /// The rest of the last line after its address (up to 64 bytes, line ending included), with
     /// the ports and direction it gave: whitelists repeat the same ports line after line, and the
     /// same bytes read the same way.
@@ -270,8 +270,8 @@ pub(super) fn fast_plain_line(
         }
         let word_start = at;
         let proto = match bytes.get(at..at + 3) {
-            Some(p) if p.eq_ignore_ascii_case(b"tcp") => Some(Proto::Tcp),
-            Some(p) if p.eq_ignore_ascii_case(b"udp") => Some(Proto::Udp),
+            Some(p) if p.eq_ignore_ascii_case(b"tcp") => Some(Protocol::Tcp),
+            Some(p) if p.eq_ignore_ascii_case(b"udp") => Some(Protocol::Udp),
             _ => None,
         };
         let Some(proto) = proto else {
@@ -307,9 +307,9 @@ pub(super) fn fast_plain_line(
             match range {
                 Some((first, last)) if next < next_end => {
                     at = next_end;
-                    ports.push(PortSpec { proto, first, last });
+                    ports.push(PortRange { proto, first, last });
                 }
-                _ => ports.push(PortSpec {
+                _ => ports.push(PortRange {
                     proto,
                     first: 1,
                     last: 65535,
@@ -334,7 +334,7 @@ pub(super) fn fast_plain_line(
                 range
             }
         };
-        ports.push(PortSpec { proto, first, last });
+        ports.push(PortRange { proto, first, last });
     };
     if ports.is_empty() {
         ports.extend(all_ports());

@@ -178,7 +178,7 @@ fn iptables_save() {
         text,
         &[Addition {
             direction: Direction::Outbound,
-            port: PortSpec::single(Proto::Udp, 3478),
+            port: PortRange::single(Protocol::Udp, 3478),
             nets: vec![
                 "18.184.2.128/25".parse().unwrap(),
                 "2600:f0f2:7100::/40".parse().unwrap(),
@@ -240,7 +240,7 @@ fn nft_ruleset() {
     );
     let lines = list.addition_lines(&[Addition {
         direction: Direction::Outbound,
-        port: PortSpec::single(Proto::Udp, 3478),
+        port: PortRange::single(Protocol::Udp, 3478),
         nets: vec!["99.77.128.0/18".parse().unwrap()],
     }]);
     assert_eq!(
@@ -301,7 +301,7 @@ fn security_groups() {
         text,
         &[Addition {
             direction: Direction::Outbound,
-            port: PortSpec::single(Proto::Udp, 3478),
+            port: PortRange::single(Protocol::Udp, 3478),
             nets: vec!["18.184.2.128/25".parse().unwrap()],
         }],
     );
@@ -332,7 +332,7 @@ proptest::proptest! {
         let mut expected = Vec::new();
         for (addr, len, udp, port, inbound) in rows {
             let net = IpNet::new(IpAddr::from(std::net::Ipv4Addr::from(addr)), len).unwrap().trunc();
-            let spec = PortSpec::single(if udp { Proto::Udp } else { Proto::Tcp }, port);
+            let spec = PortRange::single(if udp { Protocol::Udp } else { Protocol::Tcp }, port);
             let dir = if inbound { " inbound" } else { "" };
             text.push_str(&format!("{net} {spec}{dir}\n"));
             expected.push((net, spec, inbound));
