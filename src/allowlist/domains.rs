@@ -336,58 +336,11 @@ pub struct NameIndex<'a> {
 }
 
 /// A fast hasher for maps keyed by the text of a list: the list is the user's own file, not
-/// input an attacker could shape into collisions that matter.
-pub type FastHash = std::hash::BuildHasherDefault<FxHasher>;
-
-/// The multiply-and-rotate hash of rustc (`FxHasher`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-            self.add(word);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
+/// input an attacker could shape into collisions that matter. foldhash (already in the tree)
+/// replaced a hand-written copy of rustc's Fx hash: `cargo bench --bench ranges` measured a map
+/// of 200,000 list names built and every suffix looked up in 79-110 ms with foldhash against
+/// 185-217 ms with Fx (release build, median of 15 and 21 runs on a shared 2-core machine).
+pub type FastHash = foldhash::fast::FixedState;
 
 impl<'a> NameIndex<'a> {
     /// The entries of `list` written with the names of `hosts` or their suffixes: the only ones
