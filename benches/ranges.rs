@@ -1,7 +1,8 @@
 //! The audit's hand-made tables against the maintained crates that do the same job, on the same
 //! keys: whether each earns its place (a crate as fast replaces it).
 //!
-//! - `FirstSeen` (ranges/first_seen.rs) against `hashbrown::HashTable`: the first of each kind
+//! - The open-addressing table the whitelist audit once carried by hand (`FirstSeen`, kept here)
+//!   against `hashbrown::HashTable`, which it uses now (audit/cidrs.rs): the first of each kind
 //!   among 1,000,000 numbered keys, one in ten repeating an earlier one, hashes computed
 //!   beforehand in batches of 16 as the audit does.
 //! - rustc's Fx hash, which the audit once carried by hand, against `FastHash` (allowlist/domains.rs,
@@ -19,7 +20,6 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use connect_preflight::allowlist::domains::FastHash;
-use connect_preflight::ranges::first_seen::FirstSeen;
 use connect_preflight::ranges::span_tree::SpanTree;
 
 /// The multiply-and-rotate hash of rustc (`FxHasher`), as the audit had it before foldhash.
@@ -69,6 +69,48 @@ impl std::hash::Hasher for FxHasher {
 impl FxHasher {
     fn add(&mut self, word: u64) {
         self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Key numbers by hash with a 32-bit fingerprint beside each, and linear probing: the table
+/// the audit had before `hashbrown::HashTable`.
+struct FirstSeen {
+    slots: Vec<u64>,
+    mask: usize,
+}
+
+impl FirstSeen {
+    /// A table for up to `n` keys.
+    fn new(n: usize) -> Self {
+        let size = (n + n / 4 + 1).next_power_of_two().max(16);
+        Self {
+            slots: vec![0; size],
+            mask: size - 1,
+        }
+    }
+
+    /// The earlier key that key `i` (hashed to `hash`) repeats, as `same(i, j)` decides, or `None`
+    /// after recording `i` as the first of its kind.
+    fn first_of(
+        &mut self,
+        i: usize,
+        hash: u64,
+        same: impl Fn(usize, usize) -> bool,
+    ) -> Option<usize> {
+        let fingerprint = hash >> 32;
+        let mut at = (hash as usize) & self.mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                self.slots[at] = fingerprint << 32 | (i as u64 + 1);
+                return None;
+            }
+            let j = (slot & 0xffff_ffff) as usize - 1;
+            if slot >> 32 == fingerprint && same(i, j) {
+                return Some(j);
+            }
+            at = (at + 1) & self.mask;
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! address sets Connect's rules select, and diffs between two copies.
 
 pub mod diff;
-pub mod first_seen;
 pub mod format;
 pub mod lookup;
 pub mod query;
