@@ -14,10 +14,10 @@ pub mod ruleset;
 pub mod sg_quota;
 pub mod squid;
 
-pub use cidrs::audit_cidrs;
-pub use command::{Outcome, audit, csv, fixed_copy, run, text, what_to_add};
-pub use domains::audit_domains;
-pub use pac::audit_pac;
+pub(crate) use cidrs::audit_cidrs;
+pub(crate) use command::run;
+pub(crate) use domains::audit_domains;
+pub(crate) use pac::audit_pac;
 
 use crate::allowlist::cidrs::Addition;
 use crate::allowlist::{Issue, IssueKind};

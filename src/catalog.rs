@@ -62,7 +62,7 @@ pub enum Group {
 }
 
 impl Group {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Core => "core",
             Self::Login => "login",
@@ -105,7 +105,7 @@ pub struct RegionInfo {
 
 impl RegionInfo {
     /// The AWS partition of the Region: `aws` unless the catalog says otherwise.
-    pub fn partition(&self) -> &str {
+    pub(crate) fn partition(&self) -> &str {
         self.partition.as_deref().unwrap_or("aws")
     }
 }
@@ -247,7 +247,7 @@ pub enum DomainKind {
 }
 
 impl DomainKind {
-    pub const fn suffix(self) -> &'static str {
+    pub(crate) const fn suffix(self) -> &'static str {
         match self {
             Self::MyConnect => "my.connect.aws",
             Self::Awsapps => "awsapps.com",
@@ -267,7 +267,7 @@ pub struct Instance {
 impl Instance {
     /// Accepts `acme`, `acme.my.connect.aws`, `https://acme.my.connect.aws/ccp-v2/`,
     /// `https://acme.awsapps.com/connect/ccp-v2` or `acme.govcloud.connect.aws`.
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub(crate) fn parse(input: &str) -> Result<Self, String> {
         let trimmed = input.trim();
         let without_scheme = trimmed.split_once("://").map_or(trimmed, |(scheme, rest)| {
             if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") {
@@ -339,7 +339,7 @@ pub enum HostPattern {
 }
 
 impl HostPattern {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let text = text.trim_end_matches('.').to_ascii_lowercase();
         if let Some(suffix) = text.strip_prefix("*.") {
             return Self::Wildcard(suffix.to_owned());
@@ -355,7 +355,7 @@ impl HostPattern {
 
     /// The name a pattern is written with, without its wildcard: the host, the suffix, or the
     /// part after a label wildcard's first dot.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Self::Exact(h) | Self::Wildcard(h) => h,
             Self::Label { tail, .. } => tail.split_once('.').map_or(tail.as_str(), |(_, r)| r),
@@ -363,7 +363,7 @@ impl HostPattern {
     }
 
     /// Whether a concrete name falls under this pattern.
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         match self {
             Self::Exact(host) => *host == name,
@@ -380,7 +380,7 @@ impl HostPattern {
         }
     }
 
-    pub fn is_wildcard(&self) -> bool {
+    pub(crate) fn is_wildcard(&self) -> bool {
         !matches!(self, Self::Exact(_))
     }
 }
@@ -429,7 +429,7 @@ pub struct DomainRequirement {
 
 impl DomainRequirement {
     /// The concrete host a live check can contact, if any.
-    pub fn concrete_host(&self) -> Option<&str> {
+    pub(crate) fn concrete_host(&self) -> Option<&str> {
         match &self.host {
             HostPattern::Exact(h) => Some(h),
             HostPattern::Wildcard(_) | HostPattern::Label { .. } => self.probe.as_deref(),
@@ -460,7 +460,7 @@ pub struct RangeRequirement {
 
 impl RangeRequirement {
     /// The Regions of `ip-ranges.json` this rule selects from `snapshot`, after the fallback.
-    pub fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String> {
+    pub(crate) fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String> {
         if self.regions.iter().any(|r| r == "*") {
             return vec!["*".to_owned()];
         }
@@ -475,7 +475,7 @@ impl RangeRequirement {
     }
 
     /// The address space the rule selects from `snapshot`.
-    pub fn space(&self, snapshot: &Snapshot) -> IpSet {
+    pub(crate) fn space(&self, snapshot: &Snapshot) -> IpSet {
         let regions = self.effective_regions(snapshot);
         if regions.iter().any(|r| r == "*") {
             let nets: Vec<ipnet::IpNet> = snapshot
@@ -491,7 +491,7 @@ impl RangeRequirement {
     }
 
     /// `AMAZON_CONNECT GLOBAL + eu-central-1`, for people.
-    pub fn describe(&self, snapshot: &Snapshot) -> String {
+    pub(crate) fn describe(&self, snapshot: &Snapshot) -> String {
         let regions = self.effective_regions(snapshot);
         let regions = if regions == ["*"] {
             "all Regions".to_owned()
@@ -572,7 +572,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Self::BuiltIn => "built-in",
             Self::ConfigFolder(_) => "config folder",
@@ -580,7 +580,7 @@ impl Origin {
         }
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Self::BuiltIn => None,
             Self::ConfigFolder(p) | Self::File(p) => Some(p),
@@ -606,20 +606,20 @@ pub struct CatalogProvenance {
 }
 
 /// The day a `YYYY-MM-DD` date names.
-pub fn parse_day(text: &str) -> Option<time::Date> {
+pub(crate) fn parse_day(text: &str) -> Option<time::Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format).ok()
 }
 
 impl Catalog {
     /// The catalog compiled into the binary.
-    pub fn embedded() -> Self {
+    pub(crate) fn embedded() -> Self {
         Self::parse(EMBEDDED, Path::new("ranges/catalog.toml"))
             .expect("the embedded catalog parses (tested)")
     }
 
     /// Reads a catalog file (`--endpoints`), naming line and column of anything malformed.
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         // Bounded, and a binary file is refused naming where it stops being text.
         let text = crate::input::read_list(path)?;
         let mut catalog = Self::parse(&text, path)?;
@@ -628,19 +628,19 @@ impl Catalog {
     }
 
     /// Reads the catalog an administrator dropped into the user's config folder.
-    pub fn read_from_config_folder(path: &Path) -> Result<Self> {
+    pub(crate) fn read_from_config_folder(path: &Path) -> Result<Self> {
         let mut catalog = Self::read(path)?;
         catalog.origin = Origin::ConfigFolder(path.to_owned());
         Ok(catalog)
     }
 
-    pub fn origin(&self) -> &Origin {
+    pub(crate) fn origin(&self) -> &Origin {
         &self.origin
     }
 
     /// The day the catalog was last compared with AWS's pages: its own `checked`, else the
     /// newest of its entries'.
-    pub fn checked(&self) -> Option<&str> {
+    pub(crate) fn checked(&self) -> Option<&str> {
         self.checked.as_deref().or_else(|| {
             self.endpoints
                 .iter()
@@ -652,7 +652,7 @@ impl Catalog {
     }
 
     /// Where the catalog came from, how old it is at `now`, and what it cites.
-    pub fn provenance(&self, now: time::OffsetDateTime) -> CatalogProvenance {
+    pub(crate) fn provenance(&self, now: time::OffsetDateTime) -> CatalogProvenance {
         let checked = self.checked().map(str::to_owned);
         let age_days = checked
             .as_deref()
@@ -690,7 +690,7 @@ impl Catalog {
     }
 
     /// Every entry of the catalog with its source, for `docs/catalog.md` and `catalog info`.
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::from(
             "# The catalog: every entry and where it comes from\n\n\
@@ -799,7 +799,7 @@ impl Catalog {
         out
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self> {
         let catalog: Self = toml::from_str(text).map_err(|e| {
             let location = e.span().map_or_else(
                 || Location::file(path),
@@ -816,16 +816,16 @@ impl Catalog {
         Ok(catalog)
     }
 
-    pub fn regions(&self) -> &[RegionInfo] {
+    pub(crate) fn regions(&self) -> &[RegionInfo] {
         &self.regions
     }
 
-    pub fn region(&self, code: &str) -> Option<&RegionInfo> {
+    pub(crate) fn region(&self, code: &str) -> Option<&RegionInfo> {
         self.regions.iter().find(|r| r.code == code)
     }
 
     /// The usage error for a Region the catalog does not know, listing the ones it does.
-    pub fn unknown_region(&self, code: &str) -> Error {
+    pub(crate) fn unknown_region(&self, code: &str) -> Error {
         let known: Vec<&str> = self.regions.iter().map(|r| r.code.as_str()).collect();
         Error::usage(format!(
             "unknown Region {code:?}; Amazon Connect Regions are: {}",
@@ -834,7 +834,7 @@ impl Catalog {
     }
 
     /// Expands the templates for a selection.
-    pub fn requirements(&self, sel: &Selection) -> Result<Requirements> {
+    pub(crate) fn requirements(&self, sel: &Selection) -> Result<Requirements> {
         let region = self
             .region(&sel.region)
             .ok_or_else(|| self.unknown_region(&sel.region))?;

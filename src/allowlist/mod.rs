@@ -26,12 +26,12 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn new(path: &Path, line: usize, column: usize) -> Self {
+    pub(crate) fn new(path: &Path, line: usize, column: usize) -> Self {
         Self::in_file(&Arc::from(path), line, column)
     }
 
     /// A span in a file whose path is already shared: no copy of it.
-    pub fn in_file(path: &Arc<Path>, line: usize, column: usize) -> Self {
+    pub(crate) fn in_file(path: &Arc<Path>, line: usize, column: usize) -> Self {
         Self {
             path: Arc::clone(path),
             line,
@@ -40,11 +40,11 @@ impl Span {
     }
 
     /// `file:line`, the form findings name.
-    pub fn at_line(&self) -> String {
+    pub(crate) fn at_line(&self) -> String {
         format!("{}:{}", self.path.display(), self.line)
     }
 
-    pub fn location(&self) -> Location {
+    pub(crate) fn location(&self) -> Location {
         Location::at(&*self.path, self.line, Some(self.column))
     }
 }
@@ -77,7 +77,7 @@ pub struct Issue {
 }
 
 impl Issue {
-    pub fn malformed(span: Span, text: &str, expected: impl Into<String>) -> Self {
+    pub(crate) fn malformed(span: Span, text: &str, expected: impl Into<String>) -> Self {
         Self {
             kind: IssueKind::Malformed,
             span,
@@ -86,7 +86,7 @@ impl Issue {
         }
     }
 
-    pub fn unusable(span: Span, text: &str, why: impl Into<String>) -> Self {
+    pub(crate) fn unusable(span: Span, text: &str, why: impl Into<String>) -> Self {
         Self {
             kind: IssueKind::Unusable,
             span,
@@ -96,7 +96,7 @@ impl Issue {
     }
 
     /// The error of a strict run: location, text, and what was expected.
-    pub fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         let message = match self.kind {
             IssueKind::Malformed => {
                 format!("cannot read {:?}: expected {}", self.text, self.expected)
@@ -125,7 +125,7 @@ pub struct Issues {
 }
 
 impl Issues {
-    pub fn new(strictness: Strictness) -> Self {
+    pub(crate) fn new(strictness: Strictness) -> Self {
         Self {
             strictness,
             list: Vec::new(),
@@ -133,7 +133,7 @@ impl Issues {
     }
 
     /// Records an issue; malformed lines stop a strict read. Unusable lines never stop it.
-    pub fn push(&mut self, issue: Issue) -> Result<()> {
+    pub(crate) fn push(&mut self, issue: Issue) -> Result<()> {
         if issue.kind == IssueKind::Malformed && self.strictness == Strictness::Strict {
             return Err(issue.into_error());
         }
@@ -148,7 +148,7 @@ pub use crate::input::read_list as read_text;
 pub use crate::input::text_of;
 
 /// Strips a `#` comment (outside quotes) and returns the rest of the line.
-pub fn strip_comment(line: &str) -> &str {
+pub(crate) fn strip_comment(line: &str) -> &str {
     let mut quoted = false;
     for (i, c) in line.char_indices() {
         match c {
@@ -161,7 +161,7 @@ pub fn strip_comment(line: &str) -> &str {
 }
 
 /// Splits a line into tokens separated by whitespace and commas, each with its 1-based column.
-pub fn tokens(line: &str) -> Vec<(usize, &str)> {
+pub(crate) fn tokens(line: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     let mut start: Option<(usize, usize)> = None;
     for (col, (i, c)) in line.char_indices().enumerate() {
@@ -182,7 +182,7 @@ pub fn tokens(line: &str) -> Vec<(usize, &str)> {
 /// `text` without `last` at its end, if there: a byte compared, not a string (this runs for every
 /// line of a list).
 #[inline]
-pub fn without_last(text: &str, last: u8) -> &str {
+pub(crate) fn without_last(text: &str, last: u8) -> &str {
     debug_assert!(last.is_ascii());
     match text.as_bytes().last() {
         // An ASCII byte ends a character: the rest is valid UTF-8.
@@ -192,7 +192,7 @@ pub fn without_last(text: &str, last: u8) -> &str {
 }
 
 /// Lines of a text with their 1-based numbers; a BOM and `\r` are removed.
-pub fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .enumerate()

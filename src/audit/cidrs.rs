@@ -160,7 +160,11 @@ fn any_port(ports: &[PortRange]) -> bool {
         .all(|p| ports.iter().any(|q| q.contains(p)))
 }
 
-pub fn audit_cidrs(list: &CidrList, rules: &[RangeRequirement], snapshot: &Snapshot) -> Findings {
+pub(crate) fn audit_cidrs(
+    list: &CidrList,
+    rules: &[RangeRequirement],
+    snapshot: &Snapshot,
+) -> Findings {
     let mut out = Findings::default();
     let file = list.path.display().to_string();
     let entries = &list.entries;

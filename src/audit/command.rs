@@ -24,7 +24,7 @@ pub struct Outcome {
 }
 
 /// Reads the lists, audits them, and builds the report. Pure but for reading the named files.
-pub fn audit(
+pub(crate) fn audit(
     config: &Config,
     args: &AuditArgs,
     snapshot: &Snapshot,
@@ -191,7 +191,7 @@ pub fn audit(
 }
 
 /// The block that ends the text output: the lines to paste into each list, in its syntax.
-pub fn what_to_add(outcome: &Outcome) -> String {
+pub(crate) fn what_to_add(outcome: &Outcome) -> String {
     let mut out = String::new();
     if let Some((list, entries)) = &outcome.domains {
         let lines = list.addition_lines(entries);
@@ -234,7 +234,7 @@ pub fn what_to_add(outcome: &Outcome) -> String {
 
 /// The text report, whose generic "What to fix" block gives way to the lines to paste in each
 /// list's own syntax.
-pub fn text(outcome: &Outcome, palette: report::text::Palette) -> String {
+pub(crate) fn text(outcome: &Outcome, palette: report::text::Palette) -> String {
     let mut shown = outcome.report.clone();
     shown.fixes = report::Fixes {
         notes: outcome.report.fixes.notes.clone(),
@@ -246,7 +246,7 @@ pub fn text(outcome: &Outcome, palette: report::text::Palette) -> String {
 }
 
 /// One row per check.
-pub fn csv(report: &Report) -> String {
+pub(crate) fn csv(report: &Report) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
         "id", "kind", "status", "reason", "host", "proto", "port", "detail", "remedy", "evidence",
@@ -270,7 +270,7 @@ pub fn csv(report: &Report) -> String {
 }
 
 /// A copy of the one list audited, with the additions, for `--fix-output`.
-pub fn fixed_copy(outcome: &Outcome) -> Result<String> {
+pub(crate) fn fixed_copy(outcome: &Outcome) -> Result<String> {
     if let Some((list, entries)) = &outcome.domains {
         let original = crate::input::read_list(&list.path)?;
         return Ok(list.with_additions(&original, entries));
@@ -288,7 +288,11 @@ pub fn fixed_copy(outcome: &Outcome) -> Result<String> {
     Ok(String::new())
 }
 
-pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Config,
+    args: &AuditArgs,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let started = crate::app::now();
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let provenance = snapshot.provenance(started);

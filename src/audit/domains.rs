@@ -9,7 +9,7 @@ use crate::allowlist::domains::{DomainEntry, DomainList, FastHash, NameIndex, Pa
 use crate::catalog::{DomainRequirement, HostPattern};
 use crate::report::{Check, Kind, Reason, Status};
 
-pub fn audit_domains(list: &DomainList, requirements: &[DomainRequirement]) -> Findings {
+pub(crate) fn audit_domains(list: &DomainList, requirements: &[DomainRequirement]) -> Findings {
     let mut out = Findings::default();
     let file = list.path.display().to_string();
     let mut added = BTreeSet::new();

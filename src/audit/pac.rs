@@ -27,7 +27,7 @@ pub enum Hop {
 }
 
 /// Reads one entry of a PAC answer.
-pub fn hop(entry: &str) -> Hop {
+pub(crate) fn hop(entry: &str) -> Hop {
     let mut words = entry.split_whitespace();
     let keyword = words.next().unwrap_or_default().to_ascii_uppercase();
     let address = words.next();
@@ -140,7 +140,7 @@ pub struct Outcome {
     pub skipped: Vec<(String, String)>,
 }
 
-pub fn outcome(route: &pac::Route) -> Outcome {
+pub(crate) fn outcome(route: &pac::Route) -> Outcome {
     let mut skipped = Vec::new();
     for entry in route.entries() {
         match hop(&entry) {
@@ -168,7 +168,7 @@ fn skipped_text(skipped: &[(String, String)]) -> String {
 }
 
 /// Where a PAC script sends each required host, and what that means.
-pub fn audit_pac(
+pub(crate) fn audit_pac(
     text: &str,
     path: &Path,
     requirements: &[DomainRequirement],

@@ -32,7 +32,7 @@ pub enum Syntax {
 }
 
 impl Syntax {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Iptables => "iptables-save",
             Self::Nft => "nft",
@@ -51,7 +51,10 @@ pub struct Options {
 
 /// Which ruleset syntax `path` holds: the one named by `--cidrs-format`, else detected from
 /// the start of the file; with its text. `None` for the other list formats.
-pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syntax, String)>> {
+pub(crate) fn syntax_of(
+    path: &Path,
+    format: Option<CidrsFormat>,
+) -> Result<Option<(Syntax, String)>> {
     let syntax = match format {
         Some(CidrsFormat::Iptables) => Some(Syntax::Iptables),
         Some(CidrsFormat::Nft) => Some(Syntax::Nft),
@@ -85,7 +88,12 @@ pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syn
 }
 
 /// Reads a ruleset in `syntax`.
-pub fn read(text: &str, path: &Path, syntax: Syntax, strictness: Strictness) -> Result<Ruleset> {
+pub(crate) fn read(
+    text: &str,
+    path: &Path,
+    syntax: Syntax,
+    strictness: Strictness,
+) -> Result<Ruleset> {
     let mut issues = Issues::new(strictness);
     match syntax {
         Syntax::Iptables => netfilter::parse(text, path, &mut issues),
@@ -95,7 +103,7 @@ pub fn read(text: &str, path: &Path, syntax: Syntax, strictness: Strictness) -> 
 }
 
 /// The options of `--from`, `--hook` and the interfaces.
-pub fn options(args: &FirewallArgs) -> Result<Options> {
+pub(crate) fn options(args: &FirewallArgs) -> Result<Options> {
     let from = (!args.from.is_empty()).then(|| IpSet::from_nets(&args.from));
     Ok(Options {
         agents: Agents {
@@ -172,7 +180,7 @@ fn answer(fates: Vec<(IpSet, Fate)>) -> Answer {
 
 /// The places to report: the one asked for, else the ones the file filters, else the agent's
 /// own output.
-pub fn placements(rules: &Ruleset, options: &Options) -> Vec<Placement> {
+pub(crate) fn placements(rules: &Ruleset, options: &Options) -> Vec<Placement> {
     if let Some(p) = options.placement {
         return vec![p];
     }
@@ -227,7 +235,7 @@ struct Need<'a> {
 }
 
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
-pub fn audit(
+pub(crate) fn audit(
     rules: &Ruleset,
     syntax: Syntax,
     text: &str,
@@ -822,7 +830,7 @@ fn nft_rule(
 }
 
 /// `text` with each insertion's lines before its line, indented like that line.
-pub fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
+pub(crate) fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
     let mut by_line: BTreeMap<usize, Vec<&Insertion>> = BTreeMap::new();
     for ins in insertions {
         by_line.entry(ins.before).or_default().push(ins);
@@ -882,7 +890,7 @@ pub fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
 }
 
 /// The lines to paste, grouped by where they go, for the text report.
-pub fn what_to_add(audited: &Audited, path: &Path, syntax: Syntax) -> String {
+pub(crate) fn what_to_add(audited: &Audited, path: &Path, syntax: Syntax) -> String {
     let mut out = String::new();
     if audited.insertions.is_empty() {
         return out;

@@ -44,7 +44,7 @@ fn first_group(doc: &serde_json::Value) -> Option<&serde_json::Value> {
 }
 
 /// A check per direction and family whose additions do not fit the default quota.
-pub fn checks(text: &str, path: &Path, additions: &[Addition]) -> Vec<Check> {
+pub(crate) fn checks(text: &str, path: &Path, additions: &[Addition]) -> Vec<Check> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(text.trim_start_matches('\u{feff}'))
     else {
         return Vec::new();

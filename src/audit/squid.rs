@@ -40,7 +40,7 @@ pub struct At {
 }
 
 impl At {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{}:{}", self.file.display(), self.line)
     }
 }
@@ -750,7 +750,7 @@ impl Config {
     }
 
     /// `file:line: http_access ...` of a rule, or squid's implicit last rule.
-    pub fn describe(&self, rule: Option<usize>) -> String {
+    pub(crate) fn describe(&self, rule: Option<usize>) -> String {
         match rule.and_then(|i| self.rules.get(i)) {
             Some(Rule::Access { at, text, .. }) => format!("{}: {text}", at.label()),
             Some(Rule::Hidden { why, .. }) => why.clone(),
@@ -763,7 +763,7 @@ impl Config {
 
     /// The main-file line before which an allow line must go to decide before `rule` (after
     /// the last `http_access` line for the implicit rule).
-    pub fn insert_before(&self, rule: Option<usize>) -> Option<usize> {
+    pub(crate) fn insert_before(&self, rule: Option<usize>) -> Option<usize> {
         match rule.and_then(|i| self.rules.get(i)) {
             Some(r) => Some(r.at().main_line),
             None => self.rules.last().map(|r| r.at().main_line + 1),
@@ -772,7 +772,7 @@ impl Config {
 
     /// Whether some `http_access allow` line names a `dstdomain`/`dstdom_regex` ACL matching
     /// the host: the name is listed, something else stops it.
-    pub fn names_host(&self, host: &str) -> bool {
+    pub(crate) fn names_host(&self, host: &str) -> bool {
         self.rules.iter().any(|r| match r {
             Rule::Access {
                 allow: true, terms, ..
@@ -788,7 +788,7 @@ impl Config {
     }
 
     /// The ACL names used, not negated, in `http_access allow` lines.
-    pub fn allowing_acls(&self) -> Vec<&str> {
+    pub(crate) fn allowing_acls(&self) -> Vec<&str> {
         let mut out = Vec::new();
         for r in &self.rules {
             if let Rule::Access {
@@ -808,7 +808,7 @@ impl Config {
 
 /// The name a wildcard requirement is tested with: one below it that no list names (the hosts
 /// under it change, so only an entry for the whole suffix lets them all through).
-pub fn request_host(req: &DomainRequirement) -> String {
+pub(crate) fn request_host(req: &DomainRequirement) -> String {
     match &req.host {
         HostPattern::Exact(h) => h.clone(),
         HostPattern::Wildcard(suffix) => format!("cp-probe-1.{suffix}"),
@@ -818,7 +818,7 @@ pub fn request_host(req: &DomainRequirement) -> String {
 
 /// Each requirement's verdict from the configuration, the entries to add and where, and the
 /// remarks on the entries of the ACLs that allow.
-pub fn audit(
+pub(crate) fn audit(
     text: &str,
     path: &Path,
     list: &mut DomainList,

@@ -80,7 +80,12 @@ fn entries(s: &Snapshot) -> BTreeSet<Entry> {
 }
 
 /// The diff of two snapshots; with `rules`, limited to the entries those rules select.
-pub fn diff<R: Rule>(old: &Snapshot, new: &Snapshot, region: Option<&str>, rules: &[R]) -> Diff {
+pub(crate) fn diff<R: Rule>(
+    old: &Snapshot,
+    new: &Snapshot,
+    region: Option<&str>,
+    rules: &[R],
+) -> Diff {
     let (old_entries, new_entries) = (entries(old), entries(new));
     let mut added: Vec<Entry> = new_entries.difference(&old_entries).cloned().collect();
     let mut removed: Vec<Entry> = old_entries.difference(&new_entries).cloned().collect();
@@ -123,7 +128,7 @@ pub fn diff<R: Rule>(old: &Snapshot, new: &Snapshot, region: Option<&str>, rules
     }
 }
 
-pub fn text(d: &Diff) -> String {
+pub(crate) fn text(d: &Diff) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -196,7 +201,7 @@ pub fn text(d: &Diff) -> String {
     out
 }
 
-pub fn json(d: &Diff) -> String {
+pub(crate) fn json(d: &Diff) -> String {
     let mut out = serde_json::to_string_pretty(d).expect("a diff always serialises");
     out.push('\n');
     out

@@ -21,7 +21,7 @@ pub(super) fn header_columns(line: &str) -> Option<Columns> {
     columns_of(&fields)
 }
 
-pub fn columns_of(fields: &[String]) -> Option<Columns> {
+pub(crate) fn columns_of(fields: &[String]) -> Option<Columns> {
     let find = |names: &[&str]| {
         fields
             .iter()
@@ -62,7 +62,7 @@ pub fn columns_of(fields: &[String]) -> Option<Columns> {
 }
 
 /// A CSV export with its `#` comment lines made blank, so that line numbers stay the file's.
-pub fn blank_comment_lines(text: &str) -> String {
+pub(crate) fn blank_comment_lines(text: &str) -> String {
     text.split_inclusive('\n')
         .map(|l| {
             if l.trim_start().starts_with('#') {
@@ -171,7 +171,7 @@ pub(super) fn parse_csv(text: &str, list: &mut CidrList, issues: &mut Issues) ->
     Ok(())
 }
 
-pub fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortRange>> {
+pub(crate) fn csv_ports(proto: &str, port: &str) -> Option<Vec<PortRange>> {
     let proto = proto.trim();
     let port = port.trim();
     // `tcp/443` in one column.

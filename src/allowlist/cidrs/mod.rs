@@ -30,7 +30,7 @@ mod plain;
 mod tests;
 
 use aws_sg::{parse_aws_sg, sg_with_additions};
-pub use csv_table::{Columns, blank_comment_lines, columns_of, csv_ports};
+pub(crate) use csv_table::{Columns, blank_comment_lines, columns_of, csv_ports};
 use csv_table::{header_columns, parse_csv};
 use iptables::parse_iptables;
 use nft::parse_nft;
@@ -47,7 +47,7 @@ pub enum CidrFormat {
 }
 
 impl CidrFormat {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Plain => "plain",
             Self::Csv => "csv",
@@ -58,7 +58,7 @@ impl CidrFormat {
     }
 
     /// Guesses the format from the text.
-    pub fn detect(text: &str) -> Self {
+    pub(crate) fn detect(text: &str) -> Self {
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();
         if trimmed.starts_with('{') || trimmed.starts_with('[') {
             return Self::AwsSg;
@@ -99,7 +99,7 @@ impl CidrFormat {
 }
 
 /// Every port of both protocols: what a rule without a port allows.
-pub fn all_ports() -> Vec<PortRange> {
+pub(crate) fn all_ports() -> Vec<PortRange> {
     vec![
         PortRange {
             proto: Protocol::Tcp,
@@ -126,16 +126,16 @@ pub struct CidrEntry {
 }
 
 impl CidrEntry {
-    pub fn allows(&self, port: &PortRange) -> bool {
+    pub(crate) fn allows(&self, port: &PortRange) -> bool {
         self.ports.iter().any(|p| p.contains(port))
     }
 
-    pub fn any_port(&self) -> bool {
+    pub(crate) fn any_port(&self) -> bool {
         all_ports().iter().all(|p| self.allows(p))
     }
 
     /// `udp/3478`, `tcp/443,udp/3478` or `any port`.
-    pub fn ports_label(&self) -> String {
+    pub(crate) fn ports_label(&self) -> String {
         if self.any_port() {
             return "any port".to_owned();
         }
@@ -181,7 +181,7 @@ pub enum SpaceRef<'a> {
 
 impl<'a> SpaceRef<'a> {
     #[inline]
-    pub fn v4(self) -> &'a [(u32, u32)] {
+    pub(crate) fn v4(self) -> &'a [(u32, u32)] {
         match self {
             Self::V4(span) => std::slice::from_ref(span),
             Self::V6(_) => &[],
@@ -190,7 +190,7 @@ impl<'a> SpaceRef<'a> {
     }
 
     #[inline]
-    pub fn v6(self) -> &'a [(u128, u128)] {
+    pub(crate) fn v6(self) -> &'a [(u128, u128)] {
         match self {
             Self::V4(_) => &[],
             Self::V6(span) => std::slice::from_ref(span),
@@ -199,7 +199,7 @@ impl<'a> SpaceRef<'a> {
     }
 
     /// Whether `addr` is in this space, without building a set.
-    pub fn contains(self, addr: IpAddr) -> bool {
+    pub(crate) fn contains(self, addr: IpAddr) -> bool {
         fn within<T: Ord + Copy>(spans: &[(T, T)], x: T) -> bool {
             let i = spans.partition_point(|&(lo, _)| lo <= x);
             i > 0 && spans[i - 1].1 >= x
@@ -210,7 +210,7 @@ impl<'a> SpaceRef<'a> {
         }
     }
 
-    pub fn to_set(self) -> IpSet {
+    pub(crate) fn to_set(self) -> IpSet {
         match self {
             Self::Set(set) => set.clone(),
             _ => IpSet {
@@ -221,7 +221,7 @@ impl<'a> SpaceRef<'a> {
     }
 
     /// Whether every address of `other` is in this space (both as sorted, disjoint spans).
-    pub fn is_superset(self, other: Self) -> bool {
+    pub(crate) fn is_superset(self, other: Self) -> bool {
         fn covers<T: Ord + Copy>(outer: &[(T, T)], inner: &[(T, T)]) -> bool {
             inner.iter().all(|&(lo, hi)| {
                 let i = outer.partition_point(|&(s, _)| s <= lo);
@@ -279,7 +279,7 @@ impl Entries {
         self.v6.reserve(lines / 2);
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
 
@@ -288,7 +288,7 @@ impl Entries {
     }
 
     /// Adds an entry as the readers build it.
-    pub fn push(&mut self, entry: CidrEntry) {
+    pub(crate) fn push(&mut self, entry: CidrEntry) {
         let text = self.keep_text(&entry.text);
         let space = match (entry.space.v4.spans(), entry.space.v6.spans()) {
             ([span], []) => self.push_v4(*span),
@@ -397,18 +397,18 @@ impl Entries {
         self.slots[i].line as usize
     }
 
-    pub fn span(&self, i: usize) -> Span {
+    pub(crate) fn span(&self, i: usize) -> Span {
         let slot = self.slots[i];
         Span::new(&self.path, slot.line as usize, slot.column as usize)
     }
 
     /// `file:line`, as [`Span::at_line`].
-    pub fn at_line(&self, i: usize) -> String {
+    pub(crate) fn at_line(&self, i: usize) -> String {
         format!("{}:{}", self.path.display(), self.slots[i].line)
     }
 
     /// The address part as written.
-    pub fn text(&self, i: usize) -> Cow<'_, str> {
+    pub(crate) fn text(&self, i: usize) -> Cow<'_, str> {
         let slot = self.slots[i];
         match slot.text {
             TEXT_NET | TEXT_ADDR => {
@@ -436,7 +436,7 @@ impl Entries {
     }
 
     #[inline]
-    pub fn space(&self, i: usize) -> SpaceRef<'_> {
+    pub(crate) fn space(&self, i: usize) -> SpaceRef<'_> {
         let space = self.slots[i].space;
         let index = (space & INDEX_MASK) as usize;
         match space >> KIND_SHIFT {
@@ -448,27 +448,27 @@ impl Entries {
 
     /// The id of the entry's port list in [`Entries::port_sets`].
     #[inline]
-    pub fn ports_id(&self, i: usize) -> usize {
+    pub(crate) fn ports_id(&self, i: usize) -> usize {
         (self.slots[i].ports & !INBOUND) as usize
     }
 
     /// Every distinct port list, by id.
-    pub fn port_sets(&self) -> &[Vec<PortRange>] {
+    pub(crate) fn port_sets(&self) -> &[Vec<PortRange>] {
         &self.port_sets
     }
 
     #[inline]
-    pub fn ports(&self, i: usize) -> &[PortRange] {
+    pub(crate) fn ports(&self, i: usize) -> &[PortRange] {
         &self.port_sets[self.ports_id(i)]
     }
 
     #[inline]
-    pub fn allows(&self, i: usize, port: &PortRange) -> bool {
+    pub(crate) fn allows(&self, i: usize, port: &PortRange) -> bool {
         self.ports(i).iter().any(|p| p.contains(port))
     }
 
     #[inline]
-    pub fn direction(&self, i: usize) -> Direction {
+    pub(crate) fn direction(&self, i: usize) -> Direction {
         if self.slots[i].ports & INBOUND == 0 {
             Direction::Outbound
         } else {
@@ -477,7 +477,7 @@ impl Entries {
     }
 
     /// The whole entry.
-    pub fn get(&self, i: usize) -> CidrEntry {
+    pub(crate) fn get(&self, i: usize) -> CidrEntry {
         CidrEntry {
             span: self.span(i),
             text: self.text(i).into_owned(),
@@ -488,7 +488,7 @@ impl Entries {
     }
 
     /// Whole entries, in file order.
-    pub fn iter(&self) -> EntriesIter<'_> {
+    pub(crate) fn iter(&self) -> EntriesIter<'_> {
         EntriesIter {
             entries: self,
             next: 0,
@@ -555,7 +555,11 @@ pub struct CidrList {
 }
 
 impl CidrList {
-    pub fn read(path: &Path, format: Option<CidrFormat>, strictness: Strictness) -> Result<Self> {
+    pub(crate) fn read(
+        path: &Path,
+        format: Option<CidrFormat>,
+        strictness: Strictness,
+    ) -> Result<Self> {
         if matches!(format, None | Some(CidrFormat::Plain)) {
             if let Some(list) = stream_plain(path, format.is_none(), strictness) {
                 return Ok(list);
@@ -592,7 +596,7 @@ impl CidrList {
     }
 
     /// The rules that add `nets` on `port` in `direction`, in this list's syntax.
-    pub fn addition_lines(&self, additions: &[Addition]) -> Vec<String> {
+    pub(crate) fn addition_lines(&self, additions: &[Addition]) -> Vec<String> {
         match self.format {
             CidrFormat::Plain => plain::addition_lines(additions),
             CidrFormat::Csv => csv_table::addition_lines(self, additions),
@@ -603,7 +607,7 @@ impl CidrList {
     }
 
     /// A copy of `original` with the additions where the syntax wants them.
-    pub fn with_additions(&self, original: &str, additions: &[Addition]) -> String {
+    pub(crate) fn with_additions(&self, original: &str, additions: &[Addition]) -> String {
         if additions.iter().all(|a| a.nets.is_empty()) {
             return original.to_owned();
         }
@@ -650,7 +654,7 @@ const EXPECTED_ADDRESS: &str =
     "an address, a CIDR (15.193.0.0/19) or a range (15.193.0.0-15.193.31.255)";
 
 /// An address, a CIDR (host bits are cleared), an address with a netmask, or a range `a-b`.
-pub fn parse_space(text: &str) -> Result<IpSet, String> {
+pub(crate) fn parse_space(text: &str) -> Result<IpSet, String> {
     let text = text.trim();
     if let Some((a, b)) = text.split_once('-') {
         let (a, b): (IpAddr, IpAddr) = (
