@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
+use crate::net::PortRange;
+pub use crate::net::{Direction, PortRange as PortSpec};
 use crate::ranges::{IpSet, Snapshot};
-use crate::report::Proto;
 
 static EMBEDDED: &str = include_str!("../ranges/catalog.toml");
 
@@ -62,7 +62,7 @@ pub enum Group {
 }
 
 impl Group {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Core => "core",
             Self::Login => "login",
@@ -75,82 +75,6 @@ impl Group {
             Self::CcpV1 => "ccp-v1",
             Self::Stateless => "stateless",
         }
-    }
-}
-
-/// A protocol and a port or port range, written `udp/3478` or `udp/49152-65535`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PortSpec {
-    pub proto: Proto,
-    pub first: u16,
-    pub last: u16,
-}
-
-impl PortSpec {
-    pub const fn single(proto: Proto, port: u16) -> Self {
-        Self {
-            proto,
-            first: port,
-            last: port,
-        }
-    }
-
-    pub fn contains(&self, other: &Self) -> bool {
-        self.proto == other.proto && self.first <= other.first && other.last <= self.last
-    }
-
-    /// The port part alone: `3478` or `49152-65535`.
-    pub fn ports(&self) -> String {
-        if self.first == self.last {
-            self.first.to_string()
-        } else {
-            format!("{}-{}", self.first, self.last)
-        }
-    }
-}
-
-impl fmt::Display for PortSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.proto, self.ports())
-    }
-}
-
-impl FromStr for PortSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad =
-            || format!("expected a protocol and port like tcp/443 or udp/49152-65535, found {s:?}");
-        let (proto, ports) = s.split_once('/').ok_or_else(bad)?;
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            _ => return Err(bad()),
-        };
-        let (first, last) = match ports.split_once('-') {
-            Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
-            None => {
-                let p = ports.parse().map_err(|_| bad())?;
-                (p, p)
-            }
-        };
-        if first == 0 || first > last {
-            return Err(bad());
-        }
-        Ok(Self { proto, first, last })
-    }
-}
-
-impl Serialize for PortSpec {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for PortSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -181,7 +105,7 @@ pub struct RegionInfo {
 
 impl RegionInfo {
     /// The AWS partition of the Region: `aws` unless the catalog says otherwise.
-    pub fn partition(&self) -> &str {
+    pub(crate) fn partition(&self) -> &str {
         self.partition.as_deref().unwrap_or("aws")
     }
 }
@@ -235,7 +159,7 @@ struct EndpointTemplate {
     /// Only while the instance still uses its old awsapps.com domain.
     #[serde(default)]
     legacy_domain_only: bool,
-    ports: Vec<PortSpec>,
+    ports: Vec<PortRange>,
     #[serde(default)]
     paths: Vec<String>,
     #[serde(default)]
@@ -280,7 +204,7 @@ struct RuleTemplate {
     regions: Vec<String>,
     #[serde(default)]
     fallback: Vec<String>,
-    ports: Vec<PortSpec>,
+    ports: Vec<PortRange>,
     #[serde(default)]
     inbound: bool,
     purpose: String,
@@ -323,7 +247,7 @@ pub enum DomainKind {
 }
 
 impl DomainKind {
-    pub const fn suffix(self) -> &'static str {
+    pub(crate) const fn suffix(self) -> &'static str {
         match self {
             Self::MyConnect => "my.connect.aws",
             Self::Awsapps => "awsapps.com",
@@ -343,7 +267,7 @@ pub struct Instance {
 impl Instance {
     /// Accepts `acme`, `acme.my.connect.aws`, `https://acme.my.connect.aws/ccp-v2/`,
     /// `https://acme.awsapps.com/connect/ccp-v2` or `acme.govcloud.connect.aws`.
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub(crate) fn parse(input: &str) -> Result<Self, String> {
         let trimmed = input.trim();
         let without_scheme = trimmed.split_once("://").map_or(trimmed, |(scheme, rest)| {
             if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") {
@@ -415,7 +339,7 @@ pub enum HostPattern {
 }
 
 impl HostPattern {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let text = text.trim_end_matches('.').to_ascii_lowercase();
         if let Some(suffix) = text.strip_prefix("*.") {
             return Self::Wildcard(suffix.to_owned());
@@ -431,7 +355,7 @@ impl HostPattern {
 
     /// The name a pattern is written with, without its wildcard: the host, the suffix, or the
     /// part after a label wildcard's first dot.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Self::Exact(h) | Self::Wildcard(h) => h,
             Self::Label { tail, .. } => tail.split_once('.').map_or(tail.as_str(), |(_, r)| r),
@@ -439,7 +363,7 @@ impl HostPattern {
     }
 
     /// Whether a concrete name falls under this pattern.
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         match self {
             Self::Exact(host) => *host == name,
@@ -456,7 +380,7 @@ impl HostPattern {
         }
     }
 
-    pub fn is_wildcard(&self) -> bool {
+    pub(crate) fn is_wildcard(&self) -> bool {
         !matches!(self, Self::Exact(_))
     }
 }
@@ -490,7 +414,7 @@ pub struct DomainRequirement {
     /// A concrete name to test, when the requirement is a wildcard and one is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probe: Option<String>,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -505,7 +429,7 @@ pub struct DomainRequirement {
 
 impl DomainRequirement {
     /// The concrete host a live check can contact, if any.
-    pub fn concrete_host(&self) -> Option<&str> {
+    pub(crate) fn concrete_host(&self) -> Option<&str> {
         match &self.host {
             HostPattern::Exact(h) => Some(h),
             HostPattern::Wildcard(_) | HostPattern::Label { .. } => self.probe.as_deref(),
@@ -526,7 +450,7 @@ pub struct RangeRequirement {
     /// Regions used instead when none of `regions` has an entry for the service.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fallback: Vec<String>,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     pub direction: Direction,
     pub purpose: String,
     pub source: String,
@@ -534,16 +458,9 @@ pub struct RangeRequirement {
     pub proof: Proof,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Outbound,
-    Inbound,
-}
-
 impl RangeRequirement {
     /// The Regions of `ip-ranges.json` this rule selects from `snapshot`, after the fallback.
-    pub fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String> {
+    pub(crate) fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String> {
         if self.regions.iter().any(|r| r == "*") {
             return vec!["*".to_owned()];
         }
@@ -558,7 +475,7 @@ impl RangeRequirement {
     }
 
     /// The address space the rule selects from `snapshot`.
-    pub fn space(&self, snapshot: &Snapshot) -> IpSet {
+    pub(crate) fn space(&self, snapshot: &Snapshot) -> IpSet {
         let regions = self.effective_regions(snapshot);
         if regions.iter().any(|r| r == "*") {
             let nets: Vec<ipnet::IpNet> = snapshot
@@ -574,7 +491,7 @@ impl RangeRequirement {
     }
 
     /// `AMAZON_CONNECT GLOBAL + eu-central-1`, for people.
-    pub fn describe(&self, snapshot: &Snapshot) -> String {
+    pub(crate) fn describe(&self, snapshot: &Snapshot) -> String {
         let regions = self.effective_regions(snapshot);
         let regions = if regions == ["*"] {
             "all Regions".to_owned()
@@ -582,6 +499,36 @@ impl RangeRequirement {
             regions.join(" + ")
         };
         format!("{} {}", self.service, regions)
+    }
+}
+
+impl crate::ranges::diff::Rule for RangeRequirement {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    fn ports(&self) -> &[PortRange] {
+        &self.ports
+    }
+
+    fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String> {
+        Self::effective_regions(self, snapshot)
+    }
+
+    fn space(&self, snapshot: &Snapshot) -> IpSet {
+        Self::space(self, snapshot)
+    }
+
+    fn describe(&self, snapshot: &Snapshot) -> String {
+        Self::describe(self, snapshot)
     }
 }
 
@@ -625,7 +572,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             Self::BuiltIn => "built-in",
             Self::ConfigFolder(_) => "config folder",
@@ -633,7 +580,7 @@ impl Origin {
         }
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Self::BuiltIn => None,
             Self::ConfigFolder(p) | Self::File(p) => Some(p),
@@ -659,41 +606,41 @@ pub struct CatalogProvenance {
 }
 
 /// The day a `YYYY-MM-DD` date names.
-pub fn parse_day(text: &str) -> Option<time::Date> {
+pub(crate) fn parse_day(text: &str) -> Option<time::Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &format).ok()
 }
 
 impl Catalog {
     /// The catalog compiled into the binary.
-    pub fn embedded() -> Self {
+    pub(crate) fn embedded() -> Self {
         Self::parse(EMBEDDED, Path::new("ranges/catalog.toml"))
             .expect("the embedded catalog parses (tested)")
     }
 
     /// Reads a catalog file (`--endpoints`), naming line and column of anything malformed.
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         // Bounded, and a binary file is refused naming where it stops being text.
-        let text = crate::allowlist::read_text(path)?;
+        let text = crate::input::read_list(path)?;
         let mut catalog = Self::parse(&text, path)?;
         catalog.origin = Origin::File(path.to_owned());
         Ok(catalog)
     }
 
     /// Reads the catalog an administrator dropped into the user's config folder.
-    pub fn read_from_config_folder(path: &Path) -> Result<Self> {
+    pub(crate) fn read_from_config_folder(path: &Path) -> Result<Self> {
         let mut catalog = Self::read(path)?;
         catalog.origin = Origin::ConfigFolder(path.to_owned());
         Ok(catalog)
     }
 
-    pub fn origin(&self) -> &Origin {
+    pub(crate) fn origin(&self) -> &Origin {
         &self.origin
     }
 
     /// The day the catalog was last compared with AWS's pages: its own `checked`, else the
     /// newest of its entries'.
-    pub fn checked(&self) -> Option<&str> {
+    pub(crate) fn checked(&self) -> Option<&str> {
         self.checked.as_deref().or_else(|| {
             self.endpoints
                 .iter()
@@ -705,7 +652,7 @@ impl Catalog {
     }
 
     /// Where the catalog came from, how old it is at `now`, and what it cites.
-    pub fn provenance(&self, now: time::OffsetDateTime) -> CatalogProvenance {
+    pub(crate) fn provenance(&self, now: time::OffsetDateTime) -> CatalogProvenance {
         let checked = self.checked().map(str::to_owned);
         let age_days = checked
             .as_deref()
@@ -743,7 +690,7 @@ impl Catalog {
     }
 
     /// Every entry of the catalog with its source, for `docs/catalog.md` and `catalog info`.
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::from(
             "# The catalog: every entry and where it comes from\n\n\
@@ -852,7 +799,7 @@ impl Catalog {
         out
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self> {
         let catalog: Self = toml::from_str(text).map_err(|e| {
             let location = e.span().map_or_else(
                 || Location::file(path),
@@ -869,16 +816,16 @@ impl Catalog {
         Ok(catalog)
     }
 
-    pub fn regions(&self) -> &[RegionInfo] {
+    pub(crate) fn regions(&self) -> &[RegionInfo] {
         &self.regions
     }
 
-    pub fn region(&self, code: &str) -> Option<&RegionInfo> {
+    pub(crate) fn region(&self, code: &str) -> Option<&RegionInfo> {
         self.regions.iter().find(|r| r.code == code)
     }
 
     /// The usage error for a Region the catalog does not know, listing the ones it does.
-    pub fn unknown_region(&self, code: &str) -> Error {
+    pub(crate) fn unknown_region(&self, code: &str) -> Error {
         let known: Vec<&str> = self.regions.iter().map(|r| r.code.as_str()).collect();
         Error::usage(format!(
             "unknown Region {code:?}; Amazon Connect Regions are: {}",
@@ -887,7 +834,7 @@ impl Catalog {
     }
 
     /// Expands the templates for a selection.
-    pub fn requirements(&self, sel: &Selection) -> Result<Requirements> {
+    pub(crate) fn requirements(&self, sel: &Selection) -> Result<Requirements> {
         let region = self
             .region(&sel.region)
             .ok_or_else(|| self.unknown_region(&sel.region))?;
@@ -977,7 +924,7 @@ impl Catalog {
             notes: Vec::new(),
         };
         // Every domain requirement so far, by host and ports: where a later entry's paths go.
-        let mut seen: std::collections::HashMap<(HostPattern, Vec<PortSpec>), usize> =
+        let mut seen: std::collections::HashMap<(HostPattern, Vec<PortRange>), usize> =
             std::collections::HashMap::new();
         let mut indexed = 0;
         for info in std::iter::once(region).chain(partner) {
@@ -1182,6 +1129,7 @@ fn expand_regions(regions: &[String], code: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::Protocol;
 
     fn sel(region: &str) -> Selection {
         Selection {
@@ -1335,7 +1283,7 @@ mod tests {
             .iter()
             .find(|d| d.id.starts_with("turn/"))
             .unwrap();
-        assert_eq!(turn.ports, [PortSpec::single(Proto::Udp, 3478)]);
+        assert_eq!(turn.ports, [PortRange::single(Protocol::Udp, 3478)]);
         let telemetry = req
             .domains
             .iter()
@@ -1590,15 +1538,15 @@ mod tests {
     #[test]
     fn port_specs() {
         assert_eq!(
-            "udp/49152-65535".parse::<PortSpec>().unwrap().to_string(),
+            "udp/49152-65535".parse::<PortRange>().unwrap().to_string(),
             "udp/49152-65535"
         );
         assert_eq!(
-            "TCP/443".parse::<PortSpec>().unwrap(),
-            PortSpec::single(Proto::Tcp, 443)
+            "TCP/443".parse::<PortRange>().unwrap(),
+            PortRange::single(Protocol::Tcp, 443)
         );
         for bad in ["443", "sctp/1", "tcp/0", "udp/9-1", "tcp/x"] {
-            assert!(bad.parse::<PortSpec>().is_err(), "{bad}");
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
         }
     }
 }

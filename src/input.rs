@@ -91,7 +91,7 @@ pub fn read_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
 /// Reads the regular file `path` as text (UTF-8, or UTF-16 with a byte-order mark), at most
 /// `max` bytes; binary files are refused naming where.
 pub fn read_text(path: &Path, max: u64, what: &str) -> Result<String> {
-    crate::allowlist::text_of(path, read_bytes(path, max, what)?)
+    text_of(path, read_bytes(path, max, what)?)
 }
 
 fn size(bytes: u64) -> String {
@@ -147,6 +147,64 @@ pub fn shell_match(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Lists larger than this are refused rather than read: no real allow-list comes close.
+pub const MAX_LIST_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a list file (allow-list, ruleset, catalog, ip-ranges.json) as text, refusing binaries
+/// and files over [`MAX_LIST_BYTES`], and never reading more than that.
+pub fn read_list(path: &Path) -> Result<String> {
+    // One byte past the cap is read, so that text_of names the cap.
+    let bytes = read_bytes(path, MAX_LIST_BYTES + 1, "a list")?;
+    text_of(path, bytes)
+}
+
+/// The checks of [`read_list`] on bytes already in memory.
+pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    if bytes.len() as u64 > MAX_LIST_BYTES {
+        return Err(Error::bad_input(
+            Location::file(path),
+            format!(
+                "the file is larger than {} MiB; expected an allow-list or firewall export, not a dump of something else",
+                MAX_LIST_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    // Windows tools often save "Unicode" text as UTF-16 with a byte-order mark.
+    let utf16 = match bytes.get(..2) {
+        Some([0xff, 0xfe]) => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
+        Some([0xfe, 0xff]) => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
+        _ => None,
+    };
+    if let Some(decode) = utf16 {
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|pair| decode([pair[0], pair.get(1).copied().unwrap_or(0)]))
+            .collect();
+        let text = String::from_utf16(&units).map_err(|_| {
+            Error::bad_input(
+                Location::file(path),
+                "the file says it is UTF-16 but is not valid UTF-16; save it as UTF-8",
+            )
+        })?;
+        return text_of(path, text.into_bytes());
+    }
+    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        let location = Location::from_offset(path, &String::from_utf8_lossy(&bytes), offset);
+        return Err(Error::bad_input(
+            location,
+            "this is a binary file (it holds a NUL byte); expected a text allow-list",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        Error::bad_input(
+            Location::from_offset(path, &text, offset),
+            "the file is not UTF-8 text; save it as UTF-8",
+        )
+    })
 }
 
 #[cfg(test)]

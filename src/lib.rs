@@ -23,6 +23,7 @@ pub mod generate;
 pub mod input;
 pub mod judge;
 pub mod media;
+pub mod net;
 pub mod output;
 pub mod plan;
 pub mod probe;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{Error, Location, Result};
 
 /// Lists larger than this are refused rather than read: no real allow-list comes close.
-pub const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::input::MAX_LIST_BYTES as MAX_INPUT_BYTES;
 
 /// Where an entry sits in its file. Lines and columns count from 1; columns count characters.
 /// The file's path is shared by every span of a list.
@@ -26,12 +26,12 @@ pub struct Span {
 }
 
 impl Span {
-    pub fn new(path: &Path, line: usize, column: usize) -> Self {
+    pub(crate) fn new(path: &Path, line: usize, column: usize) -> Self {
         Self::in_file(&Arc::from(path), line, column)
     }
 
     /// A span in a file whose path is already shared: no copy of it.
-    pub fn in_file(path: &Arc<Path>, line: usize, column: usize) -> Self {
+    pub(crate) fn in_file(path: &Arc<Path>, line: usize, column: usize) -> Self {
         Self {
             path: Arc::clone(path),
             line,
@@ -40,11 +40,11 @@ impl Span {
     }
 
     /// `file:line`, the form findings name.
-    pub fn at_line(&self) -> String {
+    pub(crate) fn at_line(&self) -> String {
         format!("{}:{}", self.path.display(), self.line)
     }
 
-    pub fn location(&self) -> Location {
+    pub(crate) fn location(&self) -> Location {
         Location::at(&*self.path, self.line, Some(self.column))
     }
 }
@@ -77,7 +77,7 @@ pub struct Issue {
 }
 
 impl Issue {
-    pub fn malformed(span: Span, text: &str, expected: impl Into<String>) -> Self {
+    pub(crate) fn malformed(span: Span, text: &str, expected: impl Into<String>) -> Self {
         Self {
             kind: IssueKind::Malformed,
             span,
@@ -86,7 +86,7 @@ impl Issue {
         }
     }
 
-    pub fn unusable(span: Span, text: &str, why: impl Into<String>) -> Self {
+    pub(crate) fn unusable(span: Span, text: &str, why: impl Into<String>) -> Self {
         Self {
             kind: IssueKind::Unusable,
             span,
@@ -96,7 +96,7 @@ impl Issue {
     }
 
     /// The error of a strict run: location, text, and what was expected.
-    pub fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         let message = match self.kind {
             IssueKind::Malformed => {
                 format!("cannot read {:?}: expected {}", self.text, self.expected)
@@ -125,7 +125,7 @@ pub struct Issues {
 }
 
 impl Issues {
-    pub fn new(strictness: Strictness) -> Self {
+    pub(crate) fn new(strictness: Strictness) -> Self {
         Self {
             strictness,
             list: Vec::new(),
@@ -133,7 +133,7 @@ impl Issues {
     }
 
     /// Records an issue; malformed lines stop a strict read. Unusable lines never stop it.
-    pub fn push(&mut self, issue: Issue) -> Result<()> {
+    pub(crate) fn push(&mut self, issue: Issue) -> Result<()> {
         if issue.kind == IssueKind::Malformed && self.strictness == Strictness::Strict {
             return Err(issue.into_error());
         }
@@ -142,63 +142,13 @@ impl Issues {
     }
 }
 
-/// Reads a list file as UTF-8 text, refusing binaries and files over [`MAX_INPUT_BYTES`], and
-/// never reading more than that.
-pub fn read_text(path: &Path) -> Result<String> {
-    // One byte past the cap is read, so that text_of names the cap.
-    let bytes = crate::input::read_bytes(path, MAX_INPUT_BYTES + 1, "a list")?;
-    text_of(path, bytes)
-}
-
-/// The checks of [`read_text`] on bytes already in memory.
-pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(Error::bad_input(
-            Location::file(path),
-            format!(
-                "the file is larger than {} MiB; expected an allow-list or firewall export, not a dump of something else",
-                MAX_INPUT_BYTES / (1024 * 1024)
-            ),
-        ));
-    }
-    // Windows tools often save "Unicode" text as UTF-16 with a byte-order mark.
-    let utf16 = match bytes.get(..2) {
-        Some([0xff, 0xfe]) => Some(u16::from_le_bytes as fn([u8; 2]) -> u16),
-        Some([0xfe, 0xff]) => Some(u16::from_be_bytes as fn([u8; 2]) -> u16),
-        _ => None,
-    };
-    if let Some(decode) = utf16 {
-        let units: Vec<u16> = bytes[2..]
-            .chunks(2)
-            .map(|pair| decode([pair[0], pair.get(1).copied().unwrap_or(0)]))
-            .collect();
-        let text = String::from_utf16(&units).map_err(|_| {
-            Error::bad_input(
-                Location::file(path),
-                "the file says it is UTF-16 but is not valid UTF-16; save it as UTF-8",
-            )
-        })?;
-        return text_of(path, text.into_bytes());
-    }
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        let location = Location::from_offset(path, &String::from_utf8_lossy(&bytes), offset);
-        return Err(Error::bad_input(
-            location,
-            "this is a binary file (it holds a NUL byte); expected a text allow-list",
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let offset = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-        Error::bad_input(
-            Location::from_offset(path, &text, offset),
-            "the file is not UTF-8 text; save it as UTF-8",
-        )
-    })
-}
+/// Reads a list file as text: [`crate::input::read_list`], the one bounded reader.
+pub use crate::input::read_list as read_text;
+/// The text checks of [`read_text`] on bytes already in memory: [`crate::input::text_of`].
+pub use crate::input::text_of;
 
 /// Strips a `#` comment (outside quotes) and returns the rest of the line.
-pub fn strip_comment(line: &str) -> &str {
+pub(crate) fn strip_comment(line: &str) -> &str {
     let mut quoted = false;
     for (i, c) in line.char_indices() {
         match c {
@@ -211,7 +161,7 @@ pub fn strip_comment(line: &str) -> &str {
 }
 
 /// Splits a line into tokens separated by whitespace and commas, each with its 1-based column.
-pub fn tokens(line: &str) -> Vec<(usize, &str)> {
+pub(crate) fn tokens(line: &str) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
     let mut start: Option<(usize, usize)> = None;
     for (col, (i, c)) in line.char_indices().enumerate() {
@@ -232,7 +182,7 @@ pub fn tokens(line: &str) -> Vec<(usize, &str)> {
 /// `text` without `last` at its end, if there: a byte compared, not a string (this runs for every
 /// line of a list).
 #[inline]
-pub fn without_last(text: &str, last: u8) -> &str {
+pub(crate) fn without_last(text: &str, last: u8) -> &str {
     debug_assert!(last.is_ascii());
     match text.as_bytes().last() {
         // An ASCII byte ends a character: the rest is valid UTF-8.
@@ -242,7 +192,7 @@ pub fn without_last(text: &str, last: u8) -> &str {
 }
 
 /// Lines of a text with their 1-based numbers; a BOM and `\r` are removed.
-pub fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .enumerate()

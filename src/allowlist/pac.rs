@@ -80,7 +80,7 @@ pub struct Route {
 impl Route {
     /// Every entry of the answer, in order, blanks collapsed: the first the browser tries,
     /// then its fallbacks.
-    pub fn entries(&self) -> Vec<String> {
+    pub(crate) fn entries(&self) -> Vec<String> {
         self.raw
             .split(';')
             .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -199,7 +199,7 @@ fn describe(caught: &CaughtError<'_>) -> (String, Option<usize>) {
 }
 
 /// Whether a file looks like a PAC script.
-pub fn looks_like_pac(text: &str) -> bool {
+pub(crate) fn looks_like_pac(text: &str) -> bool {
     text.contains("FindProxyForURL")
 }
 

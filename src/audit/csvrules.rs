@@ -10,7 +10,7 @@ use super::firewall::{Base, Chain, Cond, End, Hook, Rule, Ruleset, TCP, UDP, Ver
 use crate::allowlist::cidrs::{columns_of, csv_ports, parse_space};
 use crate::allowlist::{Issue, Issues, Span};
 use crate::error::{Error, Location, Result};
-use crate::report::Proto;
+use crate::net::Protocol;
 
 const ACTION: &[&str] = &[
     "action",
@@ -41,7 +41,7 @@ fn normal(field: &str) -> String {
 }
 
 /// Whether the first data line of `text` is a CSV header with an address and an action column.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     let Some(first) = text
         .trim_start_matches('\u{feff}')
         .lines()
@@ -67,7 +67,7 @@ fn verdict_of(word: &str) -> Option<Verdict> {
 }
 
 /// Reads the rows as rules in two chains (outbound, inbound) that end by denying.
-pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
+pub(crate) fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
     let file: Arc<Path> = Arc::from(path);
     let text = text.trim_start_matches('\u{feff}');
     let blanked = crate::allowlist::cidrs::blank_comment_lines(text);
@@ -152,7 +152,7 @@ pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
             .map(|p| {
                 vec![
                     Cond::Proto {
-                        protos: vec![if p.proto == Proto::Tcp { TCP } else { UDP }],
+                        protos: vec![if p.proto == Protocol::Tcp { TCP } else { UDP }],
                         negate: false,
                     },
                     Cond::Port {
@@ -246,10 +246,10 @@ pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
 }
 
 /// A row accepting `nets` on `port`, in the file's columns.
-pub fn row(
+pub(crate) fn row(
     header: &[String],
     inbound: bool,
-    proto: Proto,
+    proto: Protocol,
     ports: &str,
     net: &str,
     order: Option<&str>,
@@ -297,7 +297,7 @@ pub fn row(
 }
 
 /// The header, normalised, of a CSV text.
-pub fn header(text: &str) -> Vec<String> {
+pub(crate) fn header(text: &str) -> Vec<String> {
     text.trim_start_matches('\u{feff}')
         .lines()
         .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
@@ -306,7 +306,7 @@ pub fn header(text: &str) -> Vec<String> {
 }
 
 /// The order value of the row at `line`, if the file has an order column.
-pub fn order_at(text: &str, line: usize) -> Option<String> {
+pub(crate) fn order_at(text: &str, line: usize) -> Option<String> {
     let h = header(text);
     let i = h.iter().position(|f| ORDER.contains(&f.as_str()))?;
     let row = text.lines().nth(line.checked_sub(1)?)?;
@@ -316,7 +316,7 @@ pub fn order_at(text: &str, line: usize) -> Option<String> {
 }
 
 /// The highest value of the order column, if the file has one.
-pub fn max_order(text: &str) -> Option<i64> {
+pub(crate) fn max_order(text: &str) -> Option<i64> {
     let h = header(text);
     let i = h.iter().position(|f| ORDER.contains(&f.as_str()))?;
     text.lines()

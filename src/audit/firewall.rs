@@ -16,9 +16,9 @@
 use std::collections::HashMap;
 
 use crate::allowlist::Span;
-use crate::catalog::Direction;
+use crate::net::Direction;
+use crate::net::Protocol;
 use crate::ranges::IpSet;
-use crate::report::Proto;
 
 /// Where in the stack a base chain sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,7 +31,7 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub fn parse(word: &str) -> Option<Self> {
+    pub(crate) fn parse(word: &str) -> Option<Self> {
         Some(match word.to_ascii_lowercase().as_str() {
             "prerouting" => Self::Prerouting,
             "input" => Self::Input,
@@ -53,7 +53,7 @@ pub enum Placement {
 }
 
 impl Placement {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Host => "output",
             Self::Gateway => "forward",
@@ -61,7 +61,7 @@ impl Placement {
     }
 
     /// The hooks a packet of `direction` crosses here, in order.
-    pub fn hooks(self, direction: Direction) -> &'static [Hook] {
+    pub(crate) fn hooks(self, direction: Direction) -> &'static [Hook] {
         match (self, direction) {
             (Self::Host, Direction::Outbound) => &[Hook::Output, Hook::Postrouting],
             (Self::Host, Direction::Inbound) => &[Hook::Prerouting, Hook::Input],
@@ -205,7 +205,7 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
-    pub fn chain_index(&self) -> HashMap<&str, usize> {
+    pub(crate) fn chain_index(&self) -> HashMap<&str, usize> {
         self.chains
             .iter()
             .enumerate()
@@ -214,7 +214,7 @@ impl Ruleset {
     }
 
     /// Whether the file filters anything at `hook`: a rule, or a policy other than accept.
-    pub fn filters(&self, hook: Hook) -> bool {
+    pub(crate) fn filters(&self, hook: Hook) -> bool {
         self.chains.iter().any(|c| {
             c.base.as_ref().is_some_and(|b| {
                 b.hook == hook && (!c.rules.is_empty() || b.policy != Verdict::Accept)
@@ -223,7 +223,7 @@ impl Ruleset {
     }
 
     /// User chains no base chain reaches through jumps and gotos.
-    pub fn unreachable(&self) -> Vec<usize> {
+    pub(crate) fn unreachable(&self) -> Vec<usize> {
         let index = self.chain_index();
         let mut seen = vec![false; self.chains.len()];
         let mut stack: Vec<usize> = (0..self.chains.len())
@@ -245,13 +245,13 @@ impl Ruleset {
     }
 
     /// The key of the chain `name` jumped to from chain `from` (same table).
-    pub fn target_key(&self, from: usize, name: &str) -> String {
+    pub(crate) fn target_key(&self, from: usize, name: &str) -> String {
         let c = &self.chains[from];
         chain_key(&c.table, name)
     }
 }
 
-pub fn chain_key(table: &(String, String), name: &str) -> String {
+pub(crate) fn chain_key(table: &(String, String), name: &str) -> String {
     format!("{} {} {}", table.0, table.1, name)
 }
 
@@ -260,7 +260,7 @@ pub fn chain_key(table: &(String, String), name: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct Flow {
     pub direction: Direction,
-    pub proto: Proto,
+    pub proto: Protocol,
     /// The requirement's port range: the service's port going out, the agent's local ports
     /// for traffic coming back in.
     pub port: u16,
@@ -460,8 +460,8 @@ impl Walker<'_> {
             }
             Cond::Proto { protos, negate } => {
                 let n = match self.flow.proto {
-                    Proto::Tcp => TCP,
-                    Proto::Udp => UDP,
+                    Protocol::Tcp => TCP,
+                    Protocol::Udp => UDP,
                 };
                 Self::all(set, protos.contains(&n) != *negate)
             }
@@ -561,7 +561,7 @@ impl Walker<'_> {
             },
             Cond::Syn { matches_syn } => {
                 // The first packet of a TCP connection is a SYN; other protocols never match.
-                Self::all(set, self.flow.proto == Proto::Tcp && *matches_syn)
+                Self::all(set, self.flow.proto == Protocol::Tcp && *matches_syn)
             }
         }
     }
@@ -730,21 +730,21 @@ fn iface_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-pub fn any_v4() -> IpSet {
+pub(crate) fn any_v4() -> IpSet {
     IpSet::from_ranges([(
         std::net::Ipv4Addr::UNSPECIFIED.into(),
         std::net::Ipv4Addr::BROADCAST.into(),
     )])
 }
 
-pub fn any_v6() -> IpSet {
+pub(crate) fn any_v6() -> IpSet {
     IpSet::from_ranges([(
         std::net::Ipv6Addr::UNSPECIFIED.into(),
         std::net::Ipv6Addr::from(u128::MAX).into(),
     )])
 }
 
-pub fn only_family(set: &IpSet, v6: bool) -> IpSet {
+pub(crate) fn only_family(set: &IpSet, v6: bool) -> IpSet {
     if v6 {
         set.intersection(&any_v6())
     } else {
@@ -788,7 +788,11 @@ fn ct_state(rules: &Ruleset, hooks: &[Hook], flow: &Flow) -> Result<&'static str
             let unconditional = rule.conds.iter().all(|c| match c {
                 Cond::Const(b) => *b,
                 Cond::Proto { protos, negate } => {
-                    let n = if flow.proto == Proto::Tcp { TCP } else { UDP };
+                    let n = if flow.proto == Protocol::Tcp {
+                        TCP
+                    } else {
+                        UDP
+                    };
                     protos.contains(&n) != *negate
                 }
                 _ => false,
@@ -811,7 +815,7 @@ fn ct_state(rules: &Ruleset, hooks: &[Hook], flow: &Flow) -> Result<&'static str
 }
 
 /// The fate of every part of `remote` for `flow` through the base chains of `hooks`.
-pub fn evaluate(
+pub(crate) fn evaluate(
     rules: &Ruleset,
     placement: Placement,
     flow: &Flow,
@@ -954,7 +958,7 @@ mod tests {
     fn udp3478() -> Flow {
         Flow {
             direction: Direction::Outbound,
-            proto: Proto::Udp,
+            proto: Protocol::Udp,
             port: 3478,
             last: 3478,
         }

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::ranges::IpSet;
 
 /// Whether the text looks like iptables-save output (or restore input).
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     text.lines().any(|l| {
         let t = l.trim_start();
         t.starts_with("*filter")
@@ -605,7 +605,7 @@ fn service_port(name: &str) -> Option<u16> {
     })
 }
 
-pub fn port_number(word: &str) -> Option<u16> {
+pub(crate) fn port_number(word: &str) -> Option<u16> {
     word.parse::<u16>().ok().or_else(|| service_port(word))
 }
 
@@ -626,7 +626,7 @@ fn port_list(word: &str) -> Option<Vec<(u16, u16)>> {
 }
 
 /// Protocol names as `-p` and nft take them.
-pub fn proto_number(word: &str) -> Option<Option<u8>> {
+pub(crate) fn proto_number(word: &str) -> Option<Option<u8>> {
     let w = word.to_ascii_lowercase();
     Some(Some(match w.as_str() {
         "all" | "0" => return Some(None),
@@ -1449,7 +1449,7 @@ fn abbreviated_v4(text: &str) -> Option<String> {
 }
 
 /// Reads an iptables-save (`ipv6` false) or ip6tables-save (`ipv6` true) file.
-pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
+pub(crate) fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
     let ipv6 = detect_ipv6(text);
     let mut reader = Reader {
         path: Arc::from(path),
@@ -1484,7 +1484,7 @@ pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
 }
 
 /// ip6tables-save says so in its header; a hand-written file says it by its addresses.
-pub fn detect_ipv6(text: &str) -> bool {
+pub(crate) fn detect_ipv6(text: &str) -> bool {
     if text.contains("ip6tables-save") {
         return true;
     }

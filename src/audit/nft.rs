@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::ranges::IpSet;
 
 /// Whether the text looks like an nft ruleset.
-pub fn looks_like(text: &str) -> bool {
+pub(crate) fn looks_like(text: &str) -> bool {
     text.lines().any(|l| {
         let t = l.trim_start();
         (t.starts_with("table ") && t.trim_end().ends_with('{'))
@@ -674,7 +674,7 @@ impl Reader<'_> {
             Vec::new()
         };
         for file in files {
-            let Ok(text) = crate::allowlist::read_text(&file) else {
+            let Ok(text) = crate::input::read_list(&file) else {
                 self.unresolved(&file.display().to_string(), at);
                 continue;
             };
@@ -2236,7 +2236,7 @@ fn tcp_flags(c: &mut Cursor<'_>, negate: bool) -> Vec<Cond> {
 }
 
 /// Reads an nft ruleset (and what it includes).
-pub fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
+pub(crate) fn parse(text: &str, path: &Path, issues: &mut Issues) -> Result<Ruleset> {
     let mut reader = Reader {
         files: Vec::new(),
         issues,

@@ -11,7 +11,8 @@ use std::path::Path;
 use crate::allowlist::pac;
 use crate::catalog::{DomainRequirement, HostPattern};
 use crate::error::Result;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::net::Protocol;
+use crate::report::{Check, Kind, Reason, Status};
 
 /// One entry of a PAC answer, as the browser takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +27,7 @@ pub enum Hop {
 }
 
 /// Reads one entry of a PAC answer.
-pub fn hop(entry: &str) -> Hop {
+pub(crate) fn hop(entry: &str) -> Hop {
     let mut words = entry.split_whitespace();
     let keyword = words.next().unwrap_or_default().to_ascii_uppercase();
     let address = words.next();
@@ -139,7 +140,7 @@ pub struct Outcome {
     pub skipped: Vec<(String, String)>,
 }
 
-pub fn outcome(route: &pac::Route) -> Outcome {
+pub(crate) fn outcome(route: &pac::Route) -> Outcome {
     let mut skipped = Vec::new();
     for entry in route.entries() {
         match hop(&entry) {
@@ -167,7 +168,7 @@ fn skipped_text(skipped: &[(String, String)]) -> String {
 }
 
 /// Where a PAC script sends each required host, and what that means.
-pub fn audit_pac(
+pub(crate) fn audit_pac(
     text: &str,
     path: &Path,
     requirements: &[DomainRequirement],
@@ -194,7 +195,7 @@ pub fn audit_pac(
     let mut checks = Vec::new();
     for ((req, (url, name)), route) in requirements.iter().zip(&requests).zip(routes) {
         let id = format!("allowlist/pac/{}", req.id);
-        let udp = req.ports.iter().all(|p| p.proto == Proto::Udp);
+        let udp = req.ports.iter().all(|p| p.proto == Protocol::Udp);
         let stand_in = if name == &req.host.to_string() {
             String::new()
         } else {

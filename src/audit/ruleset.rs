@@ -15,9 +15,10 @@ use super::firewall::{
 };
 use super::{csvrules, netfilter, nft};
 use crate::allowlist::{Issues, Span, Strictness};
-use crate::catalog::{Direction, PortSpec, RangeRequirement};
+use crate::catalog::RangeRequirement;
 use crate::cli::{CidrsFormat, FirewallArgs, HookArg};
 use crate::error::Result;
+use crate::net::{Direction, PortRange};
 use crate::ranges::{IpSet, Snapshot};
 use crate::report::{Check, CidrFix, Kind, Reason, Status};
 
@@ -31,7 +32,7 @@ pub enum Syntax {
 }
 
 impl Syntax {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Iptables => "iptables-save",
             Self::Nft => "nft",
@@ -50,12 +51,15 @@ pub struct Options {
 
 /// Which ruleset syntax `path` holds: the one named by `--cidrs-format`, else detected from
 /// the start of the file; with its text. `None` for the other list formats.
-pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syntax, String)>> {
+pub(crate) fn syntax_of(
+    path: &Path,
+    format: Option<CidrsFormat>,
+) -> Result<Option<(Syntax, String)>> {
     let syntax = match format {
         Some(CidrsFormat::Iptables) => Some(Syntax::Iptables),
         Some(CidrsFormat::Nft) => Some(Syntax::Nft),
         Some(CidrsFormat::Csv) => {
-            let text = crate::allowlist::read_text(path)?;
+            let text = crate::input::read_list(path)?;
             return Ok(csvrules::looks_like(&text).then_some((Syntax::Csv, text)));
         }
         Some(_) => None,
@@ -78,13 +82,18 @@ pub fn syntax_of(path: &Path, format: Option<CidrsFormat>) -> Result<Option<(Syn
         }
     };
     match syntax {
-        Some(s) => Ok(Some((s, crate::allowlist::read_text(path)?))),
+        Some(s) => Ok(Some((s, crate::input::read_list(path)?))),
         None => Ok(None),
     }
 }
 
 /// Reads a ruleset in `syntax`.
-pub fn read(text: &str, path: &Path, syntax: Syntax, strictness: Strictness) -> Result<Ruleset> {
+pub(crate) fn read(
+    text: &str,
+    path: &Path,
+    syntax: Syntax,
+    strictness: Strictness,
+) -> Result<Ruleset> {
     let mut issues = Issues::new(strictness);
     match syntax {
         Syntax::Iptables => netfilter::parse(text, path, &mut issues),
@@ -94,7 +103,7 @@ pub fn read(text: &str, path: &Path, syntax: Syntax, strictness: Strictness) -> 
 }
 
 /// The options of `--from`, `--hook` and the interfaces.
-pub fn options(args: &FirewallArgs) -> Result<Options> {
+pub(crate) fn options(args: &FirewallArgs) -> Result<Options> {
     let from = (!args.from.is_empty()).then(|| IpSet::from_nets(&args.from));
     Ok(Options {
         agents: Agents {
@@ -171,7 +180,7 @@ fn answer(fates: Vec<(IpSet, Fate)>) -> Answer {
 
 /// The places to report: the one asked for, else the ones the file filters, else the agent's
 /// own output.
-pub fn placements(rules: &Ruleset, options: &Options) -> Vec<Placement> {
+pub(crate) fn placements(rules: &Ruleset, options: &Options) -> Vec<Placement> {
     if let Some(p) = options.placement {
         return vec![p];
     }
@@ -221,12 +230,12 @@ pub struct Audited {
 /// A flow that must pass, and the space it must reach.
 struct Need<'a> {
     rule: &'a RangeRequirement,
-    port: PortSpec,
+    port: PortRange,
     space: IpSet,
 }
 
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
-pub fn audit(
+pub(crate) fn audit(
     rules: &Ruleset,
     syntax: Syntax,
     text: &str,
@@ -260,7 +269,7 @@ pub fn audit(
         }
         s
     };
-    let mut to_open: Vec<(Placement, Direction, PortSpec, IpSet, Span)> = Vec::new();
+    let mut to_open: Vec<(Placement, Direction, PortRange, IpSet, Span)> = Vec::new();
     for need in &needs {
         for &place in &places {
             let id = if places.len() > 1 {
@@ -595,11 +604,11 @@ fn plan_fixes(
     syntax: Syntax,
     path: &Path,
     text: &str,
-    blocked: &[(Placement, Direction, PortSpec, IpSet, Span)],
+    blocked: &[(Placement, Direction, PortRange, IpSet, Span)],
     agents: &Agents,
 ) -> Plan {
     // (line, chain) -> (direction, port) -> space
-    let mut at: BTreeMap<(usize, usize), BTreeMap<(u8, PortSpec), IpSet>> = BTreeMap::new();
+    let mut at: BTreeMap<(usize, usize), BTreeMap<(u8, PortRange), IpSet>> = BTreeMap::new();
     let mut fixes = Vec::new();
     let mut notes = Vec::new();
     for (_, direction, port, set, span) in blocked {
@@ -750,7 +759,7 @@ fn plan_fixes(
 fn iptables_rule(
     chain: &str,
     direction: Direction,
-    port: PortSpec,
+    port: PortRange,
     net: &IpNet,
     agents: &Agents,
 ) -> String {
@@ -785,7 +794,7 @@ fn iptables_rule(
 
 fn nft_rule(
     direction: Direction,
-    port: PortSpec,
+    port: PortRange,
     set: &IpSet,
     v6: bool,
     agents: &Agents,
@@ -821,7 +830,7 @@ fn nft_rule(
 }
 
 /// `text` with each insertion's lines before its line, indented like that line.
-pub fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
+pub(crate) fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
     let mut by_line: BTreeMap<usize, Vec<&Insertion>> = BTreeMap::new();
     for ins in insertions {
         by_line.entry(ins.before).or_default().push(ins);
@@ -881,7 +890,7 @@ pub fn apply(text: &str, insertions: &[Insertion], comment: bool) -> String {
 }
 
 /// The lines to paste, grouped by where they go, for the text report.
-pub fn what_to_add(audited: &Audited, path: &Path, syntax: Syntax) -> String {
+pub(crate) fn what_to_add(audited: &Audited, path: &Path, syntax: Syntax) -> String {
     let mut out = String::new();
     if audited.insertions.is_empty() {
         return out;

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::allowlist::cidrs::Addition;
-use crate::catalog::Direction;
+use crate::net::Direction;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// The default quota of rules per security group, per direction and per family.
@@ -44,7 +44,7 @@ fn first_group(doc: &serde_json::Value) -> Option<&serde_json::Value> {
 }
 
 /// A check per direction and family whose additions do not fit the default quota.
-pub fn checks(text: &str, path: &Path, additions: &[Addition]) -> Vec<Check> {
+pub(crate) fn checks(text: &str, path: &Path, additions: &[Addition]) -> Vec<Check> {
     let Ok(doc) = serde_json::from_str::<serde_json::Value>(text.trim_start_matches('\u{feff}'))
     else {
         return Vec::new();

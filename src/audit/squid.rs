@@ -17,10 +17,12 @@ use ipnet::IpNet;
 
 use super::Findings;
 use crate::allowlist::domains::{DomainList, Parsed, Pattern, parse_entry};
-use crate::allowlist::{numbered_lines, read_text, strip_comment};
-use crate::catalog::{DomainRequirement, HostPattern, PortSpec};
+use crate::allowlist::{numbered_lines, strip_comment};
+use crate::catalog::{DomainRequirement, HostPattern};
+use crate::input::read_list as read_text;
+use crate::net::{PortRange, Protocol};
 use crate::ranges::IpSet;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::report::{Check, Kind, Reason, Status};
 
 /// How deep squid follows `include` (its own limit).
 const INCLUDE_DEPTH: usize = 16;
@@ -38,7 +40,7 @@ pub struct At {
 }
 
 impl At {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{}:{}", self.file.display(), self.line)
     }
 }
@@ -748,7 +750,7 @@ impl Config {
     }
 
     /// `file:line: http_access ...` of a rule, or squid's implicit last rule.
-    pub fn describe(&self, rule: Option<usize>) -> String {
+    pub(crate) fn describe(&self, rule: Option<usize>) -> String {
         match rule.and_then(|i| self.rules.get(i)) {
             Some(Rule::Access { at, text, .. }) => format!("{}: {text}", at.label()),
             Some(Rule::Hidden { why, .. }) => why.clone(),
@@ -761,7 +763,7 @@ impl Config {
 
     /// The main-file line before which an allow line must go to decide before `rule` (after
     /// the last `http_access` line for the implicit rule).
-    pub fn insert_before(&self, rule: Option<usize>) -> Option<usize> {
+    pub(crate) fn insert_before(&self, rule: Option<usize>) -> Option<usize> {
         match rule.and_then(|i| self.rules.get(i)) {
             Some(r) => Some(r.at().main_line),
             None => self.rules.last().map(|r| r.at().main_line + 1),
@@ -770,7 +772,7 @@ impl Config {
 
     /// Whether some `http_access allow` line names a `dstdomain`/`dstdom_regex` ACL matching
     /// the host: the name is listed, something else stops it.
-    pub fn names_host(&self, host: &str) -> bool {
+    pub(crate) fn names_host(&self, host: &str) -> bool {
         self.rules.iter().any(|r| match r {
             Rule::Access {
                 allow: true, terms, ..
@@ -786,7 +788,7 @@ impl Config {
     }
 
     /// The ACL names used, not negated, in `http_access allow` lines.
-    pub fn allowing_acls(&self) -> Vec<&str> {
+    pub(crate) fn allowing_acls(&self) -> Vec<&str> {
         let mut out = Vec::new();
         for r in &self.rules {
             if let Rule::Access {
@@ -806,7 +808,7 @@ impl Config {
 
 /// The name a wildcard requirement is tested with: one below it that no list names (the hosts
 /// under it change, so only an entry for the whole suffix lets them all through).
-pub fn request_host(req: &DomainRequirement) -> String {
+pub(crate) fn request_host(req: &DomainRequirement) -> String {
     match &req.host {
         HostPattern::Exact(h) => h.clone(),
         HostPattern::Wildcard(suffix) => format!("cp-probe-1.{suffix}"),
@@ -816,7 +818,7 @@ pub fn request_host(req: &DomainRequirement) -> String {
 
 /// Each requirement's verdict from the configuration, the entries to add and where, and the
 /// remarks on the entries of the ACLs that allow.
-pub fn audit(
+pub(crate) fn audit(
     text: &str,
     path: &Path,
     list: &mut DomainList,
@@ -832,7 +834,11 @@ pub fn audit(
     let mut insert_before: Option<usize> = None;
     for req in requirements {
         let host = request_host(req);
-        let tcp: Vec<&PortSpec> = req.ports.iter().filter(|p| p.proto == Proto::Tcp).collect();
+        let tcp: Vec<&PortRange> = req
+            .ports
+            .iter()
+            .filter(|p| p.proto == Protocol::Tcp)
+            .collect();
         let decisions: Vec<(u16, Decision)> = tcp
             .iter()
             .map(|p| {
@@ -875,7 +881,7 @@ pub fn audit(
         let udp: Vec<String> = req
             .ports
             .iter()
-            .filter(|p| p.proto == Proto::Udp)
+            .filter(|p| p.proto == Protocol::Udp)
             .map(ToString::to_string)
             .collect();
         let mut check = if decisions.is_empty() {
@@ -985,7 +991,7 @@ pub fn audit(
         if let Some(port) = req.ports.first() {
             check = check.endpoint(port.first, port.proto);
         }
-        if req.ports.iter().any(|p| p.proto == Proto::Tcp) {
+        if req.ports.iter().any(|p| p.proto == Protocol::Tcp) {
             check = check.evidence("tested_host", &host);
         }
         out.checks.push(check.evidence("requirement", &req.id));
@@ -997,7 +1003,7 @@ pub fn audit(
         .entries
         .retain(|e| e.acl.as_deref().is_some_and(|a| allowing.contains(&a)));
     out.checks
-        .extend(super::domain_entry_checks(&allowed, requirements));
+        .extend(super::domains::domain_entry_checks(&allowed, requirements));
     out.checks
         .extend(list.issues.iter().map(super::issue_check));
     out

@@ -7,7 +7,23 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use super::{IpSet, Snapshot};
-use crate::catalog::{Direction, PortSpec, RangeRequirement};
+use crate::net::{Direction, PortRange};
+
+/// What [`diff`] needs of a firewall rule: the published entries it selects and how to name it.
+/// The catalog's range requirements implement it, so that the ranges do not depend on the
+/// catalog that is built on them.
+pub trait Rule {
+    fn id(&self) -> &str;
+    fn service(&self) -> &str;
+    fn direction(&self) -> Direction;
+    fn ports(&self) -> &[PortRange];
+    /// The Regions of `ip-ranges.json` the rule selects from `snapshot`.
+    fn effective_regions(&self, snapshot: &Snapshot) -> Vec<String>;
+    /// The address space the rule selects from `snapshot`.
+    fn space(&self, snapshot: &Snapshot) -> IpSet;
+    /// The rule's selection, for people.
+    fn describe(&self, snapshot: &Snapshot) -> String;
+}
 
 /// One published entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -30,7 +46,7 @@ pub struct RuleChange {
     pub rule: String,
     pub from: String,
     pub direction: Direction,
-    pub ports: Vec<PortSpec>,
+    pub ports: Vec<PortRange>,
     /// Address space the rule selects now but did not before: the firewall must add it.
     pub add: Vec<IpNet>,
     /// Address space the rule no longer selects.
@@ -64,11 +80,11 @@ fn entries(s: &Snapshot) -> BTreeSet<Entry> {
 }
 
 /// The diff of two snapshots; with `rules`, limited to the entries those rules select.
-pub fn diff(
+pub(crate) fn diff<R: Rule>(
     old: &Snapshot,
     new: &Snapshot,
     region: Option<&str>,
-    rules: &[RangeRequirement],
+    rules: &[R],
 ) -> Diff {
     let (old_entries, new_entries) = (entries(old), entries(new));
     let mut added: Vec<Entry> = new_entries.difference(&old_entries).cloned().collect();
@@ -78,7 +94,7 @@ pub fn diff(
         let selects = |e: &Entry, s: &Snapshot| {
             rules.iter().any(|r| {
                 let regions = r.effective_regions(s);
-                e.service == r.service && (regions.iter().any(|x| x == "*" || *x == e.region))
+                e.service == r.service() && (regions.iter().any(|x| x == "*" || *x == e.region))
             })
         };
         added.retain(|e| selects(e, new));
@@ -86,10 +102,10 @@ pub fn diff(
         for rule in rules {
             let (before, after): (IpSet, IpSet) = (rule.space(old), rule.space(new));
             changes.push(RuleChange {
-                rule: rule.id.clone(),
+                rule: rule.id().to_owned(),
                 from: rule.describe(new),
-                direction: rule.direction,
-                ports: rule.ports.clone(),
+                direction: rule.direction(),
+                ports: rule.ports().to_vec(),
                 add: after.difference(&before).to_cidrs(),
                 remove: before.difference(&after).to_cidrs(),
             });
@@ -112,7 +128,7 @@ pub fn diff(
     }
 }
 
-pub fn text(d: &Diff) -> String {
+pub(crate) fn text(d: &Diff) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -185,7 +201,7 @@ pub fn text(d: &Diff) -> String {
     out
 }
 
-pub fn json(d: &Diff) -> String {
+pub(crate) fn json(d: &Diff) -> String {
     let mut out = serde_json::to_string_pretty(d).expect("a diff always serialises");
     out.push('\n');
     out

@@ -81,7 +81,7 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn build(entries: &[Entry]) -> Self {
+    pub(crate) fn build(entries: &[Entry]) -> Self {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         for (i, e) in entries.iter().enumerate() {
@@ -108,7 +108,7 @@ impl Index {
     }
 
     /// Indexes of the entries containing `addr`, longest prefix first.
-    pub fn containing(&self, addr: IpAddr) -> Containing<'_> {
+    pub(crate) fn containing(&self, addr: IpAddr) -> Containing<'_> {
         let (node, family) = match addr {
             IpAddr::V4(a) => (self.v4.innermost(u32::from(a)), FamilyRef::V4(&self.v4)),
             IpAddr::V6(a) => (self.v6.innermost(u128::from(a)), FamilyRef::V6(&self.v6)),

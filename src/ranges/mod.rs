@@ -6,6 +6,7 @@ pub mod format;
 pub mod lookup;
 pub mod query;
 pub mod set;
+pub mod span_tree;
 pub mod update;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -34,7 +35,7 @@ pub enum Source {
 }
 
 impl Source {
-    pub const fn label(&self) -> &'static str {
+    pub(crate) const fn label(&self) -> &'static str {
         match self {
             Self::Embedded => "embedded",
             Self::Cache(_) => "cache",
@@ -42,7 +43,7 @@ impl Source {
         }
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Self::Embedded => None,
             Self::Cache(p) | Self::File(p) => Some(p),
@@ -72,13 +73,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The snapshot compiled into the binary.
-    pub fn embedded() -> Self {
+    pub(crate) fn embedded() -> Self {
         let compact = Compact::decode(EMBEDDED).expect("the build embeds a valid snapshot");
         Self::from_compact(compact, Source::Embedded)
     }
 
     /// Parses an `ip-ranges.json` file, naming line and column of anything malformed.
-    pub fn from_json(text: &str, source: Source) -> Result<Self> {
+    pub(crate) fn from_json(text: &str, source: Source) -> Result<Self> {
         let path = source
             .path()
             .map_or_else(|| PathBuf::from("<ip-ranges>"), Path::to_owned);
@@ -94,9 +95,9 @@ impl Snapshot {
         Ok(Self::from_compact(Compact::from_raw(raw), source))
     }
 
-    pub fn read(path: &Path, source: Source) -> Result<Self> {
+    pub(crate) fn read(path: &Path, source: Source) -> Result<Self> {
         // Bounded, and a binary file is refused naming where it stops being text.
-        let text = crate::allowlist::read_text(path)?;
+        let text = crate::input::read_list(path)?;
         Self::from_json(&text, source)
     }
 
@@ -131,35 +132,35 @@ impl Snapshot {
         }
     }
 
-    pub fn entries(&self) -> &[Entry] {
+    pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
-    pub fn service(&self, entry: &Entry) -> &str {
+    pub(crate) fn service(&self, entry: &Entry) -> &str {
         &self.strings[usize::from(entry.service)]
     }
 
-    pub fn region(&self, entry: &Entry) -> &str {
+    pub(crate) fn region(&self, entry: &Entry) -> &str {
         &self.strings[usize::from(entry.region)]
     }
 
-    pub fn network_border_group(&self, entry: &Entry) -> &str {
+    pub(crate) fn network_border_group(&self, entry: &Entry) -> &str {
         &self.strings[usize::from(entry.nbg)]
     }
 
     /// The positions in [`Self::entries`] of the entries whose prefix contains `addr`, longest
     /// prefix first.
-    pub fn containing_positions(&self, addr: IpAddr) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn containing_positions(&self, addr: IpAddr) -> impl Iterator<Item = usize> + '_ {
         self.index.containing(addr)
     }
 
     /// Every published entry whose prefix contains `addr`, longest prefix first.
-    pub fn containing(&self, addr: IpAddr) -> impl Iterator<Item = &Entry> + Clone + '_ {
+    pub(crate) fn containing(&self, addr: IpAddr) -> impl Iterator<Item = &Entry> + Clone + '_ {
         self.index.containing(addr).map(|i| &self.entries[i])
     }
 
     /// The address space published for `service` in any of `regions`.
-    pub fn select(&self, service: &str, regions: &[&str]) -> IpSet {
+    pub(crate) fn select(&self, service: &str, regions: &[&str]) -> IpSet {
         let nets: Vec<IpNet> = self
             .entries
             .iter()
@@ -176,14 +177,14 @@ impl Snapshot {
     }
 
     /// Whether any entry of `service` is published for `region`.
-    pub fn has_region(&self, service: &str, region: &str) -> bool {
+    pub(crate) fn has_region(&self, service: &str, region: &str) -> bool {
         self.entries
             .iter()
             .any(|e| self.service(e) == service && self.region(e) == region)
     }
 
     /// When AWS created this copy.
-    pub fn created(&self) -> Option<OffsetDateTime> {
+    pub(crate) fn created(&self) -> Option<OffsetDateTime> {
         let format =
             time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
         time::PrimitiveDateTime::parse(&self.create_date, &format)
@@ -192,16 +193,16 @@ impl Snapshot {
     }
 
     /// Whole days between creation and `now`.
-    pub fn age_days(&self, now: OffsetDateTime) -> i64 {
+    pub(crate) fn age_days(&self, now: OffsetDateTime) -> i64 {
         self.created()
             .map_or(0, |created| (now - created).whole_days())
     }
 
-    pub fn sync_token_value(&self) -> u64 {
+    pub(crate) fn sync_token_value(&self) -> u64 {
         self.sync_token.parse().unwrap_or(0)
     }
 
-    pub fn provenance(&self, now: OffsetDateTime) -> RangesProvenance {
+    pub(crate) fn provenance(&self, now: OffsetDateTime) -> RangesProvenance {
         RangesProvenance {
             source: self.source.label().to_owned(),
             path: self.source.path().map(|p| p.display().to_string()),
@@ -214,7 +215,7 @@ impl Snapshot {
 
 /// The user's cache folder for a downloaded snapshot: `CONNECT_PREFLIGHT_CACHE_DIR`, else the OS's
 /// per-user cache folder.
-pub fn cache_dir() -> Option<PathBuf> {
+pub(crate) fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("CONNECT_PREFLIGHT_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
@@ -225,7 +226,7 @@ pub const CACHE_FILE: &str = "ip-ranges.json";
 
 /// The snapshot to use: `--ip-ranges FILE` when given, else the newer (by syncToken) of the
 /// embedded copy and the cached one. A cache that no longer parses is ignored with a warning.
-pub fn load(override_path: Option<&Path>, warnings: &mut Vec<String>) -> Result<Snapshot> {
+pub(crate) fn load(override_path: Option<&Path>, warnings: &mut Vec<String>) -> Result<Snapshot> {
     if let Some(path) = override_path {
         return Snapshot::read(path, Source::File(path.to_owned()));
     }

@@ -43,7 +43,7 @@ fn parse_token(raw: &[u8]) -> std::result::Result<Option<(&str, IpAddr)>, String
 }
 
 /// Parses addresses given on the command line, naming the one that doesn't parse.
-pub fn parse_arguments(args: &[String]) -> Result<Vec<IpAddr>> {
+pub(crate) fn parse_arguments(args: &[String]) -> Result<Vec<IpAddr>> {
     args.iter()
         .map(|a| {
             a.trim()
@@ -95,7 +95,7 @@ pub struct Writer<'a, W: Write> {
 }
 
 impl<'a, W: Write> Writer<'a, W> {
-    pub fn new(
+    pub(crate) fn new(
         out: W,
         snapshot: &'a Snapshot,
         needed: &'a Needed,
@@ -122,7 +122,7 @@ impl<'a, W: Write> Writer<'a, W> {
     }
 
     /// One address; `token` is how the user wrote it.
-    pub fn write(&mut self, token: &str, addr: IpAddr) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, token: &str, addr: IpAddr) -> std::io::Result<()> {
         use std::fmt::Write as _;
         let (snapshot, needed) = (self.snapshot, self.needed);
         let out = &mut self.out;
@@ -254,7 +254,7 @@ impl<'a, W: Write> Writer<'a, W> {
 
     /// Streams the addresses of `reader`, one a line, naming `origin:line` for a token that does
     /// not parse. Blank lines and `#` comments are skipped.
-    pub fn write_lines(
+    pub(crate) fn write_lines(
         &mut self,
         mut reader: impl BufRead,
         origin: &Path,
@@ -286,7 +286,7 @@ impl<'a, W: Write> Writer<'a, W> {
         }
     }
 
-    pub fn finish(mut self) -> std::io::Result<W> {
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
         if self.format == Format::Json {
             self.out
                 .write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?;

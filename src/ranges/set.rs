@@ -83,7 +83,7 @@ impl<T: Bits> Intervals<T> {
     }
 
     /// Builds a set from inclusive spans in any order, overlapping or not.
-    pub fn from_spans(spans: impl IntoIterator<Item = (T, T)>) -> Self {
+    pub(crate) fn from_spans(spans: impl IntoIterator<Item = (T, T)>) -> Self {
         let mut spans: Vec<(T, T)> = spans.into_iter().filter(|(lo, hi)| lo <= hi).collect();
         spans.sort_unstable();
         let mut merged: Vec<(T, T)> = Vec::with_capacity(spans.len());
@@ -107,11 +107,11 @@ impl<T: Bits> Intervals<T> {
         }
     }
 
-    pub fn spans(&self) -> &[(T, T)] {
+    pub(crate) fn spans(&self) -> &[(T, T)] {
         &self.spans
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.spans.is_empty()
     }
 
@@ -123,13 +123,13 @@ impl<T: Bits> Intervals<T> {
     }
 
     #[must_use]
-    pub fn union(&self, other: &Self) -> Self {
+    pub(crate) fn union(&self, other: &Self) -> Self {
         Self::from_spans(self.spans.iter().chain(&other.spans).copied())
     }
 
     /// The addresses of `self` that are not in `other`.
     #[must_use]
-    pub fn difference(&self, other: &Self) -> Self {
+    pub(crate) fn difference(&self, other: &Self) -> Self {
         let mut out = Vec::new();
         let mut cut = other.spans.iter().peekable();
         for &(lo, hi) in &self.spans {
@@ -163,7 +163,7 @@ impl<T: Bits> Intervals<T> {
     }
 
     #[must_use]
-    pub fn intersection(&self, other: &Self) -> Self {
+    pub(crate) fn intersection(&self, other: &Self) -> Self {
         let (mut i, mut j) = (0, 0);
         let mut out = Vec::new();
         while i < self.spans.len() && j < other.spans.len() {
@@ -179,23 +179,23 @@ impl<T: Bits> Intervals<T> {
         Self { spans: out }
     }
 
-    pub fn contains(&self, addr: T) -> bool {
+    pub(crate) fn contains(&self, addr: T) -> bool {
         self.covers(addr, addr)
     }
 
     /// Whether every address of `lo..=hi` is in the set.
-    pub fn covers(&self, lo: T, hi: T) -> bool {
+    pub(crate) fn covers(&self, lo: T, hi: T) -> bool {
         let i = self.spans.partition_point(|&(s, _)| s <= lo);
         i > 0 && self.spans[i - 1].1 >= hi
     }
 
     /// Whether `other` is a subset of `self`.
-    pub fn is_superset(&self, other: &Self) -> bool {
+    pub(crate) fn is_superset(&self, other: &Self) -> bool {
         other.spans.iter().all(|&(lo, hi)| self.covers(lo, hi))
     }
 
     /// The fewest CIDR blocks whose union is exactly this set, in address order.
-    pub fn to_blocks(&self) -> Vec<(T, u8)> {
+    pub(crate) fn to_blocks(&self) -> Vec<(T, u8)> {
         let mut out = Vec::new();
         for &(lo, hi) in &self.spans {
             let mut start = lo;
@@ -224,11 +224,11 @@ pub struct IpSet {
 }
 
 impl IpSet {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn from_nets<'a>(nets: impl IntoIterator<Item = &'a IpNet>) -> Self {
+    pub(crate) fn from_nets<'a>(nets: impl IntoIterator<Item = &'a IpNet>) -> Self {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         for net in nets {
@@ -260,12 +260,12 @@ impl IpSet {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
     #[must_use]
-    pub fn union(&self, other: &Self) -> Self {
+    pub(crate) fn union(&self, other: &Self) -> Self {
         Self {
             v4: self.v4.union(&other.v4),
             v6: self.v6.union(&other.v6),
@@ -273,7 +273,7 @@ impl IpSet {
     }
 
     #[must_use]
-    pub fn difference(&self, other: &Self) -> Self {
+    pub(crate) fn difference(&self, other: &Self) -> Self {
         Self {
             v4: self.v4.difference(&other.v4),
             v6: self.v6.difference(&other.v6),
@@ -281,14 +281,14 @@ impl IpSet {
     }
 
     #[must_use]
-    pub fn intersection(&self, other: &Self) -> Self {
+    pub(crate) fn intersection(&self, other: &Self) -> Self {
         Self {
             v4: self.v4.intersection(&other.v4),
             v6: self.v6.intersection(&other.v6),
         }
     }
 
-    pub fn contains(&self, addr: IpAddr) -> bool {
+    pub(crate) fn contains(&self, addr: IpAddr) -> bool {
         match addr {
             IpAddr::V4(a) => self.v4.contains(u32::from(a)),
             IpAddr::V6(a) => self.v6.contains(u128::from(a)),
@@ -306,12 +306,12 @@ impl IpSet {
         }
     }
 
-    pub fn is_superset(&self, other: &Self) -> bool {
+    pub(crate) fn is_superset(&self, other: &Self) -> bool {
         self.v4.is_superset(&other.v4) && self.v6.is_superset(&other.v6)
     }
 
     /// The minimal CIDR list, IPv4 first, each family in address order.
-    pub fn to_cidrs(&self) -> Vec<IpNet> {
+    pub(crate) fn to_cidrs(&self) -> Vec<IpNet> {
         let v4 = self
             .v4
             .to_blocks()

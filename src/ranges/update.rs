@@ -19,7 +19,7 @@ pub enum Outcome {
 }
 
 /// Reads `from` (an http(s) URL or a file) into text, bounded in size and time.
-pub fn fetch(from: &str, timeout: Duration) -> Result<String> {
+pub(crate) fn fetch(from: &str, timeout: Duration) -> Result<String> {
     if from.starts_with("https://") || from.starts_with("http://") {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -100,7 +100,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Validates `text` as a newer copy than `in_use` and writes it into `cache_dir`.
-pub fn install(
+pub(crate) fn install(
     text: &str,
     origin: &str,
     in_use: Snapshot,

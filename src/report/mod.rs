@@ -85,29 +85,8 @@ impl Kind {
     }
 }
 
-/// Transport protocol of a requirement or a probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-impl Proto {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Tcp => "tcp",
-            Self::Udp => "udp",
-        }
-    }
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Transport protocol of a requirement or a probe (the vocabulary lives in [`crate::net`]).
+pub use crate::net::Protocol as Proto;
 
 macro_rules! reasons {
     ($( $(#[doc = $doc:literal])+ $variant:ident = $code:literal ),+ $(,)?) => {
