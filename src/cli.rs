@@ -253,15 +253,7 @@ pub struct CheckArgs {
 }
 
 /// The kinds of live check `--only` and `--skip` select.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
-pub enum CheckKind {
-    Dns,
-    Tcp,
-    Tls,
-    Https,
-    Websocket,
-    Media,
-}
+pub use crate::plan::CheckKind;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {

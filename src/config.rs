@@ -403,7 +403,7 @@ impl CheckConfig {
             && !no_color
             && !dumb
             && std::io::stderr().is_terminal();
-        let selected = Selected::new(&check_kinds(&args.only), &check_kinds(&args.skip));
+        let selected = Selected::new(&args.only, &args.skip);
         let media_sample = Duration::from_secs(
             args.media_seconds
                 .or(profile.media_seconds)
@@ -641,23 +641,6 @@ impl ProfileWriteConfig {
             force: args.force,
         }
     }
-}
-
-/// The command line's kinds of check in the plan's words.
-fn check_kinds(kinds: &[crate::cli::CheckKind]) -> Vec<crate::plan::CheckKind> {
-    use crate::cli::CheckKind as Flag;
-    use crate::plan::CheckKind;
-    kinds
-        .iter()
-        .map(|k| match k {
-            Flag::Dns => CheckKind::Dns,
-            Flag::Tcp => CheckKind::Tcp,
-            Flag::Tls => CheckKind::Tls,
-            Flag::Https => CheckKind::Https,
-            Flag::Websocket => CheckKind::Websocket,
-            Flag::Media => CheckKind::Media,
-        })
-        .collect()
 }
 
 /// Parses `20s`, `1m`, `500ms` or a bare number of seconds.

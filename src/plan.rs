@@ -8,9 +8,9 @@ use crate::catalog::{Catalog, Direction, DomainRequirement, Requirements, Select
 use crate::ranges::Snapshot;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
-/// The kinds of live check a run can be narrowed to (the command line's `--only` and `--skip`,
-/// translated by `config`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The kinds of live check a run can be narrowed to: the values of `--only` and `--skip`, declared
+/// here beside what uses them and reused by `cli`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum CheckKind {
     Dns,
     Tcp,
