@@ -7,11 +7,11 @@
 # an accident.
 #
 # Measured since: the audit's engines (netfilter, nft, squid, PAC), `ccp-log`, the WebSocket
-# transport, the sourced catalog and the split into rooms bring it to 15,472,000 bytes (+12 %). The budget caught one
-# accident on the way: squid's `dstdom_regex` pulled in the `regex` crate (1.33 MB of Unicode tables
-# and engines; `webrtc`'s own use of it is dropped by LTO). squid's POSIX expressions have no
-# Unicode classes, so `regex-lite` reads them; the lab's squid differential (random dstdom_regex
-# ACLs against real squid) agrees on every probe with it.
+# transport, the sourced catalog and the split into rooms bring it to 15,472,000 bytes (+12 %).
+# The budget caught one accident on the way: squid's `dstdom_regex` pulled in the `regex` crate
+# (1.33 MB of Unicode tables and engines; `webrtc`'s own use of it is dropped by LTO). squid's
+# POSIX expressions have no Unicode classes, so `regex-lite` reads them; the lab's squid
+# differential (random dstdom_regex ACLs against real squid) agrees on every probe with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
