@@ -47,9 +47,10 @@ pub(crate) fn audit_domains(list: &DomainList, requirements: &[DomainRequirement
                         cover.missing_paths.join(", ")
                     ),
                 )
-                .remedy(format!(
-                    "add `{entry}` to {file} so every path of {} is allowed",
-                    req.host
+                .remedy(crate::remedy::add_to_list(
+                    &entry,
+                    &file,
+                    Some(&format!("so every path of {} is allowed", req.host)),
                 ))
                 .evidence("covered_by", &lines)
                 .evidence("missing_paths", &cover.missing_paths)
@@ -73,9 +74,10 @@ pub(crate) fn audit_domains(list: &DomainList, requirements: &[DomainRequirement
                         ports_label(&req.ports)
                     ),
                 )
-                .remedy(format!(
-                    "add `{entry}` to {file} ({})",
-                    ports_label(&req.ports)
+                .remedy(crate::remedy::add_to_list(
+                    &entry,
+                    &file,
+                    Some(&format!("({})", ports_label(&req.ports))),
                 ))
                 .evidence("covered_by", &lines)
             } else {
@@ -103,7 +105,7 @@ pub(crate) fn audit_domains(list: &DomainList, requirements: &[DomainRequirement
                     )
                 };
                 Check::new(id, Kind::Allowlist, Status::Fail, Reason::MissingDomain, detail)
-                    .remedy(format!("add `{entry}` to {file}"))
+                    .remedy(crate::remedy::add_to_list(&entry, &file, None))
                     .evidence("too_narrow", &near)
             }
             .evidence("add", &entry)
