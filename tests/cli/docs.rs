@@ -75,7 +75,7 @@ fn doc_files() -> Vec<String> {
 }
 
 /// The lines outside fenced code blocks: what Markdown renders as prose, headings and tables.
-fn prose_lines(text: &str) -> Vec<String> {
+pub(crate) fn prose_lines(text: &str) -> Vec<String> {
     let mut fenced = false;
     let mut lines = Vec::new();
     for line in text.lines() {
@@ -160,7 +160,7 @@ fn anchors(text: &str) -> BTreeSet<String> {
 }
 
 /// The targets of the inline links `[text](target)` of a line.
-fn link_targets(line: &str) -> Vec<String> {
+pub(crate) fn link_targets(line: &str) -> Vec<String> {
     let line = without_code_spans(line);
     let mut targets = Vec::new();
     let mut rest = line.as_str();

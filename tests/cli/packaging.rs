@@ -218,10 +218,10 @@ fn the_linux_launcher_runs_the_agent_command_in_a_terminal() {
     assert!(text.lines().any(|l| l == "Name=Connect network check"));
 }
 
-/// The .deb and the .rpm install the user documentation beside the README, keeping the `docs/`
-/// folder so that the README's links between them still lead somewhere.
+/// The .deb and the .rpm install the README and every file its links lead to, directly or through
+/// other documents, at the same place relative to it: no link in the installed docs is dead.
 #[test]
-fn the_packages_ship_the_user_docs() {
+fn the_packages_ship_every_document_the_readme_leads_to() {
     let cargo = cargo_toml();
     let meta = &cargo["package"]["metadata"];
     let deb: Vec<(String, String)> = meta["deb"]["assets"]
@@ -250,20 +250,55 @@ fn the_packages_ship_the_user_docs() {
             )
         })
         .collect();
-    for doc in [
-        "README.md",
-        "GUIDE.md",
-        "FAQ.md",
-        "docs/deploy.md",
-        "docs/report.md",
-        "docs/reasons.md",
-    ] {
+    let mut shipped = 0;
+    for doc in documents_the_readme_leads_to() {
         let dest = format!("/usr/share/doc/connect-preflight/{doc}");
         for (package, assets) in [("deb", &deb), ("rpm", &rpm)] {
             assert!(
-                assets.iter().any(|(s, d)| s == doc && *d == dest),
-                "the {package} does not install {doc} as {dest}"
+                assets.iter().any(|(s, d)| *s == doc && *d == dest),
+                "the {package} does not install {doc} as {dest}, where the README's links expect it"
             );
         }
+        shipped += 1;
     }
+    assert!(
+        shipped > 10,
+        "only {shipped} documents found: is the link reader right?"
+    );
+}
+
+/// The README and the files its relative links lead to, followed through every linked Markdown
+/// file, as paths from the repository's root.
+fn documents_the_readme_leads_to() -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut todo = vec!["README.md".to_owned()];
+    while let Some(file) = todo.pop() {
+        if !found.insert(file.clone()) || !file.ends_with(".md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(repo_file(&file)).unwrap();
+        let folder = std::path::Path::new(&file).parent().unwrap().to_path_buf();
+        for line in crate::docs::prose_lines(&text) {
+            for target in crate::docs::link_targets(&line) {
+                let path = target.split('#').next().unwrap_or("");
+                if path.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let mut parts: Vec<String> = Vec::new();
+                for part in folder.join(path).components() {
+                    match part {
+                        std::path::Component::ParentDir => {
+                            parts.pop();
+                        }
+                        std::path::Component::Normal(p) => {
+                            parts.push(p.to_string_lossy().into_owned());
+                        }
+                        _ => {}
+                    }
+                }
+                todo.push(parts.join("/"));
+            }
+        }
+    }
+    found
 }
