@@ -57,7 +57,8 @@ pub struct Firewall {
     pub out_interface: Option<String>,
 }
 
-/// What one audit reads, and how.
+/// What one audit reads, and how: built once by `config` (`AuditConfig`) from the flags and the
+/// site profile.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The domain allow-list, squid configuration or PAC script.
@@ -98,7 +99,7 @@ pub struct Outcome {
     pub domains: Option<(DomainList, Vec<String>)>,
     pub cidrs: Option<(CidrList, Vec<Addition>)>,
     /// A ruleset evaluated as the kernel walks it, with its fixes.
-    pub ruleset: Option<(std::path::PathBuf, ruleset::Syntax, ruleset::Audited)>,
+    pub ruleset: Option<(PathBuf, ruleset::Syntax, ruleset::Audited)>,
 }
 
 /// Reads the lists, audits them against `requirements`, and builds the report for `target`. Pure
