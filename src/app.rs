@@ -6,8 +6,8 @@ use std::io::Write;
 use crate::cli::{CatalogCommand, Cli, Command, ProfileCommand, RangesCommand};
 use crate::commands;
 use crate::config::{
-    self, AgentConfig, CheckConfig, Config, DiffConfig, EndpointsConfig, LookupConfig,
-    ProfileWriteConfig, SummarizeConfig, UpdateConfig,
+    self, AgentConfig, AuditConfig, CcpLogConfig, CheckConfig, Config, DiffConfig, EndpointsConfig,
+    LookupConfig, ProfileWriteConfig, SummarizeConfig, UpdateConfig,
 };
 use crate::error::{ExitCode, Result};
 
@@ -47,7 +47,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Endpoints(args) => {
             commands::endpoints::run(&config, &EndpointsConfig::resolve(args), &mut warnings)
         }
-        Command::Audit(args) => commands::audit::run(&config, args, &mut warnings),
+        Command::Audit(args) => {
+            commands::audit::run(&config, &AuditConfig::resolve(&config, args), &mut warnings)
+        }
         Command::Ranges(RangesCommand::Info { format }) => {
             commands::ranges::info(&config, *format, &mut warnings)
         }
@@ -66,7 +68,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Summarize(args) => {
             commands::summarize::run(&config, &SummarizeConfig::resolve(args), &mut warnings)
         }
-        Command::CcpLog(args) => commands::ccp_log::run(&config, args),
+        Command::CcpLog(args) => {
+            commands::ccp_log::run(&config, &CcpLogConfig::resolve(&config, args))
+        }
         Command::Generate(what) => commands::generate::run(&config, what),
         Command::Profile(ProfileCommand::Write(args)) => {
             commands::profile::write(&config, &ProfileWriteConfig::resolve(args))

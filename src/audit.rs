@@ -15,7 +15,7 @@ pub mod sg_quota;
 pub mod squid;
 
 pub(crate) use cidrs::audit_cidrs;
-pub(crate) use command::run;
+pub use command::{AuditFormat, DomainsFormat, Firewall, Settings};
 pub(crate) use domains::audit_domains;
 pub(crate) use pac::audit_pac;
 

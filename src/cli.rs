@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::audit::{AuditFormat, DomainsFormat};
 use crate::catalog::Group;
 pub use crate::catalog_info::CatalogFormat;
 pub use crate::endpoints::EndpointsFormat;
@@ -331,16 +332,6 @@ pub enum HookArg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DomainsFormat {
-    /// One entry a line: `host`, `*.suffix`, `.suffix` or a URL
-    Plain,
-    /// A squid configuration with `acl NAME dstdomain ...` lines
-    Squid,
-    /// A proxy auto-config script: which hosts go DIRECT, which through a proxy
-    Pac,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CidrsFormat {
     /// One CIDR, address or range a line, optionally with `udp/3478` or `tcp 443`
     Plain,
@@ -353,20 +344,6 @@ pub enum CidrsFormat {
     Nft,
     /// `aws ec2 describe-security-groups` JSON
     AwsSg,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum AuditFormat {
-    /// For people at a terminal, ending with the lines to paste into the list
-    Text,
-    /// The `connect-preflight/report/v1` contract, for pipelines
-    Json,
-    /// One row per check, for a spreadsheet
-    Csv,
-    /// A self-contained page to send to the network team
-    Html,
-    /// JUnit XML, one test case per check, for CI dashboards
-    Junit,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,4 +1,9 @@
 //! The program's meaning of the command line: flags > environment > site profile > defaults.
+//! Each command's configuration is resolved here once; `audit`'s and `ccp-log`'s in their own
+//! files below (`config/audit.rs`, `config/ccp_log.rs`).
+
+mod audit;
+mod ccp_log;
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -8,6 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use self::audit::AuditConfig;
+pub use self::ccp_log::CcpLogConfig;
 use crate::catalog::{Catalog, Group, Instance, Selection};
 use crate::cli::{CheckArgs, Cli, TargetArgs};
 use crate::error::{Error, Location, Result};

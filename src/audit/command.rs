@@ -1,18 +1,97 @@
-//! The `audit` command: reads the lists a run names, audits each with its evaluator, and renders
-//! the report, the lines to paste and the fixed copy.
+//! The audit of the lists a run names: each list read and audited with its evaluator, then the
+//! report, the lines to paste and the fixed copy rendered. What to read, and how, arrives as
+//! [`Settings`], the audit's own terms for what the user chose.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use ipnet::IpNet;
+
+use super::firewall::Placement;
 use super::*;
 use crate::allowlist::Strictness;
 use crate::allowlist::cidrs::{Addition, CidrFormat, CidrList};
 use crate::allowlist::domains::DomainList;
-use crate::cli::{AuditArgs, AuditFormat, CidrsFormat, DomainsFormat};
-use crate::config::Config;
-use crate::error::{Error, ExitCode, Result};
-use crate::ranges::{self, Snapshot};
+use crate::catalog::Requirements;
+use crate::error::{Error, Result};
+use crate::ranges::Snapshot;
 use crate::report::{self, CidrFix, Report, Target};
+
+/// The syntax of a domain allow-list (`--domains-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DomainsFormat {
+    /// One entry a line: `host`, `*.suffix`, `.suffix` or a URL
+    Plain,
+    /// A squid configuration with `acl NAME dstdomain ...` lines
+    Squid,
+    /// A proxy auto-config script: which hosts go DIRECT, which through a proxy
+    Pac,
+}
+
+/// The forms of the audit's report (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    /// For people at a terminal, ending with the lines to paste into the list
+    Text,
+    /// The `connect-preflight/report/v1` contract, for pipelines
+    Json,
+    /// One row per check, for a spreadsheet
+    Csv,
+    /// A self-contained page to send to the network team
+    Html,
+    /// JUnit XML, one test case per check, for CI dashboards
+    Junit,
+}
+
+/// Where the agents are and where a ruleset runs: what a ruleset's rules (read as the kernel
+/// walks them) and a squid configuration's `src` ACLs are matched against.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Firewall {
+    /// The agents' addresses or networks; empty: any address.
+    pub from: Vec<IpNet>,
+    /// Where the ruleset runs; `None` detects it from what the file filters.
+    pub placement: Option<Placement>,
+    /// The interface the agents' traffic comes in by, on a gateway.
+    pub in_interface: Option<String>,
+    /// The interface the traffic to AWS leaves by.
+    pub out_interface: Option<String>,
+}
+
+/// What one audit reads, and how: built once by `config` (`AuditConfig`) from the flags and the
+/// site profile.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// The domain allow-list, squid configuration or PAC script.
+    pub domains: Option<PathBuf>,
+    /// The firewall whitelist or ruleset.
+    pub cidrs: Option<PathBuf>,
+    /// The domain list's syntax; `None` detects it from the text.
+    pub domains_format: Option<DomainsFormat>,
+    /// The CIDR list's syntax; `None` detects it from the text.
+    pub cidrs_format: Option<CidrFormat>,
+    /// Whether a line that cannot be read stops the audit or is reported and skipped.
+    pub strictness: Strictness,
+    /// Where the copy of the one list audited, with the additions, is written.
+    pub fix_output: Option<PathBuf>,
+    pub firewall: Firewall,
+}
+
+impl Settings {
+    /// The usage errors of what to read: no list at all, or two lists with one copy to write.
+    pub fn check(&self) -> Result<()> {
+        if self.domains.is_none() && self.cidrs.is_none() {
+            return Err(Error::usage(
+                "give the list to audit: --domains FILE (the domain allow-list) and/or --cidrs FILE (the firewall whitelist), or put domains/cidrs in the site profile",
+            ));
+        }
+        if self.fix_output.is_some() && self.domains.is_some() && self.cidrs.is_some() {
+            return Err(Error::usage(
+                "--fix-output writes a copy of one list: give --domains or --cidrs alone with it",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Everything one run read and decided, for the renderers.
 pub struct Outcome {
@@ -20,45 +99,26 @@ pub struct Outcome {
     pub domains: Option<(DomainList, Vec<String>)>,
     pub cidrs: Option<(CidrList, Vec<Addition>)>,
     /// A ruleset evaluated as the kernel walks it, with its fixes.
-    pub ruleset: Option<(std::path::PathBuf, ruleset::Syntax, ruleset::Audited)>,
+    pub ruleset: Option<(PathBuf, ruleset::Syntax, ruleset::Audited)>,
 }
 
-/// Reads the lists, audits them, and builds the report. Pure but for reading the named files.
+/// Reads the lists, audits them against `requirements`, and builds the report for `target`. Pure
+/// but for reading the named files.
 pub(crate) fn audit(
-    config: &Config,
-    args: &AuditArgs,
+    settings: &Settings,
+    requirements: &Requirements,
     snapshot: &Snapshot,
+    target: Target,
     started_at: String,
 ) -> Result<Outcome> {
-    let domains_path = args
-        .domains
-        .clone()
-        .or_else(|| config.profile.domains.clone());
-    let cidrs_path = args.cidrs.clone().or_else(|| config.profile.cidrs.clone());
-    if domains_path.is_none() && cidrs_path.is_none() {
-        return Err(Error::usage(
-            "give the list to audit: --domains FILE (the domain allow-list) and/or --cidrs FILE (the firewall whitelist), or put domains/cidrs in the site profile",
-        ));
-    }
-    if args.fix_output.is_some() && domains_path.is_some() && cidrs_path.is_some() {
-        return Err(Error::usage(
-            "--fix-output writes a copy of one list: give --domains or --cidrs alone with it",
-        ));
-    }
-    let catalog = config.catalog()?;
-    let selection = config.selection(&catalog)?;
-    let requirements = catalog.requirements(&selection)?;
-    let strictness = if args.lenient {
-        Strictness::Lenient
-    } else {
-        Strictness::Strict
-    };
+    settings.check()?;
+    let strictness = settings.strictness;
     let mut checks = Vec::new();
     let mut fixes = report::Fixes::default();
-    let domains = match &domains_path {
+    let domains = match &settings.domains {
         Some(path) => {
             let text = crate::input::read_list(path)?;
-            let format = args.domains_format.unwrap_or_else(|| {
+            let format = settings.domains_format.unwrap_or_else(|| {
                 if crate::allowlist::pac::looks_like_pac(&text) {
                     DomainsFormat::Pac
                 } else if crate::allowlist::domains::looks_like_squid(&text) {
@@ -68,7 +128,7 @@ pub(crate) fn audit(
                 }
             });
             if format == DomainsFormat::Pac {
-                if args.fix_output.is_some() {
+                if settings.fix_output.is_some() {
                     return Err(Error::usage(
                         "--fix-output cannot edit a PAC script: it is a program, not a list",
                     ));
@@ -84,7 +144,7 @@ pub(crate) fn audit(
                         path,
                         &mut list,
                         &requirements.domains,
-                        &args.firewall.from,
+                        &settings.firewall.from,
                     )
                 } else {
                     audit_domains(&list, &requirements.domains)
@@ -97,10 +157,10 @@ pub(crate) fn audit(
         None => None,
     };
     let mut rules_found = None;
-    let cidrs = match &cidrs_path {
-        Some(path) => match ruleset::syntax_of(path, args.cidrs_format)? {
+    let cidrs = match &settings.cidrs {
+        Some(path) => match ruleset::syntax_of(path, settings.cidrs_format)? {
             Some((syntax, text)) => {
-                let options = ruleset::options(&args.firewall)?;
+                let options = ruleset::options(&settings.firewall)?;
                 let rules = ruleset::read(&text, path, syntax, strictness)?;
                 let reread = |t: &str| ruleset::read(t, path, syntax, Strictness::Lenient).ok();
                 let found = ruleset::audit(
@@ -120,14 +180,7 @@ pub(crate) fn audit(
                 None
             }
             None => {
-                let format = args.cidrs_format.map(|f| match f {
-                    CidrsFormat::Plain => CidrFormat::Plain,
-                    CidrsFormat::Csv => CidrFormat::Csv,
-                    CidrsFormat::Iptables => CidrFormat::Iptables,
-                    CidrsFormat::Nft => CidrFormat::Nft,
-                    CidrsFormat::AwsSg => CidrFormat::AwsSg,
-                });
-                let list = CidrList::read(path, format, strictness)?;
+                let list = CidrList::read(path, settings.cidrs_format, strictness)?;
                 let found = audit_cidrs(&list, &requirements.rules, snapshot);
                 checks.extend(found.checks);
                 if list.format == CidrFormat::AwsSg {
@@ -168,17 +221,6 @@ pub(crate) fn audit(
             }
         },
         None => None,
-    };
-    let target = Target {
-        instance: requirements.instance.clone(),
-        region: Some(requirements.region.clone()),
-        partner_region: requirements.partner_region.clone(),
-        features: selection
-            .features
-            .iter()
-            .map(|g| g.name().to_owned())
-            .collect(),
-        site: config.site.clone(),
     };
     let mut report = Report::new("audit", target, started_at, checks);
     report.fixes = fixes;
@@ -288,57 +330,30 @@ pub(crate) fn fixed_copy(outcome: &Outcome) -> Result<String> {
     Ok(String::new())
 }
 
-pub(crate) fn run(
-    config: &Config,
-    args: &AuditArgs,
-    warnings: &mut Vec<String>,
-) -> Result<ExitCode> {
-    let started = crate::clock::now();
-    let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
-    let provenance = snapshot.provenance(started);
-    if provenance.age_days > ranges::NOTICE_DAYS {
-        warnings.push(format!(
-            "the IP ranges in use were published {}, {} days ago: the audit cannot see ranges AWS added since; run `connect-preflight ranges update` (or pass --ip-ranges with a current ip-ranges.json)",
-            provenance.create_date, provenance.age_days
+/// Writes the copy of the one list audited, with the additions, to `path`, which must not be
+/// the list itself: the list audited is never modified.
+pub(crate) fn write_fixed_copy(outcome: &Outcome, path: &Path) -> Result<()> {
+    if same_file(path, outcome.domains.as_ref().map(|d| d.0.path.as_path()))
+        || same_file(path, outcome.cidrs.as_ref().map(|c| c.0.path.as_path()))
+        || same_file(path, outcome.ruleset.as_ref().map(|r| r.0.as_path()))
+    {
+        return Err(Error::usage(
+            "--fix-output must name a new file: the list audited is never modified",
         ));
     }
-    let mut outcome = audit(config, args, &snapshot, crate::clock::rfc3339(started))?;
-    outcome.report.ranges = Some(provenance);
-    // What the audit was measured against: the catalog's origin and age.
-    outcome
-        .report
-        .checks
-        .push(crate::catalog_info::provenance_check(
-            &config.catalog()?,
-            started,
-        ));
-    outcome.report.counts = report::Counts::of(&outcome.report.checks);
-    outcome.report.duration_ms =
-        u64::try_from((crate::clock::now() - started).whole_milliseconds()).unwrap_or(0);
-    if let Some(path) = &args.fix_output {
-        if same_file(path, outcome.domains.as_ref().map(|d| d.0.path.as_path()))
-            || same_file(path, outcome.cidrs.as_ref().map(|c| c.0.path.as_path()))
-            || same_file(path, outcome.ruleset.as_ref().map(|r| r.0.as_path()))
-        {
-            return Err(Error::usage(
-                "--fix-output must name a new file: the list audited is never modified",
-            ));
-        }
-        let copy = fixed_copy(&outcome)?;
-        crate::output::write_atomically(path, copy.as_bytes())?;
-    }
-    let text = match args.format {
+    let copy = fixed_copy(outcome)?;
+    crate::output::write_atomically(path, copy.as_bytes())
+}
+
+/// The outcome in `format`; `color` for the text form at a terminal.
+pub(crate) fn render(outcome: &Outcome, format: AuditFormat, color: bool) -> String {
+    match format {
         AuditFormat::Json => report::json::render(&outcome.report),
         AuditFormat::Csv => csv(&outcome.report),
         AuditFormat::Html => report::html::render(&outcome.report),
         AuditFormat::Junit => report::junit::render(&outcome.report),
-        AuditFormat::Text => {
-            let color = config.output.is_none() && config.color.for_stdout();
-            text(&outcome, report::text::Palette::new(color))
-        }
-    };
-    crate::output::emit(config.output.as_deref(), &text)?;
-    Ok(outcome.report.verdict.into())
+        AuditFormat::Text => text(outcome, report::text::Palette::new(color)),
+    }
 }
 
 fn same_file(a: &Path, b: Option<&Path>) -> bool {
@@ -353,7 +368,6 @@ fn same_file(a: &Path, b: Option<&Path>) -> bool {
 mod tests {
     use super::*;
     use crate::allowlist::domains::parse_plain;
-    use crate::catalog::Instance;
     use std::path::Path;
 
     use crate::allowlist::Strictness;
@@ -368,26 +382,22 @@ mod tests {
             "acme.my.connect.aws\n*.cloudfront.net\n*.amazonaws.com\n10.0.0.1\n*.awsglobalaccelerator.com\n",
         )
         .unwrap();
-        let config = Config {
-            region: Some("eu-central-1".into()),
-            instance: Some(Instance::parse("acme").unwrap()),
-            ..Config::default()
-        };
-        let args = AuditArgs {
-            target: crate::cli::TargetArgs::default(),
+        let settings = Settings {
             domains: Some(list),
-            cidrs: None,
-            domains_format: None,
-            cidrs_format: None,
-            lenient: false,
-            fix_output: None,
-            firewall: crate::cli::FirewallArgs::default(),
-            format: AuditFormat::Text,
+            ..Settings::default()
+        };
+        let requirements = requirements();
+        let target = Target {
+            instance: requirements.instance.clone(),
+            region: Some(requirements.region.clone()),
+            partner_region: requirements.partner_region.clone(),
+            ..Target::default()
         };
         let outcome = audit(
-            &config,
-            &args,
+            &settings,
+            &requirements,
             &Snapshot::embedded(),
+            target,
             "2026-11-24T00:00:00Z".into(),
         )
         .unwrap();

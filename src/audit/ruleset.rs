@@ -14,9 +14,9 @@ use super::firewall::{
     Agents, Fate, Flow, Hook, Placement, Ruleset, Verdict, any_v4, any_v6, evaluate, only_family,
 };
 use super::{csvrules, netfilter, nft};
+use crate::allowlist::cidrs::CidrFormat;
 use crate::allowlist::{Issues, Span, Strictness};
 use crate::catalog::RangeRequirement;
-use crate::cli::{CidrsFormat, FirewallArgs, HookArg};
 use crate::error::Result;
 use crate::net::{Direction, PortRange};
 use crate::ranges::{IpSet, Snapshot};
@@ -53,12 +53,12 @@ pub struct Options {
 /// the start of the file; with its text. `None` for the other list formats.
 pub(crate) fn syntax_of(
     path: &Path,
-    format: Option<CidrsFormat>,
+    format: Option<CidrFormat>,
 ) -> Result<Option<(Syntax, String)>> {
     let syntax = match format {
-        Some(CidrsFormat::Iptables) => Some(Syntax::Iptables),
-        Some(CidrsFormat::Nft) => Some(Syntax::Nft),
-        Some(CidrsFormat::Csv) => {
+        Some(CidrFormat::Iptables) => Some(Syntax::Iptables),
+        Some(CidrFormat::Nft) => Some(Syntax::Nft),
+        Some(CidrFormat::Csv) => {
             let text = crate::input::read_list(path)?;
             return Ok(csvrules::looks_like(&text).then_some((Syntax::Csv, text)));
         }
@@ -103,7 +103,7 @@ pub(crate) fn read(
 }
 
 /// The options of `--from`, `--hook` and the interfaces.
-pub(crate) fn options(args: &FirewallArgs) -> Result<Options> {
+pub(crate) fn options(args: &super::Firewall) -> Result<Options> {
     let from = (!args.from.is_empty()).then(|| IpSet::from_nets(&args.from));
     Ok(Options {
         agents: Agents {
@@ -111,10 +111,7 @@ pub(crate) fn options(args: &FirewallArgs) -> Result<Options> {
             in_iface: args.in_interface.clone(),
             out_iface: args.out_interface.clone(),
         },
-        placement: args.hook.map(|h| match h {
-            HookArg::Output => Placement::Host,
-            HookArg::Forward => Placement::Gateway,
-        }),
+        placement: args.placement,
     })
 }
 

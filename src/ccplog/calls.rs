@@ -12,7 +12,7 @@ use super::advice;
 use super::model::{Audio, Call, Clock, JitterMeaning, LogError, Second, StatsSource, WorstSecond};
 use super::parse::{CallReport, Direction, ErrorKind, Event, Sample, What};
 use super::{MAX_ERRORS, grade, iso};
-use crate::config::Thresholds;
+use crate::media::grade::Thresholds;
 use crate::report::{Reason, Status};
 
 /// Seconds in a row with no packet one way, while the other way flows, that count as a dropout.

@@ -6,11 +6,9 @@
 
 use std::path::PathBuf;
 
-use crate::catalog::{
-    DomainRequirement, Group, HostPattern, Instance, PortSpec, Proof, Requirements,
-};
-use crate::config::{Config, Thresholds};
+use crate::catalog::{DomainRequirement, Group, HostPattern, PortSpec, Proof, Requirements};
 use crate::error::Result;
+use crate::media::grade::Thresholds;
 use crate::plan::{CheckKind, MediaHost, Plan, Selected};
 use crate::ranges::Snapshot;
 use crate::report::{Kind, Proto};
@@ -25,6 +23,8 @@ pub struct FromLog {
     pub signalling: Vec<TransportUrl>,
     /// (host, port) of each TURN relay over UDP.
     pub relays: Vec<(String, u16)>,
+    /// The log's instance domain and Region, as logged: the configuration takes them where
+    /// nothing else named an instance or a Region.
     pub instance: Option<String>,
     pub region: Option<String>,
 }
@@ -77,21 +77,6 @@ impl FromLog {
             instance: ep.instance.iter().next().cloned(),
             region: ep.region.clone(),
         }
-    }
-
-    /// The configuration with the log's instance and Region where the command line gave none.
-    pub fn fill(&self, config: &Config) -> Config {
-        let mut config = config.clone();
-        if config.instance.is_none() {
-            config.instance = self
-                .instance
-                .as_deref()
-                .and_then(|i| Instance::parse(i).ok());
-        }
-        if config.region.is_none() {
-            config.region.clone_from(&self.region);
-        }
-        config
     }
 
     /// Plans the CCP's WebSocket transport and adds the log's other endpoints to the plan.
@@ -294,9 +279,8 @@ mod tests {
                 .count(),
             1
         );
-        let config = log.fill(&Config::default());
-        assert_eq!(config.region.as_deref(), Some("eu-central-1"));
-        assert_eq!(config.instance.unwrap().alias, "acme");
+        assert_eq!(log.region.as_deref(), Some("eu-central-1"));
+        assert_eq!(log.instance.as_deref(), Some("acme.my.connect.aws"));
     }
 
     #[test]

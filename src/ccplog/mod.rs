@@ -8,7 +8,6 @@
 
 pub mod advice;
 pub mod calls;
-pub mod command;
 pub mod json;
 pub mod live;
 pub mod model;
@@ -19,8 +18,8 @@ pub mod scrub;
 
 use std::path::PathBuf;
 
-use crate::config::Thresholds;
 use crate::error::Result;
+use crate::media::grade::Thresholds;
 use crate::report::Status;
 use model::CcpLog;
 

@@ -525,7 +525,7 @@ fn chart(label: &str, unit: &str, series: &[Series<'_>], limit: Option<f64>) -> 
     }
 }
 
-fn call_charts(call: &Call, t: &crate::config::Thresholds) -> Markup {
+fn call_charts(call: &Call, t: &crate::media::grade::Thresholds) -> Markup {
     let pick = |a: &Audio, f: fn(&super::model::Second) -> Option<f64>| -> Vec<(u32, f64)> {
         a.series
             .iter()
@@ -549,7 +549,7 @@ fn call_charts(call: &Call, t: &crate::config::Thresholds) -> Markup {
 }
 
 /// The HTML page: self-contained, no script, charts as inline SVG.
-pub fn html(r: &CcpLogReport, t: &crate::config::Thresholds) -> String {
+pub fn html(r: &CcpLogReport, t: &crate::media::grade::Thresholds) -> String {
     let log = &r.ccp_log;
     let class = match r.report.verdict {
         Verdict::Ready => "ready",

@@ -52,7 +52,7 @@ pub fn produce(
     // Config: `--ccp-log` names the endpoints the agent's CCP actually used, tested beside the
     // catalog's (and may name the instance and Region).
     let from_log = crate::ccplog::live::FromLog::read(&check.ccp_log)?;
-    let config = &from_log.fill(config);
+    let config = &config.with_log_target(&from_log);
 
     // Route, first half: the setting, else the OS's.
     let route = route::discover(check.route.clone(), check.list, check.run.progress);
