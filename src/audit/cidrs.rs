@@ -229,16 +229,11 @@ pub(crate) fn audit_cidrs(
                     .filter(|i| same_dir(i) && !entries.allows(*i, port))
                     .filter(|&i| intersects(entries.space(i), &missing))
                     .collect();
-                let add = format!(
-                    "add {port} {} {} in {file}",
-                    direction_word(rule.direction),
-                    named(&missing_cidrs)
-                );
-                let mut add = add;
+                let mut extend_at = None;
                 let check = if covering.is_empty() && !wrong.is_empty() {
                     let lines = entry_lines(entries, &wrong);
                     let at: Vec<String> = wrong.iter().map(|&i| entries.at_line(i)).collect();
-                    add = format!("{add} (or extend the rule at {} to {port})", named(&at));
+                    extend_at = Some(named(&at));
                     let theirs: BTreeSet<String> = wrong
                         .iter()
                         .map(|&i| entry_ports_label(entries, i))
@@ -277,6 +272,13 @@ pub(crate) fn audit_cidrs(
                     )
                     .evidence("covered_by", &covering_lines)
                 };
+                let add = crate::remedy::add_cidr(
+                    &port.to_string(),
+                    rule.direction,
+                    &named(&missing_cidrs),
+                    &file,
+                    extend_at.as_deref(),
+                );
                 check.remedy(add).evidence("missing", &missing_cidrs)
             };
             out.checks.push(
@@ -448,9 +450,7 @@ fn scan_entries(
                         needed_here.len()
                     ),
                 )
-                .remedy(format!(
-                    "replace `{text}` at {at} with the CIDRs `connect-preflight endpoints --format cidrs` lists for these ports"
-                ))
+                .remedy(crate::remedy::overbroad_cidr(&text, &at))
                 .evidence("line", &at),
             );
             continue;
@@ -494,10 +494,7 @@ fn scan_entries(
                         snapshot.create_date
                     ),
                 )
-                .remedy(format!(
-                    "remove {} from {at}: AWS no longer publishes it for {service}",
-                    named(&gone)
-                ))
+                .remedy(crate::remedy::unpublished(&named(&gone), &at, service))
                 .evidence("line", &at)
                 .evidence("unpublished", &gone),
             );
@@ -529,7 +526,7 @@ fn repeat_checks(
                 entries.text(first)
             ),
         )
-        .remedy(format!("remove `{text}` from {at}"))
+        .remedy(crate::remedy::remove_entry(&text, &at))
         .evidence("line", &at)
         .evidence("duplicate_of", entries.at_line(first))
     };
@@ -564,7 +561,7 @@ fn repeat_checks(
                         entries.at_line(other)
                     ),
                 )
-                .remedy(format!("remove `{text}` from {at}"))
+                .remedy(crate::remedy::remove_entry(&text, &at))
                 .evidence("line", &at)
                 .evidence("shadowed_by", entries.at_line(other)),
             );
