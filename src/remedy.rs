@@ -347,7 +347,10 @@ pub fn call_media_blocked(ip: IpAddr, port: u16) -> String {
 
 /// Calls through a relay will sound poor (loss, delay, jitter past the references).
 pub(crate) fn poor_quality(host: &str, port: u16) -> String {
-    format!("calls through {host} will sound poor: {}", better_audio(port))
+    format!(
+        "calls through {host} will sound poor: {}",
+        better_audio(port)
+    )
 }
 
 /// What makes calls through a relay sound better: [`poor_quality`], [`ccp_poor_quality`].
@@ -570,7 +573,7 @@ pub(crate) fn security_group_quota(adding: usize, groups: usize) -> String {
 }
 
 /// The IP-ranges snapshot in use is past AWS's notice window.
-pub fn snapshot_stale(create_date: &str, age_days: i64, notice_days: i64) -> String {
+pub(crate) fn snapshot_stale(create_date: &str, age_days: i64, notice_days: i64) -> String {
     format!(
         "the IP ranges in use were published {create_date}, {age_days} days ago, past AWS's \
          {notice_days}-day notice window: run `connect-preflight ranges update` (or pass \
@@ -681,7 +684,10 @@ pub(crate) fn ccp_one_way(who: &str, relays: &str) -> String {
 
 /// Calls through the relays `relays` sounded poor: [`poor_quality`] in the past tense.
 pub(crate) fn ccp_poor_quality(relays: &str) -> String {
-    format!("calls through {relays} sounded poor: {}", better_audio(3478))
+    format!(
+        "calls through {relays} sounded poor: {}",
+        better_audio(3478)
+    )
 }
 
 #[cfg(test)]
@@ -746,7 +752,13 @@ mod tests {
             "add tcp/443 outbound to 192.0.2.0/24 in c.txt (or extend the rule at c.txt:3 to tcp/443)"
         );
         assert_eq!(
-            add_cidr("udp/3478", Direction::Inbound, "192.0.2.0/24", "c.txt", None),
+            add_cidr(
+                "udp/3478",
+                Direction::Inbound,
+                "192.0.2.0/24",
+                "c.txt",
+                None
+            ),
             "add udp/3478 inbound from 192.0.2.0/24 in c.txt"
         );
     }
@@ -755,7 +767,10 @@ mod tests {
     /// full stop, and where a remedy says what is wrong, a colon before what to change.
     #[test]
     fn audit_and_ccp_log_remedies_speak_in_the_same_voice() {
-        let needed = ["*.my.connect.aws".to_owned(), "*.static.connect.aws".to_owned()];
+        let needed = [
+            "*.my.connect.aws".to_owned(),
+            "*.static.connect.aws".to_owned(),
+        ];
         let texts = [
             remove_entry("*.example", "d.txt:3"),
             remove_unless_needed("*.awsglobalaccelerator.com", "d.txt:4", "*.x"),
@@ -805,11 +820,21 @@ mod tests {
             assert!(!text.contains("  "), "{text}");
         }
         // One situation, one wording: the live media check's and `ccp-log`'s.
-        let live = turn_path("turnnlb-*.elb.eu-central-1.amazonaws.com", [192, 0, 2, 1].into(), 3478, &[]);
-        assert!(ccp_media_path("turnnlb-*.elb.eu-central-1.amazonaws.com")
-            .starts_with(&format!("allow {}", live.replace(" (192.0.2.1)", ""))));
+        let live = turn_path(
+            "turnnlb-*.elb.eu-central-1.amazonaws.com",
+            [192, 0, 2, 1].into(),
+            3478,
+            &[],
+        );
+        assert!(
+            ccp_media_path("turnnlb-*.elb.eu-central-1.amazonaws.com")
+                .starts_with(&format!("allow {}", live.replace(" (192.0.2.1)", "")))
+        );
         let (live, log) = (poor_quality("relay", 3478), ccp_poor_quality("relay"));
-        assert_eq!(live.split_once(": ").unwrap().1, log.split_once(": ").unwrap().1);
+        assert_eq!(
+            live.split_once(": ").unwrap().1,
+            log.split_once(": ").unwrap().1
+        );
         assert_eq!(
             overbroad_domain("*.amazon.com", "d.txt:6", &[]),
             remove_unless_needed("*.amazon.com", "d.txt:6", "what it opens")
@@ -824,7 +849,10 @@ mod tests {
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
             .unwrap();
         assert!(what.ends_with("past AWS's 30-day notice window"), "{what}");
-        assert!(fix.starts_with("run `connect-preflight ranges update`"), "{fix}");
+        assert!(
+            fix.starts_with("run `connect-preflight ranges update`"),
+            "{fix}"
+        );
     }
 
     /// Where remedy text is written in place: `.remedy(`, a `remedy:` field or a `remedy =`
@@ -852,9 +880,17 @@ mod tests {
                     continue;
                 }
                 let rest = text[at + slot.len()..].trim_start();
-                if ["\"", "r\"", "r#\"", "format!", "&format!", "String::from", "concat!"]
-                    .iter()
-                    .any(|start| rest.starts_with(start))
+                if [
+                    "\"",
+                    "r\"",
+                    "r#\"",
+                    "format!",
+                    "&format!",
+                    "String::from",
+                    "concat!",
+                ]
+                .iter()
+                .any(|start| rest.starts_with(start))
                 {
                     let line = text[..at].matches('\n').count();
                     found.push(lines[line].trim().to_owned());
@@ -922,6 +958,10 @@ mod tests {
                 }
             }
         }
-        assert!(found.is_empty(), "remedy text written in place:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "remedy text written in place:\n{}",
+            found.join("\n")
+        );
     }
 }

@@ -446,7 +446,9 @@ fn scan_entries(
                     format!(
                         "`{text}` at {at} opens {opens} on {} ({}), where Connect needs {} CIDRs",
                         entry_ports_label(entries, i),
-                        direction_word(direction).trim_end_matches(" to").trim_end_matches(" from"),
+                        direction_word(direction)
+                            .trim_end_matches(" to")
+                            .trim_end_matches(" from"),
                         needed_here.len()
                     ),
                 )

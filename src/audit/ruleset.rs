@@ -542,7 +542,7 @@ fn judge(id: &str, what: &str, a: &Answer, file: &str, need: &Need<'_>, space: &
                 need.rule.direction,
                 &named(&missing),
                 &named(&a.blocked.iter().map(|b| b.1.at_line()).collect::<Vec<_>>()),
-                &file,
+                file,
             ))
             .evidence("missing", &missing)
             .evidence("blocked_by", &blocked_by);

@@ -926,10 +926,7 @@ pub(crate) fn audit(
                     Kind::Allowlist,
                     Status::Fail,
                     reason,
-                    format!(
-                        "squid denies CONNECT {}:{ports}{stand_in}: {why}",
-                        req.host
-                    ),
+                    format!("squid denies CONNECT {}:{ports}{stand_in}: {why}", req.host),
                 )
                 .remedy(crate::remedy::squid_allow_connect(
                     &place,

@@ -104,9 +104,17 @@ fn every_warning_and_failure_of_the_audit_over_the_test_corpus_carries_a_remedy(
     for (flag, path) in &lists {
         for (region, instance) in REGIONS {
             let mut cmd = s.cmd();
-            cmd.args(["-q", "audit", "--region", region, "--lenient", "--format", "json"])
-                .arg(flag)
-                .arg(path);
+            cmd.args([
+                "-q",
+                "audit",
+                "--region",
+                region,
+                "--lenient",
+                "--format",
+                "json",
+            ])
+            .arg(flag)
+            .arg(path);
             if let Some(instance) = instance {
                 cmd.args(["--instance", instance]);
             }
@@ -232,7 +240,10 @@ fn every_warning_and_failure_of_ccp_log_carries_a_remedy() {
         for error in report["ccp_log"]["errors"].as_array().into_iter().flatten() {
             let remedy = error["remedy"].as_str().unwrap_or("");
             if let Some(fault) = voice_fault(remedy) {
-                all.push(format!("{origin}: error {} {fault}: {remedy}", error["what"]));
+                all.push(format!(
+                    "{origin}: error {} {fault}: {remedy}",
+                    error["what"]
+                ));
             }
         }
     }
