@@ -837,12 +837,28 @@ mod tests {
         assert!(broad.detail.contains("every address"), "{}", broad.detail);
         assert_eq!(find("fw.txt:4:1/shadowed").status, Status::Info);
         assert_eq!(find("fw.txt:5:1/duplicate").reason, Reason::StaleEntry);
+        // The remedies name the entry and its line, as the domain list's do.
+        assert_eq!(
+            find("fw.txt:4:1/shadowed").remedy.as_deref(),
+            Some("remove `15.193.4.0/24` from fw.txt:4")
+        );
+        assert_eq!(
+            find("fw.txt:5:1/duplicate").remedy.as_deref(),
+            Some("remove `15.193.0.0/19` from fw.txt:5")
+        );
         let stale = find("fw.txt:6:1/stale");
         assert_eq!(stale.status, Status::Warn);
         assert!(
             stale.detail.contains("15.194.0.0/24") && stale.detail.contains("AMAZON_CONNECT"),
             "{}",
             stale.detail
+        );
+        assert_eq!(
+            stale.remedy.as_deref(),
+            Some(
+                "15.194.0.0/24 is no longer published for AMAZON_CONNECT in AWS's IP ranges: \
+                 remove it from fw.txt:6"
+            )
         );
         // 0.0.0.0/0 on tcp/443 covers EC2 and CloudFront.
         assert!(

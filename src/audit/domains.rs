@@ -392,6 +392,16 @@ mod tests {
             ids.iter().any(|i| i.ends_with("allow.txt:8:1/shadowed")),
             "{ids:?}"
         );
+        // The remedies name the entry and its line, as the CIDR list's do.
+        let remedies: Vec<&str> = stale.iter().filter_map(|c| c.remedy.as_deref()).collect();
+        assert!(
+            remedies.contains(&"remove `acme.my.connect.aws` from allow.txt:10"),
+            "{remedies:?}"
+        );
+        assert!(
+            remedies.contains(&"remove `d1n9s7btyr4f0n.cloudfront.net` from allow.txt:8"),
+            "{remedies:?}"
+        );
         let pass = found
             .checks
             .iter()
