@@ -123,141 +123,170 @@ impl Names {
 }
 
 pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
-    let advice = |reason, kind, status, what: &str, cause: &str, remedy: String| Advice {
+    // The remedy is given by name in each arm (`remedy: remedy::…`), where a scan finds it.
+    let advice = |reason, kind, status, what: &str, cause: &str| Advice {
         reason,
         kind,
         status,
         what: what.to_owned(),
         cause: cause.to_owned(),
-        remedy,
+        remedy: String::new(),
     };
     match kind {
         ErrorKind::Softphone(t) => softphone(t, names),
-        ErrorKind::Ice(what) => advice(
-            Reason::IceFailed,
-            Kind::Media,
-            // A collection that timed out still goes on with what it gathered, and a lost
-            // connection may come back: only a call left without a path fails.
-            if matches!(
-                *what,
-                "no_ice_candidate" | "ice_connection_failed" | "peer_connection_failed"
-            ) {
-                Status::Fail
-            } else {
-                Status::Warn
-            },
-            what,
-            "the softphone found no working media path: no relay candidate was gathered in time, \
-             or the connection to the relay was lost during the call",
-            names.udp(),
-        ),
-        ErrorKind::Signalling(what) => advice(
-            Reason::SignallingFailed,
-            Kind::Websocket,
-            Status::Fail,
-            what,
-            "the softphone could not open or complete its signalling WebSocket to Connect",
-            remedy::ccp_signalling(&names.signalling),
-        ),
-        ErrorKind::WebSocket(what) => advice(
-            Reason::WebsocketLost,
-            Kind::Websocket,
-            Status::Warn,
-            what,
-            "the CCP's WebSocket to Connect dropped or could not be opened: agent state and \
-             contact events stop until it reconnects",
-            remedy::ccp_websocket_lost(&names.transport),
-        ),
-        ErrorKind::Heartbeat => advice(
-            Reason::WebsocketLost,
-            Kind::Websocket,
-            Status::Warn,
-            "heartbeat",
-            "a WebSocket heartbeat (every 10 s) got no answer: the connection stalled, often a \
-             proxy or firewall dropping idle or long-lived connections, or a saturated link",
-            remedy::ccp_heartbeat(&names.transport),
-        ),
-        ErrorKind::Api(name) => advice(
-            Reason::ApiFailed,
-            Kind::Https,
-            Status::Warn,
-            &format!("api:{name}"),
-            "a Connect API request from the CCP failed or timed out",
-            remedy::ccp_api_failed(&names.instance),
-        ),
-        ErrorKind::ApiRefused(name) => advice(
-            Reason::ApiFailed,
-            Kind::Https,
-            Status::Warn,
-            &format!("api:{name}"),
-            "Connect answered the request with an error (its message says why): a refusal of the \
-             action, not a network fault",
-            remedy::ccp_api_refused(),
-        ),
-        ErrorKind::Auth(what) => advice(
-            Reason::AuthFailed,
-            Kind::Https,
-            Status::Warn,
-            what,
-            "the CCP's session was refused or its authentication expired",
-            remedy::ccp_auth(&names.instance),
-        ),
+        ErrorKind::Ice(what) => Advice {
+            remedy: names.udp(),
+            ..advice(
+                Reason::IceFailed,
+                Kind::Media,
+                // A collection that timed out still goes on with what it gathered, and a lost
+                // connection may come back: only a call left without a path fails.
+                if matches!(
+                    *what,
+                    "no_ice_candidate" | "ice_connection_failed" | "peer_connection_failed"
+                ) {
+                    Status::Fail
+                } else {
+                    Status::Warn
+                },
+                what,
+                "the softphone found no working media path: no relay candidate was gathered in time, \
+                 or the connection to the relay was lost during the call",
+            )
+        },
+        ErrorKind::Signalling(what) => Advice {
+            remedy: remedy::ccp_signalling(&names.signalling),
+            ..advice(
+                Reason::SignallingFailed,
+                Kind::Websocket,
+                Status::Fail,
+                what,
+                "the softphone could not open or complete its signalling WebSocket to Connect",
+            )
+        },
+        ErrorKind::WebSocket(what) => Advice {
+            remedy: remedy::ccp_websocket_lost(&names.transport),
+            ..advice(
+                Reason::WebsocketLost,
+                Kind::Websocket,
+                Status::Warn,
+                what,
+                "the CCP's WebSocket to Connect dropped or could not be opened: agent state and \
+                 contact events stop until it reconnects",
+            )
+        },
+        ErrorKind::Heartbeat => Advice {
+            remedy: remedy::ccp_heartbeat(&names.transport),
+            ..advice(
+                Reason::WebsocketLost,
+                Kind::Websocket,
+                Status::Warn,
+                "heartbeat",
+                "a WebSocket heartbeat (every 10 s) got no answer: the connection stalled, often a \
+                 proxy or firewall dropping idle or long-lived connections, or a saturated link",
+            )
+        },
+        ErrorKind::Api(name) => Advice {
+            remedy: remedy::ccp_api_failed(&names.instance),
+            ..advice(
+                Reason::ApiFailed,
+                Kind::Https,
+                Status::Warn,
+                &format!("api:{name}"),
+                "a Connect API request from the CCP failed or timed out",
+            )
+        },
+        ErrorKind::ApiRefused(name) => Advice {
+            remedy: remedy::ccp_api_refused(),
+            ..advice(
+                Reason::ApiFailed,
+                Kind::Https,
+                Status::Warn,
+                &format!("api:{name}"),
+                "Connect answered the request with an error (its message says why): a refusal of the \
+                 action, not a network fault",
+            )
+        },
+        ErrorKind::Auth(what) => Advice {
+            remedy: remedy::ccp_auth(&names.instance),
+            ..advice(
+                Reason::AuthFailed,
+                Kind::Https,
+                Status::Warn,
+                what,
+                "the CCP's session was refused or its authentication expired",
+            )
+        },
     }
 }
 
 /// Softphone error types (streams softphone.js `SoftphoneErrorTypes`).
 fn softphone(t: &str, names: &Names) -> Advice {
-    let (reason, kind, cause, remedy): (Reason, Kind, &str, String) = match t {
-        "ice_collection_timeout" => (
-            Reason::IceFailed,
-            Kind::Media,
-            "no relay candidate was gathered before the timeout: UDP 3478 to the TURN relays is blocked or slow",
-            names.udp(),
-        ),
-        "signalling_connection_failure" | "signalling_handshake_failure" => (
-            Reason::SignallingFailed,
-            Kind::Websocket,
-            "the softphone could not reach or complete the handshake with its signalling endpoint",
-            remedy::ccp_signalling(&names.signalling),
-        ),
-        "microphone_not_shared" => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the browser did not give the CCP the microphone",
-            remedy::ccp_microphone(&names.instance),
-        ),
-        "unsupported_browser" => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the browser is not one the CCP supports",
-            remedy::ccp_browser(),
-        ),
-        "user_busy_error" | "multiple_softphone_active_sessions" => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the CCP is open in more than one window or tab",
-            remedy::ccp_one_window(),
-        ),
-        t if t.starts_with("vdi") => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the VDI media redirection failed",
-            remedy::ccp_vdi(),
-        ),
-        _ => (
-            Reason::SoftphoneError,
-            Kind::Media,
-            "the softphone failed to set up or keep the call",
-            remedy::ccp_softphone_other(),
-        ),
-    };
-    Advice {
+    let advice = |reason, kind, cause: &str| Advice {
         reason,
         kind,
         status: Status::Fail,
         what: t.to_owned(),
         cause: cause.to_owned(),
-        remedy,
+        remedy: String::new(),
+    };
+    match t {
+        "ice_collection_timeout" => Advice {
+            remedy: names.udp(),
+            ..advice(
+                Reason::IceFailed,
+                Kind::Media,
+                "no relay candidate was gathered before the timeout: UDP 3478 to the TURN relays is blocked or slow",
+            )
+        },
+        "signalling_connection_failure" | "signalling_handshake_failure" => Advice {
+            remedy: remedy::ccp_signalling(&names.signalling),
+            ..advice(
+                Reason::SignallingFailed,
+                Kind::Websocket,
+                "the softphone could not reach or complete the handshake with its signalling endpoint",
+            )
+        },
+        "microphone_not_shared" => Advice {
+            remedy: remedy::ccp_microphone(&names.instance),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the browser did not give the CCP the microphone",
+            )
+        },
+        "unsupported_browser" => Advice {
+            remedy: remedy::ccp_browser(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the browser is not one the CCP supports",
+            )
+        },
+        "user_busy_error" | "multiple_softphone_active_sessions" => Advice {
+            remedy: remedy::ccp_one_window(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the CCP is open in more than one window or tab",
+            )
+        },
+        t if t.starts_with("vdi") => Advice {
+            remedy: remedy::ccp_vdi(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the VDI media redirection failed",
+            )
+        },
+        _ => Advice {
+            remedy: remedy::ccp_softphone_other(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::Media,
+                "the softphone failed to set up or keep the call",
+            )
+        },
     }
 }
 
