@@ -102,10 +102,9 @@ fn issue_check(issue: &Issue) -> Check {
         Reason::SkippedEntry,
         detail,
     )
-    .remedy(format!(
-        "fix or remove line {} of {}",
+    .remedy(crate::remedy::unreadable_entry(
         issue.span.line,
-        issue.span.path.display()
+        &issue.span.path.display().to_string(),
     ))
     .evidence("line", issue.span.at_line())
     .evidence("text", &issue.text)

@@ -21,11 +21,7 @@ use crate::route::Route;
 
 /// What `ranges update` asks for when the snapshot in use is past AWS's notice window.
 pub fn stale_remedy(create_date: &str, age_days: i64) -> String {
-    format!(
-        "the IP ranges in use were published {create_date}, {age_days} days ago, past AWS's {}-day notice window; \
-         run `connect-preflight ranges update` (or pass --ip-ranges with a current ip-ranges.json)",
-        ranges::NOTICE_DAYS
-    )
+    remedy::snapshot_stale(create_date, age_days, ranges::NOTICE_DAYS)
 }
 
 /// The check every report carries about the snapshot it used.
@@ -425,7 +421,13 @@ fn cidr_check(
                 Reason::MissingCidr,
                 format!("{what} is not allowed by {file}{published}"),
             )
-            .remedy(remedy::add_cidr(&spec.to_string(), &add, &file, None))
+            .remedy(remedy::add_cidr(
+                &spec.to_string(),
+                crate::catalog::Direction::Outbound,
+                &add,
+                &file,
+                None,
+            ))
         } else {
             let by = crate::audit::lines_of(other_ports.iter().map(|e| (&e.span, e.text.as_str())));
             let at: Vec<String> = other_ports.iter().map(|e| e.span.at_line()).collect();
@@ -446,6 +448,7 @@ fn cidr_check(
             )
             .remedy(remedy::add_cidr(
                 &spec.to_string(),
+                crate::catalog::Direction::Outbound,
                 &add,
                 &file,
                 Some(&crate::audit::named(&at)),

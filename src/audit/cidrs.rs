@@ -229,16 +229,11 @@ pub(crate) fn audit_cidrs(
                     .filter(|i| same_dir(i) && !entries.allows(*i, port))
                     .filter(|&i| intersects(entries.space(i), &missing))
                     .collect();
-                let add = format!(
-                    "add {port} {} {} in {file}",
-                    direction_word(rule.direction),
-                    named(&missing_cidrs)
-                );
-                let mut add = add;
+                let mut extend_at = None;
                 let check = if covering.is_empty() && !wrong.is_empty() {
                     let lines = entry_lines(entries, &wrong);
                     let at: Vec<String> = wrong.iter().map(|&i| entries.at_line(i)).collect();
-                    add = format!("{add} (or extend the rule at {} to {port})", named(&at));
+                    extend_at = Some(named(&at));
                     let theirs: BTreeSet<String> = wrong
                         .iter()
                         .map(|&i| entry_ports_label(entries, i))
@@ -277,6 +272,13 @@ pub(crate) fn audit_cidrs(
                     )
                     .evidence("covered_by", &covering_lines)
                 };
+                let add = crate::remedy::add_cidr(
+                    &port.to_string(),
+                    rule.direction,
+                    &named(&missing_cidrs),
+                    &file,
+                    extend_at.as_deref(),
+                );
                 check.remedy(add).evidence("missing", &missing_cidrs)
             };
             out.checks.push(
@@ -444,13 +446,13 @@ fn scan_entries(
                     format!(
                         "`{text}` at {at} opens {opens} on {} ({}), where Connect needs {} CIDRs",
                         entry_ports_label(entries, i),
-                        direction_word(direction).trim_end_matches(" to").trim_end_matches(" from"),
+                        direction_word(direction)
+                            .trim_end_matches(" to")
+                            .trim_end_matches(" from"),
                         needed_here.len()
                     ),
                 )
-                .remedy(format!(
-                    "replace `{text}` at {at} with the CIDRs `connect-preflight endpoints --format cidrs` lists for these ports"
-                ))
+                .remedy(crate::remedy::overbroad_cidr(&text, &at))
                 .evidence("line", &at),
             );
             continue;
@@ -494,10 +496,7 @@ fn scan_entries(
                         snapshot.create_date
                     ),
                 )
-                .remedy(format!(
-                    "remove {} from {at}: AWS no longer publishes it for {service}",
-                    named(&gone)
-                ))
+                .remedy(crate::remedy::unpublished(&named(&gone), &at, service))
                 .evidence("line", &at)
                 .evidence("unpublished", &gone),
             );
@@ -529,7 +528,7 @@ fn repeat_checks(
                 entries.text(first)
             ),
         )
-        .remedy(format!("remove `{text}` from {at}"))
+        .remedy(crate::remedy::remove_entry(&text, &at))
         .evidence("line", &at)
         .evidence("duplicate_of", entries.at_line(first))
     };
@@ -564,7 +563,7 @@ fn repeat_checks(
                         entries.at_line(other)
                     ),
                 )
-                .remedy(format!("remove `{text}` from {at}"))
+                .remedy(crate::remedy::remove_entry(&text, &at))
                 .evidence("line", &at)
                 .evidence("shadowed_by", entries.at_line(other)),
             );
@@ -838,12 +837,28 @@ mod tests {
         assert!(broad.detail.contains("every address"), "{}", broad.detail);
         assert_eq!(find("fw.txt:4:1/shadowed").status, Status::Info);
         assert_eq!(find("fw.txt:5:1/duplicate").reason, Reason::StaleEntry);
+        // The remedies name the entry and its line, as the domain list's do.
+        assert_eq!(
+            find("fw.txt:4:1/shadowed").remedy.as_deref(),
+            Some("remove `15.193.4.0/24` from fw.txt:4")
+        );
+        assert_eq!(
+            find("fw.txt:5:1/duplicate").remedy.as_deref(),
+            Some("remove `15.193.0.0/19` from fw.txt:5")
+        );
         let stale = find("fw.txt:6:1/stale");
         assert_eq!(stale.status, Status::Warn);
         assert!(
             stale.detail.contains("15.194.0.0/24") && stale.detail.contains("AMAZON_CONNECT"),
             "{}",
             stale.detail
+        );
+        assert_eq!(
+            stale.remedy.as_deref(),
+            Some(
+                "15.194.0.0/24 is no longer published for AMAZON_CONNECT in AWS's IP ranges: \
+                 remove it from fw.txt:6"
+            )
         );
         // 0.0.0.0/0 on tcp/443 covers EC2 and CloudFront.
         assert!(

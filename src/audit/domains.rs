@@ -201,19 +201,7 @@ pub(super) fn domain_entry_checks(
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let remedy = if inside.is_empty() {
-                format!(
-                    "Connect needs none of what `{}` at {at} opens; whether anything else does is for you to judge",
-                    entry.text
-                )
-            } else {
-                format!(
-                    "replace `{}` at {at} with the {} entries Connect needs: {}",
-                    entry.text,
-                    inside.len(),
-                    inside.join(" ")
-                )
-            };
+            let remedy = crate::remedy::overbroad_domain(&entry.text, &at, &inside);
             checks.push(
                 Check::new(
                     id("overbroad"),
@@ -246,9 +234,10 @@ pub(super) fn domain_entry_checks(
                     Reason::StaleEntry,
                     format!("`{}` at {at} is a retired name: {why}", entry.text),
                 )
-                .remedy(format!(
-                    "remove `{}` from {at} unless something other than Connect needs *.{retired}",
-                    entry.text
+                .remedy(crate::remedy::remove_unless_needed(
+                    &entry.text,
+                    &at,
+                    &format!("*.{retired}"),
                 ))
                 .evidence("line", &at),
             );
@@ -272,10 +261,9 @@ pub(super) fn domain_entry_checks(
                         entry.text
                     ),
                 )
-                .remedy(format!(
-                    "keep `{}` only while agents still open https://ALIAS.awsapps.com links, and make sure the my.connect.aws entries are in {}",
-                    entry.text,
-                    list.path.display()
+                .remedy(crate::remedy::legacy_awsapps(
+                    &entry.text,
+                    &list.path.display().to_string(),
                 ))
                 .evidence("line", &at),
             );
@@ -296,11 +284,7 @@ pub(super) fn domain_entry_checks(
                         first.text
                     ),
                 )
-                .remedy(format!(
-                    "remove line {} of {}",
-                    entry.span.line,
-                    entry.span.path.display()
-                ))
+                .remedy(crate::remedy::remove_entry(&entry.text, &at))
                 .evidence("line", &at)
                 .evidence("duplicate_of", first.span.at_line()),
             );
@@ -359,11 +343,7 @@ pub(super) fn domain_entry_checks(
                         other.span.at_line()
                     ),
                 )
-                .remedy(format!(
-                    "remove line {} of {}",
-                    entry.span.line,
-                    entry.span.path.display()
-                ))
+                .remedy(crate::remedy::remove_entry(&entry.text, &at))
                 .evidence("line", &at)
                 .evidence("shadowed_by", other.span.at_line()),
             );
@@ -411,6 +391,16 @@ mod tests {
         assert!(
             ids.iter().any(|i| i.ends_with("allow.txt:8:1/shadowed")),
             "{ids:?}"
+        );
+        // The remedies name the entry and its line, as the CIDR list's do.
+        let remedies: Vec<&str> = stale.iter().filter_map(|c| c.remedy.as_deref()).collect();
+        assert!(
+            remedies.contains(&"remove `acme.my.connect.aws` from allow.txt:10"),
+            "{remedies:?}"
+        );
+        assert!(
+            remedies.contains(&"remove `d1n9s7btyr4f0n.cloudfront.net` from allow.txt:8"),
+            "{remedies:?}"
         );
         let pass = found
             .checks

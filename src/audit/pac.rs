@@ -12,6 +12,7 @@ use crate::allowlist::pac;
 use crate::catalog::{DomainRequirement, HostPattern};
 use crate::error::Result;
 use crate::net::Protocol;
+use crate::remedy;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// One entry of a PAC answer, as the browser takes it.
@@ -226,7 +227,7 @@ pub(crate) fn audit_pac(
                     "FindProxyForURL in {file} returns nothing for {url}{stand_in}: browsers differ in what they do then"
                 ),
             )
-            .remedy(format!("make {file} return DIRECT or a proxy for {}", req.host))
+            .remedy(remedy::pac_returns_nothing(&file, &req.host.to_string()))
             .evidence("pac_result", &route.raw)
             .evidence("url", url),
             Ok(route) => {
@@ -251,7 +252,7 @@ pub(crate) fn audit_pac(
                             "{file} sends {url}{stand_in} first to {skipped}; the browser goes DIRECT only after that fails, on every new connection it makes"
                         ),
                     )
-                    .remedy(format!("remove the unusable entries from the answer {file} gives for {}", req.host)),
+                    .remedy(remedy::pac_unusable_first(&file, &req.host.to_string())),
                     Some(Hop::Proxy(entry)) => {
                         let mut detail = format!(
                             "{file} sends {url}{stand_in} through `{entry}`: that proxy's own allow-list decides, which this file does not show"
@@ -265,10 +266,7 @@ pub(crate) fn audit_pac(
                             );
                         }
                         Check::new(id, Kind::Allowlist, Status::Warn, Reason::DecidedByProxy, detail)
-                            .remedy(format!(
-                                "audit that proxy's configuration (connect-preflight audit --domains squid.conf) or test through it with connect-preflight check --pac {file}; or send {} DIRECT",
-                                req.host
-                            ))
+                            .remedy(remedy::pac_through_proxy(&file, &req.host.to_string()))
                     }
                     _ => Check::new(
                         id,
@@ -279,10 +277,7 @@ pub(crate) fn audit_pac(
                             "{file} sends {url}{stand_in} only to {skipped}: the browser cannot reach the host"
                         ),
                     )
-                    .remedy(format!(
-                        "put the real proxy's address in {file}, or send {} DIRECT",
-                        req.host
-                    )),
+                    .remedy(remedy::pac_no_usable_route(&file, &req.host.to_string())),
                 };
                 check.evidence("pac_result", &route.raw).evidence("url", url)
             }
@@ -293,10 +288,7 @@ pub(crate) fn audit_pac(
                 Reason::SkippedEntry,
                 format!("FindProxyForURL in {file} failed for {url}{stand_in}: {message}"),
             )
-            .remedy(format!(
-                "fix {file} so FindProxyForURL returns a route for {}; browsers fall back in ways that differ",
-                req.host
-            )),
+            .remedy(remedy::pac_failed(&file, &req.host.to_string())),
         };
         check = check.host(req.host.to_string());
         if let Some(port) = req.ports.first() {

@@ -394,7 +394,10 @@ pub(crate) fn audit(
                 Reason::SkippedEntry,
                 format!("{span}: {why}; what it does is undetermined"),
             )
-            .remedy(format!("fix line {} of {}", span.line, span.path.display()))
+            .remedy(crate::remedy::unreadable_rule(
+                span.line,
+                &span.path.display().to_string(),
+            ))
             .evidence("line", span.at_line()),
         );
     }
@@ -531,15 +534,12 @@ fn judge(id: &str, what: &str, a: &Answer, file: &str, need: &Need<'_>, space: &
             );
         }
         let mut c = Check::new(id, Kind::Allowlist, Status::Fail, reason, detail)
-            .remedy(format!(
-                "accept {} {} {} before {} in {file}",
-                need.port,
-                match need.rule.direction {
-                    Direction::Outbound => "to",
-                    Direction::Inbound => "from",
-                },
-                named(&missing),
-                named(&a.blocked.iter().map(|b| b.1.at_line()).collect::<Vec<_>>())
+            .remedy(crate::remedy::accept_before(
+                &need.port.to_string(),
+                need.rule.direction,
+                &named(&missing),
+                &named(&a.blocked.iter().map(|b| b.1.at_line()).collect::<Vec<_>>()),
+                file,
             ))
             .evidence("missing", &missing)
             .evidence("blocked_by", &blocked_by);
@@ -562,10 +562,7 @@ fn judge(id: &str, what: &str, a: &Answer, file: &str, need: &Need<'_>, space: &
                 named(&depends)
             ),
         )
-        .remedy(format!(
-            "check what {} decides for this traffic, or give the options it depends on",
-            named(&depends)
-        ))
+        .remedy(crate::remedy::ruleset_undetermined(&named(&depends)))
         .evidence("undetermined", cidrs(&undetermined))
         .evidence("depends_on", &depends);
     }
@@ -721,13 +718,12 @@ fn plan_fixes(
                             _ => false,
                         };
                         if !fits {
-                            notes.push(format!(
-                                "{} CIDRs of {port} are {} and chain {} is in a {} table: add them to an {} or inet table's chain",
+                            notes.push(crate::remedy::wrong_table_family(
                                 part.to_cidrs().len(),
-                                if v6 { "IPv6" } else { "IPv4" },
-                                c.name,
-                                c.table.0,
-                                if v6 { "ip6" } else { "ip" }
+                                &port.to_string(),
+                                v6,
+                                &c.name,
+                                &c.table.0,
                             ));
                             continue;
                         }

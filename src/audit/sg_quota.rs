@@ -106,9 +106,9 @@ pub(crate) fn checks(text: &str, path: &Path, additions: &[Addition]) -> Vec<Che
                     Reason::QuotaExceeded,
                     detail,
                 )
-                .remedy(format!(
-                    "spread the {adding} rules over {} security groups attached to the same interfaces (up to 5 per interface by default), or ask AWS for a higher rules-per-group quota (rules per group times groups per interface may not exceed 1,000), or put the CIDRs in a customer-managed prefix list (it counts as its maximum entries)",
-                    total.div_ceil(RULES_PER_GROUP)
+                .remedy(crate::remedy::security_group_quota(
+                    adding,
+                    total.div_ceil(RULES_PER_GROUP),
                 ))
                 .evidence("rules_now", have)
                 .evidence("rules_to_add", adding)

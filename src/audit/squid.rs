@@ -926,19 +926,12 @@ pub(crate) fn audit(
                     Kind::Allowlist,
                     Status::Fail,
                     reason,
-                    format!(
-                        "squid denies CONNECT {}:{ports}{stand_in}: {why}",
-                        req.host
-                    ),
+                    format!("squid denies CONNECT {}:{ports}{stand_in}: {why}", req.host),
                 )
-                .remedy(format!(
-                    "add {place} the lines under \"What to add\": an http_access allow line for CONNECT on port 443 to {}{}",
-                    out.domains.join(" "),
-                    if from.is_empty() {
-                        " (give --from with the agents' addresses to limit it to them)"
-                    } else {
-                        ""
-                    }
+                .remedy(crate::remedy::squid_allow_connect(
+                    &place,
+                    &out.domains.join(" "),
+                    !from.is_empty(),
                 ))
                 .evidence("decided_by", &by)
                 .evidence("add", list.entry_for(req))
@@ -962,9 +955,7 @@ pub(crate) fn audit(
                         deps.join("; ")
                     ),
                 )
-                .remedy(
-                    "give the audit what it depends on (--from with the agents' addresses, the files the configuration names) and run it again, or test through the proxy with `connect-preflight check`",
-                )
+                .remedy(crate::remedy::squid_undetermined())
                 .evidence("depends_on", deps)
                 .evidence("lines", &lines)
             } else {

@@ -1,14 +1,15 @@
-//! What each CCP log error means and what to change: the wording of the `ccp-log` report, in one
-//! voice with the live check's remedies. As there, a remedy names what to allow and where: the
-//! allow-list line of the host the log names (from the catalog, so a session's transport host is
-//! named by its `*.transport…` line, not by a name that changes each session), the Region's
-//! ranges, the instance domain.
+//! What each CCP log error means and what to change: the causes of the `ccp-log` report, and the
+//! names its remedies (in `remedy.rs`, one voice with the live check's) give. As there, a remedy
+//! names what to allow and where: the allow-list line of the host the log names (from the catalog,
+//! so a session's transport host is named by its `*.transport…` line, not by a name that changes
+//! each session), the Region's ranges, the instance domain.
 
 use std::collections::BTreeSet;
 
 use super::model::Endpoints;
 use super::parse::ErrorKind;
 use crate::catalog::{Catalog, Group, Selection};
+use crate::remedy;
 use crate::report::{Kind, Reason, Status};
 
 /// How an error is judged and explained.
@@ -115,209 +116,189 @@ impl Names {
         }
     }
 
-    /// The live media check's words (`media::where_to`), naming the log's relays.
+    /// The live media check's words (`remedy::turn_path`), naming the log's relays.
     fn udp(&self) -> String {
-        format!(
-            "allow outbound UDP 3478 to {} and the AMAZON_CONNECT ranges of the Region \
-             (`connect-preflight endpoints --format cidrs`), with the replies let back in, and \
-             keep softphone audio off VPNs and proxies; `connect-preflight check --ccp-log` tests \
-             exactly those relays",
-            self.relays
-        )
+        remedy::ccp_media_path(&self.relays)
     }
 }
 
 pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
-    let advice = |reason, kind, status, what: &str, cause: &str, remedy: String| Advice {
+    // The remedy is given by name in each arm (`remedy: remedy::…`), where a scan finds it.
+    let advice = |reason, kind, status, what: &str, cause: &str| Advice {
         reason,
         kind,
         status,
         what: what.to_owned(),
         cause: cause.to_owned(),
-        remedy,
+        remedy: String::new(),
     };
     match kind {
         ErrorKind::Softphone(t) => softphone(t, names),
-        ErrorKind::Ice(what) => advice(
-            Reason::IceFailed,
-            Kind::Media,
-            // A collection that timed out still goes on with what it gathered, and a lost
-            // connection may come back: only a call left without a path fails.
-            if matches!(
-                *what,
-                "no_ice_candidate" | "ice_connection_failed" | "peer_connection_failed"
-            ) {
-                Status::Fail
-            } else {
-                Status::Warn
-            },
-            what,
-            "the softphone found no working media path: no relay candidate was gathered in time, \
-             or the connection to the relay was lost during the call",
-            names.udp(),
-        ),
-        ErrorKind::Signalling(what) => advice(
-            Reason::SignallingFailed,
-            Kind::Websocket,
-            Status::Fail,
-            what,
-            "the softphone could not open or complete its signalling WebSocket to Connect",
-            format!(
-                "allow WebSocket (HTTP Upgrade) for {} on TCP 443 through the proxy and exempt it \
-                 from TLS inspection and proxy idle timeouts",
-                names.signalling
-            ),
-        ),
-        ErrorKind::WebSocket(what) => advice(
-            Reason::WebsocketLost,
-            Kind::Websocket,
-            Status::Warn,
-            what,
-            "the CCP's WebSocket to Connect dropped or could not be opened: agent state and \
-             contact events stop until it reconnects",
-            format!(
-                "allow WebSocket (HTTP Upgrade) for {} on TCP 443 through the proxy, exempt it from \
-                 TLS inspection, and raise proxy or firewall idle timeouts above 60 s",
-                names.transport
-            ),
-        ),
-        ErrorKind::Heartbeat => advice(
-            Reason::WebsocketLost,
-            Kind::Websocket,
-            Status::Warn,
-            "heartbeat",
-            "a WebSocket heartbeat (every 10 s) got no answer: the connection stalled, often a \
-             proxy or firewall dropping idle or long-lived connections, or a saturated link",
-            format!(
-                "exempt {} from TLS inspection and proxy buffering, raise idle timeouts above \
-                 60 s, and check the link for congestion",
-                names.transport
-            ),
-        ),
-        ErrorKind::Api(name) => advice(
-            Reason::ApiFailed,
-            Kind::Https,
-            Status::Warn,
-            &format!("api:{name}"),
-            "a Connect API request from the CCP failed or timed out",
-            format!(
-                "allow HTTPS to {} through the proxy and exempt it from TLS inspection; if \
-                 failures repeat for one API, open a case with AWS Support quoting the time",
-                names.instance
-            ),
-        ),
-        ErrorKind::ApiRefused(name) => advice(
-            Reason::ApiFailed,
-            Kind::Https,
-            Status::Warn,
-            &format!("api:{name}"),
-            "Connect answered the request with an error (its message says why): a refusal of the \
-             action, not a network fault",
-            "nothing to change on the network; check the action the agent took (number format, \
-             quick connect, permissions in the security profile) or the instance's configuration"
-                .to_owned(),
-        ),
-        ErrorKind::Auth(what) => advice(
-            Reason::AuthFailed,
-            Kind::Https,
-            Status::Warn,
-            what,
-            "the CCP's session was refused or its authentication expired",
-            format!(
-                "sign the agent in again; if it recurs, allow third-party cookies for {} and \
-                 check the identity provider's session length",
-                names.instance
-            ),
-        ),
+        ErrorKind::Ice(what) => Advice {
+            remedy: names.udp(),
+            ..advice(
+                Reason::IceFailed,
+                Kind::Media,
+                // A collection that timed out still goes on with what it gathered, and a lost
+                // connection may come back: only a call left without a path fails.
+                if matches!(
+                    *what,
+                    "no_ice_candidate" | "ice_connection_failed" | "peer_connection_failed"
+                ) {
+                    Status::Fail
+                } else {
+                    Status::Warn
+                },
+                what,
+                "the softphone found no working media path: no relay candidate was gathered in time, \
+                 or the connection to the relay was lost during the call",
+            )
+        },
+        ErrorKind::Signalling(what) => Advice {
+            remedy: remedy::ccp_signalling(&names.signalling),
+            ..advice(
+                Reason::SignallingFailed,
+                Kind::Websocket,
+                Status::Fail,
+                what,
+                "the softphone could not open or complete its signalling WebSocket to Connect",
+            )
+        },
+        ErrorKind::WebSocket(what) => Advice {
+            remedy: remedy::ccp_websocket_lost(&names.transport),
+            ..advice(
+                Reason::WebsocketLost,
+                Kind::Websocket,
+                Status::Warn,
+                what,
+                "the CCP's WebSocket to Connect dropped or could not be opened: agent state and \
+                 contact events stop until it reconnects",
+            )
+        },
+        ErrorKind::Heartbeat => Advice {
+            remedy: remedy::ccp_heartbeat(&names.transport),
+            ..advice(
+                Reason::WebsocketLost,
+                Kind::Websocket,
+                Status::Warn,
+                "heartbeat",
+                "a WebSocket heartbeat (every 10 s) got no answer: the connection stalled, often a \
+                 proxy or firewall dropping idle or long-lived connections, or a saturated link",
+            )
+        },
+        ErrorKind::Api(name) => Advice {
+            remedy: remedy::ccp_api_failed(&names.instance),
+            ..advice(
+                Reason::ApiFailed,
+                Kind::Https,
+                Status::Warn,
+                &format!("api:{name}"),
+                "a Connect API request from the CCP failed or timed out",
+            )
+        },
+        ErrorKind::ApiRefused(name) => Advice {
+            remedy: remedy::ccp_api_refused(),
+            ..advice(
+                Reason::ApiFailed,
+                Kind::Https,
+                Status::Warn,
+                &format!("api:{name}"),
+                "Connect answered the request with an error (its message says why): a refusal of the \
+                 action, not a network fault",
+            )
+        },
+        ErrorKind::Auth(what) => Advice {
+            remedy: remedy::ccp_auth(&names.instance),
+            ..advice(
+                Reason::AuthFailed,
+                Kind::Https,
+                Status::Warn,
+                what,
+                "the CCP's session was refused or its authentication expired",
+            )
+        },
     }
 }
 
 /// Softphone error types (streams softphone.js `SoftphoneErrorTypes`).
 fn softphone(t: &str, names: &Names) -> Advice {
-    let (reason, kind, cause, remedy): (Reason, Kind, &str, String) = match t {
-        "ice_collection_timeout" => (
-            Reason::IceFailed,
-            Kind::Media,
-            "no relay candidate was gathered before the timeout: UDP 3478 to the TURN relays is blocked or slow",
-            names.udp(),
-        ),
-        "signalling_connection_failure" | "signalling_handshake_failure" => (
-            Reason::SignallingFailed,
-            Kind::Websocket,
-            "the softphone could not reach or complete the handshake with its signalling endpoint",
-            format!(
-                "allow WebSocket (HTTP Upgrade) for {} on TCP 443 through the proxy and exempt it \
-                 from TLS inspection",
-                names.signalling
-            ),
-        ),
-        "microphone_not_shared" => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the browser did not give the CCP the microphone",
-            format!(
-                "allow the microphone for {} in the browser (and in the VDI's device \
-                 redirection), and check no other program holds it",
-                names.instance
-            ),
-        ),
-        "unsupported_browser" => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the browser is not one the CCP supports",
-            "use a current Chrome, Edge or Firefox".to_owned(),
-        ),
-        "user_busy_error" | "multiple_softphone_active_sessions" => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the CCP is open in more than one window or tab",
-            "keep one CCP window open per agent".to_owned(),
-        ),
-        t if t.starts_with("vdi") => (
-            Reason::SoftphoneError,
-            Kind::System,
-            "the VDI media redirection failed",
-            "check the VDI platform's WebRTC redirection (Citrix HDX, Omnissa, AVD) is installed \
-             and allowed for the CCP"
-                .to_owned(),
-        ),
-        _ => (
-            Reason::SoftphoneError,
-            Kind::Media,
-            "the softphone failed to set up or keep the call",
-            "place a test call; if it fails again, run `connect-preflight check --ccp-log` on \
-             this log to test the relays and transport it names"
-                .to_owned(),
-        ),
-    };
-    Advice {
+    let advice = |reason, kind, cause: &str| Advice {
         reason,
         kind,
         status: Status::Fail,
         what: t.to_owned(),
         cause: cause.to_owned(),
-        remedy,
+        remedy: String::new(),
+    };
+    match t {
+        "ice_collection_timeout" => Advice {
+            remedy: names.udp(),
+            ..advice(
+                Reason::IceFailed,
+                Kind::Media,
+                "no relay candidate was gathered before the timeout: UDP 3478 to the TURN relays is blocked or slow",
+            )
+        },
+        "signalling_connection_failure" | "signalling_handshake_failure" => Advice {
+            remedy: remedy::ccp_signalling(&names.signalling),
+            ..advice(
+                Reason::SignallingFailed,
+                Kind::Websocket,
+                "the softphone could not reach or complete the handshake with its signalling endpoint",
+            )
+        },
+        "microphone_not_shared" => Advice {
+            remedy: remedy::ccp_microphone(&names.instance),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the browser did not give the CCP the microphone",
+            )
+        },
+        "unsupported_browser" => Advice {
+            remedy: remedy::ccp_browser(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the browser is not one the CCP supports",
+            )
+        },
+        "user_busy_error" | "multiple_softphone_active_sessions" => Advice {
+            remedy: remedy::ccp_one_window(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the CCP is open in more than one window or tab",
+            )
+        },
+        t if t.starts_with("vdi") => Advice {
+            remedy: remedy::ccp_vdi(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::System,
+                "the VDI media redirection failed",
+            )
+        },
+        _ => Advice {
+            remedy: remedy::ccp_softphone_other(),
+            ..advice(
+                Reason::SoftphoneError,
+                Kind::Media,
+                "the softphone failed to set up or keep the call",
+            )
+        },
     }
 }
 
 /// Remedy of a call on which one side heard nothing.
 pub fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
-    format!(
-        "{direction_heard_nothing} received no audio while the other way flowed: a firewall or NAT \
-         passes UDP 3478 one way only, or a VPN or VDI redirection drops the return path; allow UDP \
-         3478 both ways to {} and the AMAZON_CONNECT ranges of the Region",
-        names.relays
-    )
+    remedy::ccp_one_way(direction_heard_nothing, &names.relays)
 }
 
 /// The live check's words for a poor sample (calls through a relay "will sound poor"), in the
 /// past tense of calls that did.
 pub fn poor_quality(names: &Names) -> String {
-    format!(
-        "Calls through {} sounded poor: keep softphone audio off VPNs (split-tunnel UDP 3478 to \
-         the AMAZON_CONNECT ranges), prefer a wired connection, and look for congestion on the path",
-        names.relays
-    )
+    remedy::ccp_poor_quality(&names.relays)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod hostile;
 mod lab;
 mod pac_reference;
 mod packaging;
+mod remedies;
 mod reports;
 mod schema;
 mod summarize;
