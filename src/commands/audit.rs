@@ -12,9 +12,9 @@ pub fn run(config: &Config, audit: &AuditConfig, warnings: &mut Vec<String>) -> 
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let provenance = snapshot.provenance(started);
     if provenance.age_days > ranges::NOTICE_DAYS {
-        warnings.push(format!(
-            "the IP ranges in use were published {}, {} days ago: the audit cannot see ranges AWS added since; run `connect-preflight ranges update` (or pass --ip-ranges with a current ip-ranges.json)",
-            provenance.create_date, provenance.age_days
+        warnings.push(crate::remedy::audit_snapshot_stale(
+            &provenance.create_date,
+            provenance.age_days,
         ));
     }
     // The lists to read: named before the catalog is asked for the Region.

@@ -264,7 +264,7 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
             addresses: Vec::new(),
             check: Check::new(id, Kind::Dns, Status::Fail, Reason::Servfail, detail)
                 .host(host)
-                .remedy("give the DNS servers to use with --dns-server IP (or dns_servers in the site profile)")
+                .remedy(crate::remedy::dns_setup_unreadable())
                 .evidence("allowlist", &plan.allowlist),
         };
     };
