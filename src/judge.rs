@@ -625,6 +625,23 @@ mod tests {
             finding("dns/d", Status::Fail, Reason::PrivateAddress, "d.example"),
             finding("tls/ok", Status::Pass, Reason::Ok, "ok.example"),
         ];
+        // The same findings with their evidence only (as read back from a JSON report): the
+        // fixes come from the typed facts, so there is nothing to add.
+        let read_back: Vec<Check> = checks
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                c.facts = crate::report::facts::Facts::default();
+                c
+            })
+            .collect();
+        let bare = fixes(&Report::new(
+            "check",
+            Target::default(),
+            String::new(),
+            read_back,
+        ));
+        assert!(bare.is_empty(), "{bare:?}");
         let report = Report::new("check", Target::default(), String::new(), checks);
         let f = fixes(&report);
         assert_eq!(f.domains, ["a.example"]);
