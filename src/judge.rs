@@ -137,7 +137,7 @@ impl Lists {
     }
 
     /// One check per live host against the domain list, one per address reached against the CIDR
-    /// whitelist. `reached` holds the addresses the run met ([`run::Outcome::reached`]).
+    /// whitelist. `reached` holds the addresses the run met ([`crate::run::Outcome::reached`]).
     pub fn checks(
         &self,
         plan: &plan::Plan,
