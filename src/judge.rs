@@ -3,7 +3,7 @@
 //! and the report's *What to fix*. Pure: no network, no clock (the time is handed in).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 
 use time::OffsetDateTime;
@@ -13,11 +13,14 @@ use crate::allowlist::domains::DomainList;
 use crate::catalog::{DomainRequirement, HostPattern};
 use crate::error::{Error, Result};
 use crate::plan;
+use crate::probe::Published;
 use crate::probe::http::Proxy;
 use crate::ranges::{self, Snapshot};
 use crate::remedy;
+use crate::report::facts::ListKind;
 use crate::report::{Check, CidrFix, Fixes, Kind, Proto, Reason, Report, Status};
 use crate::route::Route;
+use crate::run::Reached;
 
 /// What `ranges update` asks for when the snapshot in use is past AWS's notice window.
 pub fn stale_remedy(create_date: &str, age_days: i64) -> String {
@@ -130,14 +133,13 @@ impl Lists {
     }
 
     /// One check per live host against the domain list, one per address reached against the CIDR
-    /// whitelist. `run` holds the run's checks, whose evidence has the addresses.
+    /// whitelist. `reached` holds the addresses the run met ([`crate::run::Outcome::reached`]).
     pub fn checks(
         &self,
         plan: &plan::Plan,
         requirements: &crate::catalog::Requirements,
-        snapshot: &ranges::Snapshot,
         route: &Route,
-        run: &[Check],
+        reached: &[Reached],
     ) -> Vec<Check> {
         let mut out = Vec::new();
         if self.domains.is_none() && self.cidrs.is_none() {
@@ -168,13 +170,20 @@ impl Lists {
             }
         }
         if let Some(list) = &self.cidrs {
-            for (host, ip, port, proto) in addresses_reached(run, &live) {
-                let allowlist = live.iter().find(|l| l.0 == host).map_or("", |l| l.4);
-                let proxy = (proto == Proto::Tcp)
-                    .then(|| route.proxy_for(&host))
+            for (r, port) in addresses_reached(reached, &live) {
+                let allowlist = live.iter().find(|l| l.0 == r.host).map_or("", |l| l.4);
+                let proxy = (r.proto == Proto::Tcp)
+                    .then(|| route.proxy_for(&r.host))
                     .flatten();
                 out.push(cidr_check(
-                    list, snapshot, &host, ip, port, proto, allowlist, proxy,
+                    list,
+                    r.prefix.as_ref(),
+                    &r.host,
+                    r.ip,
+                    port,
+                    r.proto,
+                    allowlist,
+                    proxy,
                 ));
             }
         }
@@ -182,58 +191,30 @@ impl Lists {
     }
 }
 
-/// The addresses the run resolved or connected to, each with the host's port and protocol: from
-/// the DNS checks' `addresses`, the TCP checks' `attempts`, and the media checks' `address`.
-fn addresses_reached(
-    run: &[Check],
+/// The addresses the run resolved, connected to or heard from, each with its port: a resolved
+/// address at every TCP port the plan has for its host, a connected or relay address at its own.
+/// Each (host, address, port, protocol) once, in the order the run met them.
+fn addresses_reached<'a>(
+    reached: &'a [Reached],
     live: &[(&str, u16, Proto, Option<&DomainRequirement>, &str)],
-) -> Vec<(String, IpAddr, u16, Proto)> {
-    let mut out: Vec<(String, IpAddr, u16, Proto)> = Vec::new();
-    let mut add = |entry: (String, IpAddr, u16, Proto)| {
-        if !out.contains(&entry) {
-            out.push(entry);
+) -> Vec<(&'a Reached, u16)> {
+    let mut out: Vec<(&Reached, u16)> = Vec::new();
+    let mut add = |r: &'a Reached, port: u16| {
+        if !out
+            .iter()
+            .any(|(o, p)| o.host == r.host && o.ip == r.ip && o.proto == r.proto && *p == port)
+        {
+            out.push((r, port));
         }
     };
-    for check in run {
-        let Some(host) = check.host.as_deref() else {
-            continue;
-        };
-        let ev = &check.evidence;
-        match check.kind {
-            Kind::Dns => {
-                let ips = ev
-                    .get("addresses")
-                    .and_then(|a| a.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| p.get("address")?.as_str()?.parse::<IpAddr>().ok());
-                for ip in ips {
-                    for l in live.iter().filter(|l| l.0 == host && l.2 == Proto::Tcp) {
-                        add((host.to_owned(), ip, l.1, l.2));
-                    }
+    for r in reached {
+        match r.port {
+            Some(port) => add(r, port),
+            None => {
+                for l in live.iter().filter(|l| l.0 == r.host && l.2 == r.proto) {
+                    add(r, l.1);
                 }
             }
-            Kind::Tcp => {
-                let ips = ev
-                    .get("attempts")
-                    .and_then(|a| a.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.get("address")?.as_str()?.parse::<SocketAddr>().ok());
-                for addr in ips {
-                    add((host.to_owned(), addr.ip(), addr.port(), Proto::Tcp));
-                }
-            }
-            Kind::Stun | Kind::Turn => {
-                if let Some(addr) = ev
-                    .get("address")
-                    .and_then(|a| a.as_str())
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
-                {
-                    add((host.to_owned(), addr.ip(), addr.port(), Proto::Udp));
-                }
-            }
-            _ => {}
         }
     }
     out
@@ -363,14 +344,15 @@ fn domain_check(
         .host(host)
         .endpoint(port, proto)
         .evidence("requirement", &req.id)
-        .evidence("allowlist", allowlist)
+        .allowlist(allowlist)
         .evidence("list", &file)
+        .list(ListKind::Domains)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn cidr_check(
     list: &CidrList,
-    snapshot: &ranges::Snapshot,
+    prefix: Option<&Published>,
     host: &str,
     ip: IpAddr,
     port: u16,
@@ -392,11 +374,9 @@ fn cidr_check(
     type Entry<'a> = &'a crate::allowlist::cidrs::CidrEntry;
     let (on_port, other_ports): (Vec<Entry<'_>>, Vec<Entry<'_>>) =
         holding.iter().partition(|e| e.allows(&spec));
-    let prefix = crate::probe::published_prefix(snapshot, ip);
-    let add = prefix.as_ref().map_or_else(
-        || ipnet::IpNet::from(ip).to_string(),
-        |(net, _)| net.clone(),
-    );
+    let add = prefix
+        .map_or_else(|| ipnet::IpNet::from(ip), |p| p.net)
+        .to_string();
     let what = format!("{ip} ({host}) on {spec}");
     let id = format!("allowlist/cidr/{host}/{proto}/{port}/{ip}");
     let mut check = if !on_port.is_empty() {
@@ -410,9 +390,8 @@ fn cidr_check(
         )
         .evidence("covered_by", &by)
     } else {
-        let published = prefix
-            .as_ref()
-            .map_or_else(String::new, |(_, named)| format!(" (published as {named})"));
+        let published =
+            prefix.map_or_else(String::new, |p| format!(" (published as {})", p.named()));
         let c = if other_ports.is_empty() {
             Check::new(
                 id,
@@ -455,8 +434,7 @@ fn cidr_check(
             ))
             .evidence("allowed_on_other_ports_by", &by)
         };
-        c.evidence("missing", &add)
-            .evidence("prefix", prefix.as_ref().map(|(net, _)| net))
+        c.evidence("missing", &add).prefix(prefix.map(|p| p.net))
     };
     if let Some(p) = proxy {
         // The proxy, not this workstation, opens this connection: a fact for the proxy's firewall.
@@ -471,8 +449,9 @@ fn cidr_check(
         .host(host)
         .endpoint(port, proto)
         .evidence("address", ip.to_string())
-        .evidence("allowlist", allowlist)
+        .allowlist(allowlist)
         .evidence("list", &file)
+        .list(ListKind::Cidrs)
 }
 
 /// What the network team must change, gathered from the checks that did not pass: allow-list
@@ -484,9 +463,12 @@ pub fn fixes(report: &Report) -> Fixes {
         if !matches!(check.status, Status::Fail | Status::Warn) {
             continue;
         }
-        let Some(line) = check.evidence.get("allowlist").and_then(|v| v.as_str()) else {
+        let Some(line) = check.facts.allowlist.as_deref() else {
             continue;
         };
+        // As the report shows it: its strings are made safe when it is built.
+        let line = crate::sanitize::for_report(line);
+        let line: &str = &line;
         let action = match check.reason {
             Reason::Nxdomain
             | Reason::NoAnswer
@@ -512,7 +494,7 @@ pub fn fixes(report: &Report) -> Fixes {
             Reason::OldTls => Some("allow TLS 1.2 and 1.3 on the device that terminates TLS"),
             Reason::ProxyAuthRequired => Some("exempt from proxy authentication"),
             Reason::WebsocketRejected => Some("let WebSocket upgrades through the proxy"),
-            Reason::WrongPort if check.id.starts_with("allowlist/domain/") => {
+            Reason::WrongPort if check.facts.list == Some(ListKind::Domains) => {
                 Some("allow these on the port the check names (the list limits them to others)")
             }
             _ => None,
@@ -524,12 +506,9 @@ pub fn fixes(report: &Report) -> Fixes {
                 None => actions.push((action, vec![line.to_owned()])),
             }
         }
-        if let (Some(prefix), Some(port)) = (
-            check.evidence.get("prefix").and_then(|v| v.as_str()),
-            check.port,
-        ) {
+        if let (Some(prefix), Some(port)) = (check.facts.prefix, check.port) {
             let fix = CidrFix {
-                cidr: prefix.to_owned(),
+                cidr: prefix.to_string(),
                 proto: check.proto.unwrap_or(Proto::Tcp),
                 port: port.to_string(),
             };
@@ -606,22 +585,23 @@ mod tests {
         )
         .unwrap();
         let snapshot = ranges::Snapshot::embedded();
+        let at = |ip| Published::of(&snapshot, ip);
         let ip: IpAddr = "3.65.1.1".parse().unwrap();
-        let c = cidr_check(&cidrs, &snapshot, "h", ip, 443, Proto::Tcp, "h", None);
+        let c = cidr_check(&cidrs, at(ip).as_ref(), "h", ip, 443, Proto::Tcp, "h", None);
         assert_eq!((c.status, c.reason), (Status::Pass, Reason::Ok));
         assert!(c.detail.contains("fw.txt:2: 3.64.0.0/12"), "{}", c.detail);
         let ip: IpAddr = "15.193.1.1".parse().unwrap();
-        let c = cidr_check(&cidrs, &snapshot, "h", ip, 443, Proto::Tcp, "h", None);
+        let c = cidr_check(&cidrs, at(ip).as_ref(), "h", ip, 443, Proto::Tcp, "h", None);
         assert_eq!((c.status, c.reason), (Status::Fail, Reason::WrongPort));
         let ip: IpAddr = "52.1.1.1".parse().unwrap();
-        let c = cidr_check(&cidrs, &snapshot, "h", ip, 443, Proto::Tcp, "h", None);
+        let c = cidr_check(&cidrs, at(ip).as_ref(), "h", ip, 443, Proto::Tcp, "h", None);
         assert_eq!((c.status, c.reason), (Status::Fail, Reason::MissingCidr));
         assert!(c.remedy.unwrap().contains("fw.txt"));
         // Through a proxy, the workstation's firewall never sees the address: information only.
         let proxy = Proxy::parse("http://p.example:3128").unwrap();
         let c = cidr_check(
             &cidrs,
-            &snapshot,
+            at(ip).as_ref(),
             "h",
             ip,
             443,
@@ -637,17 +617,34 @@ mod tests {
     fn fixes_split_allow_list_additions_from_other_actions() {
         use crate::report::{Check, Kind, Target};
         let finding = |id: &str, status, reason, line: &str| {
-            Check::new(id, Kind::Tls, status, reason, "").evidence("allowlist", line)
+            Check::new(id, Kind::Tls, status, reason, "").allowlist(line)
         };
         let checks = vec![
             finding("tcp/a", Status::Fail, Reason::Timeout, "a.example")
                 .endpoint(443, Proto::Tcp)
-                .evidence("prefix", "15.193.4.0/24"),
+                .prefix(Some("15.193.4.0/24".parse().unwrap())),
             finding("tls/b", Status::Warn, Reason::Intercepted, "b.example"),
             finding("tls/c", Status::Fail, Reason::HostnameMismatch, "c.example"),
             finding("dns/d", Status::Fail, Reason::PrivateAddress, "d.example"),
             finding("tls/ok", Status::Pass, Reason::Ok, "ok.example"),
         ];
+        // The same findings with their evidence only (as read back from a JSON report): the
+        // fixes come from the typed facts, so there is nothing to add.
+        let read_back: Vec<Check> = checks
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                c.facts = crate::report::facts::Facts::default();
+                c
+            })
+            .collect();
+        let bare = fixes(&Report::new(
+            "check",
+            Target::default(),
+            String::new(),
+            read_back,
+        ));
+        assert!(bare.is_empty(), "{bare:?}");
         let report = Report::new("check", Target::default(), String::new(), checks);
         let f = fixes(&report);
         assert_eq!(f.domains, ["a.example"]);

@@ -62,7 +62,7 @@ impl HostPlan {
             .host(&self.host)
             .endpoint(self.port, self.proto)
             .evidence("via", via)
-            .evidence("allowlist", &self.allowlist)
+            .allowlist(&self.allowlist)
     }
 }
 

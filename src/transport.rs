@@ -250,7 +250,7 @@ pub fn route_check(
             req.allowlist, settings.route_source
         ),
     )
-    .evidence("allowlist", req.allowlist.to_string())
+    .allowlist(req.allowlist.to_string())
     .evidence("name_asked", &name);
     for (key, value) in settings.route_evidence(&name) {
         check = check.evidence(key, value);

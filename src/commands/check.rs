@@ -115,6 +115,7 @@ pub fn produce(
         ca_roots.unwrap_or_default(),
     )?;
     let snapshot = outcome.snapshot;
+    let reached = outcome.reached;
 
     // Judge: the run's checks beside the facts of the snapshot, the catalog, the route and this
     // machine, and read against the customer's lists.
@@ -151,7 +152,7 @@ pub fn produce(
         &route,
         &checks,
     ));
-    checks.extend(lists.checks(&plan, &requirements, &snapshot, &route, &checks));
+    checks.extend(lists.checks(&plan, &requirements, &route, &reached));
     if let Some(nothing) = judge::nothing_tested(&checks) {
         checks.insert(0, nothing);
     }

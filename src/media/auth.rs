@@ -34,7 +34,8 @@ use super::relay::{Pacing, Target, Train};
 use super::transaction::{self, Outcome, Peer, Retransmit};
 use super::{Options, TURN_PORT};
 use crate::remedy;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::report::facts::RelayStep;
+use crate::report::{Check, Kind, Reason, Status};
 
 /// TURN credentials: a CCP session's short-lived `username` and `credential`. Neither is ever
 /// written out; `from` says where they came from, for the report.
@@ -681,15 +682,14 @@ fn ms(d: Duration) -> f64 {
 pub(crate) fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
     let target = &r.target;
     let base = |status, reason, detail: String| {
-        Check::new(
-            super::id("turn-auth", target),
+        super::relay_check(
+            RelayStep::TurnAuth,
+            target,
             Kind::Media,
             status,
             reason,
             detail,
         )
-        .host(&target.host)
-        .endpoint(target.addr.port(), Proto::Udp)
         .evidence("address", target.addr.to_string())
         .evidence("credentials_from", &r.credentials_from)
     };
@@ -737,8 +737,8 @@ pub(crate) fn checks(r: &Relayed, options: &Options) -> Vec<Check> {
 
 fn echo_check(r: &Relayed, allocation: &Allocation, train: &Train, options: &Options) -> Check {
     let target = &r.target;
-    let id = super::id("relayed", target);
-    if let Some(check) = super::graded(id.clone(), target, train, options, "relayed echoes") {
+    if let Some(check) = super::graded(RelayStep::Relayed, target, train, options, "relayed echoes")
+    {
         return check
             .evidence("relayed_address", allocation.relayed.to_string())
             .evidence("realm", &allocation.realm);
@@ -747,8 +747,9 @@ fn echo_check(r: &Relayed, allocation: &Allocation, train: &Train, options: &Opt
         .error
         .as_ref()
         .map_or_else(String::new, |e| format!(" ({e})"));
-    Check::new(
-        id,
+    super::relay_check(
+        RelayStep::Relayed,
+        target,
         Kind::Media,
         Status::Warn,
         Reason::Timeout,
@@ -761,8 +762,6 @@ fn echo_check(r: &Relayed, allocation: &Allocation, train: &Train, options: &Opt
             train.samples.len()
         ),
     )
-    .host(&target.host)
-    .endpoint(target.addr.port(), Proto::Udp)
     .evidence("sent", train.samples.len())
     .evidence("relayed_address", allocation.relayed.to_string())
     .remedy(remedy::relayed_path_silent(
@@ -877,8 +876,9 @@ fn failed(
 
 /// The authenticated test of a relay that did not answer without credentials.
 pub(crate) fn not_tested(target: &Target, credentials_from: &str) -> Check {
-    Check::new(
-        super::id("turn-auth", target),
+    super::relay_check(
+        RelayStep::TurnAuth,
+        target,
         Kind::Media,
         Status::Skip,
         Reason::NotTested,
@@ -887,8 +887,6 @@ pub(crate) fn not_tested(target: &Target, credentials_from: &str) -> Check {
             target.addr
         ),
     )
-    .host(&target.host)
-    .endpoint(target.addr.port(), Proto::Udp)
     .evidence("credentials_from", credentials_from)
 }
 

@@ -14,23 +14,22 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use crate::report::facts::{RelayStep, RelayTarget};
 use crate::report::{Check, Reason, Status};
-
-/// The checks this rule looks at, by the first part of their id (`KIND/HOST/ADDRESS`).
-const PER_ADDRESS: &[&str] = &["stun", "turn", "media"];
 
 fn family(ip: IpAddr) -> &'static str {
     if ip.is_ipv4() { "IPv4" } else { "IPv6" }
 }
 
-/// `(kind, host, address)` of a per-address media check.
-fn parts(id: &str) -> Option<(&str, &str, IpAddr)> {
-    let (kind, rest) = id.split_once('/')?;
-    let (host, ip) = rest.rsplit_once('/')?;
-    if !PER_ADDRESS.contains(&kind) {
-        return None;
-    }
-    Some((kind, host, ip.parse().ok()?))
+/// The relay address of a check this rule looks at: the STUN Binding, the TURN Allocate and the
+/// quality sample, each made once per address.
+fn per_address(check: &Check) -> Option<&RelayTarget> {
+    check.facts.relay.as_ref().filter(|r| {
+        matches!(
+            r.step,
+            RelayStep::Stun | RelayStep::Turn | RelayStep::Quality
+        )
+    })
 }
 
 /// Whether the relay at one address works for the softphone: its Allocate was answered (a 401
@@ -38,13 +37,12 @@ fn parts(id: &str) -> Option<(&str, &str, IpAddr)> {
 fn works(checks: &[Check], host: &str, ip: IpAddr) -> bool {
     let mut allocated = false;
     for c in checks {
-        match parts(&c.id) {
-            Some(("turn", h, a)) if h == host && a == ip => {
-                allocated = c.status == Status::Pass;
-            }
-            Some(("media", h, a)) if h == host && a == ip && c.status == Status::Fail => {
-                return false;
-            }
+        let Some(r) = per_address(c).filter(|r| r.host == host && r.ip == ip) else {
+            continue;
+        };
+        match r.step {
+            RelayStep::Turn => allocated = c.status == Status::Pass,
+            RelayStep::Quality if c.status == Status::Fail => return false,
             _ => {}
         }
     }
@@ -68,10 +66,10 @@ pub(crate) fn apply(checks: &mut [Check]) {
     let mut working: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     let mut addresses: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     for c in checks.iter() {
-        if let Some((_, host, ip)) = parts(&c.id) {
-            let list = addresses.entry(host.to_owned()).or_default();
-            if !list.contains(&ip) {
-                list.push(ip);
+        if let Some(r) = per_address(c) {
+            let list = addresses.entry(r.host.clone()).or_default();
+            if !list.contains(&r.ip) {
+                list.push(r.ip);
             }
         }
     }
@@ -92,10 +90,10 @@ pub(crate) fn apply(checks: &mut [Check]) {
         {
             continue;
         }
-        let Some((kind, host, ip)) = parts(&c.id) else {
+        let Some(RelayTarget { step, host, ip }) = per_address(c).cloned() else {
             continue;
         };
-        let Some(good) = working.get(host) else {
+        let Some(good) = working.get(&host) else {
             continue;
         };
         let broken = family(ip);
@@ -107,9 +105,9 @@ pub(crate) fn apply(checks: &mut [Check]) {
             continue;
         }
         let used = family(*other);
-        let what = match kind {
-            "stun" => "STUN",
-            "turn" => "TURN",
+        let what = match step {
+            RelayStep::Stun => "STUN",
+            RelayStep::Turn => "TURN",
             _ => "the relay (quality sample)",
         };
         c.status = Status::Warn;
@@ -134,8 +132,53 @@ mod tests {
     use super::*;
     use crate::report::Kind;
 
-    fn check(id: &str, kind: Kind, status: Status, reason: Reason) -> Check {
-        Check::new(id, kind, status, reason, "original detail").remedy("Allow UDP 3478.")
+    /// A per-address check made as the media test makes it, written `STEP/HOST/ADDRESS` here.
+    fn check(at: &str, kind: Kind, status: Status, reason: Reason) -> Check {
+        let mut parts = at.splitn(3, '/');
+        let step = match parts.next().unwrap() {
+            "stun" => RelayStep::Stun,
+            "turn" => RelayStep::Turn,
+            "media" => RelayStep::Quality,
+            other => panic!("no step {other}"),
+        };
+        let host = parts.next().unwrap();
+        let ip: IpAddr = parts.next().unwrap().parse().unwrap();
+        let target = crate::media::relay::Target {
+            host: host.to_owned(),
+            addr: std::net::SocketAddr::new(ip, 3478),
+        };
+        let c = crate::media::relay_check(
+            step,
+            &target,
+            kind,
+            status,
+            reason,
+            "original detail".into(),
+        )
+        .remedy("Allow UDP 3478.");
+        assert_eq!(c.id, at);
+        c
+    }
+
+    #[test]
+    fn the_rule_reads_the_typed_relay_not_the_id() {
+        // The same checks with their ids only (as read back from a JSON report): nothing to go on.
+        let mut bare: Vec<Check> = dual_stack(Status::Fail, Reason::Timeout)
+            .into_iter()
+            .map(|mut c| {
+                c.facts = crate::report::facts::Facts::default();
+                c
+            })
+            .collect();
+        apply(&mut bare);
+        assert_eq!(bare[4].status, Status::Fail);
+        // The typed target decides, whatever the id says.
+        let mut renamed = dual_stack(Status::Fail, Reason::Timeout);
+        for c in &mut renamed {
+            c.id = "x".to_owned();
+        }
+        apply(&mut renamed);
+        assert_eq!(renamed[4].status, Status::Warn);
     }
 
     fn dual_stack(v6_turn: Status, v6_reason: Reason) -> Vec<Check> {
@@ -294,7 +337,7 @@ mod tests {
         assert!(
             checks
                 .iter()
-                .filter(|c| c.id.contains("2001"))
+                .filter(|c| c.facts.relay.as_ref().is_some_and(|r| r.ip.is_ipv6()))
                 .all(|c| c.status == Status::Fail)
         );
     }

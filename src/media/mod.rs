@@ -23,6 +23,7 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use crate::remedy;
+use crate::report::facts::{Contact, RelayStep, RelayTarget};
 use crate::report::{Check, Kind, Proto, Reason, Status};
 use grade::Thresholds;
 use message::{Reply, Request};
@@ -156,9 +157,12 @@ async fn call_check(
     }
     let first = *with_credentials.first()?;
     let granted = with_credentials.iter().copied().find(|t| {
-        checks
-            .iter()
-            .any(|c| c.id == id("turn-auth", t) && c.status == Status::Pass)
+        checks.iter().any(|c| {
+            c.status == Status::Pass
+                && c.facts.relay.as_ref().is_some_and(|r| {
+                    r.step == RelayStep::TurnAuth && r.host == t.host && r.ip == t.addr.ip()
+                })
+        })
     });
     let Some(target) = granted else {
         return Some(softphone::not_placed(
@@ -190,8 +194,26 @@ fn auth_time(options: &Options) -> (Duration, Duration) {
     (budget, options.sample.min(left.saturating_sub(budget)))
 }
 
-fn id(kind: &str, target: &Target) -> String {
-    format!("{kind}/{}/{}", target.host, target.addr.ip())
+/// A check about one relay address: its id (`STEP/HOST/ADDRESS`), host and UDP port, and the
+/// typed target later stages read (the family rule, the runner's fixes).
+pub(crate) fn relay_check(
+    step: RelayStep,
+    target: &Target,
+    kind: Kind,
+    status: Status,
+    reason: Reason,
+    detail: String,
+) -> Check {
+    let relay = RelayTarget {
+        step,
+        host: target.host.clone(),
+        ip: target.addr.ip(),
+    };
+    let mut check = Check::new(relay.id(), kind, status, reason, detail)
+        .host(&target.host)
+        .endpoint(target.addr.port(), Proto::Udp);
+    check.facts.relay = Some(relay);
+    check
 }
 
 fn where_to(target: &Target, options: &Options) -> String {
@@ -211,11 +233,13 @@ fn path_failure(
     options: &Options,
     what: &str,
 ) -> Check {
-    let base = |status, reason, detail: String| {
-        Check::new(id(kind.as_str(), target), kind, status, reason, detail)
-            .host(&target.host)
-            .endpoint(target.addr.port(), Proto::Udp)
+    let step = if kind == Kind::Stun {
+        RelayStep::Stun
+    } else {
+        RelayStep::Turn
     };
+    let base =
+        |status, reason, detail: String| relay_check(step, target, kind, status, reason, detail);
     let softphone = "the softphone cannot carry audio (agents see ice_collection_timeout)";
     match exchange {
         Exchange::Timeout { attempts, waited } if probe.stray > 0 => base(
@@ -255,7 +279,11 @@ fn path_failure(
 fn binding_check(probe: &Probe, options: &Options) -> Check {
     let target = &probe.target;
     match &probe.binding {
-        Exchange::Answered { reply: Reply::BindingSuccess { mapped }, rtt, attempts } => {
+        Exchange::Answered {
+            reply: Reply::BindingSuccess { mapped },
+            rtt,
+            attempts,
+        } => {
             let nat = match (mapped, probe.local) {
                 (Some(m), Some(l)) => Some(m.ip() != l.ip() || m.port() != l.port()),
                 _ => None,
@@ -265,33 +293,41 @@ fn binding_check(probe: &Probe, options: &Options) -> Check {
                 (Some(m), _) => format!("; this machine reaches it as {m} (no NAT)"),
                 (None, _) => String::new(),
             };
-            Check::new(
-                id("stun", target),
+            relay_check(
+                RelayStep::Stun,
+                target,
                 Kind::Stun,
                 Status::Pass,
                 Reason::Ok,
-                format!("{} answered the STUN Binding in {:.1} ms{seen}", target.addr, rtt.as_secs_f64() * 1000.0),
+                format!(
+                    "{} answered the STUN Binding in {:.1} ms{seen}",
+                    target.addr,
+                    rtt.as_secs_f64() * 1000.0
+                ),
             )
-            .host(&target.host)
-            .endpoint(target.addr.port(), Proto::Udp)
             .evidence("address", target.addr.to_string())
+            .contacts([Contact::Udp(target.addr)])
             .evidence("rtt_ms", round(rtt.as_secs_f64() * 1000.0))
             .evidence("attempts", attempts)
             .evidence("reflexive_address", mapped.map(|m| m.to_string()))
             .evidence("local_address", probe.local.map(|l| l.to_string()))
             .evidence("nat", nat)
         }
-        Exchange::Answered { reply, .. } => Check::new(
-            id("stun", target),
+        Exchange::Answered { reply, .. } => relay_check(
+            RelayStep::Stun,
+            target,
             Kind::Stun,
             Status::Info,
             Reason::Ok,
-            format!("{} answered the STUN Binding with {}: UDP {TURN_PORT} works both ways", target.addr, describe(reply)),
-        )
-        .host(&target.host)
-        .endpoint(target.addr.port(), Proto::Udp),
-        other if probe.allocate.answered() => Check::new(
-            id("stun", target),
+            format!(
+                "{} answered the STUN Binding with {}: UDP {TURN_PORT} works both ways",
+                target.addr,
+                describe(reply)
+            ),
+        ),
+        other if probe.allocate.answered() => relay_check(
+            RelayStep::Stun,
+            target,
             Kind::Stun,
             Status::Info,
             Reason::NotTested,
@@ -300,9 +336,7 @@ fn binding_check(probe: &Probe, options: &Options) -> Check {
                 target.addr,
                 short(other)
             ),
-        )
-        .host(&target.host)
-        .endpoint(target.addr.port(), Proto::Udp),
+        ),
         other => path_failure(Kind::Stun, target, other, probe, options, "STUN Binding"),
     }
 }
@@ -310,10 +344,9 @@ fn binding_check(probe: &Probe, options: &Options) -> Check {
 fn allocate_check(probe: &Probe, options: &Options) -> Check {
     let target = &probe.target;
     let base = |status, reason, detail: String| {
-        Check::new(id("turn", target), Kind::Turn, status, reason, detail)
-            .host(&target.host)
-            .endpoint(target.addr.port(), Proto::Udp)
+        relay_check(RelayStep::Turn, target, Kind::Turn, status, reason, detail)
             .evidence("address", target.addr.to_string())
+            .contacts([Contact::Udp(target.addr)])
     };
     match &probe.allocate {
         Exchange::Answered { reply: Reply::Error { code: 401, realm: Some(realm), nonce: Some(_), reason, .. }, rtt, attempts } => base(
@@ -403,22 +436,21 @@ fn round(v: f64) -> f64 {
 }
 
 fn quality_check(target: &Target, train: &Train, options: &Options) -> Check {
-    if let Some(check) = graded(id("media", target), target, train, options, "Bindings") {
+    if let Some(check) = graded(RelayStep::Quality, target, train, options, "Bindings") {
         return check;
     }
     let why = train
         .error
         .clone()
         .unwrap_or_else(|| format!("none of {} Bindings was answered", train.samples.len()));
-    Check::new(
-        id("media", target),
+    relay_check(
+        RelayStep::Quality,
+        target,
         Kind::Media,
         Status::Fail,
         Reason::Timeout,
         format!("the relay answered the first requests, then the sample got nothing back: {why}"),
     )
-    .host(&target.host)
-    .endpoint(target.addr.port(), Proto::Udp)
     .evidence("sent", train.samples.len())
     .remedy(remedy::turn_went_silent(
         &target.host,
@@ -451,19 +483,17 @@ pub(crate) fn graded_check(check: Check, grade: &grade::Grade, host: &str) -> Ch
     }
 }
 
-/// A train's figures graded against the thresholds, as a check named `id`; `None` when nothing
+/// A train's figures graded against the thresholds, as the check of `step`; `None` when nothing
 /// was answered. `what` names the requests in the detail ("Bindings").
 fn graded(
-    id: String,
+    step: RelayStep,
     target: &Target,
     train: &Train,
     options: &Options,
     what: &str,
 ) -> Option<Check> {
     let base = |status, reason, detail: String| {
-        Check::new(id.clone(), Kind::Media, status, reason, detail)
-            .host(&target.host)
-            .endpoint(target.addr.port(), Proto::Udp)
+        relay_check(step, target, Kind::Media, status, reason, detail)
     };
     let raw: Vec<Option<f64>> = train.samples.iter().map(|s| s.rtt_ms.map(round)).collect();
     let f = stats::figures(&train.samples, &train.arrival_order)?;

@@ -8,21 +8,16 @@ use std::time::Duration;
 use super::Options;
 use super::auth::Credentials;
 use super::relay::Target;
-use crate::report::{Check, Kind, Proto, Reason, Status};
+use crate::report::facts::RelayStep;
+use crate::report::{Check, Kind, Reason, Status};
 
 /// Below this much time left, the call is not started: relay gathering, the handshakes and a
 /// useful sample do not fit.
 pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
 
-/// The check's id: `call/HOST/ADDRESS`.
-fn id(target: &Target) -> String {
-    super::id("call", target)
-}
-
+/// The call's check (`call/HOST/ADDRESS`).
 fn base(target: &Target, status: Status, reason: Reason, detail: String) -> Check {
-    Check::new(id(target), Kind::Media, status, reason, detail)
-        .host(&target.host)
-        .endpoint(target.addr.port(), Proto::Udp)
+    super::relay_check(RelayStep::Call, target, Kind::Media, status, reason, detail)
         .evidence("address", target.addr.to_string())
 }
 

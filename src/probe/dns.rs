@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::plan::HostPlan;
 use crate::ranges::Snapshot;
 use crate::remedy;
+use crate::report::facts::Contact;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// A resolver and a description of it for messages (`the system's resolvers`, `127.0.0.1:5353`).
@@ -265,7 +266,7 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
             check: Check::new(id, Kind::Dns, Status::Fail, Reason::Servfail, detail)
                 .host(host)
                 .remedy(crate::remedy::dns_setup_unreadable())
-                .evidence("allowlist", &plan.allowlist),
+                .allowlist(&plan.allowlist),
         };
     };
     let fqdn = format!("{}.", host.trim_end_matches('.'));
@@ -299,7 +300,7 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
             .evidence("a", code(&v4))
             .evidence("aaaa", code(&v6))
             .evidence("cname_chain", &cnames)
-            .evidence("allowlist", &plan.allowlist)
+            .allowlist(&plan.allowlist)
     };
     if addresses.is_empty() {
         // Both failed: the A lookup's reason speaks for the name, unless it merely had no answer.
@@ -394,10 +395,10 @@ pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) 
                 ),
             )
         };
-    Outcome {
-        addresses,
-        check: check.evidence("addresses", &placed),
-    }
+    let check = check
+        .evidence("addresses", &placed)
+        .contacts(addresses.iter().copied().map(Contact::Resolved));
+    Outcome { addresses, check }
 }
 
 #[cfg(test)]

@@ -455,7 +455,7 @@ pub(crate) fn path_check(
             .host(host)
             .endpoint(port, Proto::Tcp)
             .evidence("via", proxy)
-            .evidence("allowlist", &plan.allowlist)
+            .allowlist(&plan.allowlist)
     };
     match failure {
         PathFailure::NoAddress => base(

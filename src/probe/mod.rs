@@ -36,24 +36,34 @@ impl Context {
     }
 }
 
-/// The longest published prefix containing `addr`, as `15.193.4.0/24 (AMAZON_CONNECT eu-central-1)`
-/// for people and `15.193.4.0/24` for rules.
-pub(crate) fn published_prefix(snapshot: &Snapshot, addr: IpAddr) -> Option<(String, String)> {
-    // Prefer the service-specific entry over the catch-all AMAZON one when both hold the address.
-    let entries: Vec<_> = snapshot.containing(addr).collect();
-    let best = entries
-        .iter()
-        .find(|e| snapshot.service(e) != "AMAZON")
-        .or_else(|| entries.first())?;
-    Some((
-        best.net.to_string(),
-        format!(
-            "{} ({} {})",
-            best.net,
-            snapshot.service(best),
-            snapshot.region(best)
-        ),
-    ))
+/// The published range an address falls in: the longest prefix holding it, the service-specific
+/// entry preferred over the catch-all AMAZON one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub net: ipnet::IpNet,
+    pub service: String,
+    pub region: String,
+}
+
+impl Published {
+    /// Where `addr` is published in `snapshot`; `None` outside every published range.
+    pub(crate) fn of(snapshot: &Snapshot, addr: IpAddr) -> Option<Self> {
+        let entries: Vec<_> = snapshot.containing(addr).collect();
+        let best = entries
+            .iter()
+            .find(|e| snapshot.service(e) != "AMAZON")
+            .or_else(|| entries.first())?;
+        Some(Self {
+            net: best.net,
+            service: snapshot.service(best).to_owned(),
+            region: snapshot.region(best).to_owned(),
+        })
+    }
+
+    /// `15.193.4.0/24 (AMAZON_CONNECT eu-central-1)`, for people.
+    pub fn named(&self) -> String {
+        format!("{} ({} {})", self.net, self.service, self.region)
+    }
 }
 
 /// Milliseconds, for `duration_ms` and `*_ms` evidence.

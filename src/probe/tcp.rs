@@ -8,9 +8,10 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 
 use crate::plan::HostPlan;
-use crate::probe::millis;
+use crate::probe::{Published, millis};
 use crate::ranges::Snapshot;
 use crate::remedy;
+use crate::report::facts::Contact;
 use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// At most this many addresses of one host are tried.
@@ -132,7 +133,8 @@ pub(crate) async fn probe(
             .host(host)
             .endpoint(port, Proto::Tcp)
             .evidence("attempts", &evidence)
-            .evidence("allowlist", &plan.allowlist)
+            .contacts(targets.iter().copied().map(Contact::Tcp))
+            .allowlist(&plan.allowlist)
     };
     let check = match (reachable, failed) {
         (Some(ok), None) => base(
@@ -148,7 +150,7 @@ pub(crate) async fn probe(
                 .iter()
                 .find_map(|(a, r, _)| r.err().filter(|_| a.is_ipv6()).map(|f| (*a, f)))
                 .expect("an IPv6 failure exists");
-            let prefix = crate::probe::published_prefix(snapshot, addr.ip());
+            let prefix = Published::of(snapshot, addr.ip());
             base(
                 Status::Warn,
                 failure.reason(),
@@ -160,10 +162,10 @@ pub(crate) async fn probe(
             .remedy(remedy::ipv6_broken(
                 &addr.ip().to_string(),
                 port,
-                prefix.as_ref().map(|p| p.1.as_str()),
+                prefix.as_ref().map(Published::named).as_deref(),
                 &plan.allowlist,
             ))
-            .evidence("prefix", prefix.map(|p| p.0))
+            .prefix(prefix.map(|p| p.net))
         }
         (Some(ok), Some((addr, failure))) => base(
             Status::Warn,
@@ -174,10 +176,7 @@ pub(crate) async fn probe(
             ),
         )
         .remedy(fix(snapshot, plan, addr, failure))
-        .evidence(
-            "prefix",
-            crate::probe::published_prefix(snapshot, addr.ip()).map(|p| p.0),
-        ),
+        .prefix(Published::of(snapshot, addr.ip()).map(|p| p.net)),
         (None, Some((addr, failure))) => {
             let what = match failure {
                 Failure::Refused => "is refused",
@@ -190,10 +189,7 @@ pub(crate) async fn probe(
                 format!("TCP {port} to {addr} {what} ({})", list(&results)),
             )
             .remedy(fix(snapshot, plan, addr, failure))
-            .evidence(
-                "prefix",
-                crate::probe::published_prefix(snapshot, addr.ip()).map(|p| p.0),
-            )
+            .prefix(Published::of(snapshot, addr.ip()).map(|p| p.net))
         }
         (None, None) => base(
             Status::Skip,
@@ -205,8 +201,8 @@ pub(crate) async fn probe(
 }
 
 fn fix(snapshot: &Snapshot, plan: &HostPlan, addr: SocketAddr, failure: Failure) -> String {
-    let prefix = crate::probe::published_prefix(snapshot, addr.ip());
-    let prefix = prefix.as_ref().map(|p| p.1.as_str());
+    let prefix = Published::of(snapshot, addr.ip()).map(|p| p.named());
+    let prefix = prefix.as_deref();
     let ip = addr.ip().to_string();
     match failure {
         Failure::Refused => remedy::tcp_refused(&ip, plan.port, prefix, &plan.allowlist),

@@ -4,6 +4,7 @@
 //! JSON form (`connect-preflight/report/v1`) is a contract for image pipelines: fields are
 //! snake_case, numbers carry their unit in their name, and a [`Reason`] code is never renamed.
 
+pub mod facts;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -267,6 +268,9 @@ pub struct Check {
     /// Typed facts behind the verdict (addresses, issuer, figures, covering lines).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence: BTreeMap<String, serde_json::Value>,
+    /// What later stages read, typed ([`facts`]); never in the JSON.
+    #[serde(skip)]
+    pub facts: facts::Facts,
 }
 
 impl Check {
@@ -289,6 +293,7 @@ impl Check {
             remedy: None,
             duration_ms: 0,
             evidence: BTreeMap::new(),
+            facts: facts::Facts::default(),
         }
     }
 

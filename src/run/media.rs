@@ -3,6 +3,8 @@
 //! cap and those no catalog host names.
 
 use super::*;
+use crate::probe::Published;
+use crate::report::facts::RelayStep;
 
 /// The longest the media module's NAT-mapping probe takes after the relays are probed.
 const NAT_CHECK_TIME: Duration = Duration::from_secs(2);
@@ -25,7 +27,7 @@ pub(super) async fn run_media(
         )
         .host(m.host.clone())
         .endpoint(m.port, Proto::Udp)
-        .evidence("allowlist", &m.allowlist)
+        .allowlist(&m.allowlist)
     };
     if !can_start(ctx) {
         for m in hosts {
@@ -68,7 +70,7 @@ pub(super) async fn run_media(
                 )
                 .host(m.host.clone())
                 .endpoint(m.port, Proto::Udp)
-                .evidence("allowlist", &m.allowlist),
+                .allowlist(&m.allowlist),
             );
             continue;
         }
@@ -121,24 +123,22 @@ pub(super) async fn run_media(
     let checks = checks.into_iter().map(|check| {
         // The authenticated test runs only where the path answered: its failures are not rules
         // to add.
+        let relay_step = check.facts.relay.as_ref().map(|r| r.step);
         let blocked = check.status == Status::Fail
             && matches!(check.reason, Reason::Timeout | Reason::Unreachable)
-            && !check.id.starts_with("turn-auth/");
+            && relay_step != Some(RelayStep::TurnAuth);
         let relay = hosts
             .iter()
             .find(|m| check.host.as_deref() == Some(m.host.as_str()));
         match relay {
             Some(m) if blocked => {
                 let prefix = check
-                    .id
-                    .rsplit('/')
-                    .next()
-                    .and_then(|ip| ip.parse::<IpAddr>().ok())
-                    .and_then(|ip| crate::probe::published_prefix(&ctx.snapshot, ip))
-                    .map(|p| p.0);
-                check
-                    .evidence("allowlist", &m.allowlist)
-                    .evidence("prefix", prefix)
+                    .facts
+                    .relay
+                    .as_ref()
+                    .and_then(|r| Published::of(&ctx.snapshot, r.ip))
+                    .map(|p| p.net);
+                check.allowlist(&m.allowlist).prefix(prefix)
             }
             _ => check,
         }

@@ -22,9 +22,13 @@ use crate::report::{Check, Kind, Proto, Reason, Status};
 use crate::route;
 
 mod media;
+mod reached;
+#[cfg(test)]
+mod read_back;
 mod survey;
 
 use media::{ice_servers_beyond_cap, run_media, unused_ice_server};
+pub use reached::Reached;
 pub use survey::SLOW_CONNECT_MS;
 use survey::{closest_region, survey_check, survey_one};
 
@@ -80,6 +84,8 @@ pub struct Outcome {
     pub interrupted: bool,
     /// `--survey`: each Region timed, in plan order.
     pub survey: Vec<SurveyTiming>,
+    /// The addresses the checks resolved, tried or heard from, in report order.
+    pub reached: Vec<Reached>,
 }
 
 /// One Region the survey timed: a working TLS session with its telemetry host in `connect_ms`.
@@ -187,6 +193,22 @@ pub fn execute(
         // The bar counts what is contacted; the untested requirements are never pushed.
         progress: progress_bar(total - plan.untested.len(), settings.progress),
     };
+    let turn = settings.turn.clone().unwrap_or_default();
+    // Relays given by --ice-servers are tested whatever the catalog names.
+    let relays_given = !turn.relays.is_empty() && settings.media_selected;
+    let mut extra_relays: Vec<crate::plan::MediaHost> = Vec::new();
+    for (host, port) in &turn.relays {
+        let known =
+            |m: &crate::plan::MediaHost| m.host.eq_ignore_ascii_case(host) && m.port == *port;
+        if !plan.media.iter().any(known) && !extra_relays.iter().any(known) {
+            extra_relays.push(crate::plan::MediaHost {
+                id: format!("media/{host}:{port}"),
+                host: host.clone(),
+                port: *port,
+                allowlist: host.clone(),
+            });
+        }
+    }
     let stop = runtime.block_on(async {
         // Writing the report takes longer the more checks it holds (a catalog of tens of
         // thousands of hosts): that time is kept aside too.
@@ -237,26 +259,11 @@ pub fn execute(
                 run_host(&ctx, &host, proxy.as_ref(), &sink).await;
             });
         }
-        let turn = settings.turn.clone().unwrap_or_default();
-        // Relays given by --ice-servers are tested whatever the catalog names.
-        let relays_given = !turn.relays.is_empty() && settings.media_selected;
         if !plan.media.is_empty() || relays_given {
             let ctx = ctx.clone();
             let sink = sink.clone();
             let mut hosts = plan.media.clone();
-            for (host, port) in &turn.relays {
-                if !hosts
-                    .iter()
-                    .any(|m| m.host.eq_ignore_ascii_case(host) && m.port == *port)
-                {
-                    hosts.push(crate::plan::MediaHost {
-                        id: format!("media/{host}:{port}"),
-                        host: host.clone(),
-                        port: *port,
-                        allowlist: host.clone(),
-                    });
-                }
-            }
+            hosts.extend(extra_relays.iter().cloned());
             let options = crate::media::Options {
                 connect_ranges: plan.media_ranges.clone(),
                 keyring: turn.keyring,
@@ -385,7 +392,7 @@ pub fn execute(
                 )
                 .host(m.host.clone())
                 .endpoint(m.port, Proto::Udp)
-                .evidence("allowlist", &m.allowlist),
+                .allowlist(&m.allowlist),
             ),
             None => {}
         }
@@ -393,13 +400,10 @@ pub fn execute(
     }
     // Relays beside the catalog's (an iceServers file) that gave no media checks of their own
     // (no address, or the deadline): kept whatever the catalog names.
-    let mut extra: Vec<String> = done
-        .keys()
-        .filter(|id| id.starts_with("media/"))
-        .cloned()
-        .collect();
-    extra.sort();
-    checks.extend(extra.iter().filter_map(|id| done.remove(id)));
+    let mut extra: Vec<&str> = extra_relays.iter().map(|m| m.id.as_str()).collect();
+    extra.sort_unstable();
+    extra.dedup();
+    checks.extend(extra.iter().filter_map(|id| done.remove(*id)));
     // Checks about the media path as a whole (the NAT mapping) come after the relays.
     checks.extend(std::mem::take(
         &mut *sink.media.lock().expect("not poisoned"),
@@ -416,7 +420,7 @@ pub fn execute(
             .host(u.host.clone())
             .endpoint(u.port, u.proto)
             .remedy(remedy::untestable(&u.allowlist))
-            .evidence("allowlist", &u.allowlist)
+            .allowlist(&u.allowlist)
             .evidence("purpose", &u.purpose),
         );
     }
@@ -463,9 +467,11 @@ pub fn execute(
         // First, where it is seen: the run was cut, and this much was left untested.
         checks.insert(0, cut);
     }
+    let reached = reached::gather(&checks, &snapshot);
     Ok(Outcome {
         checks,
         snapshot,
+        reached,
         elapsed: started.elapsed(),
         interrupted: stop == Stop::Interrupted,
         stop,
@@ -488,7 +494,7 @@ fn not_run_for(host: &HostPlan, step: &Step, reason: Reason, why: &str) -> Check
         format!("not tested: {why}"),
     )
     .host(host.host.clone())
-    .evidence("allowlist", &host.allowlist);
+    .allowlist(&host.allowlist);
     if step.kind != Kind::Dns {
         check = check.endpoint(host.port, host.proto);
     }
@@ -581,7 +587,7 @@ fn timeout_check(host: &HostPlan, step: &Step, limit: Duration) -> Check {
     let check = Check::new(step.id.clone(), step.kind, Status::Fail, reason, detail)
         .host(host.host.clone())
         .remedy(remedy)
-        .evidence("allowlist", &host.allowlist);
+        .allowlist(&host.allowlist);
     if step.kind == Kind::Dns {
         check
     } else {
