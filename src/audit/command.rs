@@ -15,7 +15,7 @@ use crate::ranges::{self, Snapshot};
 use crate::report::{self, CidrFix, Report, Target};
 
 /// Everything one run read and decided, for the renderers.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub report: Report,
     pub domains: Option<(DomainList, Vec<String>)>,
     pub cidrs: Option<(CidrList, Vec<Addition>)>,

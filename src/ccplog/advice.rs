@@ -12,7 +12,7 @@ use crate::catalog::{Catalog, Group, Selection};
 use crate::report::{Kind, Reason, Status};
 
 /// How an error is judged and explained.
-pub struct Advice {
+pub(crate) struct Advice {
     pub reason: Reason,
     pub kind: Kind,
     pub status: Status,
@@ -24,7 +24,7 @@ pub struct Advice {
 
 /// The allow-list lines a remedy names, from the endpoints the log shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Names {
+pub(crate) struct Names {
     /// The CCP's WebSocket transport (`*.transport.connect.REGION.amazonaws.com`).
     pub transport: String,
     /// The softphone's signalling WebSocket.
@@ -42,7 +42,7 @@ impl Default for Names {
 }
 
 impl Names {
-    pub fn of(ep: &Endpoints) -> Self {
+    pub(crate) fn of(ep: &Endpoints) -> Self {
         let region = ep.region.as_deref();
         let requirements = region.and_then(|r| {
             Catalog::embedded()
@@ -127,7 +127,7 @@ impl Names {
     }
 }
 
-pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
+pub(crate) fn of(kind: &ErrorKind, names: &Names) -> Advice {
     let advice = |reason, kind, status, what: &str, cause: &str, remedy: String| Advice {
         reason,
         kind,
@@ -301,7 +301,7 @@ fn softphone(t: &str, names: &Names) -> Advice {
 }
 
 /// Remedy of a call on which one side heard nothing.
-pub fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
+pub(crate) fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
     format!(
         "{direction_heard_nothing} received no audio while the other way flowed: a firewall or NAT \
          passes UDP 3478 one way only, or a VPN or VDI redirection drops the return path; allow UDP \
@@ -312,7 +312,7 @@ pub fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
 
 /// The live check's words for a poor sample (calls through a relay "will sound poor"), in the
 /// past tense of calls that did.
-pub fn poor_quality(names: &Names) -> String {
+pub(crate) fn poor_quality(names: &Names) -> String {
     format!(
         "Calls through {} sounded poor: keep softphone audio off VPNs (split-tunnel UDP 3478 to \
          the AMAZON_CONNECT ranges), prefer a wired connection, and look for congestion on the path",

@@ -7,7 +7,7 @@ use crate::cli::{CcpLogArgs, ReportFormat};
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 
-pub fn run(config: &Config, args: &CcpLogArgs) -> Result<ExitCode> {
+pub(crate) fn run(config: &Config, args: &CcpLogArgs) -> Result<ExitCode> {
     let started = crate::clock::now();
     let timer = Instant::now();
     let thresholds = &config.profile.thresholds;

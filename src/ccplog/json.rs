@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// A document read from a text: whole, or the part before a cut.
 #[derive(Debug, PartialEq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Whole(Value),
     /// The document was cut; this is what came before the cut.
     Cut(Value),
@@ -18,20 +18,16 @@ pub enum Parsed {
 }
 
 impl Parsed {
-    pub fn value(&self) -> Option<&Value> {
+    pub(crate) fn value(&self) -> Option<&Value> {
         match self {
             Self::Whole(v) | Self::Cut(v) => Some(v),
             Self::Unreadable => None,
         }
     }
-
-    pub const fn is_cut(&self) -> bool {
-        !matches!(self, Self::Whole(_))
-    }
 }
 
 /// Reads the JSON document starting at the first `{` or `[` of `text`.
-pub fn parse(text: &str) -> Parsed {
+pub(crate) fn parse(text: &str) -> Parsed {
     let Some(start) = text.find(['{', '[']) else {
         return Parsed::Unreadable;
     };
@@ -104,7 +100,7 @@ fn repair(text: &str) -> Option<Value> {
 
 /// The value of `key` (a string or number) in a text that may not parse at all: the lenient
 /// scan the hosted log parser lacks. Returns the raw text of the value.
-pub fn scan_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn scan_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let pattern = format!("\"{key}\"");
     let at = text.find(&pattern)? + pattern.len();
     let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();

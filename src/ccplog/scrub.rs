@@ -32,7 +32,7 @@ const SECRET_KEYS: &[&str] = &[
 
 /// A free text from the log made fit for a report: secrets and numbers replaced, URLs cut to
 /// scheme, host and path, control characters escaped, at most `max_chars` long.
-pub fn text(raw: &str, max_chars: usize) -> String {
+pub(crate) fn text(raw: &str, max_chars: usize) -> String {
     let keyed = redact_keyed(raw);
     let mut out = String::with_capacity(keyed.len());
     for (i, word) in keyed.split(' ').enumerate() {
@@ -189,7 +189,7 @@ fn judge_run(run: &str, in_url: bool) -> String {
 }
 
 /// A contact or connection id (8-4-4-4-12 hex digits): what support looks calls up by, kept.
-pub fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts
@@ -199,7 +199,7 @@ pub fn is_uuid(s: &str) -> bool {
 }
 
 /// A contact id as found in a text, kept only when it has the shape of one.
-pub fn contact_id(raw: &str) -> Option<String> {
+pub(crate) fn contact_id(raw: &str) -> Option<String> {
     let raw = raw.trim();
     (is_uuid(raw)
         || (raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))

@@ -5,6 +5,10 @@ use crate::cli::AuditArgs;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 
-pub fn run(config: &Config, args: &AuditArgs, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Config,
+    args: &AuditArgs,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     crate::audit::run(config, args, warnings)
 }

@@ -5,6 +5,6 @@ use crate::cli::CcpLogArgs;
 use crate::config::Config;
 use crate::error::{ExitCode, Result};
 
-pub fn run(config: &Config, args: &CcpLogArgs) -> Result<ExitCode> {
+pub(crate) fn run(config: &Config, args: &CcpLogArgs) -> Result<ExitCode> {
     crate::ccplog::command::run(config, args)
 }

@@ -12,7 +12,7 @@ use crate::report::{Check, Kind, Proto, Reason, Status};
 
 /// Below this much time left, the call is not started: relay gathering, the handshakes and a
 /// useful sample do not fit.
-pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
+pub(crate) const MIN_CALL_TIME: Duration = Duration::from_secs(3);
 
 /// The check's id: `call/HOST/ADDRESS`.
 fn id(target: &Target) -> String {

@@ -2,12 +2,12 @@
 //! never an `Err` for a failed check, and never prints. Failures are classified where they happen,
 //! from `io::ErrorKind`, hickory's, rustls's and tungstenite's error types.
 
-pub mod dns;
-pub mod http;
-pub mod proxy;
-pub mod tcp;
-pub mod tls;
-pub mod ws;
+pub(crate) mod dns;
+pub(crate) mod http;
+pub(crate) mod proxy;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod ws;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -25,11 +25,10 @@ mod media;
 mod survey;
 
 use media::{ice_servers_beyond_cap, run_media, unused_ice_server};
-pub use survey::SLOW_CONNECT_MS;
 use survey::{closest_region, survey_check, survey_one};
 
 /// At most this many hosts are probed at once.
-pub const CONCURRENCY: usize = 8;
+pub(crate) const CONCURRENCY: usize = 8;
 /// How long after the deadline the runner waits for probes to report their own timeouts.
 const DEADLINE_GRACE: Duration = Duration::from_millis(300);
 /// The probes' deadline comes this long before the run's, so that the grace above, stopping the
@@ -70,7 +69,7 @@ pub struct Options {
 
 /// What a run produced: the checks for the report, and beside them the facts later stages read
 /// (never parsed back out of a check's evidence).
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// In plan order.
     pub checks: Vec<Check>,
     pub snapshot: Arc<Snapshot>,
@@ -84,7 +83,7 @@ pub struct Outcome {
 
 /// One Region the survey timed: a working TLS session with its telemetry host in `connect_ms`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SurveyTiming {
+pub(crate) struct SurveyTiming {
     pub region: String,
     pub region_name: String,
     /// The instance's own Region.
@@ -153,7 +152,7 @@ fn progress_bar(total: usize, visible: bool) -> ProgressBar {
 
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Every probe finished.
     Done,
     /// The run's deadline (`--timeout`) came first.
@@ -163,7 +162,7 @@ pub enum Stop {
 }
 
 /// Runs the plan. Builds its own runtime so that exit is bounded however probes end.
-pub fn execute(
+pub(crate) fn execute(
     plan: &Plan,
     settings: &Options,
     route: &route::Route,
