@@ -8,7 +8,6 @@
 //! Parsing is pure and tested; reading is bounded and needs no admin rights.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use super::proxy::{Found, Setting, https_of_proxy_server};
 
@@ -161,7 +160,8 @@ fn json_texts(object: &serde_json::Map<String, serde_json::Value>) -> BTreeMap<S
 }
 
 /// The proxy policies in a folder of managed-policy JSON files (Linux), merged in file-name order.
-pub(crate) fn from_policy_dir(dir: &Path) -> BTreeMap<String, String> {
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
+pub(crate) fn from_policy_dir(dir: &std::path::Path) -> BTreeMap<String, String> {
     let mut files: Vec<_> = super::list(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "json"))

@@ -216,7 +216,10 @@ pub(crate) fn wpad_urls(domains: &[String]) -> Vec<String> {
 
 /// What asking DHCP for a PAC script's URL (option 252) gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(not(windows), allow(dead_code, reason = "only Windows asks DHCP"))]
+#[allow(
+    dead_code,
+    reason = "Windows builds the answers; the other systems only say they did not ask"
+)]
 pub(crate) enum Dhcp {
     /// This OS's browsers do not ask DHCP (only Windows's do).
     NotAsked,
@@ -414,6 +417,7 @@ pub(crate) fn parse_scutil(text: &str) -> Option<Found> {
 }
 
 /// A GVariant text value as `gsettings` prints it: `'text'`, `3128`, `uint32 3128`, `true`.
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
 fn gvariant_text(value: &str) -> String {
     let v = value.trim();
     let v = v.rsplit_once(' ').map_or(v, |(kind, rest)| {
@@ -427,6 +431,7 @@ fn gvariant_text(value: &str) -> String {
 }
 
 /// A GVariant string array: `['localhost', '127.0.0.0/8']` or `@as []`.
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
 fn gvariant_list(value: &str) -> Vec<String> {
     let v = value.trim().trim_start_matches("@as").trim();
     let inner = v.trim_start_matches('[').trim_end_matches(']');
@@ -440,6 +445,7 @@ fn gvariant_list(value: &str) -> Vec<String> {
 /// `gsettings list-recursively org.gnome.system.proxy`: `mode` `'auto'` (the `autoconfig-url`
 /// PAC script, or WPAD when it is empty), `'manual'` (the `https` host and port, bypassed for
 /// `ignore-hosts`), or `'none'`.
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
 pub(crate) fn parse_gsettings(text: &str) -> Option<Found> {
     let mut values = std::collections::HashMap::new();
     for line in text.lines() {
