@@ -2,20 +2,21 @@
 //! offline. One check per requirement (passing ones name the covering lines) and one per entry
 //! worth a remark (over-broad, stale, duplicate, unreadable), plus the entries to add.
 
-pub mod cidrs;
-pub mod command;
-pub mod csvrules;
-pub mod domains;
-pub mod firewall;
-pub mod netfilter;
-pub mod nft;
+pub(crate) mod cidrs;
+pub(crate) mod command;
+pub(crate) mod csvrules;
+pub(crate) mod domains;
+pub(crate) mod firewall;
+pub(crate) mod netfilter;
+pub(crate) mod nft;
 mod pac;
-pub mod ruleset;
-pub mod sg_quota;
+pub(crate) mod ruleset;
+pub(crate) mod sg_quota;
 pub mod squid;
 
 pub(crate) use cidrs::audit_cidrs;
-pub use command::{AuditFormat, DomainsFormat, Firewall, Settings};
+pub use command::{AuditFormat, DomainsFormat};
+pub(crate) use command::{Firewall, Settings};
 pub(crate) use domains::audit_domains;
 pub(crate) use pac::audit_pac;
 

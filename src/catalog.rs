@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Location, Result};
 use crate::net::PortRange;
-pub use crate::net::{Direction, PortRange as PortSpec};
+pub(crate) use crate::net::{Direction, PortRange as PortSpec};
 use crate::ranges::{IpSet, Snapshot};
 
 static EMBEDDED: &str = include_str!("../ranges/catalog.toml");
@@ -80,7 +80,7 @@ impl Group {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegionInfo {
+pub(crate) struct RegionInfo {
     pub code: String,
     pub name: String,
     #[serde(default)]
@@ -114,7 +114,7 @@ impl RegionInfo {
 /// last compared with it; and, for a wildcard, where the concrete name a live check tests comes
 /// from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Proof {
+pub(crate) struct Proof {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quote: Option<String>,
     /// `YYYY-MM-DD`.
@@ -324,7 +324,7 @@ impl Instance {
 
 /// A host of the allow-list: one name, every name under a suffix, or AWS's label wildcard.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HostPattern {
+pub(crate) enum HostPattern {
     Exact(String),
     /// `*.suffix`: every name below `suffix` (not `suffix` itself).
     Wildcard(String),
@@ -403,7 +403,7 @@ impl Serialize for HostPattern {
 
 /// One domain the workstation must reach.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DomainRequirement {
+pub(crate) struct DomainRequirement {
     /// `template/region` or `template/region/host`, stable across runs.
     pub id: String,
     pub group: Group,
@@ -439,7 +439,7 @@ impl DomainRequirement {
 
 /// One IP-range rule: the address space of a service in some Regions, on some ports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RangeRequirement {
+pub(crate) struct RangeRequirement {
     pub id: String,
     pub group: Group,
     /// The target Region this rule serves.
@@ -547,7 +547,7 @@ pub struct Selection {
 
 /// Everything a selection needs.
 #[derive(Clone, Debug, Serialize)]
-pub struct Requirements {
+pub(crate) struct Requirements {
     pub region: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_region: Option<String>,
@@ -561,7 +561,7 @@ pub struct Requirements {
 
 /// Where the catalog in use was read from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Compiled into the program.
     #[default]
     BuiltIn,
@@ -590,7 +590,7 @@ impl Origin {
 
 /// What reports say about the catalog in use: where it came from and how old it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CatalogProvenance {
+pub(crate) struct CatalogProvenance {
     /// `built-in`, `config folder` or `file`.
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]

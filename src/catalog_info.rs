@@ -68,7 +68,7 @@ fn notes(catalog: &Catalog) -> Vec<String> {
 
 /// What `catalog info --format json` prints about `catalog`, read at `now`; `config_file` is
 /// where an administrator's catalog is looked for.
-pub fn json(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
+pub(crate) fn json(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
     let info = Info {
         schema: "connect-preflight/catalog-info/v1",
         catalog: catalog.provenance(now),
@@ -83,7 +83,7 @@ pub fn json(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) 
 }
 
 /// "built-in", or "config folder /path", for sentences.
-pub fn describe(p: &CatalogProvenance) -> String {
+pub(crate) fn describe(p: &CatalogProvenance) -> String {
     match &p.path {
         Some(path) => format!("{} {path}", p.source),
         None => p.source.clone(),
@@ -91,7 +91,7 @@ pub fn describe(p: &CatalogProvenance) -> String {
 }
 
 /// "last compared with AWS's pages on 2026-12-04, 3 days ago", or that it does not say.
-pub fn age(p: &CatalogProvenance) -> String {
+pub(crate) fn age(p: &CatalogProvenance) -> String {
     match (&p.checked, p.age_days) {
         (Some(day), Some(days)) => {
             format!("last compared with AWS's pages on {day}, {days} days ago")
@@ -101,7 +101,7 @@ pub fn age(p: &CatalogProvenance) -> String {
 }
 
 /// What `catalog info` prints for people.
-pub fn text(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
+pub(crate) fn text(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) -> String {
     let p = catalog.provenance(now);
     let mut out = String::new();
     let _ = writeln!(out, "Catalog in use: {}", describe(&p));
@@ -132,7 +132,7 @@ pub fn text(catalog: &Catalog, now: OffsetDateTime, config_file: Option<&Path>) 
 
 /// The check every report carries about the catalog it used (information only: the catalog is
 /// as old as the program, and AWS publishes no notice window for it).
-pub fn provenance_check(catalog: &Catalog, at: OffsetDateTime) -> Check {
+pub(crate) fn provenance_check(catalog: &Catalog, at: OffsetDateTime) -> Check {
     let p = catalog.provenance(at);
     let mut detail = format!("the catalog in use ({}) was {}", describe(&p), age(&p));
     for note in notes(catalog) {

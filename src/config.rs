@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use self::audit::AuditConfig;
-pub use self::ccp_log::CcpLogConfig;
+pub(crate) use self::audit::AuditConfig;
+pub(crate) use self::ccp_log::CcpLogConfig;
 use crate::catalog::{Catalog, Group, Instance, Selection};
 use crate::cli::{CheckArgs, Cli, TargetArgs};
 use crate::error::{Error, Location, Result};
@@ -22,7 +22,7 @@ use crate::output::{ColorChoice, ReportFormat};
 use crate::plan::Selected;
 use crate::probe::http::Proxy;
 use crate::route::RouteSetting;
-pub use crate::run::Options as RunOptions;
+pub(crate) use crate::run::Options as RunOptions;
 
 /// Environment variables the tool reads (secrets and settings for unattended runs).
 pub const ENV_REGION: &str = "CONNECT_PREFLIGHT_REGION";

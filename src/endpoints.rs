@@ -13,7 +13,7 @@ use crate::catalog::{
 use crate::ranges::{IpSet, Snapshot};
 use crate::report::RangesProvenance;
 
-pub const SCHEMA: &str = "connect-preflight/endpoints/v1";
+pub(crate) const SCHEMA: &str = "connect-preflight/endpoints/v1";
 
 /// The forms `endpoints` prints (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -27,7 +27,7 @@ pub enum EndpointsFormat {
 
 /// One IP rule with the address space it selects from the snapshot in use.
 #[derive(Debug, Serialize)]
-pub struct ResolvedRule<'a> {
+pub(crate) struct ResolvedRule<'a> {
     #[serde(flatten)]
     pub rule: &'a RangeRequirement,
     /// The Regions actually used after AWS's GLOBAL fallback.
@@ -38,7 +38,7 @@ pub struct ResolvedRule<'a> {
 
 /// Address space grouped by direction and port: what a firewall rule per port must allow.
 #[derive(Debug, Serialize)]
-pub struct PortGroup {
+pub(crate) struct PortGroup {
     pub direction: Direction,
     pub port: PortSpec,
     /// `AMAZON_CONNECT GLOBAL + eu-central-1; ...`
@@ -47,7 +47,7 @@ pub struct PortGroup {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Listing<'a> {
+pub(crate) struct Listing<'a> {
     pub schema: &'static str,
     pub region: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,7 @@ pub struct Listing<'a> {
 }
 
 impl<'a> Listing<'a> {
-    pub fn new(
+    pub(crate) fn new(
         req: &'a Requirements,
         region_name: Option<&'a str>,
         snapshot: &Snapshot,
@@ -100,7 +100,7 @@ impl<'a> Listing<'a> {
 }
 
 /// The union of every rule's space per (direction, port), aggregated to the fewest CIDRs.
-pub fn by_port(rules: &[RangeRequirement], snapshot: &Snapshot) -> Vec<PortGroup> {
+pub(crate) fn by_port(rules: &[RangeRequirement], snapshot: &Snapshot) -> Vec<PortGroup> {
     let mut groups: BTreeMap<(u8, PortSpec), (Vec<String>, IpSet)> = BTreeMap::new();
     for rule in rules {
         let space = rule.space(snapshot);
@@ -129,14 +129,14 @@ pub fn by_port(rules: &[RangeRequirement], snapshot: &Snapshot) -> Vec<PortGroup
         .collect()
 }
 
-pub fn json(listing: &Listing<'_>) -> String {
+pub(crate) fn json(listing: &Listing<'_>) -> String {
     let mut out = serde_json::to_string_pretty(listing).expect("a listing always serialises");
     out.push('\n');
     out
 }
 
 /// One allow-list entry a line, ready to paste.
-pub fn domains(listing: &Listing<'_>) -> String {
+pub(crate) fn domains(listing: &Listing<'_>) -> String {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = String::new();
     for d in listing.domains {
@@ -202,7 +202,7 @@ fn allowlist_lines(domains: &[DomainRequirement]) -> Vec<AllowlistLine> {
 }
 
 /// `CIDR proto/port` lines, grouped per port under a comment naming the rules.
-pub fn cidrs(listing: &Listing<'_>) -> String {
+pub(crate) fn cidrs(listing: &Listing<'_>) -> String {
     let mut out = String::new();
     for group in &listing.by_port {
         let direction = match group.direction {
@@ -226,7 +226,7 @@ pub fn cidrs(listing: &Listing<'_>) -> String {
     out
 }
 
-pub fn csv(listing: &Listing<'_>) -> String {
+pub(crate) fn csv(listing: &Listing<'_>) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut row = |fields: [&str; 9]| w.write_record(fields).expect("writing to memory");
     row([
@@ -285,7 +285,7 @@ pub fn csv(listing: &Listing<'_>) -> String {
         .expect("csv of UTF-8 fields is UTF-8")
 }
 
-pub fn text(listing: &Listing<'_>) -> String {
+pub(crate) fn text(listing: &Listing<'_>) -> String {
     let mut out = String::new();
     let name = listing
         .region_name

@@ -9,7 +9,7 @@ use crate::cli::{Cli, CompletionShell};
 
 /// The man page (section 1): clap_mangen's page for the top-level command, then one entry per
 /// command and subcommand with its own options, so `man connect-preflight` documents them all.
-pub fn man_page() -> String {
+pub(crate) fn man_page() -> String {
     let mut cmd = Cli::command();
     cmd.build();
     let man = clap_mangen::Man::new(cmd.clone()).manual("connect-preflight manual");
@@ -114,7 +114,7 @@ fn escape(text: &str) -> String {
 }
 
 /// A shell's completion script.
-pub fn completions(shell: CompletionShell) -> String {
+pub(crate) fn completions(shell: CompletionShell) -> String {
     use clap_complete::Shell;
     let shell = match shell {
         CompletionShell::Bash => Shell::Bash,

@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::error::{Error, Location, Result};
 
 /// The largest input read at all; every caller may ask for less.
-pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What a path is, when it is not a regular file.
 fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
@@ -40,7 +40,7 @@ fn not_regular(meta: &std::fs::Metadata) -> Option<&'static str> {
 }
 
 /// Opens `path` for reading if it is a regular file; anything else is bad input naming it.
-pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
     let read_error = |source| Error::Read {
         path: path.to_owned(),
         source,
@@ -66,7 +66,7 @@ pub fn open_regular(path: &Path) -> Result<std::fs::File> {
 
 /// Reads at most `max` bytes of the regular file `path`; a longer one is bad input saying what
 /// `what` is expected to be.
-pub fn read_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let max = max.min(MAX_BYTES);
     let file = open_regular(path)?;
     let mut bytes = Vec::new();
@@ -90,7 +90,7 @@ pub fn read_bytes(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
 
 /// Reads the regular file `path` as text (UTF-8, or UTF-16 with a byte-order mark), at most
 /// `max` bytes; binary files are refused naming where.
-pub fn read_text(path: &Path, max: u64, what: &str) -> Result<String> {
+pub(crate) fn read_text(path: &Path, max: u64, what: &str) -> Result<String> {
     text_of(path, read_bytes(path, max, what)?)
 }
 
@@ -107,7 +107,7 @@ fn size(bytes: u64) -> String {
 /// The regular files in `dir` whose name matches the shell pattern `pattern` (`*` and `?`), in
 /// order: what an `include "dir/*.conf"` of nft or squid reads (as glob(3) does, `*` does not
 /// match a leading dot). `None` when the folder cannot be read.
-pub fn matching_files(dir: &Path, pattern: &str) -> Option<Vec<std::path::PathBuf>> {
+pub(crate) fn matching_files(dir: &Path, pattern: &str) -> Option<Vec<std::path::PathBuf>> {
     let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -123,7 +123,7 @@ pub fn matching_files(dir: &Path, pattern: &str) -> Option<Vec<std::path::PathBu
 
 /// `*` and `?` against one file name, without backtracking blow-up: the last `*` is retried one
 /// character further at a time, so the work is at most the product of the two lengths.
-pub fn shell_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn shell_match(pattern: &str, name: &str) -> bool {
     if name.starts_with('.') && !pattern.starts_with('.') {
         return false;
     }

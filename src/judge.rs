@@ -23,12 +23,12 @@ use crate::route::Route;
 use crate::run::Reached;
 
 /// What `ranges update` asks for when the snapshot in use is past AWS's notice window.
-pub fn stale_remedy(create_date: &str, age_days: i64) -> String {
+pub(crate) fn stale_remedy(create_date: &str, age_days: i64) -> String {
     remedy::snapshot_stale(create_date, age_days, ranges::NOTICE_DAYS)
 }
 
 /// The check every report carries about the snapshot it used.
-pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
+pub(crate) fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
     let age = snapshot.age_days(at);
     let source = match snapshot.source.path() {
         Some(path) => format!("{} copy at {}", snapshot.source.label(), path.display()),
@@ -74,7 +74,7 @@ pub fn snapshot_check(snapshot: &Snapshot, at: OffsetDateTime) -> Check {
 
 /// The check that says nothing was carried out, when no host, relay or address was tested: such
 /// a run is never ready.
-pub fn nothing_tested(checks: &[Check]) -> Option<Check> {
+pub(crate) fn nothing_tested(checks: &[Check]) -> Option<Check> {
     let measured = checks.iter().any(|c| {
         matches!(
             c.kind,
@@ -105,7 +105,7 @@ pub fn nothing_tested(checks: &[Check]) -> Option<Check> {
 /// `--domains` and `--cidrs`: the customer's lists, read as `audit` reads them, to match every
 /// live host and every address reached against.
 #[derive(Default)]
-pub struct Lists {
+pub(crate) struct Lists {
     domains: Option<DomainList>,
     cidrs: Option<CidrList>,
 }
@@ -113,7 +113,7 @@ pub struct Lists {
 impl Lists {
     /// The lists `config` names (flags, then the site profile). Malformed lines stop the run
     /// (exit 65), as in `audit`.
-    pub fn read(domains: Option<&Path>, cidrs: Option<&Path>) -> Result<Self> {
+    pub(crate) fn read(domains: Option<&Path>, cidrs: Option<&Path>) -> Result<Self> {
         let mut lists = Self::default();
         let strict = crate::allowlist::Strictness::Strict;
         if let Some(path) = domains {
@@ -134,7 +134,7 @@ impl Lists {
 
     /// One check per live host against the domain list, one per address reached against the CIDR
     /// whitelist. `reached` holds the addresses the run met ([`crate::run::Outcome::reached`]).
-    pub fn checks(
+    pub(crate) fn checks(
         &self,
         plan: &plan::Plan,
         requirements: &crate::catalog::Requirements,
@@ -456,7 +456,7 @@ fn cidr_check(
 
 /// What the network team must change, gathered from the checks that did not pass: allow-list
 /// lines and prefixes to add, and per action the hosts it concerns.
-pub fn fixes(report: &Report) -> Fixes {
+pub(crate) fn fixes(report: &Report) -> Fixes {
     let mut fixes = Fixes::default();
     let mut actions: Vec<(&'static str, Vec<String>)> = Vec::new();
     for check in &report.checks {

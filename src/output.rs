@@ -24,7 +24,7 @@ pub enum ReportFormat {
 
 /// Writes the output to `path` (`--output`) atomically, or to stdout. A closed pipe is not an
 /// error.
-pub fn emit(path: Option<&Path>, text: &str) -> Result<()> {
+pub(crate) fn emit(path: Option<&Path>, text: &str) -> Result<()> {
     if let Some(path) = path {
         return write_atomically(path, text.as_bytes());
     }
@@ -43,7 +43,7 @@ pub fn emit(path: Option<&Path>, text: &str) -> Result<()> {
 
 /// Renders `report` in `format` and writes it with [`emit`]; text is coloured only on stdout and
 /// as `color` decides.
-pub fn render_report(
+pub(crate) fn render_report(
     report: &Report,
     format: ReportFormat,
     path: Option<&Path>,
@@ -63,7 +63,7 @@ pub fn render_report(
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, so a reader never sees a
 /// partial file and a failure leaves any earlier file untouched.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -85,13 +85,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A file that appears at its path only when [`AtomicFile::commit`] is called: for outputs too
 /// large to hold in memory first.
 #[derive(Debug)]
-pub struct AtomicFile {
+pub(crate) struct AtomicFile {
     path: std::path::PathBuf,
     tmp: tempfile::NamedTempFile,
 }
 
 impl AtomicFile {
-    pub fn create(path: &Path) -> Result<Self> {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -109,15 +109,11 @@ impl AtomicFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn file(&mut self) -> &mut std::fs::File {
+    pub(crate) fn file(&mut self) -> &mut std::fs::File {
         self.tmp.as_file_mut()
     }
 
-    pub fn commit(self) -> Result<()> {
+    pub(crate) fn commit(self) -> Result<()> {
         let path = self.path;
         self.tmp
             .as_file()

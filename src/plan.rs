@@ -22,7 +22,7 @@ pub enum CheckKind {
 
 /// One live check that will be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// The check's id in the report.
     pub id: String,
     pub kind: Kind,
@@ -32,7 +32,7 @@ pub struct Step {
 
 /// Everything the run does for one concrete host, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostPlan {
+pub(crate) struct HostPlan {
     pub host: String,
     pub port: u16,
     pub proto: Proto,
@@ -49,7 +49,7 @@ pub struct HostPlan {
 impl HostPlan {
     /// A finding about this host and port, with the route taken and the allow-list line that covers
     /// the host as evidence.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         id: String,
         kind: Kind,
@@ -68,7 +68,7 @@ impl HostPlan {
 
 /// A requirement the run reports without contacting anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Untested {
+pub(crate) struct Untested {
     pub id: String,
     pub kind: Kind,
     pub host: String,
@@ -81,7 +81,7 @@ pub struct Untested {
 
 /// `--survey`: one Region's telemetry host, timed to find the Region closest to the agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SurveyTarget {
+pub(crate) struct SurveyTarget {
     pub id: String,
     pub region: String,
     pub region_name: String,
@@ -94,7 +94,7 @@ pub struct SurveyTarget {
 
 /// A TURN relay host whose UDP media path the run tests (STUN Binding, TURN Allocate, quality).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MediaHost {
+pub(crate) struct MediaHost {
     /// The placeholder id, reported when the media test does not run.
     pub id: String,
     pub host: String,
@@ -103,7 +103,7 @@ pub struct MediaHost {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub hosts: Vec<HostPlan>,
     pub media: Vec<MediaHost>,
     /// The outbound UDP address space of the media rules (`AMAZON_CONNECT`), named in remedies.
@@ -114,7 +114,7 @@ pub struct Plan {
 
 impl Plan {
     /// How many checks the run reports, not counting the snapshot and clock checks.
-    pub fn check_count(&self) -> usize {
+    pub(crate) fn check_count(&self) -> usize {
         self.hosts.iter().map(|h| h.steps.len()).sum::<usize>()
             + self.media.len()
             + self.untested.len()
@@ -123,7 +123,7 @@ impl Plan {
 }
 
 /// The survey: every Region of the catalog whose telemetry host has a concrete name.
-pub fn survey(catalog: &Catalog, home: &str) -> Vec<SurveyTarget> {
+pub(crate) fn survey(catalog: &Catalog, home: &str) -> Vec<SurveyTarget> {
     let mut out = Vec::new();
     for region in catalog.regions() {
         let selection = Selection {
@@ -294,7 +294,7 @@ pub(crate) fn host_plan(
 /// Builds the plan: each concrete host gets DNS, then TCP, TLS, HTTPS (one per path the CCP uses)
 /// and WebSocket where the requirement has them; UDP hosts (the TURN relays) get the media test;
 /// wildcards without a concrete name are listed as not tested.
-pub fn build(requirements: &Requirements, snapshot: &Snapshot, selected: &Selected) -> Plan {
+pub(crate) fn build(requirements: &Requirements, snapshot: &Snapshot, selected: &Selected) -> Plan {
     let mut plan = Plan::default();
     let mut seen = BTreeSet::new();
     for req in &requirements.domains {
@@ -380,7 +380,7 @@ fn media_ranges(requirements: &Requirements, snapshot: &Snapshot) -> Vec<String>
 }
 
 /// `check --list`: what would be contacted, and why.
-pub fn describe(plan: &Plan, resolver: &str, path: &str) -> String {
+pub(crate) fn describe(plan: &Plan, resolver: &str, path: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -336,7 +336,8 @@ pub(crate) fn relayed_path_silent(host: &str, port: u16, path: &str) -> String {
 }
 
 /// The allocation is granted and the call's requests pass, but its media does not.
-pub fn call_media_blocked(ip: IpAddr, port: u16) -> String {
+#[cfg(any(feature = "webrtc-call", test))]
+pub(crate) fn call_media_blocked(ip: IpAddr, port: u16) -> String {
     format!(
         "the relay at {ip} grants the allocation but the call's media does not get through: look \
          for a firewall or NAT on the path that lets the TURN requests through but not the media \
@@ -372,7 +373,7 @@ pub(crate) fn other_family_works(used: &str, broken: &str, remedy: &str) -> Stri
 
 /// A domain entry missing from the customer's allow-list: "add `ENTRY` to FILE", with `why`
 /// after it when given ("(tcp/443)", "so every path of HOST is allowed").
-pub fn add_to_list(entry: &str, file: &str, why: Option<&str>) -> String {
+pub(crate) fn add_to_list(entry: &str, file: &str, why: Option<&str>) -> String {
     match why {
         Some(why) => format!("add `{entry}` to {file} {why}"),
         None => format!("add `{entry}` to {file}"),
@@ -382,7 +383,7 @@ pub fn add_to_list(entry: &str, file: &str, why: Option<&str>) -> String {
 /// Address space missing from the customer's firewall list (the audit's requirements and the
 /// live matching's addresses alike); `extend_at`: the lines of a rule for the same addresses on
 /// other ports, which could be extended instead.
-pub fn add_cidr(
+pub(crate) fn add_cidr(
     spec: &str,
     direction: Direction,
     add: &str,
@@ -401,13 +402,13 @@ pub fn add_cidr(
 }
 
 /// The browser's proxy setting could not be followed as given.
-pub fn proxy_setting() -> String {
+pub(crate) fn proxy_setting() -> String {
     "fix the proxy setting named (or give the route to test with --proxy, --pac or --no-proxy)"
         .to_owned()
 }
 
 /// The selection left nothing concrete to test.
-pub fn widen_selection() -> String {
+pub(crate) fn widen_selection() -> String {
     "widen the selection so that something concrete is tested (a Region or instance with \
      concrete hosts, --only with a kind the catalog has)"
         .to_owned()

@@ -33,7 +33,7 @@ pub struct RouteSetting {
 
 /// The browser's path, as found: one value per run.
 #[derive(Clone, Debug)]
-pub struct Route {
+pub(crate) struct Route {
     pub proxy: Option<Proxy>,
     /// `NO_PROXY` entries: hosts that bypass the proxy.
     pub no_proxy: Vec<String>,
@@ -79,7 +79,7 @@ impl From<RouteSetting> for Route {
 /// The first half of the stage, before the plan: the setting, else the OS's (with automatic
 /// discovery followed, unless only listing). A spinner shows while discovery runs when
 /// `progress` is on.
-pub fn discover(setting: RouteSetting, list: bool, progress: bool) -> Route {
+pub(crate) fn discover(setting: RouteSetting, list: bool, progress: bool) -> Route {
     let mut route = Route::from(setting);
     if !route.os_discovery {
         return route;
@@ -131,7 +131,7 @@ pub fn discover(setting: RouteSetting, list: bool, progress: bool) -> Route {
 /// The second half of the stage, after the plan: the PAC script's answer for every planned
 /// `host`, within the run's deadline. A script from the OS that cannot be used sends the check
 /// direct, as browsers do, with a warning; one the user named is bad input.
-pub fn decide<'a>(
+pub(crate) fn decide<'a>(
     mut route: Route,
     hosts: impl IntoIterator<Item = &'a str>,
     deadline_at: Instant,
@@ -153,13 +153,13 @@ pub fn decide<'a>(
 }
 
 /// The largest PAC script accepted; real ones are a few kilobytes.
-pub const MAX_PAC_BYTES: usize = 1 << 20;
+pub(crate) const MAX_PAC_BYTES: usize = 1 << 20;
 /// How long fetching a PAC script by URL may take.
-pub const PAC_FETCH_TIME: Duration = Duration::from_secs(10);
+pub(crate) const PAC_FETCH_TIME: Duration = Duration::from_secs(10);
 
 /// Where a PAC script sends a host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PacRoute {
+pub(crate) enum PacRoute {
     Direct,
     Proxy(Proxy),
     /// `SOCKS` and `SOCKS4` (version 4), anything else unknown: not a route this tool can test;
@@ -169,7 +169,7 @@ pub enum PacRoute {
 
 /// A PAC script's answer for one host: the route tested (the first entry) and the whole answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PacDecision {
+pub(crate) struct PacDecision {
     pub route: PacRoute,
     /// The script's answer as returned, e.g. `PROXY a:3128; DIRECT` (sanitised).
     pub raw: String,
@@ -179,7 +179,7 @@ impl PacRoute {
     /// The route a browser takes first. A PAC answer is a list tried in order: the browser moves
     /// to the next entry only when a proxy cannot be reached at all, so the first entry is the
     /// route the CCP normally takes, and the one tested.
-    pub fn from_first(first: &str) -> Self {
+    pub(crate) fn from_first(first: &str) -> Self {
         let mut words = first.split_whitespace();
         let kind = words.next().unwrap_or("DIRECT");
         if kind.eq_ignore_ascii_case("DIRECT") {
@@ -205,12 +205,8 @@ impl PacRoute {
     }
 }
 
-/// Reads a PAC script from a file or an http(s) URL, bounded in size and time.
-pub fn read_pac(source: &str) -> Result<String> {
-    read_pac_within(source, PAC_FETCH_TIME)
-}
-
-/// [`read_pac`], fetching a URL within `limit`.
+/// Reads a PAC script from a file or an http(s) URL, bounded in size and time, fetching a URL
+/// within `limit`.
 fn read_pac_within(source: &str, limit: Duration) -> Result<String> {
     if source.starts_with("https://") || source.starts_with("http://") {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -249,7 +245,7 @@ fn route_label(proxy: Option<&Proxy>) -> String {
 
 /// Whether `host` matches one bypass entry: `*`, `<local>` (a name without a dot), `.suffix`,
 /// `name` (itself and every name below it), a pattern with `*` anywhere, or a CIDR for addresses.
-pub fn bypassed_by(host: &str, entry: &str) -> bool {
+pub(crate) fn bypassed_by(host: &str, entry: &str) -> bool {
     let host = host.to_ascii_lowercase();
     if entry == "*" {
         return true;
@@ -284,7 +280,7 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 
 impl Route {
     /// Takes the OS's proxy setting, when nothing else set a route (`os_discovery`).
-    pub fn apply_os(&mut self, found: Option<crate::system::proxy::Found>) {
+    pub(crate) fn apply_os(&mut self, found: Option<crate::system::proxy::Found>) {
         use crate::system::proxy::Setting;
         if !self.os_discovery {
             return;
@@ -329,7 +325,7 @@ impl Route {
 
     /// Runs the PAC script (if any) for every host, once, and keeps each host's route. A script
     /// that does not compile, or throws for a host, is bad input naming the script.
-    pub fn apply_pac<'a>(
+    pub(crate) fn apply_pac<'a>(
         &mut self,
         hosts: impl IntoIterator<Item = &'a str>,
         deadline_at: Instant,
@@ -378,7 +374,7 @@ impl Route {
     }
 
     /// The route a PAC script gives `host` when it is one this tool cannot test.
-    pub fn unsupported_route(&self, host: &str) -> Option<&str> {
+    pub(crate) fn unsupported_route(&self, host: &str) -> Option<&str> {
         match self.pac_routes.get(&host.to_ascii_lowercase()) {
             Some(PacDecision {
                 route: PacRoute::Unsupported(route),
@@ -389,7 +385,7 @@ impl Route {
     }
 
     /// Whether the browser would reach `host` through the proxy.
-    pub fn proxy_for(&self, host: &str) -> Option<&Proxy> {
+    pub(crate) fn proxy_for(&self, host: &str) -> Option<&Proxy> {
         if self.pac.is_some() {
             return match self.pac_routes.get(&host.to_ascii_lowercase()) {
                 Some(PacDecision {
@@ -406,7 +402,7 @@ impl Route {
     /// The route `host` takes, as the report's evidence says it: `route` (`DIRECT`, `PROXY
     /// host:port`, or the PAC entry this tool cannot test), where that was decided
     /// (`route_source`), and the PAC script's whole answer (`pac_result`).
-    pub fn route_evidence(&self, host: &str) -> Vec<(&'static str, String)> {
+    pub(crate) fn route_evidence(&self, host: &str) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if let Some(pac) = &self.pac {
             let decision = self.pac_routes.get(&host.to_ascii_lowercase());
@@ -441,7 +437,7 @@ impl Route {
     }
 
     /// The `system/proxy` check: how HTTPS leaves this workstation, and which setting said so.
-    pub fn route_check(&self) -> Check {
+    pub(crate) fn route_check(&self) -> Check {
         let mut detail = format!(
             "HTTPS goes {}; set by {}",
             self.describe_path(),
@@ -475,7 +471,7 @@ impl Route {
         check
     }
 
-    pub fn describe_path(&self) -> String {
+    pub(crate) fn describe_path(&self) -> String {
         if let Some(pac) = &self.pac {
             return format!(
                 "as the PAC script {} says",
@@ -499,7 +495,7 @@ impl Route {
 /// OS's other setting stands and the report says what was tried. Bounded by
 /// [`crate::system::proxy::WPAD_TIME`] in all, of which DHCP has
 /// [`crate::system::proxy::DHCP_TIME`].
-pub fn follow_wpad(
+pub(crate) fn follow_wpad(
     found: crate::system::proxy::Found,
     dhcp: impl FnOnce(Duration) -> crate::system::proxy::Dhcp,
     domains: &[String],

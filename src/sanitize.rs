@@ -3,7 +3,7 @@
 
 /// Replaces control characters (C0, DEL, C1) and Unicode bidirectional controls with visible
 /// escapes, and bounds the length.
-pub fn for_terminal(text: &str, max_chars: usize) -> String {
+pub(crate) fn for_terminal(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars));
     for (count, c) in text.chars().enumerate() {
         if count == max_chars {
@@ -29,7 +29,7 @@ pub(crate) fn needs_escape(c: char) -> bool {
 /// [`for_terminal`] for the report model itself, unbounded and keeping line breaks and tabs:
 /// what reaches JSON, JUnit or HTML can no longer hold an escape byte or a bidirectional
 /// override, whoever reads it later.
-pub fn for_report(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn for_report(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return std::borrow::Cow::Borrowed(text);
     }

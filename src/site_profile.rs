@@ -11,7 +11,7 @@ use crate::error::{Error, Location, Result};
 
 /// What to write: empty strings count as not given (an installer property left blank).
 #[derive(Debug, Default)]
-pub struct Request {
+pub(crate) struct Request {
     pub instance: Option<String>,
     pub region: Option<String>,
     /// The text of a profile to start from (already fetched), and where it came from.
@@ -20,7 +20,7 @@ pub struct Request {
 
 /// The profile text: the base profile verbatim with the instance and Region added on top, or a
 /// short profile of its own. It is validated as a profile before anything is written.
-pub fn render(request: &Request, catalog: &Catalog, path: &Path) -> Result<String> {
+pub(crate) fn render(request: &Request, catalog: &Catalog, path: &Path) -> Result<String> {
     let instance = given(&request.instance);
     let region = given(&request.region);
     if let Some(instance) = instance {
@@ -101,7 +101,7 @@ fn given(value: &Option<String>) -> Option<&str> {
 }
 
 /// Where the profile goes by default: beside the executable, the first place the tool looks.
-pub fn default_path() -> Result<PathBuf> {
+pub(crate) fn default_path() -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| Error::Other(e.into()))?;
     let dir = exe
         .parent()
@@ -111,7 +111,7 @@ pub fn default_path() -> Result<PathBuf> {
 
 /// Fetches the base profile (an https URL or a local file), renders, and writes atomically. An
 /// existing profile is replaced only with `force`.
-pub fn write(
+pub(crate) fn write(
     instance: Option<String>,
     region: Option<String>,
     from: Option<&str>,

@@ -28,10 +28,10 @@ pub enum SummaryFormat {
 }
 
 /// The `schema` field of the JSON summary.
-pub const SCHEMA: &str = "connect-preflight/summary/v1";
+pub(crate) const SCHEMA: &str = "connect-preflight/summary/v1";
 
 /// A report larger than this is not one the tool wrote; it is skipped unread.
-pub const MAX_REPORT_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_REPORT_BYTES: u64 = 64 << 20;
 
 /// The site of a report without `target.site`: the name of the folder holding it.
 fn site_of(report: &Report, path: &Path) -> String {
@@ -52,7 +52,7 @@ fn site_of(report: &Report, path: &Path) -> String {
 /// on a logarithmic scale of `1 + value`, plus the exact extremes. The first [`EXACT`] figures are
 /// also kept, so a small site's percentiles are exact.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     exact: Vec<f64>,
     counts: Vec<u64>,
     n: u64,
@@ -61,14 +61,14 @@ pub struct Histogram {
 }
 
 /// How many figures a histogram keeps exactly.
-pub const EXACT: usize = 1024;
+pub(crate) const EXACT: usize = 1024;
 /// The width of a bucket: ln(1.01).
 const LN_STEP: f64 = 0.009_950_330_853_168_083;
 /// Figures above this (a day in ms, or far past any percentage) land in the last bucket.
 const MAX_FIGURE: f64 = 86_400_000.0;
 
 impl Histogram {
-    pub fn add(&mut self, value: f64) {
+    pub(crate) fn add(&mut self, value: f64) {
         if !value.is_finite() || value < 0.0 {
             return;
         }
@@ -94,12 +94,13 @@ impl Histogram {
         self.n += 1;
     }
 
-    pub const fn count(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) const fn count(&self) -> u64 {
         self.n
     }
 
     /// The nearest-rank percentile `p` (0–100), within 1% of the true value; `None` when empty.
-    pub fn percentile(&self, p: f64) -> Option<f64> {
+    pub(crate) fn percentile(&self, p: f64) -> Option<f64> {
         if self.n == 0 {
             return None;
         }
@@ -144,7 +145,7 @@ fn round1(v: f64) -> f64 {
 
 /// Counts of reports by verdict.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdicts {
+pub(crate) struct Verdicts {
     pub ready: u64,
     pub degraded: u64,
     /// Reports where something required was not carried out (and nothing failed).
@@ -193,7 +194,7 @@ fn problem_id(id: &str) -> String {
 
 /// The running fold of the reports read so far.
 #[derive(Clone, Debug, Default)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     reports: u64,
     skipped: u64,
     verdicts: Verdicts,
@@ -205,7 +206,7 @@ pub struct Fleet {
 
 impl Fleet {
     /// Folds one report in; `site` is where the machine is.
-    pub fn add(&mut self, report: &Report, site: &str) {
+    pub(crate) fn add(&mut self, report: &Report, site: &str) {
         self.reports += 1;
         self.verdicts.add(report.verdict);
         let acc = self.sites.entry(site.to_owned()).or_default();
@@ -249,15 +250,15 @@ impl Fleet {
     }
 
     /// Counts a file that was not a report.
-    pub const fn skip(&mut self) {
+    pub(crate) const fn skip(&mut self) {
         self.skipped += 1;
     }
 
-    pub const fn reports(&self) -> u64 {
+    pub(crate) const fn reports(&self) -> u64 {
         self.reports
     }
 
-    pub fn finish(self) -> Summary {
+    pub(crate) fn finish(self) -> Summary {
         let mut problems: Vec<Problem> = self
             .problems
             .into_iter()
@@ -314,7 +315,7 @@ impl Fleet {
 
 /// The fleet view: what the renderers show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub schema: String,
     /// The tool that summarised (each report names the one that wrote it).
     pub tool: Tool,
@@ -329,13 +330,13 @@ pub struct Summary {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChangeList {
+pub(crate) struct ChangeList {
     pub domains: Vec<String>,
     pub cidrs: Vec<CidrFix>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub check_id: String,
     pub kind: Kind,
     pub reason: String,
@@ -346,13 +347,13 @@ pub struct Problem {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SiteCount {
+pub(crate) struct SiteCount {
     pub site: String,
     pub machines: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Site {
+pub(crate) struct Site {
     pub site: String,
     pub reports: u64,
     pub verdicts: Verdicts,
@@ -366,7 +367,7 @@ pub struct Site {
 
 /// Percentiles of one media figure at one site, from `samples` media checks.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Figures {
+pub(crate) struct Figures {
     pub samples: u64,
     pub p50: f64,
     pub p95: f64,
@@ -376,7 +377,7 @@ pub struct Figures {
 
 /// Why a file was not counted.
 #[derive(Debug)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     Unreadable(std::io::Error),
     TooLarge(u64),
     Malformed(String),
@@ -408,7 +409,7 @@ struct Head {
 }
 
 /// Reads one report file.
-pub fn read_report(path: &Path) -> Result<Report, Skipped> {
+pub(crate) fn read_report(path: &Path) -> Result<Report, Skipped> {
     let size = std::fs::metadata(path).map_err(Skipped::Unreadable)?.len();
     if size > MAX_REPORT_BYTES {
         return Err(Skipped::TooLarge(size));
@@ -435,7 +436,7 @@ pub fn read_report(path: &Path) -> Result<Report, Skipped> {
 
 /// What the walk found: a file to read, or a path it could not read.
 #[derive(Debug)]
-pub enum Found<'a> {
+pub(crate) enum Found<'a> {
     File(&'a Path),
     Unreadable(&'a Path, std::io::Error),
 }
@@ -443,7 +444,7 @@ pub enum Found<'a> {
 /// Calls `visit` with every report file under `paths`: a file given by name whatever its
 /// extension, and every `*.json` below a folder (symbolic links to folders are not followed, so a
 /// loop cannot trap the walk). Folders are read as they are walked, not listed up front.
-pub fn walk(paths: &[PathBuf], visit: &mut dyn FnMut(Found<'_>)) {
+pub(crate) fn walk(paths: &[PathBuf], visit: &mut dyn FnMut(Found<'_>)) {
     for root in paths {
         match std::fs::metadata(root) {
             Err(e) => visit(Found::Unreadable(root, e)),
@@ -487,7 +488,7 @@ pub fn walk(paths: &[PathBuf], visit: &mut dyn FnMut(Found<'_>)) {
 }
 
 /// Reads every report under `paths` into one fleet; `warn` hears of each file skipped.
-pub fn summarize(paths: &[PathBuf], warn: &mut dyn FnMut(String)) -> Fleet {
+pub(crate) fn summarize(paths: &[PathBuf], warn: &mut dyn FnMut(String)) -> Fleet {
     let mut fleet = Fleet::default();
     walk(paths, &mut |item| match item {
         Found::File(path) => match read_report(path) {
@@ -535,7 +536,7 @@ fn sites_text(sites: &[SiteCount]) -> String {
 }
 
 /// For people: totals, the change list, the problems, and the sites.
-pub fn text(summary: &Summary) -> String {
+pub(crate) fn text(summary: &Summary) -> String {
     let mut out = String::new();
     let v = &summary.verdicts;
     let _ = writeln!(
@@ -612,14 +613,14 @@ pub fn text(summary: &Summary) -> String {
 }
 
 /// The `connect-preflight/summary/v1` JSON, pretty-printed, ending in a newline.
-pub fn json(summary: &Summary) -> String {
+pub(crate) fn json(summary: &Summary) -> String {
     let mut out = serde_json::to_string_pretty(summary).expect("a summary always serialises");
     out.push('\n');
     out
 }
 
 /// One row per problem and site, for a spreadsheet's pivot table.
-pub fn csv(summary: &Summary) -> String {
+pub(crate) fn csv(summary: &Summary) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut rows = vec![[
         "check_id".to_owned(),
@@ -659,7 +660,7 @@ const fn status_class(status: Status) -> &'static str {
 }
 
 /// A self-contained page with the same content as [`text`].
-pub fn html(summary: &Summary) -> String {
+pub(crate) fn html(summary: &Summary) -> String {
     let v = &summary.verdicts;
     let changes = &summary.change_list;
     let domains = changes

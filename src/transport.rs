@@ -77,7 +77,7 @@ fn wildcard(requirements: &Requirements) -> Option<&DomainRequirement> {
 }
 
 /// A name under the wildcard, to ask the proxy settings and PAC script about.
-pub fn sample_name(requirements: &Requirements) -> Option<String> {
+pub(crate) fn sample_name(requirements: &Requirements) -> Option<String> {
     match &wildcard(requirements)?.host {
         HostPattern::Wildcard(suffix) => Some(format!("x.{suffix}")),
         HostPattern::Exact(_) | HostPattern::Label { .. } => None,
@@ -88,7 +88,7 @@ pub fn sample_name(requirements: &Requirements) -> Option<String> {
 /// WebSocket upgrade on the URL's path (its query too). Without a URL, the wildcard's untested
 /// entry says exactly what stays untested. A URL whose host is not under the Region's wildcard is
 /// a usage error.
-pub fn apply(
+pub(crate) fn apply(
     plan: &mut Plan,
     requirements: &Requirements,
     snapshot: &Snapshot,
@@ -133,7 +133,7 @@ pub fn apply(
 
 /// Whether the run's WebSocket wildcard (`*.transport…`) covers `host`: a session URL for it
 /// stands in for the wildcard's untested entry.
-pub fn covers(requirements: &Requirements, host: &str) -> bool {
+pub(crate) fn covers(requirements: &Requirements, host: &str) -> bool {
     wildcard(requirements).is_some_and(|req| req.host.matches(host))
 }
 
@@ -141,7 +141,7 @@ pub fn covers(requirements: &Requirements, host: &str) -> bool {
 /// must name `url.host`, as its exact host or its probe): DNS, TCP and TLS on the URL's port, and
 /// the Upgrade on its path (the query is sent, the step's id shows the path only). No HTTPS
 /// request: a WebSocket endpoint answers nothing else.
-pub fn session_host(
+pub(crate) fn session_host(
     requirements: &Requirements,
     req: &DomainRequirement,
     url: &TransportUrl,
@@ -167,7 +167,7 @@ pub fn session_host(
 
 /// Without a URL: where the browser sends names under the wildcard, and what the run's other
 /// WebSocket upgrades through the same route say. `checks` are the run's.
-pub fn route_check(
+pub(crate) fn route_check(
     requirements: &Requirements,
     plan: &Plan,
     settings: &Route,

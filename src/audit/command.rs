@@ -46,7 +46,7 @@ pub enum AuditFormat {
 /// Where the agents are and where a ruleset runs: what a ruleset's rules (read as the kernel
 /// walks them) and a squid configuration's `src` ACLs are matched against.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Firewall {
+pub(crate) struct Firewall {
     /// The agents' addresses or networks; empty: any address.
     pub from: Vec<IpNet>,
     /// Where the ruleset runs; `None` detects it from what the file filters.
@@ -60,7 +60,7 @@ pub struct Firewall {
 /// What one audit reads, and how: built once by `config` (`AuditConfig`) from the flags and the
 /// site profile.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The domain allow-list, squid configuration or PAC script.
     pub domains: Option<PathBuf>,
     /// The firewall whitelist or ruleset.
@@ -78,7 +78,7 @@ pub struct Settings {
 
 impl Settings {
     /// The usage errors of what to read: no list at all, or two lists with one copy to write.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.domains.is_none() && self.cidrs.is_none() {
             return Err(Error::usage(
                 "give the list to audit: --domains FILE (the domain allow-list) and/or --cidrs FILE (the firewall whitelist), or put domains/cidrs in the site profile",
@@ -94,7 +94,7 @@ impl Settings {
 }
 
 /// Everything one run read and decided, for the renderers.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub report: Report,
     pub domains: Option<(DomainList, Vec<String>)>,
     pub cidrs: Option<(CidrList, Vec<Addition>)>,

@@ -22,7 +22,7 @@ use crate::ranges::IpSet;
 
 /// Where in the stack a base chain sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Hook {
+pub(crate) enum Hook {
     Prerouting,
     Input,
     Forward,
@@ -45,7 +45,7 @@ impl Hook {
 
 /// Where the ruleset runs, seen from the agents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Placement {
+pub(crate) enum Placement {
     /// On the agent's machine: its own traffic leaves through `output` (and comes in by `input`).
     Host,
     /// On a gateway between the agents and AWS: the traffic crosses `forward`.
@@ -72,24 +72,24 @@ impl Placement {
 
 /// Which end of the flow an address or port condition looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     Source,
     Destination,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IfaceSide {
+pub(crate) enum IfaceSide {
     In,
     Out,
 }
 
 /// Protocol numbers as a match sees them.
-pub const TCP: u8 = 6;
-pub const UDP: u8 = 17;
+pub(crate) const TCP: u8 = 6;
+pub(crate) const UDP: u8 = 17;
 
 /// One condition of a rule.
 #[derive(Clone, Debug)]
-pub enum Cond {
+pub(crate) enum Cond {
     /// The address at `end` is in `set` (whose families are the ones it can match).
     Addr { end: End, set: IpSet, negate: bool },
     /// The layer-4 protocol is one of `protos`.
@@ -123,7 +123,7 @@ pub enum Cond {
 
 /// What a rule does when it matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Accept,
     Drop,
     Reject,
@@ -150,7 +150,7 @@ impl Verdict {
 }
 
 #[derive(Clone, Debug)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub span: Span,
     /// The rule as written, for findings.
     pub text: String,
@@ -159,7 +159,7 @@ pub struct Rule {
 }
 
 #[derive(Clone, Debug)]
-pub struct Chain {
+pub(crate) struct Chain {
     /// `table/chain` for iptables, `family table chain` for nft: unique in a ruleset.
     pub key: String,
     /// The name as the file writes it.
@@ -177,7 +177,7 @@ pub struct Chain {
 }
 
 #[derive(Clone, Debug)]
-pub struct Base {
+pub(crate) struct Base {
     pub hook: Hook,
     pub priority: i32,
     pub policy: Verdict,
@@ -191,7 +191,7 @@ pub struct Base {
 
 /// A whole file, read.
 #[derive(Clone, Debug, Default)]
-pub struct Ruleset {
+pub(crate) struct Ruleset {
     pub chains: Vec<Chain>,
     /// Families the file decides: iptables-save is IPv4 only, ip6tables-save IPv6 only.
     pub v4: bool,
@@ -258,7 +258,7 @@ pub(crate) fn chain_key(table: &(String, String), name: &str) -> String {
 /// The flow asked about: one protocol and remote port, between the agents and a set of remote
 /// addresses, in one direction.
 #[derive(Clone, Debug)]
-pub struct Flow {
+pub(crate) struct Flow {
     pub direction: Direction,
     pub proto: Protocol,
     /// The requirement's port range: the service's port going out, the agent's local ports
@@ -269,7 +269,7 @@ pub struct Flow {
 
 /// What the options say about the agents' side.
 #[derive(Clone, Debug, Default)]
-pub struct Agents {
+pub(crate) struct Agents {
     /// `--from`: the agents' addresses; a family not named there is any address of it.
     pub from: Option<IpSet>,
     /// `--in-interface` / `--out-interface`: the interfaces the traffic crosses.
@@ -279,7 +279,7 @@ pub struct Agents {
 
 /// The end of one walk for a part of the remote set.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fate {
+pub(crate) enum Fate {
     /// Accepted by every base chain on the way.
     Allowed,
     /// Dropped or rejected at `span` (a rule or a policy).

@@ -17,7 +17,7 @@ use crate::report::{Check, Kind, Reason, Status};
 
 /// One entry of a PAC answer, as the browser takes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Hop {
+pub(super) enum Hop {
     Direct,
     /// A proxy the browser can try: `PROXY host:port` (or HTTPS, SOCKS…).
     Proxy(String),
@@ -134,7 +134,7 @@ pub(crate) fn hop(entry: &str) -> Hop {
 
 /// Where the browser ends up for one answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub(super) struct Outcome {
     /// The entry that carries the request (`None`: none can).
     pub chosen: Option<Hop>,
     /// Entries tried and failed before it, or skipped, with why.

@@ -24,7 +24,7 @@ use crate::report::{Check, CidrFix, Kind, Reason, Status};
 
 /// The syntax of the file, for the rules a fix writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Syntax {
+pub(crate) enum Syntax {
     Iptables,
     Nft,
     /// CSV with an action column.
@@ -43,7 +43,7 @@ impl Syntax {
 
 /// What the options say: where the agents are, and where the file runs.
 #[derive(Clone, Debug, Default)]
-pub struct Options {
+pub(crate) struct Options {
     pub agents: Agents,
     /// `--hook`: the file's place; `None` detects it from what the file filters.
     pub placement: Option<Placement>,
@@ -205,7 +205,7 @@ fn named(items: &[String]) -> String {
 
 /// A rule to add: where, and what.
 #[derive(Clone, Debug)]
-pub struct Insertion {
+pub(crate) struct Insertion {
     /// Inserted before this line (1-based); 0: appended to the file as commands of their own.
     pub before: usize,
     /// The chain, for people.
@@ -215,7 +215,7 @@ pub struct Insertion {
 
 /// What the audit of one ruleset found.
 #[derive(Debug, Default)]
-pub struct Audited {
+pub(crate) struct Audited {
     pub checks: Vec<Check>,
     pub fixes: Vec<CidrFix>,
     pub insertions: Vec<Insertion>,

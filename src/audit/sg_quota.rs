@@ -12,7 +12,7 @@ use crate::net::Direction;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// The default quota of rules per security group, per direction and per family.
-pub const RULES_PER_GROUP: usize = 60;
+pub(crate) const RULES_PER_GROUP: usize = 60;
 
 /// The rules of the first group (where the additions go), per direction and family:
 /// (IPv4, IPv6, prefix-list references whose size the file does not show).

@@ -10,12 +10,11 @@ use super::model::Endpoints;
 use super::parse::ErrorKind;
 use crate::catalog::{Catalog, Group, Selection};
 use crate::remedy;
-use crate::report::{Kind, Reason, Status};
+use crate::report::{Reason, Status};
 
 /// How an error is judged and explained.
-pub struct Advice {
+pub(crate) struct Advice {
     pub reason: Reason,
-    pub kind: Kind,
     pub status: Status,
     /// A stable short name (`ice_collection_timeout`, `heartbeat`, `api:getAgentSnapshot`).
     pub what: String,
@@ -25,7 +24,7 @@ pub struct Advice {
 
 /// The allow-list lines a remedy names, from the endpoints the log shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Names {
+pub(crate) struct Names {
     /// The CCP's WebSocket transport (`*.transport.connect.REGION.amazonaws.com`).
     pub transport: String,
     /// The softphone's signalling WebSocket.
@@ -43,7 +42,7 @@ impl Default for Names {
 }
 
 impl Names {
-    pub fn of(ep: &Endpoints) -> Self {
+    pub(crate) fn of(ep: &Endpoints) -> Self {
         let region = ep.region.as_deref();
         let requirements = region.and_then(|r| {
             Catalog::embedded()
@@ -122,11 +121,10 @@ impl Names {
     }
 }
 
-pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
+pub(crate) fn of(kind: &ErrorKind, names: &Names) -> Advice {
     // The remedy is given by name in each arm (`remedy: remedy::…`), where a scan finds it.
-    let advice = |reason, kind, status, what: &str, cause: &str| Advice {
+    let advice = |reason, status, what: &str, cause: &str| Advice {
         reason,
-        kind,
         status,
         what: what.to_owned(),
         cause: cause.to_owned(),
@@ -138,7 +136,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: names.udp(),
             ..advice(
                 Reason::IceFailed,
-                Kind::Media,
                 // A collection that timed out still goes on with what it gathered, and a lost
                 // connection may come back: only a call left without a path fails.
                 if matches!(
@@ -158,7 +155,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: remedy::ccp_signalling(&names.signalling),
             ..advice(
                 Reason::SignallingFailed,
-                Kind::Websocket,
                 Status::Fail,
                 what,
                 "the softphone could not open or complete its signalling WebSocket to Connect",
@@ -168,7 +164,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: remedy::ccp_websocket_lost(&names.transport),
             ..advice(
                 Reason::WebsocketLost,
-                Kind::Websocket,
                 Status::Warn,
                 what,
                 "the CCP's WebSocket to Connect dropped or could not be opened: agent state and \
@@ -179,7 +174,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: remedy::ccp_heartbeat(&names.transport),
             ..advice(
                 Reason::WebsocketLost,
-                Kind::Websocket,
                 Status::Warn,
                 "heartbeat",
                 "a WebSocket heartbeat (every 10 s) got no answer: the connection stalled, often a \
@@ -190,7 +184,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: remedy::ccp_api_failed(&names.instance),
             ..advice(
                 Reason::ApiFailed,
-                Kind::Https,
                 Status::Warn,
                 &format!("api:{name}"),
                 "a Connect API request from the CCP failed or timed out",
@@ -200,7 +193,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: remedy::ccp_api_refused(),
             ..advice(
                 Reason::ApiFailed,
-                Kind::Https,
                 Status::Warn,
                 &format!("api:{name}"),
                 "Connect answered the request with an error (its message says why): a refusal of the \
@@ -211,7 +203,6 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
             remedy: remedy::ccp_auth(&names.instance),
             ..advice(
                 Reason::AuthFailed,
-                Kind::Https,
                 Status::Warn,
                 what,
                 "the CCP's session was refused or its authentication expired",
@@ -222,9 +213,8 @@ pub fn of(kind: &ErrorKind, names: &Names) -> Advice {
 
 /// Softphone error types (streams softphone.js `SoftphoneErrorTypes`).
 fn softphone(t: &str, names: &Names) -> Advice {
-    let advice = |reason, kind, cause: &str| Advice {
+    let advice = |reason, cause: &str| Advice {
         reason,
-        kind,
         status: Status::Fail,
         what: t.to_owned(),
         cause: cause.to_owned(),
@@ -235,7 +225,6 @@ fn softphone(t: &str, names: &Names) -> Advice {
             remedy: names.udp(),
             ..advice(
                 Reason::IceFailed,
-                Kind::Media,
                 "no relay candidate was gathered before the timeout: UDP 3478 to the TURN relays is blocked or slow",
             )
         },
@@ -243,7 +232,6 @@ fn softphone(t: &str, names: &Names) -> Advice {
             remedy: remedy::ccp_signalling(&names.signalling),
             ..advice(
                 Reason::SignallingFailed,
-                Kind::Websocket,
                 "the softphone could not reach or complete the handshake with its signalling endpoint",
             )
         },
@@ -251,7 +239,6 @@ fn softphone(t: &str, names: &Names) -> Advice {
             remedy: remedy::ccp_microphone(&names.instance),
             ..advice(
                 Reason::SoftphoneError,
-                Kind::System,
                 "the browser did not give the CCP the microphone",
             )
         },
@@ -259,7 +246,6 @@ fn softphone(t: &str, names: &Names) -> Advice {
             remedy: remedy::ccp_browser(),
             ..advice(
                 Reason::SoftphoneError,
-                Kind::System,
                 "the browser is not one the CCP supports",
             )
         },
@@ -267,23 +253,17 @@ fn softphone(t: &str, names: &Names) -> Advice {
             remedy: remedy::ccp_one_window(),
             ..advice(
                 Reason::SoftphoneError,
-                Kind::System,
                 "the CCP is open in more than one window or tab",
             )
         },
         t if t.starts_with("vdi") => Advice {
             remedy: remedy::ccp_vdi(),
-            ..advice(
-                Reason::SoftphoneError,
-                Kind::System,
-                "the VDI media redirection failed",
-            )
+            ..advice(Reason::SoftphoneError, "the VDI media redirection failed")
         },
         _ => Advice {
             remedy: remedy::ccp_softphone_other(),
             ..advice(
                 Reason::SoftphoneError,
-                Kind::Media,
                 "the softphone failed to set up or keep the call",
             )
         },
@@ -291,13 +271,13 @@ fn softphone(t: &str, names: &Names) -> Advice {
 }
 
 /// Remedy of a call on which one side heard nothing.
-pub fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
+pub(crate) fn one_way(direction_heard_nothing: &str, names: &Names) -> String {
     remedy::ccp_one_way(direction_heard_nothing, &names.relays)
 }
 
 /// The live check's words for a poor sample (calls through a relay "will sound poor"), in the
 /// past tense of calls that did.
-pub fn poor_quality(names: &Names) -> String {
+pub(crate) fn poor_quality(names: &Names) -> String {
     remedy::ccp_poor_quality(&names.relays)
 }
 

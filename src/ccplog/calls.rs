@@ -40,7 +40,7 @@ struct Builder {
     error_reasons: Vec<Reason>,
 }
 
-pub struct Folded {
+pub(crate) struct Folded {
     pub calls: Vec<Call>,
     pub errors: Vec<LogError>,
     pub errors_omitted: u64,
@@ -48,7 +48,7 @@ pub struct Folded {
 }
 
 /// Folds sorted events; `rtc_js_versions` are the versions the whole log names.
-pub fn fold(
+pub(crate) fn fold(
     events: &[Event],
     rtc_js_versions: &[String],
     names: &advice::Names,

@@ -18,15 +18,11 @@ pub enum Parsed {
 }
 
 impl Parsed {
-    pub fn value(&self) -> Option<&Value> {
+    pub(crate) fn value(&self) -> Option<&Value> {
         match self {
             Self::Whole(v) | Self::Cut(v) => Some(v),
             Self::Unreadable => None,
         }
-    }
-
-    pub const fn is_cut(&self) -> bool {
-        !matches!(self, Self::Whole(_))
     }
 }
 
@@ -104,7 +100,7 @@ fn repair(text: &str) -> Option<Value> {
 
 /// The value of `key` (a string or number) in a text that may not parse at all: the lenient
 /// scan the hosted log parser lacks. Returns the raw text of the value.
-pub fn scan_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn scan_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let pattern = format!("\"{key}\"");
     let at = text.find(&pattern)? + pattern.len();
     let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();

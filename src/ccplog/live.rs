@@ -16,7 +16,7 @@ use crate::transport::{self, TransportUrl};
 
 /// What a log contributes to a live check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FromLog {
+pub(crate) struct FromLog {
     /// The CCP's WebSocket transport URLs (`createTransport`), their redacted query dropped.
     pub transport: Vec<TransportUrl>,
     /// The softphone's signalling endpoints (`signalingEndpoint`).
@@ -38,7 +38,7 @@ fn logged_url(url: &str) -> Option<TransportUrl> {
 
 impl FromLog {
     /// Reads the logs (none: nothing added).
-    pub fn read(paths: &[PathBuf]) -> Result<Self> {
+    pub(crate) fn read(paths: &[PathBuf]) -> Result<Self> {
         if paths.is_empty() {
             return Ok(Self::default());
         }
@@ -47,7 +47,7 @@ impl FromLog {
         Ok(Self::of(&log.endpoints))
     }
 
-    pub fn of(ep: &super::model::Endpoints) -> Self {
+    pub(crate) fn of(ep: &super::model::Endpoints) -> Self {
         let urls = |set: &std::collections::BTreeSet<String>| {
             let mut out: Vec<TransportUrl> = Vec::new();
             for url in set.iter().filter_map(|u| logged_url(u)) {
@@ -88,7 +88,7 @@ impl FromLog {
     /// host the wildcard does not cover (a log of another Region) and the signalling endpoints are
     /// planned beside it by [`transport::session_host`], the same steps; hosts the catalog already
     /// plans get their missing WebSocket step only. The relays join the media test.
-    pub fn plan(
+    pub(crate) fn plan(
         &self,
         plan: &mut Plan,
         requirements: &Requirements,

@@ -6,14 +6,14 @@
 //! (events folded into calls, errors and the clock) → [`report`] (the report model plus a
 //! `ccp_log` section) → a renderer. Everything here is a pure function of the files' text.
 
-pub mod advice;
-pub mod calls;
+pub(crate) mod advice;
+pub(crate) mod calls;
 pub mod json;
-pub mod live;
-pub mod model;
-pub mod parse;
+pub(crate) mod live;
+pub(crate) mod model;
+pub(crate) mod parse;
 pub mod report;
-pub mod schema;
+pub(crate) mod schema;
 pub mod scrub;
 
 use std::path::PathBuf;

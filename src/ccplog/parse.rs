@@ -26,7 +26,7 @@ use crate::error::{Error, Location, Result};
 
 /// Which way a stream goes, in streams' words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// `audio_input`: inbound RTP, what the agent hears (rtc-js rtp-stats.js, rtc_session.js).
     Input,
     /// `audio_output`: the agent's microphone; loss and RTT as Connect reports them back (RTCP).
@@ -34,7 +34,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Input => "audio_input",
             Self::Output => "audio_output",
@@ -44,7 +44,7 @@ impl Direction {
 
 /// One per-second sample: streams' `RTPStreamStats` (softphone.js:1465).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub direction: Direction,
     pub at_ms: i64,
     pub packets: Option<f64>,
@@ -59,7 +59,7 @@ pub struct Sample {
 /// The softphone's call report (`sendSoftphoneReport success{…}`, softphone.js:1219-1256) or its
 /// telemetry superset (`sent TelemetryCallReport {…}`, softphone.js:1277-1322).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct CallReport {
+pub(crate) struct CallReport {
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
     pub phases: Phases,
@@ -74,7 +74,7 @@ pub struct CallReport {
 
 /// What went wrong, before it is explained.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// `Softphone error occurred : <type> …` (softphone.js:1135).
     Softphone(String),
     Ice(&'static str),
@@ -89,7 +89,7 @@ pub enum ErrorKind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct RawError {
+pub(crate) struct RawError {
     pub kind: ErrorKind,
     /// The log's words, scrubbed.
     pub text: String,
@@ -99,7 +99,7 @@ pub struct RawError {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum What {
+pub(crate) enum What {
     CallDetected {
         contact: String,
     },
@@ -118,7 +118,7 @@ pub enum What {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     pub at_ms: i64,
     /// File and position: the tiebreak of equal times.
     pub order: u64,
@@ -127,7 +127,7 @@ pub struct Event {
 
 /// Everything read from the files, before calls are assembled.
 #[derive(Debug, Default)]
-pub struct Collected {
+pub(crate) struct Collected {
     pub events: Vec<Event>,
     pub endpoints: Endpoints,
     pub files: Vec<FileRead>,
@@ -136,7 +136,7 @@ pub struct Collected {
 }
 
 /// Reads one file's text (already read through the bounded reader) into `into`.
-pub fn read(path: &Path, text: &str, file_index: u64, into: &mut Collected) -> Result<()> {
+pub(crate) fn read(path: &Path, text: &str, file_index: u64, into: &mut Collected) -> Result<()> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.trim_start();
     let bad = |offset: usize, message: String| {
@@ -226,7 +226,7 @@ impl<'de> DeserializeSeed<'de> for EntrySeed {
 }
 
 /// Epoch milliseconds from an ISO string or a number; `None` for anything else or out of 2000-2100.
-pub fn time_of(value: Option<&Value>) -> Option<i64> {
+pub(crate) fn time_of(value: Option<&Value>) -> Option<i64> {
     let ms = match value? {
         Value::String(s) => {
             let t = time::OffsetDateTime::parse(
@@ -848,7 +848,7 @@ fn walk(value: &Value, ep: &mut Endpoints, depth: usize) {
 
 /// The URLs in a text: `wss://` hosts (transport or signalling), `turn:` relays, and the
 /// instance's own `https://` domain. Never a query string, a path of a transport, or a user part.
-pub fn urls_in(text: &str, ep: &mut Endpoints) {
+pub(crate) fn urls_in(text: &str, ep: &mut Endpoints) {
     for (at, _) in text.match_indices("wss://") {
         let rest = &text[at + 6..];
         let end = rest
@@ -934,7 +934,7 @@ fn valid_host(host: &str) -> bool {
 }
 
 /// The instance's own web domains (AWS: `<alias>.my.connect.aws`, `<alias>.awsapps.com`).
-pub fn is_instance_host(host: &str) -> bool {
+pub(crate) fn is_instance_host(host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     valid_host(&host)
         && ["my.connect.aws", "awsapps.com"]

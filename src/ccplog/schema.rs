@@ -3,10 +3,11 @@
 //! equal (`UPDATE_SCHEMA=1 cargo test --lib ccplog::schema` rewrites it).
 
 /// Where the schema is published in the repository, relative to its root.
-pub const PATH: &str = "docs/ccp-log.schema.json";
+#[cfg(test)]
+pub(crate) const PATH: &str = "docs/ccp-log.schema.json";
 
 #[cfg(test)]
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     let mut schema = schemars::schema_for!(super::report::CcpLogReport);
     schema.insert(
         "$id".to_owned(),

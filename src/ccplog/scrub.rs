@@ -189,7 +189,7 @@ fn judge_run(run: &str, in_url: bool) -> String {
 }
 
 /// A contact or connection id (8-4-4-4-12 hex digits): what support looks calls up by, kept.
-pub fn is_uuid(s: &str) -> bool {
+pub(crate) fn is_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
         && parts
@@ -199,7 +199,7 @@ pub fn is_uuid(s: &str) -> bool {
 }
 
 /// A contact id as found in a text, kept only when it has the shape of one.
-pub fn contact_id(raw: &str) -> Option<String> {
+pub(crate) fn contact_id(raw: &str) -> Option<String> {
     let raw = raw.trim();
     (is_uuid(raw)
         || (raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')))

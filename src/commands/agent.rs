@@ -12,9 +12,9 @@ use crate::error::{Error, ExitCode, Result};
 use crate::report::{Report, Status};
 
 /// The folder name in the user's Documents when the profile names none.
-pub const REPORTS_FOLDER: &str = "Connect network check";
+pub(crate) const REPORTS_FOLDER: &str = "Connect network check";
 
-pub fn run(
+pub(crate) fn run(
     config: &Config,
     args: &AgentConfig,
     env: &dyn Fn(&str) -> Option<String>,
@@ -105,7 +105,7 @@ fn checked(
 
 /// The reports folder: `given` (`--report-dir`, else the profile's `report_dir`), else the user's
 /// Documents, else the user's local data folder.
-pub fn report_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn report_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir);
     }
@@ -120,7 +120,7 @@ pub fn report_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// This machine's name, reduced to characters safe in a file name.
-pub fn host_name(env: &dyn Fn(&str) -> Option<String>) -> String {
+pub(crate) fn host_name(env: &dyn Fn(&str) -> Option<String>) -> String {
     let raw = env("COMPUTERNAME")
         .or_else(|| env("HOSTNAME"))
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
@@ -183,7 +183,7 @@ fn headline(report: &Report) -> String {
 }
 
 /// One line with what support needs first: who, when, what, and the worst findings.
-pub fn support_line(report: &Report, host: &str, stem: &str) -> String {
+pub(crate) fn support_line(report: &Report, host: &str, stem: &str) -> String {
     let target = [
         report.target.instance.as_deref(),
         report.target.region.as_deref(),

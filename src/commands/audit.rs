@@ -7,7 +7,11 @@ use crate::error::{ExitCode, Result};
 use crate::report::{self, Target};
 use crate::{clock, output, ranges};
 
-pub fn run(config: &Config, audit: &AuditConfig, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Config,
+    audit: &AuditConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let started = clock::now();
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let provenance = snapshot.provenance(started);

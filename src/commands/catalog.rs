@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::{catalog_info, clock, output};
 
-pub fn info(config: &Config, endpoints: Option<&Path>, format: CatalogFormat) -> Result<ExitCode> {
+pub(crate) fn info(
+    config: &Config,
+    endpoints: Option<&Path>,
+    format: CatalogFormat,
+) -> Result<ExitCode> {
     let catalog = match endpoints {
         Some(path) => Catalog::read(path)?,
         None => config.catalog()?,

@@ -10,7 +10,7 @@ use crate::error::{ExitCode, Result};
 use crate::output::ReportFormat;
 use crate::{clock, output};
 
-pub fn run(config: &Config, log: &CcpLogConfig) -> Result<ExitCode> {
+pub(crate) fn run(config: &Config, log: &CcpLogConfig) -> Result<ExitCode> {
     let started = clock::now();
     let timer = Instant::now();
     let inputs = ccplog::read_files(&log.files)?;

@@ -9,7 +9,7 @@ use crate::{clock, judge, output, plan, ranges, route};
 
 /// What a check produced: the plan (`--list`), or a report.
 #[derive(Debug)]
-pub enum Produced {
+pub(crate) enum Produced {
     Listing(String),
     Report {
         report: Box<Report>,
@@ -18,7 +18,11 @@ pub enum Produced {
 }
 
 /// `check`: produces the listing or the report and renders it.
-pub fn run(config: &Config, check: &CheckConfig, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub(crate) fn run(
+    config: &Config,
+    check: &CheckConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     match produce(config, check, warnings)? {
         Produced::Listing(text) => {
             output::emit(config.output.as_deref(), &text)?;
@@ -43,7 +47,7 @@ pub fn run(config: &Config, check: &CheckConfig, warnings: &mut Vec<String>) -> 
 }
 
 /// Runs the check (or lists its plan) without rendering anything.
-pub fn produce(
+pub(crate) fn produce(
     config: &Config,
     check: &CheckConfig,
     warnings: &mut Vec<String>,
@@ -175,6 +179,6 @@ pub fn produce(
     report.fixes = judge::fixes(&report);
     Ok(Produced::Report {
         report: Box::new(report),
-        interrupted: outcome.interrupted,
+        interrupted: outcome.stop == crate::run::Stop::Interrupted,
     })
 }

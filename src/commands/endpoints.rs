@@ -6,7 +6,7 @@ use crate::endpoints::EndpointsFormat;
 use crate::error::{ExitCode, Result};
 use crate::{clock, judge, output, ranges};
 
-pub fn run(
+pub(crate) fn run(
     config: &Config,
     args: &EndpointsConfig,
     warnings: &mut Vec<String>,

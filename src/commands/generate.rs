@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{ExitCode, Result};
 use crate::output;
 
-pub fn run(config: &Config, what: &GenerateCommand) -> Result<ExitCode> {
+pub(crate) fn run(config: &Config, what: &GenerateCommand) -> Result<ExitCode> {
     let text = match what {
         GenerateCommand::Man => crate::generate::man_page(),
         GenerateCommand::Completions { shell } => crate::generate::completions(*shell),

@@ -2,13 +2,13 @@
 //! route → plan → run → judge → report → render) and returns the exit code; none holds a stage
 //! itself, and nothing below this folder knows a command exists.
 
-pub mod agent;
-pub mod audit;
-pub mod catalog;
-pub mod ccp_log;
-pub mod check;
-pub mod endpoints;
-pub mod generate;
-pub mod profile;
-pub mod ranges;
-pub mod summarize;
+pub(crate) mod agent;
+pub(crate) mod audit;
+pub(crate) mod catalog;
+pub(crate) mod ccp_log;
+pub(crate) mod check;
+pub(crate) mod endpoints;
+pub(crate) mod generate;
+pub(crate) mod profile;
+pub(crate) mod ranges;
+pub(crate) mod summarize;

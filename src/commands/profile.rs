@@ -7,7 +7,7 @@ use crate::config::{Config, ProfileWriteConfig};
 use crate::error::{ExitCode, Result};
 
 /// Writes to `--output`, else beside the executable; says where on stderr unless `--quiet`.
-pub fn write(config: &Config, args: &ProfileWriteConfig) -> Result<ExitCode> {
+pub(crate) fn write(config: &Config, args: &ProfileWriteConfig) -> Result<ExitCode> {
     let path = match &config.output {
         Some(path) => path.clone(),
         None => crate::site_profile::default_path()?,

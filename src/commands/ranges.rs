@@ -12,7 +12,11 @@ use crate::ranges::{self, Snapshot, query};
 use crate::report::{Report, Target};
 use crate::{clock, judge, output};
 
-pub fn info(config: &Config, format: ReportFormat, warnings: &mut Vec<String>) -> Result<ExitCode> {
+pub(crate) fn info(
+    config: &Config,
+    format: ReportFormat,
+    warnings: &mut Vec<String>,
+) -> Result<ExitCode> {
     let started = clock::now();
     let snapshot = ranges::load(config.ip_ranges.as_deref(), warnings)?;
     let check = judge::snapshot_check(&snapshot, started);
@@ -51,7 +55,7 @@ fn needed_sets(
     })
 }
 
-pub fn lookup(
+pub(crate) fn lookup(
     config: &Config,
     args: &LookupConfig,
     warnings: &mut Vec<String>,
@@ -146,7 +150,7 @@ pub fn lookup(
     }
 }
 
-pub fn update(
+pub(crate) fn update(
     config: &Config,
     args: &UpdateConfig,
     warnings: &mut Vec<String>,
@@ -182,7 +186,7 @@ pub fn update(
     Ok(ExitCode::Ready)
 }
 
-pub fn diff(config: &Config, args: &DiffConfig) -> Result<ExitCode> {
+pub(crate) fn diff(config: &Config, args: &DiffConfig) -> Result<ExitCode> {
     let old = Snapshot::read(&args.old, ranges::Source::File(args.old.clone()))?;
     let new = Snapshot::read(&args.new, ranges::Source::File(args.new.clone()))?;
     let rules = match &args.region {

@@ -7,7 +7,7 @@ use crate::{output, report};
 
 /// Reads the reports one at a time, then renders the fleet view. Files that are not reports are
 /// warnings; finding no report at all is an error.
-pub fn run(
+pub(crate) fn run(
     config: &Config,
     args: &SummarizeConfig,
     warnings: &mut Vec<String>,

@@ -12,7 +12,7 @@ use super::Config;
 
 /// What `audit` will do: the audit's settings and the form of its report.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditConfig {
+pub(crate) struct AuditConfig {
     /// The lists (flags, then the profile), their syntax, how strictly they are read, the copy
     /// to write and where the agents are.
     pub settings: Settings,
@@ -22,7 +22,7 @@ pub struct AuditConfig {
 impl AuditConfig {
     /// The configuration of `audit ARGS`. The lists come from `--domains` and `--cidrs`, else the
     /// profile's `domains` and `cidrs`; everything else from the flags or their defaults.
-    pub fn resolve(config: &Config, args: &AuditArgs) -> Self {
+    pub(crate) fn resolve(config: &Config, args: &AuditArgs) -> Self {
         let firewall = &args.firewall;
         Self {
             settings: Settings {

@@ -14,7 +14,7 @@ use super::Config;
 
 /// What `ccp-log` will do.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CcpLogConfig {
+pub(crate) struct CcpLogConfig {
     /// The CCP's "Download logs" files, in the order given.
     pub files: Vec<PathBuf>,
     /// The site profile's `[thresholds]`, else the defaults: the live media check's.
@@ -24,7 +24,7 @@ pub struct CcpLogConfig {
 
 impl CcpLogConfig {
     /// The configuration of `ccp-log ARGS`.
-    pub fn resolve(config: &Config, args: &CcpLogArgs) -> Self {
+    pub(crate) fn resolve(config: &Config, args: &CcpLogArgs) -> Self {
         Self {
             files: args.files.clone(),
             thresholds: config.profile.thresholds,
@@ -37,7 +37,7 @@ impl Config {
     /// This configuration with a CCP log's instance and Region where the flags, the environment
     /// and the profile named none (`check --ccp-log`); a logged instance that does not parse is
     /// left out.
-    pub fn with_log_target(&self, log: &FromLog) -> Self {
+    pub(crate) fn with_log_target(&self, log: &FromLog) -> Self {
         let mut config = self.clone();
         if config.instance.is_none() {
             config.instance = log

@@ -4,17 +4,17 @@
 //! an unauthenticated TURN Allocate (a 401 challenge proves UDP works both ways), and a train of
 //! Bindings every 20 ms that measures round-trip time, jitter and loss.
 
-pub mod auth;
+pub(crate) mod auth;
 #[cfg(feature = "webrtc-call")]
 pub mod call;
 pub(crate) mod family;
 pub mod grade;
-pub mod ice_servers;
+pub(crate) mod ice_servers;
 pub mod message;
 pub mod relay;
-pub mod softphone;
+pub(crate) mod softphone;
 pub(crate) mod stats;
-pub mod transaction;
+pub(crate) mod transaction;
 
 use std::net::SocketAddr;
 use std::time::Duration;

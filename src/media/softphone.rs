@@ -13,7 +13,8 @@ use crate::report::{Check, Kind, Reason, Status};
 
 /// Below this much time left, the call is not started: relay gathering, the handshakes and a
 /// useful sample do not fit.
-pub const MIN_CALL_TIME: Duration = Duration::from_secs(3);
+#[cfg(feature = "webrtc-call")]
+pub(crate) const MIN_CALL_TIME: Duration = Duration::from_secs(3);
 
 /// The call's check (`call/HOST/ADDRESS`).
 fn base(target: &Target, status: Status, reason: Reason, detail: String) -> Check {

@@ -405,10 +405,10 @@ mod turn_server {
     use stun::xoraddr::XorMappedAddress;
     use tokio::net::UdpSocket;
 
-    pub const REALM: &str = "lab.example";
+    pub(super) const REALM: &str = "lab.example";
 
     #[derive(Clone, Copy, Debug)]
-    pub enum Mode {
+    pub(super) enum Mode {
         /// Grants relays to `user`/`password`, after answering the first `stale` authenticated
         /// Allocates with 438 and a new nonce.
         Grant { stale: usize },
@@ -422,12 +422,12 @@ mod turn_server {
         Silent,
     }
 
-    pub const USER: &str = "1732400000:agent";
-    pub const PASSWORD: &str = "Fake-Turn-Secret-1";
+    pub(super) const USER: &str = "1732400000:agent";
+    pub(super) const PASSWORD: &str = "Fake-Turn-Secret-1";
 
     /// What the server saw, for the assertions.
     #[derive(Debug, Default)]
-    pub struct Seen {
+    pub(super) struct Seen {
         pub authenticated_allocates: usize,
         pub bad_integrity: usize,
         pub permissions: Vec<SocketAddr>,
@@ -435,7 +435,7 @@ mod turn_server {
         pub refresh_lifetimes: Vec<u32>,
     }
 
-    pub struct Server {
+    pub(super) struct Server {
         pub addr: SocketAddr,
         pub seen: Arc<Mutex<Seen>>,
         task: tokio::task::JoinHandle<()>,
@@ -502,7 +502,7 @@ mod turn_server {
         Some(SocketAddr::new(a.ip, a.port))
     }
 
-    pub async fn start(mode: Mode) -> Server {
+    pub(super) async fn start(mode: Mode) -> Server {
         let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = socket.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));

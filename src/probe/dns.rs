@@ -19,7 +19,7 @@ use crate::report::facts::Contact;
 use crate::report::{Check, Kind, Reason, Status};
 
 /// A resolver and a description of it for messages (`the system's resolvers`, `127.0.0.1:5353`).
-pub struct Resolver {
+pub(crate) struct Resolver {
     inner: Option<TokioResolver>,
     /// Why the system configuration could not be read, if it could not.
     setup_error: Option<String>,
@@ -29,7 +29,7 @@ pub struct Resolver {
 impl Resolver {
     /// The system's configuration, or exactly `servers` when given. Timeouts are set so the
     /// resolver gives up before the probe's own deadline.
-    pub fn new(servers: &[SocketAddr], per_probe: Duration) -> Self {
+    pub(crate) fn new(servers: &[SocketAddr], per_probe: Duration) -> Self {
         let timeout = (per_probe / 3).clamp(Duration::from_millis(200), Duration::from_secs(5));
         let configure = |opts: &mut ResolverOpts| {
             opts.timeout = timeout;
@@ -95,7 +95,7 @@ impl Resolver {
 
 /// Why one lookup gave no address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     NxDomain,
     NoAnswer,
     ServFail,
@@ -111,7 +111,7 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub const fn reason(self) -> Reason {
+    pub(crate) const fn reason(self) -> Reason {
         match self {
             Self::NxDomain => Reason::Nxdomain,
             Self::NoAnswer => Reason::NoAnswer,
@@ -125,7 +125,7 @@ impl Failure {
 }
 
 /// Classifies hickory's error from its types.
-pub fn classify(error: &NetError) -> Failure {
+pub(crate) fn classify(error: &NetError) -> Failure {
     match error {
         NetError::Dns(DnsError::NoRecordsFound(no)) => match no.response_code {
             ResponseCode::NXDomain => Failure::NxDomain,
@@ -158,7 +158,7 @@ pub fn classify(error: &NetError) -> Failure {
 
 /// One lookup's answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub addresses: Vec<IpAddr>,
     /// CNAME targets, in the order the answer gives them.
     pub cnames: Vec<String>,
@@ -166,7 +166,7 @@ pub struct Answer {
 
 /// Where an address sits relative to the published ranges.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Placed {
+pub(crate) struct Placed {
     pub address: IpAddr,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
@@ -179,7 +179,7 @@ pub struct Placed {
 }
 
 /// Whether an address can never be a public AWS endpoint.
-pub fn is_special(addr: IpAddr) -> bool {
+pub(crate) fn is_special(addr: IpAddr) -> bool {
     match addr {
         IpAddr::V4(a) => {
             let o = a.octets();
@@ -206,7 +206,7 @@ pub fn is_special(addr: IpAddr) -> bool {
     }
 }
 
-pub fn place(snapshot: &Snapshot, address: IpAddr) -> Placed {
+pub(crate) fn place(snapshot: &Snapshot, address: IpAddr) -> Placed {
     let entries: Vec<_> = snapshot.containing(address).collect();
     let best = entries
         .iter()
@@ -222,7 +222,7 @@ pub fn place(snapshot: &Snapshot, address: IpAddr) -> Placed {
 }
 
 /// What the DNS step learnt: the addresses to connect to, and the check.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub addresses: Vec<IpAddr>,
     pub check: Check,
 }
@@ -248,12 +248,12 @@ async fn lookup(resolver: &TokioResolver, name: &str, kind: RecordType) -> Resul
 }
 
 /// At most this many addresses of one name are judged and contacted.
-pub const MAX_ADDRESSES: usize = 16;
+pub(crate) const MAX_ADDRESSES: usize = 16;
 /// At most this many CNAME targets are kept as evidence.
 const MAX_CNAMES: usize = 16;
 
 /// Resolves the host of `plan` (A and AAAA at once) and judges the answers.
-pub async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) -> Outcome {
+pub(crate) async fn resolve(resolver: &Resolver, snapshot: &Snapshot, plan: &HostPlan) -> Outcome {
     let host = &plan.host;
     let id = format!("dns/{host}");
     let Some(inner) = &resolver.inner else {

@@ -2,12 +2,12 @@
 //! never an `Err` for a failed check, and never prints. Failures are classified where they happen,
 //! from `io::ErrorKind`, hickory's, rustls's and tungstenite's error types.
 
-pub mod dns;
-pub mod http;
-pub mod proxy;
-pub mod tcp;
-pub mod tls;
-pub mod ws;
+pub(crate) mod dns;
+pub(crate) mod http;
+pub(crate) mod proxy;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod ws;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ impl Context {
 /// The published range an address falls in: the longest prefix holding it, the service-specific
 /// entry preferred over the catch-all AMAZON one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Published {
+pub(crate) struct Published {
     pub net: ipnet::IpNet,
     pub service: String,
     pub region: String,
@@ -61,7 +61,7 @@ impl Published {
     }
 
     /// `15.193.4.0/24 (AMAZON_CONNECT eu-central-1)`, for people.
-    pub fn named(&self) -> String {
+    pub(crate) fn named(&self) -> String {
         format!("{} ({} {})", self.net, self.service, self.region)
     }
 }

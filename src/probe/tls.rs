@@ -26,12 +26,10 @@ use crate::report::{Check, Kind, Reason, Status};
 use crate::sanitize::for_terminal;
 
 /// The roots a run trusts, built once.
-pub struct Trust {
+pub(crate) struct Trust {
     provider: Arc<CryptoProvider>,
     public: Arc<WebPkiServerVerifier>,
     os: Option<Arc<WebPkiServerVerifier>>,
-    pub os_roots: usize,
-    pub extra_roots: usize,
 }
 
 /// The largest `--ca-file` read: a bundle of every public root is about 250 KiB.
@@ -89,13 +87,11 @@ impl Trust {
             .ok_or_else(|| Error::usage("no public roots are usable"))?;
         let native = rustls_native_certs::load_native_certs();
         let mut os = RootCertStore::empty();
-        let (os_roots, _) = os.add_parsable_certificates(native.certs);
+        os.add_parsable_certificates(native.certs);
         Ok(Self {
             os: verifier(os, &provider),
             provider,
             public,
-            os_roots,
-            extra_roots,
         })
     }
 

@@ -12,7 +12,7 @@ use crate::net::{Direction, PortRange};
 /// What [`diff`] needs of a firewall rule: the published entries it selects and how to name it.
 /// The catalog's range requirements implement it, so that the ranges do not depend on the
 /// catalog that is built on them.
-pub trait Rule {
+pub(crate) trait Rule {
     fn id(&self) -> &str;
     fn service(&self) -> &str;
     fn direction(&self) -> Direction;
@@ -27,7 +27,7 @@ pub trait Rule {
 
 /// One published entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub prefix: IpNet,
     pub service: String,
     pub region: String,
@@ -35,14 +35,14 @@ pub struct Entry {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Copy {
+pub(crate) struct Copy {
     pub create_date: String,
     pub sync_token: String,
 }
 
 /// What the firewall must change for one rule.
 #[derive(Clone, Debug, Serialize)]
-pub struct RuleChange {
+pub(crate) struct RuleChange {
     pub rule: String,
     pub from: String,
     pub direction: Direction,
@@ -54,7 +54,7 @@ pub struct RuleChange {
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Diff {
+pub(crate) struct Diff {
     pub schema: &'static str,
     pub old: Copy,
     pub new: Copy,

@@ -10,14 +10,14 @@ use serde::de::{self, Deserializer};
 
 /// An IPv4 prefix as it appears in the file: a network address and a length, host bits clear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct V4Prefix(pub u32, pub u8);
+pub(crate) struct V4Prefix(pub u32, pub u8);
 
 /// An IPv6 prefix, likewise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct V6Prefix(pub u128, pub u8);
+pub(crate) struct V6Prefix(pub u128, pub u8);
 
 /// Parses `a.b.c.d/len`, refusing host bits.
-pub fn parse_v4(text: &str) -> Result<V4Prefix, String> {
+pub(crate) fn parse_v4(text: &str) -> Result<V4Prefix, String> {
     let (addr, len) = text
         .split_once('/')
         .ok_or_else(|| format!("expected an IPv4 prefix like 192.0.2.0/24, found {text:?}"))?;
@@ -45,7 +45,7 @@ pub fn parse_v4(text: &str) -> Result<V4Prefix, String> {
 }
 
 /// Parses `x:y::/len`, refusing host bits.
-pub fn parse_v6(text: &str) -> Result<V6Prefix, String> {
+pub(crate) fn parse_v6(text: &str) -> Result<V6Prefix, String> {
     let (addr, len) = text
         .split_once('/')
         .ok_or_else(|| format!("expected an IPv6 prefix like 2001:db8::/32, found {text:?}"))?;
@@ -100,7 +100,7 @@ impl fmt::Display for V6Prefix {
 
 /// `ip-ranges.json` as AWS publishes it. Unknown fields are ignored: AWS may add some.
 #[derive(Debug, Deserialize)]
-pub struct RawFile {
+pub(crate) struct RawFile {
     #[serde(rename = "syncToken")]
     pub sync_token: String,
     #[serde(rename = "createDate")]
@@ -110,7 +110,7 @@ pub struct RawFile {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawV4 {
+pub(crate) struct RawV4 {
     pub ip_prefix: V4Prefix,
     pub region: String,
     pub service: String,
@@ -118,7 +118,7 @@ pub struct RawV4 {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct RawV6 {
+pub(crate) struct RawV6 {
     pub ipv6_prefix: V6Prefix,
     pub region: String,
     pub service: String,
@@ -126,7 +126,7 @@ pub struct RawV6 {
 }
 
 /// Checks what serde cannot: the sync token is a number and the date has AWS's shape.
-pub fn validate(raw: &RawFile) -> Result<(), String> {
+pub(crate) fn validate(raw: &RawFile) -> Result<(), String> {
     if raw.sync_token.is_empty() || !raw.sync_token.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "syncToken must be a decimal number of seconds, found {:?}",
@@ -155,7 +155,7 @@ pub fn validate(raw: &RawFile) -> Result<(), String> {
 
 /// A compact record: a prefix and three indexes into the string table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Record<P> {
+pub(crate) struct Record<P> {
     pub prefix: P,
     pub service: u16,
     pub region: u16,
@@ -164,7 +164,7 @@ pub struct Record<P> {
 
 /// The whole file in compact form.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Compact {
+pub(crate) struct Compact {
     pub sync_token: String,
     pub create_date: String,
     pub strings: Vec<String>,
@@ -175,7 +175,7 @@ pub struct Compact {
 const MAGIC: &[u8; 4] = b"CPR1";
 
 impl Compact {
-    pub fn from_raw(raw: RawFile) -> Self {
+    pub(crate) fn from_raw(raw: RawFile) -> Self {
         let mut strings: Vec<String> = Vec::new();
         let mut index = std::collections::HashMap::new();
         let mut intern = |s: String| -> u16 {
@@ -213,7 +213,8 @@ impl Compact {
         }
     }
 
-    pub fn encode(&self) -> Vec<u8> {
+    #[allow(dead_code, reason = "build.rs encodes; the program only decodes")]
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.v4.len() * 11 + self.v6.len() * 23);
         out.extend_from_slice(MAGIC);
         put_str(&mut out, &self.sync_token);
@@ -237,7 +238,7 @@ impl Compact {
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
         let mut r = Reader { bytes, pos: 0 };
         if r.take(4)? != MAGIC {
             return None;
@@ -282,15 +283,18 @@ impl Compact {
     }
 }
 
+#[allow(dead_code, reason = "build.rs encodes; the program only decodes")]
 fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&u32::try_from(n).expect("counts fit in u32").to_le_bytes());
 }
 
+#[allow(dead_code, reason = "build.rs encodes; the program only decodes")]
 fn put_str(out: &mut Vec<u8>, s: &str) {
     put_u32(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
 
+#[allow(dead_code, reason = "build.rs encodes; the program only decodes")]
 fn put_refs(out: &mut Vec<u8>, a: u16, b: u16, c: u16) {
     for v in [a, b, c] {
         out.extend_from_slice(&v.to_le_bytes());

@@ -75,7 +75,7 @@ impl<T: Copy + Ord> Family<T> {
 
 /// The lookup structure over a snapshot's entries.
 #[derive(Debug, Default)]
-pub struct Index {
+pub(crate) struct Index {
     v4: Family<u32>,
     v6: Family<u128>,
 }
@@ -149,7 +149,7 @@ impl FamilyRef<'_> {
 
 /// Walks from the innermost containing block up to the outermost, without allocating.
 #[derive(Clone, Debug)]
-pub struct Containing<'a> {
+pub(crate) struct Containing<'a> {
     family: FamilyRef<'a>,
     node: Option<u32>,
     next: (u32, u32),

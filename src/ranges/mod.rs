@@ -1,13 +1,13 @@
 //! AWS's published IP ranges: the embedded snapshot, a cached or given newer copy, lookups, the
 //! address sets Connect's rules select, and diffs between two copies.
 
-pub mod diff;
-pub mod format;
-pub mod lookup;
-pub mod query;
-pub mod set;
+pub(crate) mod diff;
+pub(crate) mod format;
+pub(crate) mod lookup;
+pub(crate) mod query;
+pub(crate) mod set;
 pub mod span_tree;
-pub mod update;
+pub(crate) mod update;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use crate::error::{Error, Location, Result};
 
 /// The Connect rules of a Region, as named address sets, for the "needed by Connect" column.
 #[derive(Debug, Default)]
-pub struct Needed {
+pub(crate) struct Needed {
     pub region: Option<String>,
     pub rules: Vec<(String, IpSet)>,
 }
@@ -80,7 +80,7 @@ struct JsonAddress<'a> {
 }
 
 /// Writes lookups one address at a time, so a million addresses need no more memory than one.
-pub struct Writer<'a, W: Write> {
+pub(crate) struct Writer<'a, W: Write> {
     out: W,
     snapshot: &'a Snapshot,
     needed: &'a Needed,
@@ -298,7 +298,7 @@ impl<'a, W: Write> Writer<'a, W> {
 
 /// Why a streamed lookup stopped: bad input, or an output that can't be written.
 #[derive(Debug)]
-pub enum LookupError {
+pub(crate) enum LookupError {
     Input(Error),
     Output(std::io::Error),
 }

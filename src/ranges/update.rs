@@ -6,14 +6,14 @@ use std::time::Duration;
 use super::{Snapshot, Source};
 use crate::error::{Error, Result};
 
-pub const DEFAULT_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
+pub(crate) const DEFAULT_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
 
 /// Larger than any published copy by a wide margin; a bigger answer is not ip-ranges.json.
-pub const MAX_BYTES: usize = 64 << 20;
+pub(crate) const MAX_BYTES: usize = 64 << 20;
 
 /// The outcome, for the user.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Cached { path: PathBuf, snapshot: Snapshot },
     AlreadyCurrent { in_use: Snapshot },
 }
@@ -55,7 +55,12 @@ fn load_client_tls() -> rustls::ClientConfig {
 }
 
 /// Downloads `url` as text, at most `max` bytes (`what` names the document a bigger answer is not).
-pub async fn download(url: &str, timeout: Duration, max: usize, what: &str) -> Result<String> {
+pub(crate) async fn download(
+    url: &str,
+    timeout: Duration,
+    max: usize,
+    what: &str,
+) -> Result<String> {
     let fail = |what: String| Error::Fetch(format!("downloading {url}: {what}"));
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(client_tls())

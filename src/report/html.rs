@@ -87,7 +87,7 @@ fn clean(text: &str) -> String {
     for_terminal(text, MAX_FIELD)
 }
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let title = format!(
         "{} — connect-preflight {}",
         verdict_title(report.verdict),

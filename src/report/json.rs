@@ -2,7 +2,7 @@
 
 use super::Report;
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut out = serde_json::to_string_pretty(report).expect("a report always serialises");
     out.push('\n');
     out

@@ -20,7 +20,7 @@ fn clean(text: &str) -> String {
     for_terminal(text, MAX_FIELD)
 }
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut suite_name = format!("connect-preflight {}", report.command);
     for part in [&report.target.instance, &report.target.region]
         .into_iter()

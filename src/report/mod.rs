@@ -4,14 +4,14 @@
 //! JSON form (`connect-preflight/report/v1`) is a contract for image pipelines: fields are
 //! snake_case, numbers carry their unit in their name, and a [`Reason`] code is never renamed.
 
-pub mod facts;
-pub mod html;
-pub mod json;
-pub mod junit;
+pub(crate) mod facts;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod junit;
 #[cfg(test)]
 pub(crate) mod samples;
 pub mod schema;
-pub mod text;
+pub(crate) mod text;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -3,7 +3,7 @@
 
 use super::{Check, CidrFix, Fixes, Kind, Proto, RangesProvenance, Reason, Report, Status, Target};
 
-pub fn sample() -> Report {
+pub(crate) fn sample() -> Report {
     let samples: Vec<Option<f64>> = (0..60)
         .map(|i| {
             if i == 17 || i == 41 || i == 42 {
@@ -119,7 +119,7 @@ pub fn sample() -> Report {
     report
 }
 
-pub fn hostile() -> Report {
+pub(crate) fn hostile() -> Report {
     let evil =
         "<script>alert(1)</script></style>\u{1b}[31m\u{202E}gnp.exe\u{0}\"'&javascript:alert(2)";
     let check = Check::new(

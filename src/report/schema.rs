@@ -9,7 +9,7 @@ pub const PATH: &str = "docs/report.schema.json";
 
 /// The schema of a [`super::Report`], pretty-printed, ending in a newline.
 #[cfg(test)]
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     use super::{Report, SCHEMA};
 
     let mut schema = schemars::schema_for!(Report);

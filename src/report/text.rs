@@ -11,20 +11,17 @@ use crate::sanitize::for_terminal;
 
 /// ANSI styling, or none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Palette {
+pub(crate) struct Palette {
     color: bool,
 }
 
 impl Palette {
-    pub const fn plain() -> Self {
+    #[cfg(test)]
+    pub(crate) const fn plain() -> Self {
         Self { color: false }
     }
 
-    pub const fn colored() -> Self {
-        Self { color: true }
-    }
-
-    pub const fn new(color: bool) -> Self {
+    pub(crate) const fn new(color: bool) -> Self {
         Self { color }
     }
 
@@ -55,14 +52,14 @@ impl Palette {
         self.paint(code, verdict.label())
     }
 
-    pub fn bold(self, text: &str) -> String {
+    pub(crate) fn bold(self, text: &str) -> String {
         self.paint("1", text)
     }
 }
 
 const MAX_FIELD: usize = 300;
 
-pub fn render(report: &Report, palette: Palette) -> String {
+pub(crate) fn render(report: &Report, palette: Palette) -> String {
     let mut out = String::new();
     let c = &report.counts;
     let _ = writeln!(
@@ -222,7 +219,7 @@ mod tests {
     #[test]
     fn colour_only_when_asked() {
         assert!(!render(&sample(), Palette::plain()).contains('\x1b'));
-        let colored = render(&sample(), Palette::colored());
+        let colored = render(&sample(), Palette::new(true));
         assert!(colored.contains("\x1b[1;31mNOT READY\x1b[0m"));
         // Network text stays escaped even when colour is on.
         assert!(colored.contains("\\u{1b}[31mEvil CA"));

@@ -28,12 +28,11 @@ mod read_back;
 mod survey;
 
 use media::{ice_servers_beyond_cap, run_media, unused_ice_server};
-pub use reached::Reached;
-pub use survey::SLOW_CONNECT_MS;
+pub(crate) use reached::Reached;
 use survey::{closest_region, survey_check, survey_one};
 
 /// At most this many hosts are probed at once.
-pub const CONCURRENCY: usize = 8;
+pub(crate) const CONCURRENCY: usize = 8;
 /// How long after the deadline the runner waits for probes to report their own timeouts.
 const DEADLINE_GRACE: Duration = Duration::from_millis(300);
 /// The probes' deadline comes this long before the run's, so that the grace above, stopping the
@@ -74,23 +73,20 @@ pub struct Options {
 
 /// What a run produced: the checks for the report, and beside them the facts later stages read
 /// (never parsed back out of a check's evidence).
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// In plan order.
     pub checks: Vec<Check>,
     pub snapshot: Arc<Snapshot>,
     pub elapsed: Duration,
     /// Why the run stopped: every probe done, the deadline, or Ctrl-C.
     pub stop: Stop,
-    pub interrupted: bool,
-    /// `--survey`: each Region timed, in plan order.
-    pub survey: Vec<SurveyTiming>,
     /// The addresses the checks resolved, tried or heard from, in report order.
     pub reached: Vec<Reached>,
 }
 
 /// One Region the survey timed: a working TLS session with its telemetry host in `connect_ms`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SurveyTiming {
+pub(crate) struct SurveyTiming {
     pub region: String,
     pub region_name: String,
     /// The instance's own Region.
@@ -159,7 +155,7 @@ fn progress_bar(total: usize, visible: bool) -> ProgressBar {
 
 /// Why a run stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Every probe finished.
     Done,
     /// The run's deadline (`--timeout`) came first.
@@ -169,7 +165,7 @@ pub enum Stop {
 }
 
 /// Runs the plan. Builds its own runtime so that exit is bounded however probes end.
-pub fn execute(
+pub(crate) fn execute(
     plan: &Plan,
     settings: &Options,
     route: &route::Route,
@@ -473,9 +469,7 @@ pub fn execute(
         snapshot,
         reached,
         elapsed: started.elapsed(),
-        interrupted: stop == Stop::Interrupted,
         stop,
-        survey,
     })
 }
 

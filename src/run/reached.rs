@@ -13,7 +13,7 @@ use crate::report::facts::Contact;
 
 /// One address a host of the run was reached at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reached {
+pub(crate) struct Reached {
     pub host: String,
     pub ip: IpAddr,
     /// The port connected to or heard from; `None` for an address only resolved, whose ports are

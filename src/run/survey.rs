@@ -4,7 +4,7 @@
 use super::*;
 
 /// A TLS connect time past this is past AWS's guidance for the CCP's round trips.
-pub const SLOW_CONNECT_MS: u64 = 300;
+pub(crate) const SLOW_CONNECT_MS: u64 = 300;
 
 pub(super) fn survey_check(
     target: &SurveyTarget,

@@ -8,7 +8,6 @@
 //! Parsing is pure and tested; reading is bounded and needs no admin rights.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use super::proxy::{Found, Setting, https_of_proxy_server};
 
@@ -24,7 +23,11 @@ const NAMES: &[&str] = &[
 
 /// What a browser's policy says, when it says anything: `None` when no policy sets the mode, or
 /// the mode is `system` (the OS's settings decide, as without a policy).
-pub fn from_values(browser: &str, place: &str, values: &BTreeMap<String, String>) -> Option<Found> {
+pub(crate) fn from_values(
+    browser: &str,
+    place: &str,
+    values: &BTreeMap<String, String>,
+) -> Option<Found> {
     // ProxySettings overrides every single policy.
     let dictionary: Option<BTreeMap<String, String>> = values
         .get("ProxySettings")
@@ -157,7 +160,8 @@ fn json_texts(object: &serde_json::Map<String, serde_json::Value>) -> BTreeMap<S
 }
 
 /// The proxy policies in a folder of managed-policy JSON files (Linux), merged in file-name order.
-pub fn from_policy_dir(dir: &Path) -> BTreeMap<String, String> {
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
+pub(crate) fn from_policy_dir(dir: &std::path::Path) -> BTreeMap<String, String> {
     let mut files: Vec<_> = super::list(dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -187,7 +191,8 @@ pub fn from_policy_dir(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// The proxy policies in `reg query KEY` output (Windows): every value, by name.
-pub fn from_reg_query(text: &str) -> BTreeMap<String, String> {
+#[cfg(any(windows, test))]
+pub(crate) fn from_reg_query(text: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -207,7 +212,7 @@ pub fn from_reg_query(text: &str) -> BTreeMap<String, String> {
 }
 
 /// The browsers' proxy policies on this machine, in the order Chrome, Edge, Chromium.
-pub fn discover() -> Vec<Found> {
+pub(crate) fn discover() -> Vec<Found> {
     os::discover()
 }
 

@@ -2,10 +2,10 @@
 //! remote-desktop session, and the browsers' pinned WebRTC UDP ports. Read without admin rights;
 //! nothing is changed.
 
-pub mod browser_proxy;
-pub mod policy;
-pub mod proxy;
-pub mod vdi;
+pub(crate) mod browser_proxy;
+pub(crate) mod policy;
+pub(crate) mod proxy;
+pub(crate) mod vdi;
 
 use std::path::{Path, PathBuf};
 
@@ -17,14 +17,14 @@ use vdi::Session;
 
 /// What was found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub sessions: Vec<Session>,
     pub port_policies: Vec<PortPolicy>,
 }
 
 /// Where the facts are read from: the real machine, or a folder laid out like one (tests).
 #[derive(Clone, Debug)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// The filesystem root for policy files and `/proc` (Linux).
     pub root: PathBuf,
     pub env: Vec<(String, String)>,
@@ -33,7 +33,7 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn this_machine() -> Self {
+    pub(crate) fn this_machine() -> Self {
         Self {
             root: PathBuf::from("/"),
             env: std::env::vars().collect(),
@@ -90,7 +90,7 @@ const MACOS_POLICY_DOMAINS: &[(&str, &str)] = &[
 const MAX_POLICY_FILE: u64 = 1 << 20;
 const MAX_DIR_ENTRIES: usize = 10_000;
 
-pub fn gather(sources: &Sources) -> Facts {
+pub(crate) fn gather(sources: &Sources) -> Facts {
     let mut processes = Vec::new();
     let mut port_policies = Vec::new();
     for (browser, dir) in LINUX_POLICY_DIRS {
@@ -141,7 +141,7 @@ fn list(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The local UDP ports returning media arrives on: the tightest browser policy, else the OS's range.
-pub fn return_ports(facts: &Facts) -> (u16, u16) {
+pub(crate) fn return_ports(facts: &Facts) -> (u16, u16) {
     facts
         .port_policies
         .iter()
@@ -154,7 +154,7 @@ pub fn return_ports(facts: &Facts) -> (u16, u16) {
 }
 
 /// The checks of kind `system`: facts to read, never failures.
-pub fn checks(facts: &Facts) -> Vec<Check> {
+pub(crate) fn checks(facts: &Facts) -> Vec<Check> {
     let mut out = Vec::new();
     let session = match facts.sessions.first() {
         Some(s) => Check::new(

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// One browser's policy as found on this machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PortPolicy {
+pub(crate) struct PortPolicy {
     pub browser: String,
     /// Where it was found: a policy file or a registry key.
     pub source: String,
@@ -14,20 +14,21 @@ pub struct PortPolicy {
 }
 
 /// Parses a policy value such as `10000-11999`.
-pub fn parse_range(text: &str) -> Option<(u16, u16)> {
+pub(crate) fn parse_range(text: &str) -> Option<(u16, u16)> {
     let (a, b) = text.trim().split_once('-')?;
     let (first, last) = (a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?);
     (first >= 1024 && first <= last).then_some((first, last))
 }
 
 /// Reads the policy from a managed-policy JSON file (Linux, and Chrome on any OS).
-pub fn from_json(text: &str) -> Option<(u16, u16)> {
+pub(crate) fn from_json(text: &str) -> Option<(u16, u16)> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     parse_range(value.get("WebRtcUdpPortRange")?.as_str()?)
 }
 
 /// Reads the policy from `reg query <key> /v WebRtcUdpPortRange` output (Windows).
-pub fn from_reg_query(output: &str) -> Option<(u16, u16)> {
+#[cfg(any(windows, test))]
+pub(crate) fn from_reg_query(output: &str) -> Option<(u16, u16)> {
     output.lines().find_map(|line| {
         let mut parts = line.split_whitespace();
         (parts.next()? == "WebRtcUdpPortRange" && parts.next()? == "REG_SZ")
@@ -38,7 +39,7 @@ pub fn from_reg_query(output: &str) -> Option<(u16, u16)> {
 }
 
 /// The OS's default ephemeral UDP range, which WebRTC uses when no policy pins it.
-pub const fn default_ephemeral() -> (&'static str, u16, u16) {
+pub(crate) const fn default_ephemeral() -> (&'static str, u16, u16) {
     if cfg!(windows) {
         ("Windows", 49152, 65535)
     } else if cfg!(target_os = "macos") {

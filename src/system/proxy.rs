@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// What one OS setting says about HTTPS.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Setting {
+pub(crate) enum Setting {
     /// No proxy.
     Direct,
     /// One proxy (`host:port`), bypassed for the listed hosts (browser syntax: `<local>`,
@@ -26,7 +26,7 @@ pub enum Setting {
 
 /// A setting and where it was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Found {
+pub(crate) struct Found {
     pub setting: Setting,
     /// Where the setting was read, for the report: `the Windows Internet Settings (HKCU\…)`.
     pub source: String,
@@ -38,20 +38,25 @@ pub struct Found {
 }
 
 /// The Internet Settings key whose values Edge, Chrome and WinINet follow.
-pub const WINDOWS_KEY: &str = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
+#[cfg(any(windows, test))]
+pub(crate) const WINDOWS_KEY: &str =
+    r"HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
 
 /// The same key for the whole machine, used instead when [`WINDOWS_POLICY_KEY`] sets
 /// `ProxySettingsPerUser` to 0 (the Group Policy "Make proxy settings per-machine").
-pub const WINDOWS_MACHINE_KEY: &str =
+#[cfg(any(windows, test))]
+pub(crate) const WINDOWS_MACHINE_KEY: &str =
     r"HKLM\Software\Microsoft\Windows\CurrentVersion\Internet Settings";
 
 /// Where Group Policy says whether proxy settings are per user.
-pub const WINDOWS_POLICY_KEY: &str =
+#[cfg(windows)]
+pub(crate) const WINDOWS_POLICY_KEY: &str =
     r"HKLM\Software\Policies\Microsoft\Windows\CurrentVersion\Internet Settings";
 
 /// `reg query WINDOWS_POLICY_KEY /v ProxySettingsPerUser`: false when the policy makes the
 /// settings machine-wide (the value 0); `None` when it is not set (per user, the default).
-pub fn parse_per_user(text: &str) -> Option<bool> {
+#[cfg(any(windows, test))]
+pub(crate) fn parse_per_user(text: &str) -> Option<bool> {
     let line = text
         .lines()
         .find(|l| l.trim_start().starts_with("ProxySettingsPerUser "))?;
@@ -62,9 +67,9 @@ pub fn parse_per_user(text: &str) -> Option<bool> {
 
 /// The most `wpad.dat` URLs automatic discovery tries by DNS, and its time for all of them,
 /// DHCP's question included; DHCP's share of it.
-pub const WPAD_MAX_URLS: usize = 4;
-pub const WPAD_TIME: Duration = Duration::from_secs(5);
-pub const DHCP_TIME: Duration = Duration::from_secs(2);
+pub(crate) const WPAD_MAX_URLS: usize = 4;
+pub(crate) const WPAD_TIME: Duration = Duration::from_secs(5);
+pub(crate) const DHCP_TIME: Duration = Duration::from_secs(2);
 
 /// Bypass entries as the report and the matcher want them: lower case, `*.x` as `.x`.
 fn bypass_entries<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -81,7 +86,7 @@ fn bypass_entries<'a>(raw: impl IntoIterator<Item = &'a str>) -> Vec<String> {
 /// The HTTPS proxy of a WinINet `ProxyServer` value: `host:port` for every protocol, or the
 /// per-protocol form `http=h:p;https=h:p;socks=h:p`, where a missing `https=` means HTTPS goes
 /// direct unless a `socks=` proxy catches everything.
-pub fn https_of_proxy_server(value: &str) -> Setting {
+pub(crate) fn https_of_proxy_server(value: &str) -> Setting {
     let value = value.trim();
     if !value.contains('=') {
         return Setting::Proxy {
@@ -107,6 +112,7 @@ pub fn https_of_proxy_server(value: &str) -> Setting {
     socks.map_or(Setting::Direct, Setting::Unsupported)
 }
 
+#[cfg(any(windows, test))]
 fn with_bypass(setting: Setting, bypass: Vec<String>) -> Setting {
     match setting {
         Setting::Proxy { server, .. } => Setting::Proxy { server, bypass },
@@ -116,7 +122,8 @@ fn with_bypass(setting: Setting, bypass: Vec<String>) -> Setting {
 
 /// `reg query KEY` of an Internet Settings key: `AutoConfigURL` (a PAC script) comes first, as
 /// in the browsers; then `ProxyServer` when `ProxyEnable` is 1, bypassed for `ProxyOverride`.
-pub fn parse_reg_query(text: &str, key: &str) -> Option<Found> {
+#[cfg(any(windows, test))]
+pub(crate) fn parse_reg_query(text: &str, key: &str) -> Option<Found> {
     let mut values = std::collections::HashMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -172,7 +179,8 @@ pub fn parse_reg_query(text: &str, key: &str) -> Option<Found> {
 
 /// `reg query "…\Connections" /v DefaultConnectionSettings`: whether "Automatically detect
 /// settings" is on, the 0x08 bit of the flags at byte 8 of the binary value.
-pub fn parse_auto_detect(text: &str) -> Option<bool> {
+#[cfg(any(windows, test))]
+pub(crate) fn parse_auto_detect(text: &str) -> Option<bool> {
     let line = text
         .lines()
         .find(|l| l.trim_start().starts_with("DefaultConnectionSettings"))?;
@@ -184,7 +192,7 @@ pub fn parse_auto_detect(text: &str) -> Option<bool> {
 /// The `wpad.dat` URLs automatic discovery by DNS tries for this machine's DNS domains, most
 /// specific first: `corp.example.com` gives `wpad.corp.example.com` then `wpad.example.com`,
 /// never a bare top-level domain. At most [`WPAD_MAX_URLS`].
-pub fn wpad_urls(domains: &[String]) -> Vec<String> {
+pub(crate) fn wpad_urls(domains: &[String]) -> Vec<String> {
     let mut urls: Vec<String> = Vec::new();
     for domain in domains {
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -208,7 +216,11 @@ pub fn wpad_urls(domains: &[String]) -> Vec<String> {
 
 /// What asking DHCP for a PAC script's URL (option 252) gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dhcp {
+#[allow(
+    dead_code,
+    reason = "Windows builds the answers; the other systems only say they did not ask"
+)]
+pub(crate) enum Dhcp {
     /// This OS's browsers do not ask DHCP (only Windows's do).
     NotAsked,
     /// DHCP gave no URL: why, for the report.
@@ -220,7 +232,7 @@ pub enum Dhcp {
 /// Asks DHCP for the PAC script's URL the way Windows browsers do before they try DNS: WinHTTP's
 /// `WinHttpDetectAutoProxyConfigUrl` with only its DHCP method, which asks the DHCP Client
 /// service (no admin rights, nothing sent by this process). Gives up after `limit`.
-pub fn wpad_by_dhcp(limit: Duration) -> Dhcp {
+pub(crate) fn wpad_by_dhcp(limit: Duration) -> Dhcp {
     #[cfg(windows)]
     {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -278,7 +290,7 @@ mod winhttp {
 }
 
 /// This machine's DNS domain and search list, as its resolver is configured.
-pub fn dns_domains() -> Vec<String> {
+pub(crate) fn dns_domains() -> Vec<String> {
     let Ok((config, _)) = hickory_resolver::system_conf::read_system_conf() else {
         return Vec::new();
     };
@@ -291,7 +303,8 @@ pub fn dns_domains() -> Vec<String> {
 }
 
 /// `netsh winhttp show proxy`: the machine's WinHTTP proxy (services, not browsers).
-pub fn parse_netsh_winhttp(text: &str) -> Option<Found> {
+#[cfg(any(windows, test))]
+pub(crate) fn parse_netsh_winhttp(text: &str) -> Option<Found> {
     let source = "the WinHTTP settings (netsh winhttp show proxy)".to_owned();
     if text.contains("Direct access") {
         return Some(Found {
@@ -322,7 +335,8 @@ pub fn parse_netsh_winhttp(text: &str) -> Option<Found> {
 
 /// `scutil --proxy`: the automatic configuration URL when enabled, else the HTTPS proxy when
 /// enabled, bypassed for `ExceptionsList` (and simple host names with `ExcludeSimpleHostnames`).
-pub fn parse_scutil(text: &str) -> Option<Found> {
+#[cfg(any(target_os = "macos", test))]
+pub(crate) fn parse_scutil(text: &str) -> Option<Found> {
     let mut values = std::collections::HashMap::new();
     let mut exceptions = Vec::new();
     let mut in_exceptions = false;
@@ -403,6 +417,7 @@ pub fn parse_scutil(text: &str) -> Option<Found> {
 }
 
 /// A GVariant text value as `gsettings` prints it: `'text'`, `3128`, `uint32 3128`, `true`.
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
 fn gvariant_text(value: &str) -> String {
     let v = value.trim();
     let v = v.rsplit_once(' ').map_or(v, |(kind, rest)| {
@@ -416,6 +431,7 @@ fn gvariant_text(value: &str) -> String {
 }
 
 /// A GVariant string array: `['localhost', '127.0.0.0/8']` or `@as []`.
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
 fn gvariant_list(value: &str) -> Vec<String> {
     let v = value.trim().trim_start_matches("@as").trim();
     let inner = v.trim_start_matches('[').trim_end_matches(']');
@@ -429,7 +445,8 @@ fn gvariant_list(value: &str) -> Vec<String> {
 /// `gsettings list-recursively org.gnome.system.proxy`: `mode` `'auto'` (the `autoconfig-url`
 /// PAC script, or WPAD when it is empty), `'manual'` (the `https` host and port, bypassed for
 /// `ignore-hosts`), or `'none'`.
-pub fn parse_gsettings(text: &str) -> Option<Found> {
+#[cfg(any(not(any(windows, target_os = "macos")), test))]
+pub(crate) fn parse_gsettings(text: &str) -> Option<Found> {
     let mut values = std::collections::HashMap::new();
     for line in text.lines() {
         let mut parts = line.trim().splitn(3, ' ');
@@ -513,11 +530,11 @@ pub fn parse_gsettings(text: &str) -> Option<Found> {
 }
 
 /// How long one OS tool may take before it is given up on.
-pub const TOOL_TIME: Duration = Duration::from_secs(3);
+pub(crate) const TOOL_TIME: Duration = Duration::from_secs(3);
 
 /// Runs a read-only OS tool and returns its standard output, or `None` when it is missing,
 /// fails, or takes longer than `limit` (it is then killed).
-pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> Option<String> {
+pub(crate) fn run_tool(program: &str, args: &[&str], limit: Duration) -> Option<String> {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let mut child = Command::new(program)
@@ -555,7 +572,7 @@ pub fn run_tool(program: &str, args: &[&str], limit: Duration) -> Option<String>
 
 impl Found {
     /// The route in a few words, for notes: `PROXY host:port`, `DIRECT`, `the PAC script URL`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if self.wpad {
             return "automatic discovery (WPAD)".to_owned();
         }
@@ -570,12 +587,12 @@ impl Found {
 
 /// The proxy setting the browser follows on this machine: a Chromium-based browser's managed
 /// policy first (it overrides the OS in that browser), else the OS's settings.
-pub fn discover() -> Option<Found> {
+pub(crate) fn discover() -> Option<Found> {
     first_policy(super::browser_proxy::discover()).or_else(os::discover)
 }
 
 /// The first browser's policy, noting the others that route differently.
-pub fn first_policy(policies: Vec<Found>) -> Option<Found> {
+pub(crate) fn first_policy(policies: Vec<Found>) -> Option<Found> {
     let mut policies = policies.into_iter();
     let mut first = policies.next()?;
     for other in policies {

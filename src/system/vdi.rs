@@ -6,7 +6,7 @@ use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Platform {
+pub(crate) enum Platform {
     Citrix,
     /// Amazon WorkSpaces and Amazon DCV.
     AmazonDcv,
@@ -16,7 +16,7 @@ pub enum Platform {
 }
 
 impl Platform {
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Citrix => "Citrix",
             Self::AmazonDcv => "Amazon WorkSpaces / DCV",
@@ -26,7 +26,7 @@ impl Platform {
     }
 
     /// The VDIPlatform value of Connect's Streams API for the redirection of this platform.
-    pub const fn redirection(self) -> &'static str {
+    pub(crate) const fn redirection(self) -> &'static str {
         match self {
             Self::Citrix => "CITRIX",
             Self::AmazonDcv => "AWS_WORKSPACE",
@@ -38,7 +38,7 @@ impl Platform {
 
 /// A session detected, with the signal that gave it away.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Session {
+pub(crate) struct Session {
     pub platform: Platform,
     pub signal: String,
 }
@@ -71,7 +71,7 @@ fn from_process(name: &str) -> Option<Platform> {
 }
 
 /// The sessions the signals point to, strongest first, one per platform.
-pub fn detect<'a>(
+pub(crate) fn detect<'a>(
     env: impl IntoIterator<Item = (&'a str, &'a str)>,
     processes: impl IntoIterator<Item = &'a str>,
 ) -> Vec<Session> {

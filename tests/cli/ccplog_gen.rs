@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 /// The shapes of the years: which keys an entry has, which call report the softphone sends, and
 /// what `jitterBufferMillis` means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
+pub(super) enum Shape {
     /// 2019: seven keys, `sendSoftphoneReport` only, jitter in ms (rtc-js 1.1.x).
     Y2019,
     /// 2021: loggerId and agentResourceId; the AWSClient's renamed keys (`packetCount`,
@@ -36,14 +36,14 @@ pub enum Shape {
 /// rtc-js src/js/rtp-stats.js at 04b6c31, the `inbound-rtp` and `remote-inbound-rtp` branches);
 /// an RTT of NaN is written as `null` (no RTCP report yet).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Tick {
+pub(super) struct Tick {
     pub packets: u32,
     pub lost: u32,
     pub jitter_ms: f64,
     pub rtt_ms: f64,
 }
 
-pub const CLEAN: Tick = Tick {
+pub(super) const CLEAN: Tick = Tick {
     packets: 50,
     lost: 0,
     jitter_ms: 4.0,
@@ -63,13 +63,13 @@ fn num(v: f64) -> Value {
 }
 
 #[derive(Clone, Debug)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Talked,
     IceFailed,
     SignallingFailed,
 }
 
-pub struct CallSpec {
+pub(super) struct CallSpec {
     pub contact: String,
     pub start_ms: i64,
     pub talk_s: u32,
@@ -80,7 +80,7 @@ pub struct CallSpec {
     pub outcome: Outcome,
 }
 
-pub struct Log {
+pub(super) struct Log {
     pub shape: Shape,
     pub entries: Vec<Value>,
     line: u64,
@@ -88,17 +88,17 @@ pub struct Log {
 
 /// The secrets a log can hold in clear (streams redacts only some, src/log.js:194-245): none
 /// may reach any output.
-pub const TURN_USERNAME: &str = "1764850000:TurnUserSECRETagent42";
-pub const TURN_SECOND_CREDENTIAL: &str = "SecondCredentialSECRETxyz";
-pub const CONTACT_TOKEN: &str = "CallContextTokenSECRETabc123";
-pub const PHONE: &str = "+14155550199";
-pub const AUTH_QUERY: &str = "QueryTokenSECRET987";
-pub const WS_HOST: &str = "a1b2c3.transport.connect.eu-central-1.amazonaws.com";
-pub const TURN_HOST: &str = "turnnlb-0123abcd.elb.eu-central-1.amazonaws.com";
-pub const SIGNALLING_HOST: &str = "rtc.connect-telecom.eu-central-1.amazonaws.com";
-pub const INSTANCE: &str = "acme.my.connect.aws";
+pub(super) const TURN_USERNAME: &str = "1764850000:TurnUserSECRETagent42";
+pub(super) const TURN_SECOND_CREDENTIAL: &str = "SecondCredentialSECRETxyz";
+pub(super) const CONTACT_TOKEN: &str = "CallContextTokenSECRETabc123";
+pub(super) const PHONE: &str = "+14155550199";
+pub(super) const AUTH_QUERY: &str = "QueryTokenSECRET987";
+pub(super) const WS_HOST: &str = "a1b2c3.transport.connect.eu-central-1.amazonaws.com";
+pub(super) const TURN_HOST: &str = "turnnlb-0123abcd.elb.eu-central-1.amazonaws.com";
+pub(super) const SIGNALLING_HOST: &str = "rtc.connect-telecom.eu-central-1.amazonaws.com";
+pub(super) const INSTANCE: &str = "acme.my.connect.aws";
 
-pub fn iso(ms: i64) -> String {
+pub(super) fn iso(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
     let f = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
@@ -107,7 +107,7 @@ pub fn iso(ms: i64) -> String {
 }
 
 impl Log {
-    pub fn new(shape: Shape) -> Self {
+    pub(super) fn new(shape: Shape) -> Self {
         Self {
             shape,
             entries: Vec::new(),
@@ -116,7 +116,7 @@ impl Log {
     }
 
     /// One `LogEntry` with the keys of its year.
-    pub fn entry(
+    pub(super) fn entry(
         &mut self,
         component: &str,
         level: &str,
@@ -150,19 +150,19 @@ impl Log {
     }
 
     /// A softphone line: `" %s"` per argument (softphone.js:1480-1492).
-    pub fn softphone(&mut self, level: &str, args: &[&str], t_ms: i64) {
+    pub(super) fn softphone(&mut self, level: &str, args: &[&str], t_ms: i64) {
         let text: String = args.iter().map(|a| format!(" {a}")).collect();
         self.entry("softphone", level, &text, t_ms, Vec::new());
     }
 
     /// An rtc-js session line: `wrapLogger(logger, callId, "SESSION")` (rtc-js src/utils.js:55).
-    pub fn session(&mut self, level: &str, contact: &str, message: &str, t_ms: i64) {
+    pub(super) fn session(&mut self, level: &str, contact: &str, message: &str, t_ms: i64) {
         self.softphone(level, &[contact, "SESSION", message], t_ms);
     }
 
     /// The agent snapshot the worker logs every long poll (worker.js:590-612): skew = server
     /// snapshotTimestamp − local receive time; contacts carry `callConfigJson` with the TURN relays.
-    pub fn snapshot(&mut self, t_ms: i64, skew_ms: i64, with_call: Option<&str>) {
+    pub(super) fn snapshot(&mut self, t_ms: i64, skew_ms: i64, with_call: Option<&str>) {
         let contacts = match with_call {
             None => json!([]),
             Some(contact) => {
@@ -216,7 +216,7 @@ impl Log {
 
     /// The session start lines of the CCP: user agent, versions (core.js:1250-1255), the
     /// transport (client.js:403) and the WebSocket manager's configuration line.
-    pub fn session_start(&mut self, t_ms: i64) {
+    pub(super) fn session_start(&mut self, t_ms: i64) {
         self.entry("ccp", "INFO", "User Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36", t_ms, Vec::new());
         self.entry("ccp", "INFO", "isCCPv2: true", t_ms, Vec::new());
         self.entry("ccp", "INFO", "StreamsJS Version: 2.28.2", t_ms, Vec::new());
@@ -255,7 +255,7 @@ impl Log {
     }
 
     /// A dropped WebSocket: missed heartbeats, the manager's error, the connection-lost event.
-    pub fn websocket_drop(&mut self, t_ms: i64) {
+    pub(super) fn websocket_drop(&mut self, t_ms: i64) {
         for (i, text) in [
             "Heartbeat response not received",
             "Heartbeat response not received",
@@ -285,7 +285,7 @@ impl Log {
 
     /// An API call that failed after `latency_ms`, its JSON cut by the phone-number redaction (the
     /// real fixture's form, pickles/CCPLogParser sample-error-log.txt).
-    pub fn api_failure(&mut self, t_ms: i64, api: &str, latency_ms: i64) {
+    pub(super) fn api_failure(&mut self, t_ms: i64, api: &str, latency_ms: i64) {
         self.entry(
             "ccp",
             "TRACE",
@@ -337,7 +337,7 @@ impl Log {
     }
 
     /// A whole call as the softphone logs it.
-    pub fn call(&mut self, spec: &CallSpec, skew_ms: i64) {
+    pub(super) fn call(&mut self, spec: &CallSpec, skew_ms: i64) {
         let input: Vec<Tick> = (0..spec.talk_s).map(spec.input).collect();
         let output: Vec<Tick> = (0..spec.talk_s).map(spec.output).collect();
         self.call_of(
@@ -351,7 +351,7 @@ impl Log {
 
     /// A call that talked for as many seconds as `input` has, with figures measured elsewhere
     /// (`input`: what the agent heard; `output`: what the customer heard).
-    pub fn measured_call(
+    pub(super) fn measured_call(
         &mut self,
         contact: &str,
         start_ms: i64,
@@ -583,7 +583,7 @@ impl Log {
 
     /// Forwarded copies (`LogEntry.fromObject`, log.js:165): component reset to "ccp", time as
     /// epoch ms, appended later in the array (out of time order).
-    pub fn forward_copies(&mut self, every: usize) {
+    pub(super) fn forward_copies(&mut self, every: usize) {
         let copies: Vec<Value> = self
             .entries
             .iter()
@@ -604,7 +604,7 @@ impl Log {
     }
 
     /// The file as the CCP saves it: 4-space pretty JSON.
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut out = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
@@ -613,14 +613,14 @@ impl Log {
     }
 }
 
-pub const T0: i64 = 1_764_850_000_000; // 2025-12-04T12:06:40Z
+pub(super) const T0: i64 = 1_764_850_000_000; // 2025-12-04T12:06:40Z
 
-pub fn contact(n: u32) -> String {
+pub(super) fn contact(n: u32) -> String {
     format!("1f3c2a44-0b0d-488f-ac78-{n:012x}")
 }
 
 /// A clean call of `talk_s` seconds.
-pub fn clean_call(n: u32, start_ms: i64, talk_s: u32) -> CallSpec {
+pub(super) fn clean_call(n: u32, start_ms: i64, talk_s: u32) -> CallSpec {
     CallSpec {
         contact: contact(n),
         start_ms,

@@ -4,26 +4,26 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("a temporary folder"),
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.path("cache")
     }
 
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).expect("writing a test file");
         path
@@ -31,7 +31,7 @@ impl Sandbox {
 
     /// The binary with a scrubbed environment: HOME and XDG folders inside the sandbox, no
     /// proxy, colour or tool variables from the caller.
-    pub fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("connect-preflight").expect("the binary is built");
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -44,12 +44,12 @@ impl Sandbox {
     }
 }
 
-pub fn repo_file(relative: &str) -> PathBuf {
+pub(crate) fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
 /// The embedded snapshot's JSON with a later syncToken and createDate, and one extra prefix.
-pub fn newer_snapshot(sync_token: u64, create_date: &str) -> String {
+pub(crate) fn newer_snapshot(sync_token: u64, create_date: &str) -> String {
     let text = std::fs::read_to_string(repo_file("ranges/ip-ranges.json")).unwrap();
     let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
     json["syncToken"] = serde_json::Value::String(sync_token.to_string());
@@ -67,7 +67,7 @@ pub fn newer_snapshot(sync_token: u64, create_date: &str) -> String {
 }
 
 /// Today's date in ip-ranges.json's form, so a snapshot made now is fresh.
-pub fn today() -> String {
+pub(crate) fn today() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
         "{:04}-{:02}-{:02}-00-00-00",

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How the fake DNS server answers a name.
 #[derive(Clone, Debug)]
-pub enum Dns {
+pub(crate) enum Dns {
     Addresses(Vec<IpAddr>),
     Cname(String, Vec<IpAddr>),
     NxDomain,
@@ -32,13 +32,13 @@ pub enum Dns {
 
 /// How a fake TLS site answers a request.
 #[derive(Clone, Debug)]
-pub struct Site {
+pub(crate) struct Site {
     pub status: u16,
     pub date: Option<String>,
 }
 
 impl Site {
-    pub fn ok() -> Self {
+    pub(crate) fn ok() -> Self {
         Self {
             status: 200,
             date: Some(http_date(time::OffsetDateTime::now_utc())),
@@ -46,7 +46,7 @@ impl Site {
     }
 }
 
-pub fn http_date(t: time::OffsetDateTime) -> String {
+pub(crate) fn http_date(t: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
@@ -55,7 +55,7 @@ pub fn http_date(t: time::OffsetDateTime) -> String {
 
 /// How a fake WebSocket site answers an upgrade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WsAnswer {
+pub(crate) enum WsAnswer {
     /// 101 with the right `Sec-WebSocket-Accept`, and a Close answered with a Close.
     Accept,
     /// 101 with an accept value derived from another key.
@@ -67,14 +67,14 @@ pub enum WsAnswer {
 }
 
 /// A CA and what it signs.
-pub struct Ca {
+pub(crate) struct Ca {
     pub pem: String,
     params: CertificateParams,
     key: KeyPair,
 }
 
 impl Ca {
-    pub fn new(common_name: &str, organization: &str) -> Self {
+    pub(crate) fn new(common_name: &str, organization: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
@@ -91,7 +91,7 @@ impl Ca {
     }
 
     /// A leaf for `names`; `expired` puts its validity in the past.
-    pub fn leaf(
+    pub(crate) fn leaf(
         &self,
         names: &[&str],
         expired: bool,
@@ -114,7 +114,7 @@ impl Ca {
     }
 }
 
-pub struct Lab {
+pub(crate) struct Lab {
     handle: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -138,7 +138,7 @@ fn tokio_listener(std: std::net::TcpListener) -> tokio::net::TcpListener {
 }
 
 /// A TLS acceptor presenting `chain`.
-pub fn tls_acceptor(
+pub(crate) fn tls_acceptor(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> tokio_rustls::TlsAcceptor {
@@ -154,7 +154,7 @@ pub fn tls_acceptor(
 }
 
 /// Reads a request or response head, at most 16 KiB.
-pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+pub(crate) async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while buf.len() < 16 * 1024 && !buf.ends_with(b"\r\n\r\n") {
@@ -167,7 +167,7 @@ pub async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
 }
 
 impl Lab {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -189,18 +189,18 @@ impl Lab {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).unwrap();
         path
     }
 
     /// A UDP DNS server answering from `zone`; unknown names are NXDOMAIN.
-    pub fn dns(&self, zone: HashMap<String, Dns>) -> SocketAddr {
+    pub(crate) fn dns(&self, zone: HashMap<String, Dns>) -> SocketAddr {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let addr = socket.local_addr().unwrap();
@@ -263,7 +263,7 @@ impl Lab {
     }
 
     /// A TLS site presenting `chain`, answering every request as `site` says.
-    pub fn tls_site(
+    pub(crate) fn tls_site(
         &self,
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -300,7 +300,7 @@ impl Lab {
 
     /// A WebSocket site: answers upgrades with 101 and the right accept value, other requests with
     /// 200 and no `Date`.
-    pub fn websocket_site(
+    pub(crate) fn websocket_site(
         &self,
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -309,7 +309,7 @@ impl Lab {
     }
 
     /// A site that answers WebSocket upgrades as `answer` says.
-    pub fn websocket_site_answering(
+    pub(crate) fn websocket_site_answering(
         &self,
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -371,7 +371,7 @@ impl Lab {
 
     /// A server that answers any ClientHello with a TLS `protocol_version` alert, as a server
     /// limited to TLS 1.1 does.
-    pub fn old_tls(&self) -> u16 {
+    pub(crate) fn old_tls(&self) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         self.handle.spawn(async move {
@@ -394,7 +394,7 @@ impl Lab {
     }
 
     /// A server that accepts and then never says anything; reports each connection on `seen`.
-    pub fn silent(&self, seen: mpsc::Sender<()>) -> u16 {
+    pub(crate) fn silent(&self, seen: mpsc::Sender<()>) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         self.handle.spawn(async move {
@@ -413,7 +413,7 @@ impl Lab {
 
     /// A TURN relay as the softphone meets it: Bindings answered with the mapped address,
     /// unauthenticated Allocates with a 401 challenge (realm and nonce).
-    pub fn turn_relay(&self) -> u16 {
+    pub(crate) fn turn_relay(&self) -> u16 {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let port = socket.local_addr().unwrap().port();
@@ -434,7 +434,7 @@ impl Lab {
     }
 
     /// A UDP port that takes every datagram and never answers.
-    pub fn silent_udp(&self) -> u16 {
+    pub(crate) fn silent_udp(&self) -> u16 {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let port = socket.local_addr().unwrap().port();
@@ -447,7 +447,7 @@ impl Lab {
     }
 
     /// A TCP server on 127.0.0.1 whose every connection `serve` handles on the lab's runtime.
-    pub fn tcp_server<F, Fut>(&self, serve: F) -> u16
+    pub(crate) fn tcp_server<F, Fut>(&self, serve: F) -> u16
     where
         F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -468,7 +468,7 @@ impl Lab {
 
     /// A UDP server on 127.0.0.1: `answer` gives the datagrams to send back for each one received
     /// (bounded: at most 100,000 received).
-    pub fn udp_server<F>(&self, answer: F) -> u16
+    pub(crate) fn udp_server<F>(&self, answer: F) -> u16
     where
         F: Fn(&[u8]) -> Vec<Vec<u8>> + Send + 'static,
     {
@@ -492,7 +492,7 @@ impl Lab {
 
     /// A SOCKS5 proxy (no authentication, RFC 1928): `denied` names get reply 2 (not allowed by
     /// ruleset); others are tunnelled to 127.0.0.1 on the port asked for.
-    pub fn socks5_proxy(&self, denied: &[&str]) -> u16 {
+    pub(crate) fn socks5_proxy(&self, denied: &[&str]) -> u16 {
         let denied: Vec<String> = denied.iter().map(|s| (*s).to_owned()).collect();
         let denied = Arc::new(denied);
         self.tcp_server(move |mut client| {
@@ -532,7 +532,7 @@ impl Lab {
     }
 
     /// An HTTPS proxy: TLS with `chain`, then `CONNECT` tunnelled to 127.0.0.1 on the port asked for.
-    pub fn https_proxy(
+    pub(crate) fn https_proxy(
         &self,
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
@@ -569,14 +569,14 @@ impl Lab {
     }
 
     /// A port nothing listens on.
-    pub fn closed_port(&self) -> u16 {
+    pub(crate) fn closed_port(&self) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     }
 
     /// A CONNECT proxy: `denied` hosts get 403, `auth` hosts 407, others are tunnelled to
     /// 127.0.0.1 on the port asked for.
-    pub fn proxy(&self, denied: &[&str], auth: &[&str]) -> u16 {
+    pub(crate) fn proxy(&self, denied: &[&str], auth: &[&str]) -> u16 {
         let denied: Vec<String> = denied.iter().map(|s| (*s).to_owned()).collect();
         let auth: Vec<String> = auth.iter().map(|s| (*s).to_owned()).collect();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -631,7 +631,7 @@ impl Lab {
 
 /// An `ip-ranges.json` of today that publishes 127.0.0.1 and ::1 (and nothing else of 127/8) as
 /// EC2 in the lab Region.
-pub fn ranges_file(dir: &Path) -> PathBuf {
+pub(crate) fn ranges_file(dir: &Path) -> PathBuf {
     let now = time::OffsetDateTime::now_utc();
     let format = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
     let text = format!(
@@ -652,7 +652,7 @@ pub fn ranges_file(dir: &Path) -> PathBuf {
 }
 
 /// One endpoint of a lab catalog.
-pub struct Endpoint<'a> {
+pub(crate) struct Endpoint<'a> {
     pub id: &'a str,
     pub host: &'a str,
     pub port: u16,
@@ -661,7 +661,7 @@ pub struct Endpoint<'a> {
 }
 
 impl<'a> Endpoint<'a> {
-    pub fn new(id: &'a str, host: &'a str, port: u16) -> Self {
+    pub(crate) fn new(id: &'a str, host: &'a str, port: u16) -> Self {
         Self {
             id,
             host,
@@ -673,7 +673,7 @@ impl<'a> Endpoint<'a> {
 }
 
 /// A catalog of the Region `lab-1` holding `endpoints`.
-pub fn catalog_file(dir: &Path, endpoints: &[Endpoint<'_>]) -> PathBuf {
+pub(crate) fn catalog_file(dir: &Path, endpoints: &[Endpoint<'_>]) -> PathBuf {
     let mut text = String::from(
         "version = 1\n\n[[region]]\ncode = \"lab-1\"\nname = \"Lab\"\n\n[[rule]]\nid = \"ec2-api\"\ngroup = \"core\"\nservice = \"EC2\"\nregions = [\"{region}\"]\nports = [\"tcp/1-65535\"]\npurpose = \"lab\"\nsource = \"lab\"\n",
     );
@@ -695,7 +695,7 @@ pub fn catalog_file(dir: &Path, endpoints: &[Endpoint<'_>]) -> PathBuf {
 }
 
 /// The zone with every name at 127.0.0.1.
-pub fn loopback_zone(names: &[&str]) -> HashMap<String, Dns> {
+pub(crate) fn loopback_zone(names: &[&str]) -> HashMap<String, Dns> {
     names
         .iter()
         .map(|n| {

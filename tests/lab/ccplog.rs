@@ -33,7 +33,7 @@ mod ccplog_gen;
 
 use ccplog_gen::{Log, Shape, T0, Tick};
 
-pub const ALL: &[Scenario] = &[
+pub(crate) const ALL: &[Scenario] = &[
     Scenario {
         name: "ccplog_live_call_clean_path",
         run: ccplog_live_call_clean_path,

@@ -92,7 +92,7 @@ fn transaction_id(data: &[u8]) -> String {
 }
 
 /// `delay-line LISTEN UPSTREAM DELAY_MS JITTER_MS LOG`
-pub fn main(args: &[String]) -> ExitCode {
+pub(crate) fn main(args: &[String]) -> ExitCode {
     let parsed = (
         args.first().and_then(|a| a.parse::<SocketAddr>().ok()),
         args.get(1).and_then(|a| a.parse::<SocketAddr>().ok()),

@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::net::{self, AGENT_V4, AGENT_V6, AWS_LINK_V4, AWS_LINK_V6, Netns, Topology};
 use crate::scenarios::Scenario;
 
-pub const ALL: &[Scenario] = &[
+pub(crate) const ALL: &[Scenario] = &[
     Scenario {
         name: "firewall_real_rulesets_agree_with_the_kernel",
         run: real_rulesets,
@@ -176,7 +176,7 @@ fn samples(
 }
 
 /// The lab helper that sends the probes listed in a file: `send-probes FILE`.
-pub fn send_probes(args: &[String]) -> ExitCode {
+pub(crate) fn send_probes(args: &[String]) -> ExitCode {
     let Some(list) = args.first().and_then(|p| std::fs::read_to_string(p).ok()) else {
         eprintln!("usage: send-probes FILE");
         return ExitCode::from(64);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// Runs the helper named by `args[0]`, if it is one.
-pub fn dispatch(args: &[String]) -> Option<ExitCode> {
+pub(crate) fn dispatch(args: &[String]) -> Option<ExitCode> {
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
         Some("wait-tcp") => Some(wait_tcp(rest)),

@@ -12,16 +12,16 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub const AGENT_V4: &str = "192.0.2.10";
-pub const EDGE_INSIDE_V4: &str = "192.0.2.1";
-pub const EDGE_OUTSIDE_V4: &str = "198.51.100.1";
-pub const AWS_LINK_V4: &str = "198.51.100.2";
-pub const AGENT_V6: &str = "2001:db8:a::10";
-pub const EDGE_INSIDE_V6: &str = "2001:db8:a::1";
-pub const EDGE_OUTSIDE_V6: &str = "2001:db8:e::1";
-pub const AWS_LINK_V6: &str = "2001:db8:e::2";
+pub(crate) const AGENT_V4: &str = "192.0.2.10";
+pub(crate) const EDGE_INSIDE_V4: &str = "192.0.2.1";
+pub(crate) const EDGE_OUTSIDE_V4: &str = "198.51.100.1";
+pub(crate) const AWS_LINK_V4: &str = "198.51.100.2";
+pub(crate) const AGENT_V6: &str = "2001:db8:a::10";
+pub(crate) const EDGE_INSIDE_V6: &str = "2001:db8:a::1";
+pub(crate) const EDGE_OUTSIDE_V6: &str = "2001:db8:e::1";
+pub(crate) const AWS_LINK_V6: &str = "2001:db8:e::2";
 
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
         s.lines()
             .find(|l| l.starts_with("Uid:"))
@@ -30,11 +30,11 @@ pub fn is_root() -> bool {
 }
 
 /// Runs `ip ARGS`, panicking with its error output when it fails.
-pub fn ip(args: &[&str]) {
+pub(crate) fn ip(args: &[&str]) {
     run("ip", args);
 }
 
-pub fn run(program: &str, args: &[&str]) -> String {
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
     let output = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -50,12 +50,12 @@ pub fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// One namespace, deleted (after its remaining processes are ended) when dropped.
-pub struct Netns {
+pub(crate) struct Netns {
     pub name: String,
 }
 
 impl Netns {
-    pub fn new(name: String) -> Self {
+    pub(crate) fn new(name: String) -> Self {
         ip(&["netns", "add", &name]);
         let ns = Self { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -63,21 +63,21 @@ impl Netns {
     }
 
     /// `ip -n NAME ARGS`.
-    pub fn ip(&self, args: &[&str]) {
+    pub(crate) fn ip(&self, args: &[&str]) {
         let mut all = vec!["-n", self.name.as_str()];
         all.extend_from_slice(args);
         ip(&all);
     }
 
     /// A command that runs `program` inside this namespace.
-    pub fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name, program]);
         cmd
     }
 
     /// Runs `program ARGS` inside the namespace to completion.
-    pub fn exec(&self, program: &str, args: &[&str]) -> String {
+    pub(crate) fn exec(&self, program: &str, args: &[&str]) -> String {
         let mut all = vec!["netns", "exec", self.name.as_str(), program];
         all.extend_from_slice(args);
         run("ip", &all)
@@ -124,7 +124,7 @@ impl Drop for Netns {
 
 /// Whether this machine lets the lab create a namespace with a veth pair in it (a container may
 /// refuse even to root).
-pub fn can_create_namespaces() -> bool {
+pub(crate) fn can_create_namespaces() -> bool {
     let name = format!("{}probe", run_prefix());
     let ok = |args: &[&str]| {
         Command::new("ip")
@@ -146,16 +146,17 @@ pub fn can_create_namespaces() -> bool {
 }
 
 /// The lab folders of this run, removed on an interruption too.
-pub static LAB_DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+pub(crate) static LAB_DIRS: std::sync::Mutex<Vec<std::path::PathBuf>> =
+    std::sync::Mutex::new(Vec::new());
 
 /// The prefix of every namespace this run creates.
-pub fn run_prefix() -> String {
+pub(crate) fn run_prefix() -> String {
     format!("cpl-{}-", std::process::id())
 }
 
 /// Removes every namespace this run created (and the processes left in them): for an
 /// interrupted run, whose guards never get to run.
-pub fn remove_all_of_this_run() {
+pub(crate) fn remove_all_of_this_run() {
     let prefix = run_prefix();
     let list = Command::new("ip")
         .args(["netns", "list"])
@@ -175,7 +176,7 @@ pub fn remove_all_of_this_run() {
 }
 
 /// On SIGINT or SIGTERM, removes this run's namespaces and exits with 130.
-pub fn clean_up_on_signal() {
+pub(crate) fn clean_up_on_signal() {
     std::thread::spawn(|| {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -204,7 +205,7 @@ pub fn clean_up_on_signal() {
 }
 
 /// The three namespaces of one scenario, wired up.
-pub struct Topology {
+pub(crate) struct Topology {
     pub agent: Netns,
     pub edge: Netns,
     pub aws: Netns,
@@ -213,7 +214,7 @@ pub struct Topology {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Addresses the AWS side serves from (on its loopback, routed through the edge).
-pub const AWS_ADDRESSES: &[&str] = &[
+pub(crate) const AWS_ADDRESSES: &[&str] = &[
     "203.0.113.10/32",
     "203.0.113.11/32",
     "203.0.113.12/32",
@@ -224,7 +225,7 @@ pub const AWS_ADDRESSES: &[&str] = &[
 ];
 
 impl Topology {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("{}{n}", run_prefix());
         let agent = Netns::new(format!("{prefix}-agent"));
@@ -292,19 +293,19 @@ impl Topology {
     }
 
     /// Replaces the edge's firewall: `rules` go in a forward chain that accepts by default.
-    pub fn firewall(&self, rules: &[&str]) {
+    pub(crate) fn firewall(&self, rules: &[&str]) {
         self.edge_table("lab", "filter hook forward priority 0", rules);
     }
 
     /// Rules for what reaches the edge itself (its resolver and proxy), in an input chain that
     /// accepts by default.
-    pub fn edge_input(&self, rules: &[&str]) {
+    pub(crate) fn edge_input(&self, rules: &[&str]) {
         self.edge_table("labinput", "filter hook input priority 0", rules);
     }
 
     /// Source NAT of the agent's traffic towards the AWS side, as a corporate edge does;
     /// `options` such as `fully-random` give a different mapping per destination.
-    pub fn masquerade(&self, options: &str) {
+    pub(crate) fn masquerade(&self, options: &str) {
         let rule = format!("ip saddr {AGENT_V4} oifname \"e1\" masquerade {options}");
         self.edge_table("labsnat", "nat hook postrouting priority srcnat", &[&rule]);
     }
@@ -356,7 +357,7 @@ impl Topology {
 
     /// Redirects the agent's TCP 443 arriving at the edge to `port` on the edge (a transparent
     /// proxy), as a TLS-inspecting firewall does.
-    pub fn intercept(&self, port: u16) {
+    pub(crate) fn intercept(&self, port: u16) {
         let text = format!(
             "table ip labnat {{\n  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
              iifname \"e0\" ip saddr {AGENT_V4} tcp dport 443 redirect to :{port}\n  }}\n}}\n"
@@ -369,7 +370,7 @@ impl Topology {
     }
 
     /// The edge's ruleset with counters, as nft prints it.
-    pub fn ruleset(&self) -> String {
+    pub(crate) fn ruleset(&self) -> String {
         self.edge.exec("nft", &["list", "ruleset"])
     }
 }

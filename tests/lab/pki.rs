@@ -4,20 +4,20 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
 
-pub struct Ca {
+pub(crate) struct Ca {
     pub pem: String,
     params: CertificateParams,
     key: KeyPair,
 }
 
 /// A certificate and key written for a server to load.
-pub struct Pair {
+pub(crate) struct Pair {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
 
 impl Ca {
-    pub fn new(common_name: &str, organization: &str) -> Self {
+    pub(crate) fn new(common_name: &str, organization: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
@@ -38,19 +38,19 @@ impl Ca {
         }
     }
 
-    pub fn write(&self, path: &Path) -> PathBuf {
+    pub(crate) fn write(&self, path: &Path) -> PathBuf {
         std::fs::write(path, &self.pem).expect("writing the CA");
         path.to_owned()
     }
 
-    pub fn write_key(&self, path: &Path) -> PathBuf {
+    pub(crate) fn write_key(&self, path: &Path) -> PathBuf {
         std::fs::write(path, self.key.serialize_pem()).expect("writing the CA key");
         path.to_owned()
     }
 
     /// A server certificate for `names`, written as `DIR/STEM.crt` and `DIR/STEM.key`; `expired`
     /// puts its validity in the past.
-    pub fn leaf(&self, dir: &Path, stem: &str, names: &[&str], expired: bool) -> Pair {
+    pub(crate) fn leaf(&self, dir: &Path, stem: &str, names: &[&str], expired: bool) -> Pair {
         let mut params =
             CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
                 .expect("leaf params");

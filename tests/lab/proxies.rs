@@ -22,7 +22,7 @@ use crate::net::{self, Netns};
 use crate::scenarios::Scenario;
 use crate::servers::{find_program, run_bounded};
 
-pub const ALL: &[Scenario] = &[Scenario {
+pub(crate) const ALL: &[Scenario] = &[Scenario {
     name: "squid_differential",
     run: squid_differential,
 }];

@@ -11,12 +11,12 @@ use crate::net;
 use crate::pki::Ca;
 use crate::servers::{Lab, Side, Site};
 
-pub struct Scenario {
+pub(crate) struct Scenario {
     pub name: &'static str,
     pub run: fn(),
 }
 
-pub const ALL: &[Scenario] = &[
+pub(crate) const ALL: &[Scenario] = &[
     Scenario {
         name: "healthy",
         run: healthy,
@@ -139,22 +139,22 @@ pub const ALL: &[Scenario] = &[
     },
 ];
 
-pub const REGION: &str = "eu-central-1";
-pub const INSTANCE: &str = "acme.my.connect.aws";
-pub const PARTICIPANT: &str = "participant.connect.eu-central-1.amazonaws.com";
-pub const STATIC: &str = "d1ab0example.cloudfront.net";
-pub const TURN: &str = "turnnlb-lab.elb.eu-central-1.amazonaws.com";
-pub const RTC: &str = "rtc.connect-telecom.eu-central-1.amazonaws.com";
+pub(crate) const REGION: &str = "eu-central-1";
+pub(crate) const INSTANCE: &str = "acme.my.connect.aws";
+pub(crate) const PARTICIPANT: &str = "participant.connect.eu-central-1.amazonaws.com";
+pub(crate) const STATIC: &str = "d1ab0example.cloudfront.net";
+pub(crate) const TURN: &str = "turnnlb-lab.elb.eu-central-1.amazonaws.com";
+pub(crate) const RTC: &str = "rtc.connect-telecom.eu-central-1.amazonaws.com";
 
-pub const INSTANCE_V4: &str = "203.0.113.10";
-pub const INSTANCE_V6: &str = "2001:db8:a3::10";
-pub const PARTICIPANT_V4: &str = "203.0.113.11";
-pub const RTC_V4: &str = "203.0.113.12";
-pub const STATIC_V4: &str = "203.0.113.20";
-pub const TURN_V4: &str = "203.0.113.30";
+pub(crate) const INSTANCE_V4: &str = "203.0.113.10";
+pub(crate) const INSTANCE_V6: &str = "2001:db8:a3::10";
+pub(crate) const PARTICIPANT_V4: &str = "203.0.113.11";
+pub(crate) const RTC_V4: &str = "203.0.113.12";
+pub(crate) const STATIC_V4: &str = "203.0.113.20";
+pub(crate) const TURN_V4: &str = "203.0.113.30";
 
 /// The lab's catalog: one Region whose hosts the lab's resolver answers for.
-pub const CATALOG: &str = r#"version = 1
+pub(crate) const CATALOG: &str = r#"version = 1
 
 [[region]]
 code = "eu-central-1"
@@ -281,7 +281,7 @@ fn ranges_json() -> String {
 
 /// A lab with the resolver, the TLS front ends and the files `check` is pointed at. Scenarios
 /// change `dns`, `sites` or the firewall before `start`.
-pub struct World {
+pub(crate) struct World {
     pub lab: Lab,
     pub ca: Ca,
     pub ca_file: PathBuf,
@@ -299,7 +299,7 @@ pub struct World {
 
 impl World {
     /// The healthy lab, not yet started.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let lab = Lab::new();
         let ca = Ca::new("Lab Public Root CA", "Lab Trust Services");
         let ca_file = ca.write(&lab.path("lab-ca.pem"));
@@ -342,20 +342,20 @@ impl World {
         }
     }
 
-    pub fn answer(&mut self, name: &str, address: &str) {
+    pub(crate) fn answer(&mut self, name: &str, address: &str) {
         self.dns.retain(|(n, _)| n != name);
         self.dns.push((name.to_owned(), address.to_owned()));
     }
 
     /// The site listening on `addr`.
-    pub fn site(&mut self, addr: &str) -> &mut Site {
+    pub(crate) fn site(&mut self, addr: &str) -> &mut Site {
         self.sites
             .iter_mut()
             .find(|s| s.listen.iter().any(|l| l == addr))
             .unwrap_or_else(|| panic!("no site on {addr}"))
     }
 
-    pub fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         let answers: Vec<(&str, &str)> = self
             .dns
             .iter()
@@ -369,11 +369,11 @@ impl World {
     }
 
     /// `check` against the lab, with `extra` arguments and an empty OS certificate store.
-    pub fn check(&self, extra: &[&str]) -> (i32, Value) {
+    pub(crate) fn check(&self, extra: &[&str]) -> (i32, Value) {
         self.check_with_store(extra, "")
     }
 
-    pub fn check_with_store(&self, extra: &[&str], os_store: &str) -> (i32, Value) {
+    pub(crate) fn check_with_store(&self, extra: &[&str], os_store: &str) -> (i32, Value) {
         let dns = net::EDGE_INSIDE_V4.to_owned();
         let profile = self.lab.write(
             "profile.toml",
@@ -407,7 +407,7 @@ impl World {
     }
 }
 
-pub fn find<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn find<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["checks"]
         .as_array()
         .expect("checks")
@@ -417,7 +417,7 @@ pub fn find<'a>(report: &'a Value, id: &str) -> &'a Value {
 }
 
 /// One line per check, for failure messages.
-pub fn summary(report: &Value) -> String {
+pub(crate) fn summary(report: &Value) -> String {
     let mut out = format!("verdict {}\n", report["verdict"]);
     for c in report["checks"].as_array().into_iter().flatten() {
         let _ = writeln!(
@@ -433,7 +433,7 @@ pub fn summary(report: &Value) -> String {
 }
 
 /// Asserts a check's status and reason, and returns it.
-pub fn expect<'a>(report: &'a Value, id: &str, status: &str, reason: &str) -> &'a Value {
+pub(crate) fn expect<'a>(report: &'a Value, id: &str, status: &str, reason: &str) -> &'a Value {
     let c = find(report, id);
     assert!(
         c["status"] == status && c["reason"] == reason,
@@ -447,7 +447,7 @@ pub fn expect<'a>(report: &'a Value, id: &str, status: &str, reason: &str) -> &'
 }
 
 /// Asserts the text of `field` of a check contains every one of `parts`.
-pub fn mentions(check: &Value, field: &str, parts: &[&str]) {
+pub(crate) fn mentions(check: &Value, field: &str, parts: &[&str]) {
     let text = check[field].as_str().unwrap_or_default();
     for part in parts {
         assert!(
@@ -458,7 +458,7 @@ pub fn mentions(check: &Value, field: &str, parts: &[&str]) {
     }
 }
 
-pub fn verdict(report: &Value, code: i32, verdict: &str, expected_code: i32) {
+pub(crate) fn verdict(report: &Value, code: i32, verdict: &str, expected_code: i32) {
     assert!(
         report["verdict"] == verdict && code == expected_code,
         "expected verdict {verdict} and exit {expected_code}, got {} and {code}\n{}",
@@ -469,7 +469,7 @@ pub fn verdict(report: &Value, code: i32, verdict: &str, expected_code: i32) {
 
 /// Every check of `host` over TCP passes (the direct path beside a proxy is information, not
 /// part of the browser's path).
-pub fn host_passes(report: &Value, host: &str) {
+pub(crate) fn host_passes(report: &Value, host: &str) {
     let checks: Vec<&Value> = report["checks"]
         .as_array()
         .expect("checks")
@@ -1123,7 +1123,7 @@ fn media_behind_nat() {
 }
 
 /// Counters of the edge's nft rule with `comment`: (packets).
-pub fn counted(ruleset: &str, comment: &str) -> u64 {
+pub(crate) fn counted(ruleset: &str, comment: &str) -> u64 {
     let line = ruleset
         .lines()
         .find(|l| l.contains(&format!("comment \"{comment}\"")))

@@ -14,10 +14,10 @@ use crate::net::{self, Netns, Topology};
 const START_LIMIT: Duration = Duration::from_secs(15);
 
 /// The user coturn grants relays to, for the authenticated media scenarios.
-pub const TURN_USER: &str = "lab-agent";
-pub const TURN_PASSWORD: &str = "Lab-Turn-Secret-42";
+pub(crate) const TURN_USER: &str = "lab-agent";
+pub(crate) const TURN_PASSWORD: &str = "Lab-Turn-Secret-42";
 
-pub fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into(), "/usr/bin".into()])
@@ -33,7 +33,7 @@ fn program(name: &str) -> String {
 }
 
 /// A server process, killed (by its pid) when dropped.
-pub struct Server {
+pub(crate) struct Server {
     pub name: String,
     child: Child,
     pub log: PathBuf,
@@ -54,7 +54,7 @@ impl Drop for Server {
 
 /// Which namespace.
 #[derive(Clone, Copy, Debug)]
-pub enum Side {
+pub(crate) enum Side {
     Agent,
     Edge,
     Aws,
@@ -62,7 +62,7 @@ pub enum Side {
 
 /// One scenario's lab. Dropping it stops the servers, then deletes the namespaces (ending any
 /// process left in them) and the folder.
-pub struct Lab {
+pub(crate) struct Lab {
     pub net: Topology,
     pub dir: tempfile::TempDir,
     servers: Vec<Server>,
@@ -78,7 +78,7 @@ impl Drop for Lab {
 }
 
 impl Lab {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let net = Topology::new();
         let dir = tempfile::Builder::new()
             .prefix("connect-preflight-lab-")
@@ -97,7 +97,7 @@ impl Lab {
         }
     }
 
-    pub fn ns(&self, side: Side) -> &Netns {
+    pub(crate) fn ns(&self, side: Side) -> &Netns {
         match side {
             Side::Agent => &self.net.agent,
             Side::Edge => &self.net.edge,
@@ -105,18 +105,18 @@ impl Lab {
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).expect("writing a lab file");
         path
     }
 
     /// Starts `program args` inside `ns`, its output going to `NAME.log` in the lab folder.
-    pub fn spawn(&mut self, side: Side, name: &str, program_name: &str, args: &[String]) {
+    pub(crate) fn spawn(&mut self, side: Side, name: &str, program_name: &str, args: &[String]) {
         let log = self.path(&format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("a log file");
         let err = out.try_clone().expect("a log file");
@@ -143,7 +143,7 @@ impl Lab {
 
     /// Waits (bounded) until something accepts TCP connections on `addr` inside `ns`, failing
     /// early with the server's log if the server `name` exits.
-    pub fn wait_tcp(&mut self, side: Side, addr: &str, name: &str) {
+    pub(crate) fn wait_tcp(&mut self, side: Side, addr: &str, name: &str) {
         let exe = std::env::current_exe().expect("the lab's own path");
         let deadline = Instant::now() + START_LIMIT;
         loop {
@@ -179,7 +179,7 @@ impl Lab {
 
     /// dnsmasq on the edge, the agent's only resolver: exactly `answers` (`--address=/NAME/IP`,
     /// or NXDOMAIN for an empty IP), nothing forwarded anywhere.
-    pub fn dnsmasq(&mut self, answers: &[(&str, &str)]) {
+    pub(crate) fn dnsmasq(&mut self, answers: &[(&str, &str)]) {
         let mut conf = String::new();
         for line in [
             "no-resolv",
@@ -212,7 +212,7 @@ impl Lab {
 
     /// nginx on the AWS side with one TLS server per site; `clock` runs it under libfaketime with
     /// that offset (`+10m`), so its `Date` header is off by as much.
-    pub fn nginx(&mut self, sites: &[Site], clock: Option<&str>) {
+    pub(crate) fn nginx(&mut self, sites: &[Site], clock: Option<&str>) {
         let dir = self.dir.path().display().to_string();
         let mut conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
@@ -283,7 +283,7 @@ impl Lab {
     /// squid on the edge as the explicit proxy `198.51.100.1:3128`, letting `CONNECT` through to
     /// port 443 of the `allowed` domains only (squid's `dstdomain` syntax), resolving names with
     /// the lab's resolver. `extra` is added to the configuration before the access rules.
-    pub fn squid(&mut self, allowed: &[&str], extra: &str) {
+    pub(crate) fn squid(&mut self, allowed: &[&str], extra: &str) {
         let dir = self.path("squid");
         std::fs::create_dir_all(&dir).expect("a squid folder");
         set_mode(&dir, 0o777);
@@ -321,7 +321,7 @@ impl Lab {
     /// the agent's TCP 443 there): it bumps every TLS connection with certificates it makes with
     /// `ca` (cert and key files), except the `splice` server names, which pass untouched. It trusts
     /// `upstream_ca` towards the servers.
-    pub fn squid_bump(&mut self, ca: (&Path, &Path), upstream_ca: &Path, splice: &[&str]) {
+    pub(crate) fn squid_bump(&mut self, ca: (&Path, &Path), upstream_ca: &Path, splice: &[&str]) {
         let dir = self.path("squid");
         std::fs::create_dir_all(&dir).expect("a squid folder");
         set_mode(&dir, 0o777);
@@ -384,7 +384,7 @@ impl Lab {
     /// coturn on the AWS side at `addr`, port 3478: long-term credentials, so an Allocate without
     /// them gets a 401 challenge; with [`TURN_USER`] and [`TURN_PASSWORD`] it grants a relay.
     /// `extra` arguments go last (e.g. `--stale-nonce=1`).
-    pub fn coturn_with(&mut self, addr: &str, extra: &[&str]) {
+    pub(crate) fn coturn_with(&mut self, addr: &str, extra: &[&str]) {
         let d = self.dir.path().display().to_string();
         let mut args: Vec<String> = [
             "-n",
@@ -415,7 +415,7 @@ impl Lab {
 
     /// The delay line on the edge: listens on `listen` (an address it adds to the edge), forwards
     /// to `upstream`; returns the path of its log of holds.
-    pub fn delay_line(
+    pub(crate) fn delay_line(
         &mut self,
         listen: &str,
         upstream: &str,
@@ -466,7 +466,7 @@ impl Lab {
     /// The built binary's `check` inside the agent namespace, with a scrubbed environment whose
     /// certificate store is `os_store` (empty: nothing is trusted there). Returns the exit code
     /// and the JSON report.
-    pub fn check(&self, args: &[&str], os_store: &str, limit: Duration) -> (i32, Value) {
+    pub(crate) fn check(&self, args: &[&str], os_store: &str, limit: Duration) -> (i32, Value) {
         let home = self.path("home");
         std::fs::create_dir_all(home.join("certs")).expect("a home folder");
         let store = self.write("os-store.pem", os_store);
@@ -494,7 +494,7 @@ impl Lab {
 
     /// Keeps the lab up for poking when `LAB_KEEP` is set: prints how to reach it and waits for
     /// Enter (at most an hour).
-    pub fn keep_if_asked(&self, scenario: &str) {
+    pub(crate) fn keep_if_asked(&self, scenario: &str) {
         if std::env::var_os("LAB_KEEP").is_none() {
             return;
         }
@@ -526,7 +526,7 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// The scenario now running, for the names of the reports `LAB_KEEP_REPORTS` keeps.
-pub static SCENARIO: std::sync::Mutex<&'static str> = std::sync::Mutex::new("");
+pub(crate) static SCENARIO: std::sync::Mutex<&'static str> = std::sync::Mutex::new("");
 
 /// With `LAB_KEEP_REPORTS=DIR`, keeps what the built binary printed on stdout as
 /// `DIR/<scenario>-<n>.out`, numbered in the order the scenario ran it, so two builds' reports
@@ -553,7 +553,7 @@ fn keep_report(cmd: &Command, stdout: &str) {
 
 /// Runs `cmd` to completion within `limit` (killed past it), returning its exit code, stdout
 /// and stderr.
-pub fn run_bounded(mut cmd: Command, limit: Duration) -> (i32, String, String) {
+pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> (i32, String, String) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let out_path = dir.path().join("stdout");
     let err_path = dir.path().join("stderr");
@@ -579,7 +579,7 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> (i32, String, String) {
 }
 
 /// One TLS front end on the AWS side.
-pub struct Site {
+pub(crate) struct Site {
     /// Addresses (IPv6 in brackets) it listens on, port 443.
     pub listen: Vec<String>,
     pub cert: PathBuf,
@@ -592,7 +592,7 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(listen: &[&str], pair: &crate::pki::Pair) -> Self {
+    pub(crate) fn new(listen: &[&str], pair: &crate::pki::Pair) -> Self {
         Self {
             listen: listen.iter().map(|s| (*s).to_owned()).collect(),
             cert: pair.cert.clone(),

@@ -9,7 +9,7 @@ use crate::scenarios::{
 };
 use crate::servers::Site;
 
-pub const ALL: &[Scenario] = &[
+pub(crate) const ALL: &[Scenario] = &[
     Scenario {
         name: "signin_proxy_allows",
         run: signin_proxy_allows,

@@ -13,7 +13,7 @@ use crate::scenarios::{
 };
 use crate::servers::Site;
 
-pub const ALL: &[Scenario] = &[
+pub(crate) const ALL: &[Scenario] = &[
     Scenario {
         name: "softphone_loss_1_5_pct",
         run: softphone_loss_1_5_pct,
