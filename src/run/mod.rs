@@ -23,8 +23,6 @@ use crate::route;
 
 mod media;
 mod reached;
-#[cfg(test)]
-mod read_back;
 mod survey;
 
 use media::{ice_servers_beyond_cap, run_media, unused_ice_server};

@@ -5,7 +5,9 @@
 //! output. Renderers (`report/`) and the readers of saved reports (`summary.rs`) are not stages
 //! of the run and are not scanned.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::{code_lines, rust_files};
 
 /// The files and folders scanned, under `src/`.
 const SCANNED: &[&str] = &[
@@ -53,48 +55,11 @@ fn reads_evidence(line: &str) -> bool {
     })
 }
 
-/// `text` without its test modules (`#[cfg(test)]` then `mod`, to the closing brace) and
-/// comment lines, as (line number, line).
-fn code(text: &str) -> Vec<(usize, &str)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i].trim();
-        if line == "#[cfg(test)]" {
-            let next = lines.get(i + 1).map_or("", |l| l.trim());
-            if next.starts_with("mod ") || next.starts_with("pub mod ") {
-                if next.ends_with(';') {
-                    i += 2;
-                    continue;
-                }
-                let mut depth = 0usize;
-                let mut j = i + 1;
-                while j < lines.len() {
-                    depth += lines[j].matches('{').count();
-                    depth = depth.saturating_sub(lines[j].matches('}').count());
-                    j += 1;
-                    if depth == 0 && lines[j - 1].contains('}') {
-                        break;
-                    }
-                }
-                i = j;
-                continue;
-            }
-        }
-        if !line.starts_with("//") {
-            out.push((i + 1, lines[i]));
-        }
-        i += 1;
-    }
-    out
-}
-
 /// Every read back in `text`, as `LINE: CODE`. A line that continues a method chain (it starts
 /// with `.`) is read together with the lines before it, so `check\n.id\n.rsplit('/')` is one.
 fn reads(text: &str) -> Vec<String> {
     let mut joined: Vec<(usize, String)> = Vec::new();
-    for (n, line) in code(text) {
+    for (n, line) in code_lines(text) {
         let trimmed = line.trim();
         match joined.last_mut() {
             Some((_, last)) if trimmed.starts_with('.') => last.push_str(trimmed),
@@ -108,22 +73,6 @@ fn reads(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .expect("a source folder is readable")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for entry in entries {
-            rust_files(&entry, out);
-        }
-    } else if path.extension().is_some_and(|e| e == "rs") {
-        out.push(path.to_owned());
-    }
-}
-
 #[test]
 fn no_stage_of_the_run_reads_evidence_ids_or_details_back() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -131,7 +80,11 @@ fn no_stage_of_the_run_reads_evidence_ids_or_details_back() {
     for scanned in SCANNED {
         let path = src.join(scanned);
         assert!(path.exists(), "{} is gone: update SCANNED", path.display());
-        rust_files(&path, &mut files);
+        if path.is_dir() {
+            rust_files(&path, &mut files);
+        } else {
+            files.push(path);
+        }
     }
     let mut found = Vec::new();
     for file in &files {

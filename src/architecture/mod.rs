@@ -5,7 +5,10 @@
 //! place.
 //!
 //! `cargo test --lib architecture -- --nocapture` also prints the graph: one line per module with
-//! what it imports, then the cycles.
+//! what it imports, then the cycles. `read_back` reads the stages of `check` the same way and
+//! fails where one reads a check's evidence, id or detail back instead of its typed facts.
+
+mod read_back;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -51,7 +54,7 @@ fn module_of(src: &Path, file: &Path) -> Option<String> {
 
 /// The file's code without its test modules (`#[cfg(test)]` then `mod`, to the closing brace)
 /// and without comments.
-fn code_lines(text: &str) -> Vec<&str> {
+fn code_lines(text: &str) -> Vec<(usize, &str)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -79,7 +82,7 @@ fn code_lines(text: &str) -> Vec<&str> {
             }
         }
         if !line.starts_with("//") {
-            out.push(lines[i]);
+            out.push((i + 1, lines[i]));
         }
         i += 1;
     }
@@ -162,7 +165,11 @@ pub(crate) fn graph() -> Graph {
         };
         let text = std::fs::read_to_string(&file).expect("a source file is readable");
         let entry = graph.entry(module.clone()).or_default();
-        for target in named_modules(&code_lines(&text).join("\n")) {
+        let code: Vec<&str> = code_lines(&text)
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect();
+        for target in named_modules(&code.join("\n")) {
             if target != module {
                 entry.insert(target);
             }
@@ -415,7 +422,7 @@ mod tests {
         );
         let found: Vec<String> = code_lines(&text)
             .into_iter()
-            .flat_map(named_modules)
+            .flat_map(|(_, line)| named_modules(line))
             .collect();
         assert_eq!(found, vec!["a".to_owned(), "d".to_owned()]);
     }
