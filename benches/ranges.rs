@@ -5,9 +5,9 @@
 //!   against `hashbrown::HashTable`, which it uses now (audit/cidrs.rs): the first of each kind
 //!   among 1,000,000 numbered keys, one in ten repeating an earlier one, hashes computed
 //!   beforehand in batches of 16 as the audit does.
-//! - rustc's Fx hash, which the audit once carried by hand, against `FastHash` (allowlist/domains.rs,
-//!   now foldhash's fixed-seed hasher): a map of 200,000 list names built, then every suffix of
-//!   every name looked up.
+//! - rustc's Fx hash, which the audit once carried by hand, against `FastHash`
+//!   (allowlist/domains/mod.rs, now foldhash's fixed-seed hasher): a map of 200,000 list names
+//!   built, then every suffix of every name looked up.
 //! - `SpanTree` (ranges/span_tree.rs): the spans holding each of 200,000 spans among 200,000;
 //!   no interval-tree crate is in the dependency tree to compare with, so its time alone.
 //!

@@ -1270,7 +1270,7 @@ mod tests {
         assert_eq!(d.verdict, Verdict::Denied);
         let before = config.insert_before(d.rule).unwrap();
         assert_eq!(before, 3);
-        let block = crate::allowlist::domains::squid_allow_block(
+        let block = crate::allowlist::domains::additions::squid_allow_block(
             &[".my.connect.aws".to_owned()],
             &["10.0.0.0/24".parse().unwrap()],
         )
