@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use super::{Config, Decision, Request, Verdict};
 use crate::allowlist::domains::DomainList;
-use crate::audit::Findings;
+use crate::audit::{Findings, domains, issue_check};
 use crate::catalog::{DomainRequirement, HostPattern};
 use crate::net::{PortRange, Protocol};
 use crate::ranges::IpSet;
@@ -203,11 +203,7 @@ pub(crate) fn audit(
         .entries
         .retain(|e| e.acl.as_deref().is_some_and(|a| allowing.contains(&a)));
     out.checks
-        .extend(crate::audit::domains::domain_entry_checks(
-            &allowed,
-            requirements,
-        ));
-    out.checks
-        .extend(list.issues.iter().map(crate::audit::issue_check));
+        .extend(domains::domain_entry_checks(&allowed, requirements));
+    out.checks.extend(list.issues.iter().map(issue_check));
     out
 }
