@@ -6,9 +6,11 @@
 //!
 //! `cargo test --lib architecture -- --nocapture` also prints the graph: one line per module with
 //! what it imports, then the cycles. `read_back` reads the stages of `check` the same way and
-//! fails where one reads a check's evidence, id or detail back instead of its typed facts.
+//! fails where one reads a check's evidence, id or detail back instead of its typed facts;
+//! `remedies` fails where remedy text is written outside `src/remedy.rs`.
 
 mod read_back;
+mod remedies;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
