@@ -65,6 +65,24 @@ pub(crate) fn lines_of<'a>(
         .collect()
 }
 
+/// A requirement the snapshot publishes no address for: nothing to allow, so nothing to test.
+pub(crate) fn nothing_published(
+    id: String,
+    what: &str,
+    snapshot: &crate::ranges::Snapshot,
+) -> Check {
+    Check::new(
+        id,
+        Kind::Allowlist,
+        Status::Skip,
+        Reason::NotTested,
+        format!(
+            "{what}: the IP ranges of {} publish no address for it, so there is nothing to allow",
+            snapshot.create_date
+        ),
+    )
+}
+
 /// `a, b, c and 4 more`.
 pub(crate) fn named(items: &[String]) -> String {
     if items.len() <= NAMED {

@@ -194,16 +194,7 @@ pub(crate) fn audit_cidrs(
             let needed_count = needed.to_cidrs().len();
             let what = format!("{} {from} on {port}", direction_word(rule.direction));
             let check = if needed.is_empty() {
-                Check::new(
-                    id,
-                    Kind::Allowlist,
-                    Status::Skip,
-                    Reason::NotTested,
-                    format!(
-                        "{what}: the IP ranges of {} publish no address for it, so there is nothing to allow",
-                        snapshot.create_date
-                    ),
-                )
+                nothing_published(id, &what, snapshot)
             } else if missing.is_empty() {
                 Check::new(
                     id,

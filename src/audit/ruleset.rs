@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use super::firewall::{
     Agents, Fate, Flow, Hook, Placement, Ruleset, Verdict, any_v4, any_v6, evaluate, only_family,
 };
-use super::{csvrules, netfilter, nft};
+use super::{csvrules, netfilter, nft, nothing_published};
 use crate::allowlist::cidrs::CidrFormat;
 use crate::allowlist::{Issues, Span, Strictness};
 use crate::catalog::RangeRequirement;
@@ -296,16 +296,7 @@ pub(crate) fn audit(
             let in_file = need.space.intersection(&covered);
             let elsewhere = need.space.difference(&covered);
             let check = if need.space.is_empty() {
-                Check::new(
-                    id,
-                    Kind::Allowlist,
-                    Status::Skip,
-                    Reason::NotTested,
-                    format!(
-                        "{what}: the IP ranges of {} publish no address for it, so there is nothing to allow",
-                        snapshot.create_date
-                    ),
-                )
+                nothing_published(id, &what, snapshot)
             } else {
                 let flow = Flow {
                     direction: need.rule.direction,
