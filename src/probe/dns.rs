@@ -207,16 +207,12 @@ pub(crate) fn is_special(addr: IpAddr) -> bool {
 }
 
 pub(crate) fn place(snapshot: &Snapshot, address: IpAddr) -> Placed {
-    let entries: Vec<_> = snapshot.containing(address).collect();
-    let best = entries
-        .iter()
-        .find(|e| snapshot.service(e) != "AMAZON")
-        .or_else(|| entries.first());
+    let published = super::Published::of(snapshot, address);
     Placed {
         address,
-        prefix: best.map(|e| e.net.to_string()),
-        service: best.map(|e| snapshot.service(e).to_owned()),
-        region: best.map(|e| snapshot.region(e).to_owned()),
+        prefix: published.as_ref().map(|p| p.net.to_string()),
+        service: published.as_ref().map(|p| p.service.clone()),
+        region: published.map(|p| p.region),
         special: is_special(address),
     }
 }
