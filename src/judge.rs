@@ -2,7 +2,7 @@
 //! against the customer's lists (`--domains`, `--cidrs`), the check that says nothing was tested,
 //! and the report's *What to fix*. Pure: no network, no clock (the time is handed in).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -152,7 +152,7 @@ impl Lists {
             .map(|r| (r.id.as_str(), r))
             .collect();
         // Every live host: (host, port, proto, its requirement, the catalog's allow-list line).
-        let mut live: Vec<(&str, u16, Proto, Option<&DomainRequirement>, &str)> = Vec::new();
+        let mut live: Vec<Live<'_>> = Vec::new();
         for h in &plan.hosts {
             let req = by_id.get(h.requirement.as_str()).copied();
             live.push((&h.host, h.port, h.proto, req, &h.allowlist));
@@ -170,8 +170,16 @@ impl Lists {
             }
         }
         if let Some(list) = &self.cidrs {
-            for (r, port) in addresses_reached(reached, &live) {
-                let allowlist = live.iter().find(|l| l.0 == r.host).map_or("", |l| l.4);
+            // Linear in the addresses reached too: the plan's entries by host.
+            let mut by_host: HashMap<&str, Vec<&Live<'_>>> = HashMap::new();
+            for l in &live {
+                by_host.entry(l.0).or_default().push(l);
+            }
+            for (r, port) in addresses_reached(reached, &by_host) {
+                let allowlist = by_host
+                    .get(r.host.as_str())
+                    .and_then(|ls| ls.first())
+                    .map_or("", |l| l.4);
                 let proxy = (r.proto == Proto::Tcp)
                     .then(|| route.proxy_for(&r.host))
                     .flatten();
@@ -191,19 +199,20 @@ impl Lists {
     }
 }
 
+/// A live host of the plan: (host, port, proto, its requirement, the catalog's allow-list line).
+type Live<'a> = (&'a str, u16, Proto, Option<&'a DomainRequirement>, &'a str);
+
 /// The addresses the run resolved, connected to or heard from, each with its port: a resolved
 /// address at every TCP port the plan has for its host, a connected or relay address at its own.
 /// Each (host, address, port, protocol) once, in the order the run met them.
 fn addresses_reached<'a>(
     reached: &'a [Reached],
-    live: &[(&str, u16, Proto, Option<&DomainRequirement>, &str)],
+    by_host: &HashMap<&str, Vec<&Live<'_>>>,
 ) -> Vec<(&'a Reached, u16)> {
     let mut out: Vec<(&Reached, u16)> = Vec::new();
+    let mut seen: HashSet<(&str, IpAddr, Proto, u16)> = HashSet::new();
     let mut add = |r: &'a Reached, port: u16| {
-        if !out
-            .iter()
-            .any(|(o, p)| o.host == r.host && o.ip == r.ip && o.proto == r.proto && *p == port)
-        {
+        if seen.insert((r.host.as_str(), r.ip, r.proto, port)) {
             out.push((r, port));
         }
     };
@@ -211,7 +220,8 @@ fn addresses_reached<'a>(
         match r.port {
             Some(port) => add(r, port),
             None => {
-                for l in live.iter().filter(|l| l.0 == r.host && l.2 == r.proto) {
+                let plans = by_host.get(r.host.as_str()).into_iter().flatten();
+                for l in plans.filter(|l| l.2 == r.proto) {
                     add(r, l.1);
                 }
             }

@@ -3,6 +3,7 @@
 //! connections tried, the relays that answered over UDP), each with the published range that
 //! holds it. The checks' evidence shows the same addresses to people and is never read back.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use crate::net::Protocol;
@@ -28,6 +29,8 @@ pub(crate) struct Reached {
 /// The addresses met by `checks` (the run's, in report order), each once, in the order met.
 pub(super) fn gather(checks: &[Check], snapshot: &Snapshot) -> Vec<Reached> {
     let mut out: Vec<Reached> = Vec::new();
+    // Linear however many hosts the catalog has: each (host, address, port, protocol) once.
+    let mut seen: HashSet<(&str, IpAddr, Option<u16>, Protocol)> = HashSet::new();
     for check in checks {
         let Some(host) = check.host.as_deref() else {
             continue;
@@ -38,10 +41,7 @@ pub(super) fn gather(checks: &[Check], snapshot: &Snapshot) -> Vec<Reached> {
                 Contact::Tcp(addr) => (addr.ip(), Some(addr.port()), Protocol::Tcp),
                 Contact::Udp(addr) => (addr.ip(), Some(addr.port()), Protocol::Udp),
             };
-            if out
-                .iter()
-                .any(|r| r.host == host && r.ip == ip && r.port == port && r.proto == proto)
-            {
+            if !seen.insert((host, ip, port, proto)) {
                 continue;
             }
             out.push(Reached {
