@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::allowlist::cidrs::CidrFormat;
 pub use crate::audit::{AuditFormat, DomainsFormat};
 use crate::catalog::Group;
 pub use crate::catalog_info::CatalogFormat;
@@ -275,7 +276,7 @@ pub struct AuditArgs {
 
     /// Syntax of the CIDR whitelist [default: detected]
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub cidrs_format: Option<CidrsFormat>,
+    pub cidrs_format: Option<CidrFormat>,
 
     /// Report lines that cannot be read as warnings and go on, instead of stopping (exit 65)
     #[arg(long)]
@@ -329,21 +330,6 @@ pub enum HookArg {
     Output,
     /// A gateway the agents' traffic crosses: its forward chains
     Forward,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum CidrsFormat {
-    /// One CIDR, address or range a line, optionally with `udp/3478` or `tcp 443`
-    Plain,
-    /// CSV with a header naming the address, protocol and port columns
-    Csv,
-    /// `iptables-save` or `ip6tables-save` output, evaluated as the kernel walks it
-    Iptables,
-    /// An nft ruleset (`/etc/nftables.conf` or `nft list ruleset` output), evaluated as the
-    /// kernel walks it
-    Nft,
-    /// `aws ec2 describe-security-groups` JSON
-    AwsSg,
 }
 
 #[derive(Debug, Subcommand)]

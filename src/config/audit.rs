@@ -3,10 +3,9 @@
 //! ranges and catalog are [`Config`]'s, as for every command.
 
 use crate::allowlist::Strictness;
-use crate::allowlist::cidrs::CidrFormat;
 use crate::audit::firewall::Placement;
 use crate::audit::{AuditFormat, Firewall, Settings};
-use crate::cli::{AuditArgs, CidrsFormat, HookArg};
+use crate::cli::{AuditArgs, HookArg};
 
 use super::Config;
 
@@ -32,7 +31,7 @@ impl AuditConfig {
                     .or_else(|| config.profile.domains.clone()),
                 cidrs: args.cidrs.clone().or_else(|| config.profile.cidrs.clone()),
                 domains_format: args.domains_format,
-                cidrs_format: args.cidrs_format.map(cidr_format),
+                cidrs_format: args.cidrs_format,
                 strictness: if args.lenient {
                     Strictness::Lenient
                 } else {
@@ -54,17 +53,6 @@ impl AuditConfig {
     }
 }
 
-/// `--cidrs-format`'s word as the list format the readers know.
-const fn cidr_format(format: CidrsFormat) -> CidrFormat {
-    match format {
-        CidrsFormat::Plain => CidrFormat::Plain,
-        CidrsFormat::Csv => CidrFormat::Csv,
-        CidrsFormat::Iptables => CidrFormat::Iptables,
-        CidrsFormat::Nft => CidrFormat::Nft,
-        CidrsFormat::AwsSg => CidrFormat::AwsSg,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
@@ -72,6 +60,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+    use crate::allowlist::cidrs::CidrFormat;
     use crate::audit::DomainsFormat;
     use crate::cli::{Cli, Command};
     use crate::config::Profile;

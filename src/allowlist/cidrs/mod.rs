@@ -36,13 +36,19 @@ use iptables::parse_iptables;
 use nft::parse_nft;
 use plain::{parse_plain, stream_plain};
 
-/// The syntaxes the audit reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The syntaxes the audit reads (`--cidrs-format`; the variants' comments are its help).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CidrFormat {
+    /// One CIDR, address or range a line, optionally with `udp/3478` or `tcp 443`
     Plain,
+    /// CSV with a header naming the address, protocol and port columns
     Csv,
+    /// `iptables-save` or `ip6tables-save` output, evaluated as the kernel walks it
     Iptables,
+    /// An nft ruleset (`/etc/nftables.conf` or `nft list ruleset` output), evaluated as the
+    /// kernel walks it
     Nft,
+    /// `aws ec2 describe-security-groups` JSON
     AwsSg,
 }
 
